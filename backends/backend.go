@@ -1,0 +1,100 @@
+package backends
+
+import (
+	"context"
+)
+
+// Backend purges objects from one cache: a CDN, a set of HTTP caches, or the
+// application's own response cache. The dispatcher calls Purge from its own
+// workers, after a transaction has committed; a Backend never sees the
+// database.
+//
+// Implementations must be safe for concurrent use. Purge should honour ctx's
+// deadline and classify its failures with [Permanent] or [RetryAfter]; any
+// other error is treated as temporary and retried with backoff.
+type Backend interface {
+	// Name identifies the backend in logs, metrics and results, for example
+	// "akamai" or "varnish". It should be stable and unique per dispatcher.
+	Name() string
+	// Limits says how large one call to Purge may be. The dispatcher cuts
+	// batches to fit.
+	Limits() Limits
+	// Purge removes every object in r from the cache. r holds no more
+	// objects or bytes than Limits allows. It returns what the cache said,
+	// also on failure where known.
+	Purge(ctx context.Context, r Request) (Result, error)
+}
+
+// Limits describes the largest request a Backend accepts in one call. A zero
+// field means no limit of that kind.
+type Limits struct {
+	// MaxObjects is the most URLs plus tags in one call.
+	MaxObjects int
+	// MaxBytes is the most bytes of object text in one call, counted by the
+	// backend's own Size function when it has one, else as the sum of the
+	// lengths of the URLs and tags plus 3 bytes of framing each.
+	MaxBytes int
+	// Size, when not nil, returns the exact encoded size of r for this
+	// backend (for Akamai, the JSON body). The dispatcher uses it to check
+	// MaxBytes.
+	Size func(r Request) int `json:"-"`
+}
+
+// Fits reports whether r respects l.
+func (l Limits) Fits(r Request) bool {
+	if l.MaxObjects > 0 && r.Len() > l.MaxObjects {
+		return false
+	}
+	if l.MaxBytes > 0 && l.SizeOf(r) > l.MaxBytes {
+		return false
+	}
+	return true
+}
+
+// SizeOf returns the size of r as l counts it: l.Size(r) when set, else the
+// sum of the lengths of r's URLs and tags plus 3 bytes each.
+func (l Limits) SizeOf(r Request) int {
+	if l.Size != nil {
+		return l.Size(r)
+	}
+	n := 0
+	for _, s := range r.URLs {
+		n += len(s) + 3
+	}
+	for _, s := range r.Tags {
+		n += len(s) + 3
+	}
+	return n
+}
+
+// Result is what a backend reports about one call to Purge.
+type Result struct {
+	// Backend is the Name of the backend that produced the result.
+	Backend string `json:"backend"`
+	// Objects is the number of URLs plus tags in the call.
+	Objects int `json:"objects"`
+	// IDs holds identifiers the cache returned, by name: for Akamai
+	// "purgeId" and "supportId"; for HTTP caches the node that answered.
+	IDs map[string]string `json:"ids,omitempty"`
+	// Detail is a short human-readable outcome, such as "Request accepted".
+	Detail string `json:"detail,omitempty"`
+}
+
+// BackendFunc adapts a function to a Backend with the given name and no
+// limits. Use it for tests and small custom integrations.
+type BackendFunc func(ctx context.Context, r Request) (Result, error)
+
+// Func returns a Backend named name that calls fn. It is shorthand for a
+// Backend with no Limits.
+func Func(name string, fn BackendFunc) Backend { return funcBackend{name: name, fn: fn} }
+
+type funcBackend struct {
+	name string
+	fn   BackendFunc
+}
+
+func (b funcBackend) Name() string   { return b.name }
+func (b funcBackend) Limits() Limits { return Limits{} }
+func (b funcBackend) Purge(ctx context.Context, r Request) (Result, error) {
+	return b.fn(ctx, r)
+}

@@ -1,0 +1,437 @@
+package gormpurge
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+)
+
+// Callback names. Each runs inside GORM's implicit transaction, between the
+// write and gorm:commit_or_rollback_transaction, except after_commit, which
+// covers implicit transactions begun on a raw *sql.Conn (db.Connection).
+const (
+	cbBeforeCreate = "gormpurge:before_create"
+	cbAfterCreate  = "gormpurge:after_create"
+	cbBeforeUpdate = "gormpurge:before_update"
+	cbAfterUpdate  = "gormpurge:after_update"
+	cbBeforeDelete = "gormpurge:before_delete"
+	cbAfterDelete  = "gormpurge:after_delete"
+	cbAfterCommit  = "gormpurge:after_commit"
+
+	keyState   = "gormpurge:state"   // per statement, before -> after
+	keyPending = "gormpurge:pending" // per statement, after -> after_commit
+)
+
+func (p *Plugin) registerCallbacks(db *gorm.DB) error {
+	cb := db.Callback()
+	if cb.Create().Get(cbAfterCreate) != nil {
+		return nil // already installed on this *gorm.DB
+	}
+	regs := []struct {
+		proc interface{ Register(string, func(*gorm.DB)) error }
+		name string
+		fn   func(*gorm.DB)
+	}{
+		{cb.Create().Before("gorm:create").After("gorm:save_before_associations"), cbBeforeCreate, p.beforeCreate},
+		{cb.Create().After("gorm:after_create").Before("gorm:commit_or_rollback_transaction"), cbAfterCreate, p.afterCreate},
+		{cb.Create().After("gorm:commit_or_rollback_transaction"), cbAfterCommit, p.afterCommit},
+		{cb.Update().Before("gorm:update").After("gorm:save_before_associations"), cbBeforeUpdate, p.beforeUpdate},
+		{cb.Update().After("gorm:after_update").Before("gorm:commit_or_rollback_transaction"), cbAfterUpdate, p.afterUpdate},
+		{cb.Update().After("gorm:commit_or_rollback_transaction"), cbAfterCommit, p.afterCommit},
+		{cb.Delete().Before("gorm:delete_before_associations").After("gorm:before_delete"), cbBeforeDelete, p.beforeDelete},
+		{cb.Delete().After("gorm:after_delete").Before("gorm:commit_or_rollback_transaction"), cbAfterDelete, p.afterDelete},
+		{cb.Delete().After("gorm:commit_or_rollback_transaction"), cbAfterCommit, p.afterCommit},
+	}
+	for _, r := range regs {
+		if err := r.proc.Register(r.name, r.fn); err != nil {
+			return fmt.Errorf("gormpurge: registering callback %s: %w", r.name, err)
+		}
+	}
+	return nil
+}
+
+// stmtState carries what a before-callback learnt to the after-callback of
+// the same statement. Only strings and primary-key values are kept, never a
+// reflect.Value of user memory.
+type stmtState struct {
+	old acc     // targets of the rows as they were
+	pks [][]any // primary keys of those rows, to re-read them afterwards
+}
+
+// acc accumulates normalised targets.
+type acc struct{ urls, tags []string }
+
+func (a *acc) merge(b acc) {
+	a.urls = append(a.urls, b.urls...)
+	a.tags = append(a.tags, b.tags...)
+}
+
+// watched returns what the plugin knows of the statement's model: a
+// registered model, a join table between registered models, or neither. For
+// models that are not registered this is one map lookup.
+func (p *Plugin) watched(db *gorm.DB) (*modelInfo, *joinInfo) {
+	if db.Error != nil || db.Statement.Schema == nil {
+		return nil, nil
+	}
+	s := db.Statement.Schema
+	if m := (*p.models.Load())[s.ModelType]; m != nil {
+		return m, nil
+	}
+	if s.ModelType.Name() != "" { // GORM's join tables are unnamed struct types
+		return nil, nil
+	}
+	return nil, p.joinOf(s)
+}
+
+func (p *Plugin) beforeCreate(db *gorm.DB) {
+	m, _ := p.watched(db)
+	if m == nil {
+		return
+	}
+	if cols, ok := upsertColumns(db.Statement); ok {
+		st := &stmtState{}
+		vals := columnValues(db.Statement, cols)
+		if len(vals) > 0 {
+			p.loadRows(db, m, "query rows an upsert may overwrite", func(q *gorm.DB) *gorm.DB {
+				return q.Where(inCondition(db.Statement.Table, cols, vals))
+			}, st, true)
+		}
+		db.InstanceSet(keyState, st)
+	}
+}
+
+func (p *Plugin) afterCreate(db *gorm.DB) {
+	m, j := p.watched(db)
+	switch {
+	case m != nil:
+		var out acc
+		if cols, ok := upsertColumns(db.Statement); ok {
+			// The row may hold other values than the instance: read it back.
+			if st := stateOf(db); st != nil {
+				out.merge(st.old)
+			}
+			if vals := columnValues(db.Statement, cols); len(vals) > 0 {
+				var st stmtState
+				p.loadRows(db, m, "query rows after upsert", func(q *gorm.DB) *gorm.DB {
+					return q.Unscoped().Where(inCondition(db.Statement.Table, cols, vals))
+				}, &st, false)
+				out.merge(st.old)
+			}
+		} else {
+			out = p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue)
+		}
+		p.record(db, out)
+	case j != nil:
+		p.record(db, p.joinTargets(db, j, db.Statement.ReflectValue))
+	}
+}
+
+func (p *Plugin) beforeUpdate(db *gorm.DB) {
+	m, _ := p.watched(db)
+	if m == nil {
+		return
+	}
+	conds, ok := affectedConds(db.Statement, false)
+	if !ok {
+		return
+	}
+	st := &stmtState{}
+	p.loadRows(db, m, "query old rows for update", func(q *gorm.DB) *gorm.DB {
+		if len(conds) > 0 {
+			q = q.Where(clause.Where{Exprs: conds})
+		}
+		return q
+	}, st, true)
+	db.InstanceSet(keyState, st)
+}
+
+func (p *Plugin) afterUpdate(db *gorm.DB) {
+	m, _ := p.watched(db)
+	if m == nil {
+		return
+	}
+	st := stateOf(db)
+	if st == nil {
+		return
+	}
+	out := st.old
+	switch {
+	case savesWholeRow(db.Statement):
+		// Save wrote every column from the instance: it is the new state.
+		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
+	case len(st.pks) > 0 && len(db.Statement.Schema.PrimaryFields) > 0:
+		var next stmtState
+		for chunk := range slices.Chunk(st.pks, lookupBatch) {
+			p.loadRows(db, m, "query new rows after update", func(q *gorm.DB) *gorm.DB {
+				return q.Unscoped().Where(inCondition(db.Statement.Table, db.Statement.Schema.PrimaryFieldDBNames, chunk))
+			}, &next, false)
+		}
+		out.merge(next.old)
+	default:
+		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
+	}
+	p.record(db, out)
+}
+
+func (p *Plugin) beforeDelete(db *gorm.DB) {
+	m, j := p.watched(db)
+	switch {
+	case m != nil:
+		conds, ok := affectedConds(db.Statement, true)
+		if !ok {
+			return
+		}
+		st := &stmtState{}
+		p.loadRows(db, m, "query rows to delete", func(q *gorm.DB) *gorm.DB {
+			if len(conds) > 0 {
+				q = q.Where(clause.Where{Exprs: conds})
+			}
+			return q
+		}, st, true)
+		db.InstanceSet(keyState, st)
+	case j != nil:
+		conds, ok := affectedConds(db.Statement, true)
+		if !ok {
+			return
+		}
+		db.InstanceSet(keyState, &stmtState{old: p.joinRowsTargets(db, j, conds)})
+	}
+}
+
+func (p *Plugin) afterDelete(db *gorm.DB) {
+	if m, j := p.watched(db); m == nil && j == nil {
+		return
+	}
+	if st := stateOf(db); st != nil {
+		p.record(db, st.old)
+	}
+}
+
+func stateOf(db *gorm.DB) *stmtState {
+	v, ok := db.InstanceGet(keyState)
+	if !ok {
+		return nil
+	}
+	st, _ := v.(*stmtState)
+	return st
+}
+
+// record adds the statement's targets to its transaction, or hands them off
+// now when the statement ran outside any transaction.
+func (p *Plugin) record(db *gorm.DB, a acc) {
+	if len(a.urls) == 0 && len(a.tags) == 0 {
+		return
+	}
+	cp := db.Statement.ConnPool
+	if t := trackedTxOf(cp); t != nil {
+		t.c.add(a.urls, a.tags)
+		return
+	}
+	if _, ok := db.InstanceGet("gorm:started_transaction"); ok {
+		// GORM began a transaction on a connection the plugin does not
+		// wrap (db.Connection): hand off after its commit callback.
+		var pending collector
+		if v, ok := db.InstanceGet(keyPending); ok {
+			pending.add(v.(acc).urls, v.(acc).tags)
+		}
+		pending.add(a.urls, a.tags)
+		r := pending.request()
+		db.InstanceSet(keyPending, acc{urls: r.URLs, tags: r.Tags})
+		return
+	}
+	if _, ok := cp.(gorm.TxCommitter); ok {
+		var c collector
+		c.add(a.urls, a.tags)
+		p.stats.handoffErrors.Add(1)
+		p.report(db.Statement.Context, &HandoffError{Request: c.request(), Err: fmt.Errorf("%w: model %s was written in a transaction begun on %T, whose commit the plugin cannot see; begin transactions with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, db.Statement.Schema.ModelType, cp)})
+		return
+	}
+	var c collector
+	c.add(a.urls, a.tags)
+	p.handoff(db.Statement.Context, c.request())
+}
+
+// afterCommit hands off what record kept for a transaction GORM began on a
+// raw connection, once GORM has committed it.
+func (p *Plugin) afterCommit(db *gorm.DB) {
+	v, ok := db.InstanceGet(keyPending)
+	if !ok || db.Error != nil {
+		return
+	}
+	a := v.(acc)
+	var c collector
+	c.add(a.urls, a.tags)
+	p.handoff(db.Statement.Context, c.request())
+}
+
+// rowsTargets returns the normalised targets of every row of model m in rv:
+// a struct, a pointer, or a slice or array of either.
+func (p *Plugin) rowsTargets(ctx context.Context, m *modelInfo, rv reflect.Value) acc {
+	var out acc
+	eachRow(rv, m.typ, func(row reflect.Value) {
+		out.merge(p.targets(ctx, m, row))
+	}, func(kind reflect.Kind) {
+		p.report(ctx, &ModelError{Model: m.name, Op: "read written rows", Err: fmt.Errorf("cannot work out targets from a %s value: write models as structs, not maps", kind)})
+	})
+	return out
+}
+
+// eachRow calls fn for every struct of type typ in rv.
+func eachRow(rv reflect.Value, typ reflect.Type, fn func(reflect.Value), unsupported func(reflect.Kind)) {
+	rv = reflect.Indirect(rv)
+	switch rv.Kind() {
+	case reflect.Struct:
+		if rv.Type() == typ {
+			fn(rv)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < rv.Len(); i++ {
+			e := rv.Index(i)
+			for e.Kind() == reflect.Pointer || e.Kind() == reflect.Interface {
+				if e.IsNil() {
+					break
+				}
+				e = e.Elem()
+			}
+			if e.Kind() == reflect.Struct && e.Type() == typ {
+				fn(e)
+			} else if e.Kind() == reflect.Map && unsupported != nil {
+				unsupported(e.Kind())
+				return
+			}
+		}
+	case reflect.Map:
+		if unsupported != nil {
+			unsupported(rv.Kind())
+		}
+	}
+}
+
+// targets calls m's methods on one row and validates what they return.
+// Rejected values are reported and left out.
+func (p *Plugin) targets(ctx context.Context, m *modelInfo, row reflect.Value) acc {
+	t, err := m.targetsOf(row)
+	if err != nil {
+		p.report(ctx, &ModelError{Model: m.name, Op: "call URL and tag methods", Err: err})
+		return acc{}
+	}
+	out := acc{urls: make([]string, 0, len(t.URLs)), tags: make([]string, 0, len(t.Tags))}
+	for _, u := range t.URLs {
+		if u == "" {
+			continue
+		}
+		n, err := p.urls.normalizeURL(u)
+		if err != nil {
+			p.report(ctx, &TargetError{Model: m.name, Kind: "url", Value: u, Err: err})
+			continue
+		}
+		out.urls = append(out.urls, n)
+	}
+	for _, g := range t.Tags {
+		if g == "" {
+			continue
+		}
+		n, err := normalizeTag(g)
+		if err != nil {
+			p.report(ctx, &TargetError{Model: m.name, Kind: "tag", Value: g, Err: err})
+			continue
+		}
+		out.tags = append(out.tags, n)
+	}
+	return out
+}
+
+// savesWholeRow reports whether the statement is a Save of one instance,
+// which writes every column from it.
+func savesWholeRow(stmt *gorm.Statement) bool {
+	return len(stmt.Selects) == 1 && stmt.Selects[0] == "*" && len(stmt.Omits) == 0 &&
+		stmt.Dest == stmt.Model && reflect.Indirect(stmt.ReflectValue).Kind() == reflect.Struct
+}
+
+// upsertColumns returns the conflict columns of an INSERT ... ON CONFLICT
+// that updates existing rows (not DO NOTHING): the primary key when none are
+// named.
+func upsertColumns(stmt *gorm.Statement) ([]string, bool) {
+	c, ok := stmt.Clauses["ON CONFLICT"]
+	if !ok {
+		return nil, false
+	}
+	oc, ok := c.Expression.(clause.OnConflict)
+	if !ok || oc.DoNothing || (!oc.UpdateAll && len(oc.DoUpdates) == 0) {
+		return nil, false
+	}
+	if len(oc.Columns) == 0 {
+		return stmt.Schema.PrimaryFieldDBNames, len(stmt.Schema.PrimaryFieldDBNames) > 0
+	}
+	cols := make([]string, 0, len(oc.Columns))
+	for _, col := range oc.Columns {
+		cols = append(cols, col.Name)
+	}
+	return cols, true
+}
+
+// columnValues returns the values of cols in every row of the statement's
+// value; rows with a zero value in any of them are left out.
+func columnValues(stmt *gorm.Statement, cols []string) [][]any {
+	fields := make([]*schema.Field, 0, len(cols))
+	for _, c := range cols {
+		f := stmt.Schema.LookUpField(c)
+		if f == nil {
+			return nil
+		}
+		fields = append(fields, f)
+	}
+	var out [][]any
+	eachRow(stmt.ReflectValue, stmt.Schema.ModelType, func(row reflect.Value) {
+		vals := make([]any, 0, len(fields))
+		for _, f := range fields {
+			v, zero := f.ValueOf(stmt.Context, row)
+			if zero {
+				return
+			}
+			vals = append(vals, v)
+		}
+		out = append(out, vals)
+	}, nil)
+	return out
+}
+
+// affectedConds returns the conditions that select the rows an update or
+// delete will touch: its WHERE clause plus the primary keys of the value in
+// hand, as gorm:update and gorm:delete add them. ok is false when the
+// statement has no conditions and would be refused as a global update.
+func affectedConds(stmt *gorm.Statement, isDelete bool) (conds []clause.Expression, ok bool) {
+	if c, found := stmt.Clauses["WHERE"]; found {
+		if w, isWhere := c.Expression.(clause.Where); isWhere {
+			conds = append(conds, w.Exprs...)
+		}
+	}
+	if s := stmt.Schema; len(s.PrimaryFields) > 0 {
+		add := func(v reflect.Value) {
+			_, pks := schema.GetIdentityFieldValuesMap(stmt.Context, v, s.PrimaryFields)
+			if len(pks) > 0 {
+				col, vals := schema.ToQueryValues(stmt.Table, s.PrimaryFieldDBNames, pks)
+				conds = append(conds, clause.IN{Column: col, Values: vals})
+			}
+		}
+		add(stmt.ReflectValue)
+		if isDelete && stmt.Model != nil && stmt.Dest != stmt.Model {
+			add(reflect.ValueOf(stmt.Model))
+		}
+	}
+	return conds, len(conds) > 0 || stmt.AllowGlobalUpdate
+}
+
+// inCondition is "(cols) IN (vals)" on table.
+func inCondition(table string, cols []string, vals [][]any) clause.Expression {
+	col, flat := schema.ToQueryValues(table, cols, vals)
+	return clause.IN{Column: col, Values: flat}
+}
+
+// lookupBatch is how many rows one lookup query reads at a time.
+const lookupBatch = 500

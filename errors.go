@@ -1,0 +1,78 @@
+package gormpurge
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// Sentinel errors, reported through the error handler (see WithErrorHandler)
+// wrapped in the typed errors below. Match them with errors.Is.
+var (
+	// ErrInvalidURL: a model returned a URL with control characters, an
+	// unsupported scheme, no host, or a form that does not parse. The URL is
+	// not sent.
+	ErrInvalidURL = errors.New("gormpurge: invalid purge URL")
+	// ErrForeignHost: a model returned a URL whose host is not in the
+	// allow-list set with WithAllowedHosts. The URL is not sent.
+	ErrForeignHost = errors.New("gormpurge: host not allowed")
+	// ErrInvalidTag: a model returned a cache tag with whitespace, a comma or
+	// a control character. The tag is not sent.
+	ErrInvalidTag = errors.New("gormpurge: invalid cache tag")
+	// ErrUntrackedTransaction: a registered model was written inside a
+	// transaction the plugin cannot see commit (one begun on a raw
+	// *sql.Conn inside db.Connection, or by another connection-pool
+	// wrapper). The targets are reported in a *HandoffError and not sent,
+	// since they could only be sent before the commit.
+	ErrUntrackedTransaction = errors.New("gormpurge: transaction not tracked")
+	// ErrNotRegistrable: Register was given something it cannot watch.
+	ErrNotRegistrable = errors.New("gormpurge: cannot register model")
+)
+
+// TargetError reports a URL or tag a model returned that was rejected. The
+// rest of the model's targets are still purged and the write succeeds.
+type TargetError struct {
+	Model string // the model's Go type, such as "main.Post"
+	Kind  string // "url" or "tag"
+	Value string // the rejected value, as the model returned it
+	Err   error  // wraps ErrInvalidURL, ErrForeignHost or ErrInvalidTag
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("gormpurge: model %s: %s %q rejected: %v", e.Model, e.Kind, e.Value, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// ModelError reports a failure to work out a model's targets: a method that
+// panicked, or a query for the rows an update or delete touches that failed.
+// What could be worked out is still purged and the write succeeds.
+type ModelError struct {
+	Model string // the model's Go type or table
+	Op    string // what was being done, such as "query old rows for update"
+	Err   error
+}
+
+func (e *ModelError) Error() string {
+	return fmt.Sprintf("gormpurge: model %s: %s: %v", e.Model, e.Op, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ModelError) Unwrap() error { return e.Err }
+
+// HandoffError reports a Request that did not reach the Sink: the Sink
+// returned an error or panicked, or the transaction could not be tracked. It
+// carries the Request so that an error handler can keep it.
+type HandoffError struct {
+	Request backends.Request
+	Err     error
+}
+
+func (e *HandoffError) Error() string {
+	return fmt.Sprintf("gormpurge: handoff of %d URLs and %d tags failed: %v", len(e.Request.URLs), len(e.Request.Tags), e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *HandoffError) Unwrap() error { return e.Err }

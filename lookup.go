@@ -1,0 +1,114 @@
+package gormpurge
+
+import (
+	"reflect"
+	"slices"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// loadRows reads rows of model m on the statement's own connection, so inside
+// its transaction, and adds each row's targets and primary key to st. scope
+// adds the conditions. pre marks the read before the write: it honours the
+// statement's Unscoped, reads in batches by primary key, and, on PostgreSQL
+// and MySQL inside a transaction, locks the rows (FOR UPDATE) so that the
+// state read is the state the write replaces.
+//
+// A failed read is reported as a *ModelError; what was read is kept.
+func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState, pre bool) {
+	stmt := db.Statement
+	dest := reflect.New(reflect.SliceOf(m.typ))
+	q := db.Session(&gorm.Session{NewDB: true, Context: stmt.Context}).Model(dest.Interface())
+	q.Statement.Table, q.Statement.TableExpr = stmt.Table, stmt.TableExpr
+	q = scope(q)
+	collect := func() {
+		rows := dest.Elem()
+		for i := 0; i < rows.Len(); i++ {
+			row := rows.Index(i)
+			st.old.merge(p.targets(stmt.Context, m, row))
+			if pk := primaryKey(stmt, row); pk != nil {
+				st.pks = append(st.pks, pk)
+			}
+		}
+	}
+	var err error
+	if pre {
+		if stmt.Unscoped {
+			q = q.Unscoped()
+		}
+		if _, inTx := stmt.ConnPool.(gorm.TxCommitter); inTx && locksRows(db) {
+			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+		}
+		if stmt.Schema.PrioritizedPrimaryField != nil {
+			err = q.FindInBatches(dest.Interface(), lookupBatch, func(*gorm.DB, int) error {
+				collect()
+				return nil
+			}).Error
+		} else {
+			err = q.Find(dest.Interface()).Error
+			collect()
+		}
+	} else {
+		err = q.Find(dest.Interface()).Error
+		collect()
+	}
+	if err != nil {
+		p.report(stmt.Context, &ModelError{Model: m.name, Op: op, Err: err})
+	}
+}
+
+// locksRows reports whether the dialect supports SELECT ... FOR UPDATE.
+func locksRows(db *gorm.DB) bool {
+	switch db.Dialector.Name() {
+	case "postgres", "mysql":
+		return true
+	}
+	return false
+}
+
+// primaryKey returns row's primary key values, or nil when any is zero.
+func primaryKey(stmt *gorm.Statement, row reflect.Value) []any {
+	fields := stmt.Schema.PrimaryFields
+	if len(fields) == 0 {
+		return nil
+	}
+	pk := make([]any, 0, len(fields))
+	for _, f := range fields {
+		v, zero := f.ValueOf(stmt.Context, row)
+		if zero {
+			return nil
+		}
+		pk = append(pk, v)
+	}
+	return pk
+}
+
+// rowsByKey reads the rows of model m whose columns cols match vals, on the
+// statement's connection, including soft-deleted rows, and returns their
+// targets.
+func (p *Plugin) rowsByKey(db *gorm.DB, m *modelInfo, table string, cols []string, vals [][]any, op string) acc {
+	var st stmtState
+	for chunk := range slices.Chunk(vals, lookupBatch) {
+		p.loadModelRows(db, m, table, op, func(q *gorm.DB) *gorm.DB {
+			return q.Unscoped().Where(inCondition(table, cols, chunk))
+		}, &st)
+	}
+	return st.old
+}
+
+// loadModelRows is loadRows for a model other than the statement's own, such
+// as one side of a join table.
+func (p *Plugin) loadModelRows(db *gorm.DB, m *modelInfo, table, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState) {
+	ctx := db.Statement.Context
+	dest := reflect.New(reflect.SliceOf(m.typ))
+	q := scope(db.Session(&gorm.Session{NewDB: true, Context: ctx}).Model(dest.Interface()).Table(table))
+	err := q.Find(dest.Interface()).Error
+	rows := dest.Elem()
+	for i := 0; i < rows.Len(); i++ {
+		st.old.merge(p.targets(ctx, m, rows.Index(i)))
+	}
+	if err != nil {
+		p.report(ctx, &ModelError{Model: m.name, Op: op, Err: err})
+	}
+}

@@ -1,0 +1,339 @@
+package gormpurge
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"gorm.io/gorm"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// GORM has no after-commit hook. The plugin therefore wraps the connection
+// pool (GORM's ConnPoolBeginner extension point): every transaction GORM
+// begins through it is a *trackedTx, which collects the targets of the
+// statements run in it and hands them to the Sink once the real Commit has
+// succeeded. Rollback drops them; savepoints are followed by watching the
+// SAVEPOINT / ROLLBACK TO / RELEASE statements GORM sends through the
+// transaction.
+
+// pool wraps a GORM connection pool so that transactions begun through it are
+// tracked. It deliberately does not implement gorm.TxBeginner or
+// gorm.TxCommitter: GORM and dbresolver tell pools from transactions by those
+// interfaces.
+type pool struct {
+	inner  gorm.ConnPool
+	plugin *Plugin
+}
+
+var (
+	_ gorm.ConnPool         = (*pool)(nil)
+	_ gorm.ConnPoolBeginner = (*pool)(nil)
+	_ gorm.GetDBConnector   = (*pool)(nil)
+	_ gorm.Tx               = (*trackedTx)(nil)
+	_ gorm.GetDBConnector   = (*trackedTx)(nil)
+)
+
+// BeginTx begins a transaction on the wrapped pool and tracks it.
+func (p *pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	var (
+		tx  gorm.Tx
+		err error
+	)
+	switch b := p.inner.(type) {
+	case gorm.TxBeginner:
+		var stx *sql.Tx
+		if stx, err = b.BeginTx(ctx, opts); err == nil {
+			tx = stx
+		}
+	case gorm.ConnPoolBeginner:
+		var cp gorm.ConnPool
+		if cp, err = b.BeginTx(ctx, opts); err == nil {
+			var ok bool
+			if tx, ok = cp.(gorm.Tx); !ok {
+				return cp, nil // not a transaction we can follow; GORM will treat it as it would without us
+			}
+		}
+	default:
+		return nil, gorm.ErrInvalidTransaction
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &trackedTx{inner: tx, pool: p, ctx: ctx}, nil
+}
+
+func (p *pool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return p.inner.PrepareContext(ctx, query)
+}
+
+func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.inner.ExecContext(ctx, query, args...)
+}
+
+func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.inner.QueryContext(ctx, query, args...)
+}
+
+func (p *pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.inner.QueryRowContext(ctx, query, args...)
+}
+
+// GetDBConn returns the *sql.DB beneath, so that db.DB() keeps working.
+func (p *pool) GetDBConn() (*sql.DB, error) {
+	switch c := p.inner.(type) {
+	case *sql.DB:
+		return c, nil
+	case gorm.GetDBConnector:
+		return c.GetDBConn()
+	}
+	return nil, gorm.ErrInvalidDB
+}
+
+// Ping checks the database beneath.
+func (p *pool) Ping() error {
+	db, err := p.GetDBConn()
+	if err != nil {
+		return err
+	}
+	return db.Ping()
+}
+
+// trackedTx is a transaction begun through a pool. It must not implement
+// BeginTx: statements inside an explicit transaction would try to open
+// another one.
+type trackedTx struct {
+	inner gorm.Tx
+	pool  *pool
+	ctx   context.Context // the context the transaction was begun with
+	done  atomic.Bool     // Commit or Rollback was called
+	c     collector
+}
+
+func (t *trackedTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return t.inner.PrepareContext(ctx, query)
+}
+
+func (t *trackedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.inner.QueryContext(ctx, query, args...)
+}
+
+func (t *trackedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.inner.QueryRowContext(ctx, query, args...)
+}
+
+func (t *trackedTx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
+	return t.inner.StmtContext(ctx, stmt)
+}
+
+// ExecContext runs query in the transaction and, when it is a savepoint
+// statement that succeeded, moves the collector's savepoint marks with it.
+func (t *trackedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := t.inner.ExecContext(ctx, query, args...)
+	if err == nil {
+		if op, name := parseSavepoint(query); op != spNone {
+			t.c.savepoint(op, name)
+		}
+	}
+	return res, err
+}
+
+// Commit commits the real transaction and then hands off what was collected.
+// A second Commit, or a Commit after Rollback, hands off nothing.
+func (t *trackedTx) Commit() error {
+	if t.done.Swap(true) {
+		return t.inner.Commit()
+	}
+	p := t.pool.plugin
+	req := t.c.request()
+	inTx := false
+	if ts, ok := p.sink.(TxSink); ok && !req.Empty() {
+		inTx = p.enqueueTx(t.ctx, ts, t.inner, req)
+	}
+	if err := t.inner.Commit(); err != nil {
+		return err
+	}
+	if !inTx {
+		p.handoff(t.ctx, req)
+	}
+	return nil
+}
+
+// Rollback rolls the real transaction back and drops what was collected.
+func (t *trackedTx) Rollback() error {
+	t.done.Store(true)
+	t.c.reset()
+	return t.inner.Rollback()
+}
+
+// GetDBConn returns the *sql.DB beneath, so that tx.DB() keeps working.
+func (t *trackedTx) GetDBConn() (*sql.DB, error) { return t.pool.GetDBConn() }
+
+// Ping checks the database beneath.
+func (t *trackedTx) Ping() error { return t.pool.Ping() }
+
+// Unwrap returns the transaction the plugin wraps, usually a *sql.Tx.
+func (t *trackedTx) Unwrap() gorm.Tx { return t.inner }
+
+// trackedTxOf returns the tracked transaction behind a statement's
+// connection pool, or nil when there is none.
+func trackedTxOf(cp gorm.ConnPool) *trackedTx {
+	switch c := cp.(type) {
+	case *trackedTx:
+		return c
+	case *gorm.PreparedStmtTX:
+		t, _ := c.Tx.(*trackedTx)
+		return t
+	}
+	return nil
+}
+
+// SQLTx returns the *sql.Tx behind db's current transaction, looking through
+// the plugin's wrapper and GORM's prepared-statement wrapper. Use it where
+// code asserted db.Statement.ConnPool.(*sql.Tx) before the plugin was added.
+func SQLTx(db *gorm.DB) (*sql.Tx, bool) {
+	if db == nil || db.Statement == nil {
+		return nil, false
+	}
+	cp := db.Statement.ConnPool
+	if p, ok := cp.(*gorm.PreparedStmtTX); ok {
+		cp = p.Tx
+	}
+	if t, ok := cp.(*trackedTx); ok {
+		cp = t.inner
+	}
+	tx, ok := cp.(*sql.Tx)
+	return tx, ok
+}
+
+// collector accumulates the targets of one transaction, deduplicated, with
+// savepoint marks so that ROLLBACK TO SAVEPOINT can drop what came after.
+type collector struct {
+	mu     sync.Mutex
+	urls   []string
+	tags   []string
+	seen   map[string]struct{} // "u"+url and "t"+tag
+	points []savepointMark
+}
+
+type savepointMark struct {
+	name       string
+	urls, tags int
+}
+
+func (c *collector) add(urls, tags []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = make(map[string]struct{}, len(urls)+len(tags))
+	}
+	c.urls = c.appendNew(c.urls, "u", urls)
+	c.tags = c.appendNew(c.tags, "t", tags)
+}
+
+func (c *collector) appendNew(dst []string, prefix string, src []string) []string {
+	for _, s := range src {
+		k := prefix + s
+		if _, ok := c.seen[k]; !ok {
+			c.seen[k] = struct{}{}
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
+func (c *collector) savepoint(op spOp, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if op == spCreate {
+		c.points = append(c.points, savepointMark{name: name, urls: len(c.urls), tags: len(c.tags)})
+		return
+	}
+	i := len(c.points) - 1
+	for i >= 0 && !strings.EqualFold(c.points[i].name, name) {
+		i--
+	}
+	if i < 0 {
+		return // a savepoint set before the plugin saw the transaction
+	}
+	switch op {
+	case spRollback: // the savepoint stays; what came after it goes
+		m := c.points[i]
+		for _, u := range c.urls[m.urls:] {
+			delete(c.seen, "u"+u)
+		}
+		for _, g := range c.tags[m.tags:] {
+			delete(c.seen, "t"+g)
+		}
+		c.urls, c.tags = c.urls[:m.urls], c.tags[:m.tags]
+		c.points = c.points[:i+1]
+	case spRelease: // the savepoint and later ones go; what they hold stays
+		c.points = c.points[:i]
+	}
+}
+
+func (c *collector) request() backends.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return backends.NewRequest(c.urls, c.tags)
+}
+
+func (c *collector) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.urls, c.tags, c.seen, c.points = nil, nil, nil, nil
+}
+
+type spOp int
+
+const (
+	spNone spOp = iota
+	spCreate
+	spRollback
+	spRelease
+)
+
+// parseSavepoint recognises the savepoint statements GORM's dialects send:
+// SAVEPOINT n, ROLLBACK TO [SAVEPOINT] n, RELEASE [SAVEPOINT] n, and SQL
+// Server's SAVE TRANSACTION n / ROLLBACK TRANSACTION n.
+func parseSavepoint(query string) (spOp, string) {
+	q := strings.TrimSpace(query)
+	if q == "" || (q[0]|0x20 != 's' && q[0]|0x20 != 'r') {
+		return spNone, ""
+	}
+	f := strings.Fields(strings.TrimRight(q, "; \t\r\n"))
+	word := func(i int, w string) bool { return len(f) > i && strings.EqualFold(f[i], w) }
+	name := func(i int) string {
+		if len(f) != i+1 {
+			return ""
+		}
+		return strings.Trim(f[i], "`\"[]")
+	}
+	var (
+		op spOp
+		n  string
+	)
+	switch {
+	case word(0, "SAVEPOINT"):
+		op, n = spCreate, name(1)
+	case word(0, "SAVE") && word(1, "TRANSACTION"):
+		op, n = spCreate, name(2)
+	case word(0, "ROLLBACK") && word(1, "TO") && word(2, "SAVEPOINT"):
+		op, n = spRollback, name(3)
+	case word(0, "ROLLBACK") && word(1, "TO"):
+		op, n = spRollback, name(2)
+	case word(0, "ROLLBACK") && word(1, "TRANSACTION"):
+		op, n = spRollback, name(2)
+	case word(0, "RELEASE") && word(1, "SAVEPOINT"):
+		op, n = spRelease, name(2)
+	case word(0, "RELEASE"):
+		op, n = spRelease, name(1)
+	}
+	if n == "" {
+		return spNone, ""
+	}
+	return op, n
+}
