@@ -160,11 +160,14 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		return
 	}
 	out := st.old
+	hasKey := len(db.Statement.Schema.PrimaryFields) > 0
 	switch {
+	case hasKey && len(st.pks) == 0:
+		// The update matched no row: nothing changed.
 	case savesWholeRow(db.Statement):
 		// Save wrote every column from the instance: it is the new state.
 		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
-	case len(st.pks) > 0 && len(db.Statement.Schema.PrimaryFields) > 0:
+	case hasKey:
 		var next stmtState
 		for chunk := range slices.Chunk(st.pks, lookupBatch) {
 			p.loadRows(db, m, "query new rows after update", func(q *gorm.DB) *gorm.DB {
@@ -173,6 +176,8 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		}
 		out.merge(next.old)
 	default:
+		// No primary key to read the rows back by: the instance is the
+		// best account of the new state there is.
 		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
 	}
 	p.record(db, out)
