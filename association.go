@@ -104,8 +104,7 @@ func (p *Plugin) joinTargets(db *gorm.DB, j *joinInfo, rv reflect.Value) acc {
 func (p *Plugin) joinRowsTargets(db *gorm.DB, j *joinInfo, conds []clause.Expression) acc {
 	stmt := db.Statement
 	dest := reflect.New(reflect.SliceOf(stmt.Schema.ModelType))
-	q := db.Session(&gorm.Session{NewDB: true, Context: stmt.Context}).Model(dest.Interface())
-	q.Statement.Table, q.Statement.TableExpr = stmt.Table, stmt.TableExpr
+	q := lookup(db, dest.Interface(), true)
 	if len(conds) > 0 {
 		q = q.Where(clause.Where{Exprs: conds})
 	}

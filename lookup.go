@@ -19,9 +19,7 @@ import (
 func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState, pre bool) {
 	stmt := db.Statement
 	dest := reflect.New(reflect.SliceOf(m.typ))
-	q := db.Session(&gorm.Session{NewDB: true, Context: stmt.Context}).Model(dest.Interface())
-	q.Statement.Table, q.Statement.TableExpr = stmt.Table, stmt.TableExpr
-	q = scope(q)
+	q := scope(lookup(db, dest.Interface(), true))
 	collect := func() {
 		rows := dest.Elem()
 		for i := 0; i < rows.Len(); i++ {
@@ -56,6 +54,21 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 	if err != nil {
 		p.report(stmt.Context, &ModelError{Model: m.name, Op: op, Err: err})
 	}
+}
+
+// lookup starts a query for rows into dest on the statement's own connection,
+// so inside its transaction when there is one. sameTable queries the
+// statement's table (and alias) rather than dest's default table.
+func lookup(db *gorm.DB, dest any, sameTable bool) *gorm.DB {
+	stmt := db.Statement
+	q := db.Session(&gorm.Session{NewDB: true, Context: stmt.Context}).Model(dest)
+	if sameTable {
+		q.Statement.Table, q.Statement.TableExpr = stmt.Table, stmt.TableExpr
+	}
+	// With gorm.io/plugin/dbresolver, read from the source database, never
+	// from a replica that may lag behind the write.
+	q.Statement.Settings.Store("gorm:db_resolver:write", true)
+	return q
 }
 
 // locksRows reports whether the dialect supports SELECT ... FOR UPDATE.
@@ -102,7 +115,7 @@ func (p *Plugin) rowsByKey(db *gorm.DB, m *modelInfo, table string, cols []strin
 func (p *Plugin) loadModelRows(db *gorm.DB, m *modelInfo, table, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState) {
 	ctx := db.Statement.Context
 	dest := reflect.New(reflect.SliceOf(m.typ))
-	q := scope(db.Session(&gorm.Session{NewDB: true, Context: ctx}).Model(dest.Interface()).Table(table))
+	q := scope(lookup(db, dest.Interface(), false).Table(table))
 	err := q.Find(dest.Interface()).Error
 	rows := dest.Elem()
 	for i := 0; i < rows.Len(); i++ {
