@@ -1,0 +1,101 @@
+package gormpurge
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNormalizeURL(t *testing.T) {
+	withBase, err := newURLPolicy("https://WWW.Example.com", []string{"cdn.example.com"})
+	require.NoError(t, err)
+	noBase, err := newURLPolicy("", nil)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		policy  *urlPolicy
+		in      string
+		want    string
+		wantErr error
+	}{
+		{withBase, "/posts/1", "https://www.example.com/posts/1", nil},
+		{withBase, "/posts/1?page=2#comments", "https://www.example.com/posts/1?page=2", nil},
+		{withBase, "posts/1", "https://www.example.com/posts/1", nil},
+		{withBase, "//cdn.example.com/a", "https://cdn.example.com/a", nil},
+		{withBase, "HTTP://CDN.example.com", "http://cdn.example.com/", nil},
+		{withBase, "https://www.example.com/caf\u00e9", "https://www.example.com/caf%C3%A9", nil},
+		{withBase, "https://evil.example.net/x", "", ErrForeignHost},
+		{withBase, "ftp://www.example.com/x", "", ErrInvalidURL},
+		{withBase, "/a\r\nX-Injected: 1", "", ErrInvalidURL},
+		{withBase, "/a\x00", "", ErrInvalidURL},
+		{withBase, "https://user:pw@www.example.com/", "", ErrInvalidURL},
+		{withBase, "https://www.example.com/%zz", "", ErrInvalidURL},
+		{withBase, "mailto:someone@example.com", "", ErrInvalidURL},
+		{noBase, "/posts/1", "/posts/1", nil},
+		{noBase, "/caf\u00e9?q=a b", "/caf%C3%A9?q=a b", nil},
+		{noBase, "posts/1", "", ErrInvalidURL},
+		{noBase, "https://any.example.org/x", "https://any.example.org/x", nil},
+		{noBase, "https://", "", ErrInvalidURL},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := tc.policy.normalizeURL(tc.in)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestURLPolicyOptionsAreValidated(t *testing.T) {
+	for _, tc := range []struct {
+		base  string
+		hosts []string
+		want  string
+	}{
+		{"www.example.com", nil, `WithBaseURL("www.example.com")`},
+		{"ftp://x", nil, "WithBaseURL"},
+		{"", []string{"https://x.example.com"}, "WithAllowedHosts"},
+		{"", []string{""}, "WithAllowedHosts"},
+	} {
+		_, err := newURLPolicy(tc.base, tc.hosts)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+}
+
+func TestNormalizeTag(t *testing.T) {
+	for in, ok := range map[string]bool{"post-1": true, "a b": false, "a,b": false, "a\nb": false, "Ünïcode": true} {
+		_, err := normalizeTag(in)
+		assert.Equal(t, ok, err == nil, in)
+	}
+}
+
+func TestParseSavepoint(t *testing.T) {
+	for in, want := range map[string]struct {
+		op   spOp
+		name string
+	}{
+		"SAVEPOINT sp1":                         {spCreate, "sp1"},
+		"savepoint `sp1`":                       {spCreate, "sp1"},
+		"ROLLBACK TO SAVEPOINT sp1":             {spRollback, "sp1"},
+		"ROLLBACK TO sp1;":                      {spRollback, "sp1"},
+		"RELEASE SAVEPOINT \"sp1\"":             {spRelease, "sp1"},
+		"RELEASE sp1":                           {spRelease, "sp1"},
+		"SAVE TRANSACTION sp1":                  {spCreate, "sp1"},
+		"ROLLBACK TRANSACTION sp1":              {spRollback, "sp1"},
+		"ROLLBACK":                              {spNone, ""},
+		"SELECT 1":                              {spNone, ""},
+		"UPDATE posts SET x = 1":                {spNone, ""},
+		"SAVEPOINT a b":                         {spNone, ""},
+		"REPLACE INTO posts (id) VALUES (1)":    {spNone, ""},
+		"  \n\tsavepoint   sp_9  ":              {spCreate, "sp_9"},
+		"rollback to savepoint sp0x1400012a000": {spRollback, "sp0x1400012a000"},
+	} {
+		op, name := parseSavepoint(in)
+		assert.Equal(t, want.op, op, in)
+		assert.Equal(t, want.name, name, in)
+	}
+}
