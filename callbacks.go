@@ -279,7 +279,7 @@ func (p *Plugin) afterCommit(db *gorm.DB) {
 func (p *Plugin) rowsTargets(ctx context.Context, m *modelInfo, rv reflect.Value) acc {
 	var out acc
 	eachRow(rv, m.typ, func(row reflect.Value) {
-		out.merge(p.targets(ctx, m, row))
+		p.targets(ctx, m, row, &out)
 	}, func(kind reflect.Kind) {
 		p.report(ctx, &ModelError{Model: m.name, Op: "read written rows", Err: fmt.Errorf("cannot work out targets from a %s value: write models as structs, not maps", kind)})
 	})
@@ -317,15 +317,14 @@ func eachRow(rv reflect.Value, typ reflect.Type, fn func(reflect.Value), unsuppo
 	}
 }
 
-// targets calls m's methods on one row and validates what they return.
-// Rejected values are reported and left out.
-func (p *Plugin) targets(ctx context.Context, m *modelInfo, row reflect.Value) acc {
+// targets calls m's methods on one row, validates what they return and
+// appends it to out. Rejected values are reported and left out.
+func (p *Plugin) targets(ctx context.Context, m *modelInfo, row reflect.Value, out *acc) {
 	t, err := m.targetsOf(row)
 	if err != nil {
 		p.report(ctx, &ModelError{Model: m.name, Op: "call URL and tag methods", Err: err})
-		return acc{}
+		return
 	}
-	out := acc{urls: make([]string, 0, len(t.URLs)), tags: make([]string, 0, len(t.Tags))}
 	for _, u := range t.URLs {
 		if u == "" {
 			continue
@@ -348,7 +347,6 @@ func (p *Plugin) targets(ctx context.Context, m *modelInfo, row reflect.Value) a
 		}
 		out.tags = append(out.tags, n)
 	}
-	return out
 }
 
 // savesWholeRow reports whether the statement is a Save of one instance,

@@ -24,7 +24,7 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 		rows := dest.Elem()
 		for i := 0; i < rows.Len(); i++ {
 			row := rows.Index(i)
-			st.old.merge(p.targets(stmt.Context, m, row))
+			p.targets(stmt.Context, m, row, &st.old)
 			if pk := primaryKey(stmt, row); pk != nil {
 				st.pks = append(st.pks, pk)
 			}
@@ -119,7 +119,7 @@ func (p *Plugin) loadModelRows(db *gorm.DB, m *modelInfo, table, op string, scop
 	err := q.Find(dest.Interface()).Error
 	rows := dest.Elem()
 	for i := 0; i < rows.Len(); i++ {
-		st.old.merge(p.targets(ctx, m, rows.Index(i)))
+		p.targets(ctx, m, rows.Index(i), &st.old)
 	}
 	if err != nil {
 		p.report(ctx, &ModelError{Model: m.name, Op: op, Err: err})

@@ -212,11 +212,10 @@ func SQLTx(db *gorm.DB) (*sql.Tx, bool) {
 // collector accumulates the targets of one transaction, deduplicated, with
 // savepoint marks so that ROLLBACK TO SAVEPOINT can drop what came after.
 type collector struct {
-	mu     sync.Mutex
-	urls   []string
-	tags   []string
-	seen   map[string]struct{} // "u"+url and "t"+tag
-	points []savepointMark
+	mu           sync.Mutex
+	urls, tags   []string
+	seenU, seenT map[string]struct{}
+	points       []savepointMark
 }
 
 type savepointMark struct {
@@ -227,18 +226,20 @@ type savepointMark struct {
 func (c *collector) add(urls, tags []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = make(map[string]struct{}, len(urls)+len(tags))
-	}
-	c.urls = c.appendNew(c.urls, "u", urls)
-	c.tags = c.appendNew(c.tags, "t", tags)
+	c.urls = appendNew(c.urls, &c.seenU, urls)
+	c.tags = appendNew(c.tags, &c.seenT, tags)
 }
 
-func (c *collector) appendNew(dst []string, prefix string, src []string) []string {
+func appendNew(dst []string, seen *map[string]struct{}, src []string) []string {
+	if len(src) == 0 {
+		return dst
+	}
+	if *seen == nil {
+		*seen = make(map[string]struct{}, len(src))
+	}
 	for _, s := range src {
-		k := prefix + s
-		if _, ok := c.seen[k]; !ok {
-			c.seen[k] = struct{}{}
+		if _, ok := (*seen)[s]; !ok {
+			(*seen)[s] = struct{}{}
 			dst = append(dst, s)
 		}
 	}
@@ -263,10 +264,10 @@ func (c *collector) savepoint(op spOp, name string) {
 	case spRollback: // the savepoint stays; what came after it goes
 		m := c.points[i]
 		for _, u := range c.urls[m.urls:] {
-			delete(c.seen, "u"+u)
+			delete(c.seenU, u)
 		}
 		for _, g := range c.tags[m.tags:] {
-			delete(c.seen, "t"+g)
+			delete(c.seenT, g)
 		}
 		c.urls, c.tags = c.urls[:m.urls], c.tags[:m.tags]
 		c.points = c.points[:i+1]
@@ -284,7 +285,7 @@ func (c *collector) request() backends.Request {
 func (c *collector) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.urls, c.tags, c.seen, c.points = nil, nil, nil, nil
+	c.urls, c.tags, c.seenU, c.seenT, c.points = nil, nil, nil, nil, nil
 }
 
 type spOp int

@@ -37,6 +37,14 @@ type urlPolicy struct {
 // a lower-case scheme and host and no fragment, or, with no base URL set, a
 // site-relative path. Errors wrap ErrInvalidURL or ErrForeignHost.
 func (p *urlPolicy) normalizeURL(raw string) (string, error) {
+	if isPlainPath(raw) { // the common case, without parsing
+		if p.base == nil {
+			return raw, nil
+		}
+		if p.base.Path == "/" && p.base.RawQuery == "" {
+			return p.base.Scheme + "://" + p.base.Host + raw, nil
+		}
+	}
 	if i := strings.IndexFunc(raw, isControl); i >= 0 {
 		return "", fmt.Errorf("%w: control character %q at byte %d", ErrInvalidURL, raw[i], i)
 	}
@@ -89,6 +97,25 @@ func normalizeTag(tag string) (string, error) {
 		return "", fmt.Errorf("%w: character %q at byte %d", ErrInvalidTag, tag[i], i)
 	}
 	return tag, nil
+}
+
+// isPlainPath reports whether s is a site-relative path made only of
+// characters that url.Parse and URL.String leave as they are, so that it is
+// already in normal form.
+func isPlainPath(s string) bool {
+	if len(s) == 0 || s[0] != '/' || (len(s) > 1 && s[1] == '/') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '/' || c == '-' || c == '_' || c == '.' || c == '~':
+		default:
+			return false
+		}
+	}
+	return !strings.Contains(s, "/.")
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -99,3 +99,23 @@ func TestParseSavepoint(t *testing.T) {
 		assert.Equal(t, want.name, name, in)
 	}
 }
+
+// The fast path for plain paths must agree with the full parser.
+func FuzzNormalizeURL(f *testing.F) {
+	for _, s := range []string{"/posts/1", "/a/./b", "/a/../b", "//x/y", "/caf\u00e9", "/a?b#c", "/a%20b", "/~user/", "/."} {
+		f.Add(s)
+	}
+	base, _ := newURLPolicy("https://www.example.com", nil)
+	f.Fuzz(func(t *testing.T, s string) {
+		if !isPlainPath(s) {
+			return
+		}
+		for _, p := range []*urlPolicy{base, {}} {
+			fast, err := p.normalizeURL(s)
+			require.NoError(t, err)
+			slow, err := (&urlPolicy{base: p.base}).normalizeURL(s + "#")
+			require.NoError(t, err)
+			assert.Equal(t, slow, fast, s)
+		}
+	})
+}

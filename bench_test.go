@@ -1,0 +1,148 @@
+package gormpurge_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/gormpurge/gormpurge"
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// The benchmarks compare plain GORM with GORM plus the plugin on a
+// file-backed SQLite database in WAL mode (synchronous=NORMAL, the usual
+// production setting), so that the plugin's own cost is not hidden behind
+// fsync. Run them with
+//
+//	go test -run '^$' -bench . -benchmem -count 10 | tee new.txt
+//	benchstat -col /db new.txt
+
+func benchDB(b *testing.B, withPlugin bool) *gorm.DB {
+	b.Helper()
+	dsn := "file:" + filepath.Join(b.TempDir(), "bench.db") + "?_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	if withPlugin {
+		p := gormpurge.New(gormpurge.SinkFunc(func(context.Context, backends.Request) error { return nil }))
+		if err := p.Register(&Post{}, &Tag{}, &Comment{}); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Use(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.AutoMigrate(&Post{}, &Tag{}, &Comment{}, &Log{}); err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// benchBoth runs fn as sub-benchmarks db=plain and db=plugin.
+func benchBoth(b *testing.B, fn func(b *testing.B, db *gorm.DB)) {
+	for _, mode := range []string{"plain", "plugin"} {
+		b.Run("db="+mode, func(b *testing.B) {
+			fn(b, benchDB(b, mode == "plugin"))
+		})
+	}
+}
+
+func must(b *testing.B, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkCreateOne(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			must(b, db.Create(&Post{Slug: fmt.Sprintf("p-%d", i), Title: "t"}).Error)
+		}
+	})
+}
+
+func BenchmarkCreateOneInTransaction(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			must(b, db.Transaction(func(tx *gorm.DB) error {
+				return tx.Create(&Post{Slug: fmt.Sprintf("p-%d", i), Title: "t"}).Error
+			}))
+		}
+	})
+}
+
+func BenchmarkCreate100(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			posts := make([]Post, 100)
+			for j := range posts {
+				posts[j].Slug = fmt.Sprintf("p-%d-%d", i, j)
+			}
+			must(b, db.Create(&posts).Error)
+		}
+	})
+}
+
+func BenchmarkUpdateByInstance(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		p := &Post{Slug: "p", Title: "t"}
+		must(b, db.Create(p).Error)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			p.Title = fmt.Sprintf("t-%d", i)
+			must(b, db.Save(p).Error)
+		}
+	})
+}
+
+func BenchmarkUpdateByCondition(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		p := &Post{Slug: "p", Title: "t"}
+		must(b, db.Create(p).Error)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			must(b, db.Model(&Post{}).Where("id = ?", p.ID).Update("title", fmt.Sprintf("t-%d", i)).Error)
+		}
+	})
+}
+
+func BenchmarkDeleteByPrimaryKey(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		posts := make([]Post, b.N)
+		for i := range posts {
+			posts[i].Slug = fmt.Sprintf("p-%d", i)
+		}
+		must(b, db.CreateInBatches(&posts, 500).Error)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			must(b, db.Delete(&Post{}, posts[i].ID).Error)
+		}
+	})
+}
+
+// Writes to a model that is not registered must cost next to nothing.
+func BenchmarkCreateUnregistered(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			must(b, db.Create(&Log{Msg: "m"}).Error)
+		}
+	})
+}
