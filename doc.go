@@ -1,0 +1,68 @@
+// Package gormpurge purges cached pages when the rows they show change.
+//
+// A web application on GORM renders pages from rows, and those pages sit in
+// caches: a CDN, HTTP caches that accept PURGE (Varnish, nginx, Squid), and
+// the application's own response cache. gormpurge is a GORM plugin that
+// collects, from every write to a registered model, the pages that show the
+// row and the cache tags they carry, and hands them to a [Sink] (usually the
+// asynchronous dispatcher in package dispatcher) once the write is committed.
+//
+//	p := gormpurge.New(d, gormpurge.WithBaseURL("https://www.example.com"))
+//	if err := p.Register(&Post{}, &Tag{}); err != nil { ... }
+//	if err := db.Use(p); err != nil { ... }
+//
+// # What a model says
+//
+// A model names its pages by implementing any of [AbsoluteURLer] (its own
+// page), [PurgeURLer] (more pages that show it), [DependentPather] (pages of
+// related rows) and [PurgeTagger] (cache tags). A type that cannot be given
+// methods is registered with a function through [TargetsOf].
+//
+// # Guarantees
+//
+//   - After the commit, never before: targets are handed off once the
+//     outermost transaction has committed, so a reader cannot re-cache the
+//     old row. GORM's implicit per-statement transaction, db.Begin/Commit
+//     and db.Transaction are all followed. Statements run outside any
+//     transaction (SkipDefaultTransaction) hand off right after they succeed.
+//   - Never for rolled-back work: Rollback, a Transaction function that
+//     returns an error or panics, and a savepoint rolled back (nested
+//     Transaction, RollbackTo) drop what they collected. A failed statement
+//     collects nothing.
+//   - Once per transaction: one Request per committed transaction, holding
+//     the deduplicated, sorted union of its URLs and tags. Commit twice
+//     hands off once.
+//   - Old and new: updates and deletes read the affected rows in the same
+//     transaction, before and after the write, so a changed slug purges both
+//     the old and the new page, and a delete by primary key purges the row as
+//     it was. Only registered models pay for this.
+//   - Both sides of a link: many-to-many links added or removed purge the
+//     rows on both sides; has-many changes purge the children (and, through
+//     their DependentPaths, the parent).
+//   - Never the user's error: a URL that is malformed, has control
+//     characters or a foreign host, a method that panics, a failed lookup, or
+//     a Sink that fails is reported to the logger and the error handler
+//     ([WithErrorHandler]) and never fails or rolls back the write.
+//
+// # Delivery
+//
+// With an in-memory Sink (the dispatcher), delivery is at most once: a
+// process that dies between the commit and the delivery loses the purge. A
+// [TxSink] (the durable outbox) writes the request inside the transaction, so
+// the database keeps it with the data and delivery is at least once.
+//
+// # Out of reach
+//
+// Writes GORM does not run through its create, update and delete callbacks
+// are invisible: raw SQL through db.Exec or db.Raw, statements on db.Table
+// without a model, and work in a *sql.Tx begun and committed by hand
+// (including one begun with Begin inside db.Connection, which is reported as
+// [ErrUntrackedTransaction]). For those, purge by hand through the Sink.
+//
+// # Installing with other plugins
+//
+// Install gormpurge before gorm.io/plugin/dbresolver, so that the resolver's
+// pools are tracked too; the other order is refused with an error. The
+// plugin wraps the connection pool: code that asserted
+// db.Statement.ConnPool.(*sql.Tx) should call [SQLTx] instead.
+package gormpurge
