@@ -59,8 +59,9 @@ func (p *Plugin) registerCallbacks(db *gorm.DB) error {
 // the same statement. Only strings and primary-key values are kept, never a
 // reflect.Value of user memory.
 type stmtState struct {
-	old acc     // targets of the rows as they were
-	pks [][]any // primary keys of those rows, to re-read them afterwards
+	old  acc           // targets of the rows as they were
+	pks  [][]any       // primary keys of those rows, to re-read them afterwards
+	rows reflect.Value // the rows read before an update, when they fit in one batch; the plugin's own memory
 }
 
 // acc accumulates normalised targets.
@@ -167,6 +168,12 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 	case savesWholeRow(db.Statement):
 		// Save wrote every column from the instance: it is the new state.
 		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
+	case st.rows.IsValid() && applyAssignments(db.Statement, st.rows):
+		// The rows read before, with the update's plain values applied,
+		// are the new state: no need to read them again.
+		for i := 0; i < st.rows.Len(); i++ {
+			p.targets(db.Statement.Context, m, st.rows.Index(i), &out)
+		}
 	case hasKey:
 		var next stmtState
 		for chunk := range slices.Chunk(st.pks, lookupBatch) {
@@ -264,6 +271,9 @@ func (p *Plugin) record(db *gorm.DB, a acc) {
 // afterCommit hands off what record kept for a transaction GORM began on a
 // raw connection, once GORM has committed it.
 func (p *Plugin) afterCommit(db *gorm.DB) {
+	if m, j := p.watched(db); m == nil && j == nil {
+		return
+	}
 	v, ok := db.InstanceGet(keyPending)
 	if !ok || db.Error != nil {
 		return
@@ -347,6 +357,61 @@ func (p *Plugin) targets(ctx context.Context, m *modelInfo, row reflect.Value, o
 		}
 		out.tags = append(out.tags, n)
 	}
+}
+
+// applyAssignments applies an update's assignments to rows, the rows it
+// touched as they were before, and reports whether it could: only for
+// updates given as a map of plain values (Update, UpdateColumn(s), Updates
+// with a map), not for SQL expressions or a SET clause built by hand, whose
+// result only the database knows. An auto-update time column gets the
+// statement's clock, as GORM gives it.
+func applyAssignments(stmt *gorm.Statement, rows reflect.Value) bool {
+	values, ok := stmt.Dest.(map[string]any)
+	if !ok || stmt.Schema == nil {
+		return false
+	}
+	if _, ok := stmt.Clauses["SET"]; ok {
+		return false
+	}
+	selected, restricted := stmt.SelectAndOmitColumns(false, true)
+	written := func(f *schema.Field) bool {
+		v, ok := selected[f.DBName]
+		return (ok && v) || (!ok && !restricted)
+	}
+	type assignment struct {
+		field *schema.Field
+		value any
+	}
+	set := make([]assignment, 0, len(values)+1)
+	for k, v := range values {
+		switch v.(type) {
+		case clause.Expression, *gorm.DB, gorm.Valuer:
+			return false
+		}
+		f := stmt.Schema.LookUpField(k)
+		if f == nil {
+			return false // a column the schema does not know: only the database knows the result
+		}
+		if f.DBName == "" || !f.Updatable || !written(f) {
+			continue
+		}
+		set = append(set, assignment{f, v})
+	}
+	if !stmt.SkipHooks {
+		for _, f := range stmt.Schema.Fields {
+			if f.AutoUpdateTime > 0 && f.DBName != "" && values[f.Name] == nil && values[f.DBName] == nil && written(f) {
+				set = append(set, assignment{f, stmt.DB.NowFunc()})
+			}
+		}
+	}
+	for i := 0; i < rows.Len(); i++ {
+		for _, a := range set {
+			if err := a.field.Set(stmt.Context, rows.Index(i), a.value); err != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // savesWholeRow reports whether the statement is a Save of one instance,

@@ -20,8 +20,15 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 	stmt := db.Statement
 	dest := reflect.New(reflect.SliceOf(m.typ))
 	q := scope(lookup(db, dest.Interface(), true))
+	batches := 0
 	collect := func() {
+		batches++
 		rows := dest.Elem()
+		if batches == 1 && rows.Len() < lookupBatch {
+			st.rows = rows // all of them, in memory the plugin owns
+		} else {
+			st.rows = reflect.Value{}
+		}
 		for i := 0; i < rows.Len(); i++ {
 			row := rows.Index(i)
 			p.targets(stmt.Context, m, row, &st.old)

@@ -58,6 +58,12 @@ func TestWritePaths(t *testing.T) {
 			{"update by condition, no instance", func(db *gorm.DB, _ *Post) error {
 				return db.Model(&Post{}).Where("slug = ?", "p").Update("slug", "cond").Error
 			}, []string{"/", "/posts/cond", "/posts/p"}, true},
+			{"updates by condition with an omitted column", func(db *gorm.DB, _ *Post) error {
+				return db.Model(&Post{}).Where("slug = ?", "p").Omit("slug").Updates(map[string]any{"slug": "omitted", "title": "x"}).Error
+			}, []string{"/", "/posts/p"}, true},
+			{"updates by condition with a SQL expression", func(db *gorm.DB, _ *Post) error {
+				return db.Model(&Post{}).Where("slug = ?", "p").Update("slug", gorm.Expr("REPLACE(slug, ?, ?)", "p", "x")).Error
+			}, []string{"/", "/posts/p", "/posts/x"}, true},
 			{"update column by condition", func(db *gorm.DB, p *Post) error {
 				return db.Model(&Post{}).Where("id = ?", p.ID).UpdateColumn("slug", "col").Error
 			}, []string{"/", "/posts/col", "/posts/p"}, true},
