@@ -33,7 +33,9 @@ func (p *Plugin) registerCallbacks(db *gorm.DB) error {
 		return nil // already installed on this *gorm.DB
 	}
 	regs := []struct {
-		proc interface{ Register(string, func(*gorm.DB)) error }
+		proc interface {
+			Register(string, func(*gorm.DB)) error
+		}
 		name string
 		fn   func(*gorm.DB)
 	}{
