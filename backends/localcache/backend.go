@@ -1,0 +1,61 @@
+package localcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// BackendName is the Name of a [Backend].
+const BackendName = "localcache"
+
+// Backend purges a [Store] filled by [Middleware]. Give it to the
+// dispatcher with the other backends. It is safe for concurrent use.
+type Backend struct {
+	store Store
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// NewBackend returns a Backend that purges store. It panics if store is nil.
+func NewBackend(store Store) *Backend {
+	if store == nil {
+		panic("localcache: NewBackend(nil): pass the Store given to Middleware")
+	}
+	return &Backend{store: store}
+}
+
+// Name returns [BackendName].
+func (b *Backend) Name() string { return BackendName }
+
+// Limits returns no limits: a purge is a map lookup per object.
+func (b *Backend) Limits() backends.Limits { return backends.Limits{} }
+
+// Purge removes every entry matching r's URLs and tags; see the package
+// documentation for how URLs match. A URL that is neither a path nor an
+// absolute http(s) URL makes Purge return a [backends.Permanent] error after
+// purging the others. Result.Detail says how many entries were removed.
+func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
+	indexes := make([]string, 0, r.Len())
+	var bad []error
+	for _, u := range r.URLs {
+		ix, err := purgeIndex(u)
+		if err != nil {
+			bad = append(bad, fmt.Errorf("localcache: cannot purge URL %q: %w", u, err))
+			continue
+		}
+		indexes = append(indexes, ix)
+	}
+	for _, t := range r.Tags {
+		indexes = append(indexes, ixTag+t)
+	}
+	res := backends.Result{Backend: BackendName, Objects: r.Len()}
+	n, err := b.store.Purge(ctx, indexes)
+	res.Detail = fmt.Sprintf("removed %d entries", n)
+	if err != nil {
+		return res, fmt.Errorf("localcache: purge: %w", err)
+	}
+	return res, backends.Permanent(errors.Join(bad...))
+}

@@ -1,0 +1,56 @@
+package localcache_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gormpurge/gormpurge/backends/localcache"
+)
+
+// discardWriter is a ResponseWriter that costs as little as possible, so
+// that the benchmarks measure the handler and the middleware.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkMiddleware compares serving a 10 KB page straight from its
+// handler with serving it from the cache, and a miss that renders and
+// stores it.
+func BenchmarkMiddleware(b *testing.B) {
+	body := []byte(strings.Repeat("<p>lorem ipsum</p>", 10_000/18))
+	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Surrogate-Key", "article-1 articles")
+		_, _ = w.Write(body)
+	})
+	cached := localcache.Middleware(localcache.NewMemoryStore(), localcache.Logger(quiet))(page)
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/articles/1?page=2", nil)
+	r.Header.Set("Accept-Encoding", "gzip")
+	cached.ServeHTTP(&discardWriter{h: http.Header{}}, r) // warm the cache
+
+	run := func(b *testing.B, h http.Handler) {
+		w := &discardWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		}
+	}
+	b.Run("direct", func(b *testing.B) { run(b, page) })
+	b.Run("hit", func(b *testing.B) { run(b, cached) })
+	b.Run("miss", func(b *testing.B) {
+		store := localcache.NewMemoryStore()
+		h := localcache.Middleware(store, localcache.Logger(quiet))(page)
+		w := &discardWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			_, _ = store.Purge(r.Context(), []string{"t articles"}) // every request misses
+			h.ServeHTTP(w, r)
+		}
+	})
+}

@@ -1,0 +1,134 @@
+package localcache
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Index key prefixes. A page is indexed by its path alone, path and query,
+// host and path, and host, path and query, so that each form of purge URL is
+// one lookup.
+const (
+	ixPath          = "p "
+	ixPathQuery     = "pq "
+	ixHostPath      = "hp "
+	ixHostPathQuery = "hpq "
+	ixTag           = "t "
+)
+
+// page is what identifies a cached page, before Vary.
+type page struct {
+	scheme, host, path, query string
+}
+
+func pageOf(r *http.Request) page {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return page{
+		scheme: scheme,
+		host:   normaliseHost(scheme, r.Host),
+		path:   normalisePath(r.URL.EscapedPath()),
+		query:  r.URL.RawQuery,
+	}
+}
+
+// key is the page's base key in the store.
+func (p page) key() string {
+	return p.scheme + "://" + p.host + p.path + "?" + p.query
+}
+
+// indexes lists the index keys of an entry for p with tags.
+func (p page) indexes(tags []string) []string {
+	ix := make([]string, 0, 4+len(tags))
+	ix = append(ix,
+		ixPath+p.path,
+		ixPathQuery+p.path+"?"+p.query,
+		ixHostPath+p.host+p.path,
+		ixHostPathQuery+p.host+p.path+"?"+p.query,
+	)
+	for _, t := range tags {
+		ix = append(ix, ixTag+t)
+	}
+	return ix
+}
+
+// variantKey is the key of the variant of base that r selects, given the
+// headers the page varies on.
+func variantKey(base string, vary []string, r *http.Request) string {
+	if len(vary) == 0 {
+		return base
+	}
+	var b strings.Builder
+	b.WriteString(base)
+	for _, name := range vary {
+		b.WriteByte('\n') // cannot occur in a header value
+		b.WriteString(name)
+		b.WriteByte(':')
+		b.WriteString(strings.Join(r.Header.Values(name), ","))
+	}
+	return b.String()
+}
+
+// purgeIndex returns the index key that a purge of u looks up: a path
+// ("/a", "/a?q=1") or an absolute http(s) URL.
+func purgeIndex(u string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	path := normalisePath(parsed.EscapedPath())
+	switch {
+	case strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//"):
+		if parsed.RawQuery != "" || parsed.ForceQuery {
+			return ixPathQuery + path + "?" + parsed.RawQuery, nil
+		}
+		return ixPath + path, nil
+	case (parsed.Scheme == "http" || parsed.Scheme == "https") && parsed.Host != "":
+		host := normaliseHost(parsed.Scheme, parsed.Host)
+		if parsed.RawQuery != "" || parsed.ForceQuery {
+			return ixHostPathQuery + host + path + "?" + parsed.RawQuery, nil
+		}
+		return ixHostPath + host + path, nil
+	default:
+		return "", errors.New("want a path beginning with / or an absolute http(s) URL")
+	}
+}
+
+// normaliseHost lowercases host and drops the scheme's default port.
+func normaliseHost(scheme, host string) string {
+	host = strings.ToLower(host)
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+			if strings.Contains(h, ":") {
+				return "[" + h + "]" // IPv6
+			}
+			return h
+		}
+	}
+	return host
+}
+
+func normalisePath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// splitList splits header values on commas and white space, as cache tag
+// headers (Surrogate-Key, xkey, Cache-Tag, Edge-Cache-Tag) and Vary are
+// written, and drops empty fields.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool {
+			return r == ',' || r == ' ' || r == '\t'
+		})...)
+	}
+	return out
+}

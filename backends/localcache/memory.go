@@ -1,0 +1,169 @@
+package localcache
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// DefaultMaxBytes is the memory bound of a [MemoryStore] when [MaxBytes] is
+// not given: 64 MiB.
+const DefaultMaxBytes = 64 << 20
+
+// MemoryStore is a [Store] that keeps entries in this process's memory,
+// bounded by bytes: when a new entry does not fit, the least recently used
+// ones are evicted. Expired entries are removed when read or evicted; the
+// store starts no goroutine. Create it with [NewMemoryStore]; it is safe for
+// concurrent use.
+type MemoryStore struct {
+	now      func() time.Time
+	maxBytes int64
+
+	mu    sync.Mutex
+	lru   *simplelru.LRU[string, *memItem]
+	bytes int64
+	index map[string]map[string]struct{} // index key -> entry keys
+	gen   uint64
+}
+
+type memItem struct {
+	e       *Entry
+	expires time.Time
+	size    int64
+}
+
+// A StoreOption configures a [MemoryStore].
+type StoreOption func(*MemoryStore)
+
+// MaxBytes bounds the memory the store's entries take, counted as the bytes
+// of their keys, bodies, headers and index keys plus a fixed overhead each.
+// An entry larger than n is not stored. Defaults to [DefaultMaxBytes].
+// NewMemoryStore panics if n < 1.
+func MaxBytes(n int64) StoreOption {
+	return func(s *MemoryStore) { s.maxBytes = n }
+}
+
+// Clock sets the function the store reads the time from, for tests.
+// Defaults to time.Now. NewMemoryStore panics if now is nil.
+func Clock(now func() time.Time) StoreOption {
+	return func(s *MemoryStore) { s.now = now }
+}
+
+// NewMemoryStore returns an empty MemoryStore. It panics if an option is
+// invalid, saying how to fix it.
+func NewMemoryStore(opts ...StoreOption) *MemoryStore {
+	s := &MemoryStore{
+		now:      time.Now,
+		maxBytes: DefaultMaxBytes,
+		index:    make(map[string]map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	if s.maxBytes < 1 {
+		panic(fmt.Sprintf("localcache: MaxBytes(%d): the store needs a positive size in bytes, such as 64<<20", s.maxBytes))
+	}
+	if s.now == nil {
+		panic("localcache: Clock(nil): pass time.Now or a test clock's Now")
+	}
+	// The LRU's own count bound is never reached: bytes bound the store.
+	s.lru, _ = simplelru.NewLRU(math.MaxInt, s.evicted)
+	return s
+}
+
+// evicted forgets key's index entries and bytes. The LRU calls it, with
+// s.mu held, whenever an entry leaves.
+func (s *MemoryStore) evicted(key string, it *memItem) {
+	s.bytes -= it.size
+	for _, ix := range it.e.Indexes {
+		if keys := s.index[ix]; keys != nil {
+			delete(keys, key)
+			if len(keys) == 0 {
+				delete(s.index, ix)
+			}
+		}
+	}
+}
+
+// Get returns the live entry under key and marks it recently used.
+func (s *MemoryStore) Get(_ context.Context, key string) (*Entry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.lru.Get(key)
+	if !ok {
+		return nil, false, nil
+	}
+	if !s.now().Before(it.expires) {
+		s.lru.Remove(key)
+		return nil, false, nil
+	}
+	return it.e, true, nil
+}
+
+// Generation returns the number of purges so far.
+func (s *MemoryStore) Generation(context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen, nil
+}
+
+// Set stores e under key unless a purge ran since gen, or e is larger than
+// the whole store; it evicts the least recently used entries to make room.
+func (s *MemoryStore) Set(_ context.Context, key string, e *Entry, gen uint64) (bool, error) {
+	size := e.size(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen || size > s.maxBytes || e.TTL <= 0 {
+		return false, nil
+	}
+	s.lru.Remove(key)
+	s.lru.Add(key, &memItem{e: e, expires: s.now().Add(e.TTL), size: size})
+	s.bytes += size
+	for _, ix := range e.Indexes {
+		keys := s.index[ix]
+		if keys == nil {
+			keys = make(map[string]struct{})
+			s.index[ix] = keys
+		}
+		keys[key] = struct{}{}
+	}
+	for s.bytes > s.maxBytes {
+		s.lru.RemoveOldest()
+	}
+	return true, nil
+}
+
+// Purge removes every entry listed under any of indexes.
+func (s *MemoryStore) Purge(_ context.Context, indexes []string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	n := 0
+	for _, ix := range indexes {
+		for key := range s.index[ix] {
+			if s.lru.Remove(key) {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// Len returns the number of entries held, expired ones not yet removed
+// included.
+func (s *MemoryStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Len()
+}
+
+// Bytes returns the memory the entries take, as [MaxBytes] counts it.
+func (s *MemoryStore) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}

@@ -1,0 +1,123 @@
+package localcache_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends/localcache"
+)
+
+func entry(body string, ttl time.Duration, indexes ...string) *localcache.Entry {
+	return &localcache.Entry{Body: []byte(body), TTL: ttl, Indexes: indexes}
+}
+
+func TestMemoryStoreEvictsLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	body := strings.Repeat("x", 1000)
+	// Room for about three entries of ~1.3 KB.
+	s := localcache.NewMemoryStore(localcache.MaxBytes(4000))
+
+	for _, k := range []string{"a", "b", "c"} {
+		ok, err := s.Set(ctx, k, entry(body, time.Hour, "p /"+k), 0)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	_, ok, _ := s.Get(ctx, "a") // a is now the most recently used
+	require.True(t, ok)
+	_, _ = s.Set(ctx, "d", entry(body, time.Hour, "p /d"), 0)
+
+	for k, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
+		_, ok, _ := s.Get(ctx, k)
+		assert.Equal(t, want, ok, k)
+	}
+	assert.LessOrEqual(t, s.Bytes(), int64(4000))
+
+	n, err := s.Purge(ctx, []string{"p /b"})
+	require.NoError(t, err)
+	assert.Zero(t, n, "an evicted entry leaves no index behind")
+}
+
+func TestMemoryStoreStaysWithinMaxBytes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := localcache.NewMemoryStore(localcache.MaxBytes(50_000))
+	for i := range 1000 {
+		_, _ = s.Set(ctx, fmt.Sprint(i), entry(strings.Repeat("x", i%700), time.Hour, fmt.Sprint("p /", i), "t all"), 0)
+		require.LessOrEqual(t, s.Bytes(), int64(50_000))
+	}
+	n, err := s.Purge(ctx, []string{"t all"})
+	require.NoError(t, err)
+	assert.Equal(t, n > 0, true)
+	assert.Zero(t, s.Len())
+	assert.Zero(t, s.Bytes(), "every byte is given back")
+}
+
+func TestMemoryStoreRefusesEntryLargerThanStore(t *testing.T) {
+	t.Parallel()
+	s := localcache.NewMemoryStore(localcache.MaxBytes(1000))
+	ok, err := s.Set(t.Context(), "k", entry(strings.Repeat("x", 2000), time.Hour), 0)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Zero(t, s.Len())
+}
+
+func TestMemoryStoreExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := newFakeClock()
+	s := localcache.NewMemoryStore(localcache.Clock(clock.Now))
+	_, _ = s.Set(ctx, "k", entry("x", time.Minute, "p /k"), 0)
+
+	clock.Advance(time.Minute - time.Nanosecond)
+	_, ok, _ := s.Get(ctx, "k")
+	assert.True(t, ok)
+	clock.Advance(time.Nanosecond)
+	_, ok, _ = s.Get(ctx, "k")
+	assert.False(t, ok)
+	assert.Zero(t, s.Len(), "removed when read")
+	assert.Zero(t, s.Bytes())
+}
+
+func TestMemoryStoreReplacesEntry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := localcache.NewMemoryStore()
+	_, _ = s.Set(ctx, "k", entry("old", time.Hour, "t old"), 0)
+	_, _ = s.Set(ctx, "k", entry("new", time.Hour, "t new"), 0)
+	e, ok, _ := s.Get(ctx, "k")
+	require.True(t, ok)
+	assert.Equal(t, "new", string(e.Body))
+	n, _ := s.Purge(ctx, []string{"t old"})
+	assert.Zero(t, n, "the old entry's indexes went with it")
+	assert.Equal(t, 1, s.Len())
+}
+
+func TestMemoryStoreSetAfterPurgeIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := localcache.NewMemoryStore()
+	gen, err := s.Generation(ctx)
+	require.NoError(t, err)
+	_, _ = s.Purge(ctx, []string{"p /unrelated"})
+	ok, err := s.Set(ctx, "k", entry("rendered before the purge", time.Hour), gen)
+	require.NoError(t, err)
+	assert.False(t, ok)
+
+	gen, _ = s.Generation(ctx)
+	ok, _ = s.Set(ctx, "k", entry("rendered after", time.Hour), gen)
+	assert.True(t, ok)
+}
+
+func TestNewMemoryStorePanicsOnInvalidOptions(t *testing.T) {
+	t.Parallel()
+	assert.PanicsWithValue(t,
+		"localcache: MaxBytes(0): the store needs a positive size in bytes, such as 64<<20",
+		func() { localcache.NewMemoryStore(localcache.MaxBytes(0)) })
+	assert.Panics(t, func() { localcache.NewMemoryStore(localcache.Clock(nil)) })
+}

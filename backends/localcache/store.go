@@ -1,0 +1,71 @@
+package localcache
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Store keeps cached responses for [Middleware] and removes them for
+// [Backend]. Implementations must be safe for concurrent use. The store
+// treats keys and index keys as opaque strings: the middleware builds them.
+type Store interface {
+	// Get returns the entry stored under key, or false when there is none
+	// or it has expired. The caller must not modify the entry.
+	Get(ctx context.Context, key string) (*Entry, bool, error)
+	// Generation returns a number that changes every time Purge runs. The
+	// middleware reads it before rendering a response and passes it to Set.
+	Generation(ctx context.Context) (uint64, error)
+	// Set stores e under key for e.TTL, replacing what was there, unless
+	// Purge has run since gen was read from Generation: then it stores
+	// nothing and returns false. The store must not modify e.
+	Set(ctx context.Context, key string, e *Entry, gen uint64) (bool, error)
+	// Purge removes every entry that lists any of indexes in its Indexes,
+	// returns how many it removed, and changes the generation, even when
+	// nothing matched.
+	Purge(ctx context.Context, indexes []string) (int, error)
+}
+
+// Entry is one cached response, or one Vary record. It is not modified once
+// given to a Store.
+type Entry struct {
+	// Header holds the response headers to replay, without hop-by-hop
+	// headers, Content-Length or X-Cache.
+	Header http.Header
+	// Body is the response body.
+	Body []byte
+	// Vary lists, canonicalised and sorted, the request headers the
+	// response varies on.
+	Vary []string
+	// VaryRecord marks the entry stored under a page's base key when the
+	// page varies: it holds only Vary, which says how to find the variant
+	// that matches a request.
+	VaryRecord bool
+	// Indexes are the keys Purge finds the entry by: its path, host and
+	// query, and its tags.
+	Indexes []string
+	// TTL is how long the store keeps the entry.
+	TTL time.Duration
+}
+
+// size estimates the memory e takes under key, in bytes.
+func (e *Entry) size(key string) int64 {
+	n := entryOverhead + len(key) + len(e.Body)
+	for k, vs := range e.Header {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	for _, s := range e.Vary {
+		n += len(s)
+	}
+	for _, s := range e.Indexes {
+		n += 2 * len(s) // in the entry and in the store's index
+	}
+	return int64(n)
+}
+
+// entryOverhead is a rough count of the bytes an entry costs besides its
+// strings: maps, slices, list and index nodes.
+const entryOverhead = 256

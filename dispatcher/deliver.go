@@ -1,0 +1,196 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// workLoop is one of the lane's workers: it delivers batches until the
+// dispatcher stops.
+func (l *lane) workLoop() {
+	defer l.d.wg.Done()
+	for {
+		select {
+		case b := <-l.work:
+			l.deliver(b)
+		case <-l.d.stop:
+			return
+		}
+	}
+}
+
+// deliver calls the backend until b is delivered, fails for good, or the
+// dispatcher stops, then settles b.
+func (l *lane) deliver(b *batch) {
+	if b.err != nil {
+		l.finish(b, Report{Backend: l.name, Outcome: Failed, Request: b.req, Err: b.err})
+		return
+	}
+	ctx := l.d.runCtx
+	cfg := &l.d.cfg
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     cfg.initialBackoff,
+		RandomizationFactor: backoffJitter,
+		Multiplier:          backoffMultiplier,
+		MaxInterval:         cfg.maxBackoff,
+	}
+	bo.Reset()
+	start := time.Now()
+	rep := Report{Backend: l.name, Request: b.req}
+	for {
+		if err := l.waitRate(ctx, b.req.Len()); err != nil {
+			l.abandon(b)
+			return
+		}
+		rep.Attempts++
+		res, err := l.call(ctx, b.req)
+		rep.Result, rep.Err, rep.Elapsed = res, err, time.Since(start)
+		if err == nil {
+			rep.Outcome = Delivered
+			break
+		}
+		if ctx.Err() != nil {
+			l.abandon(b)
+			return
+		}
+		if backends.IsPermanent(err) {
+			rep.Outcome = Failed
+			break
+		}
+		if rep.Attempts >= cfg.maxAttempts {
+			rep.Outcome = Failed
+			rep.Err = fmt.Errorf("dispatcher: gave up after %d attempts: %w", rep.Attempts, err)
+			break
+		}
+		wait := bo.NextBackOff()
+		if d, ok := backends.RetryDelay(err); ok {
+			wait = d
+		}
+		if cfg.maxElapsed > 0 && time.Since(start)+wait > cfg.maxElapsed {
+			rep.Outcome = Failed
+			rep.Err = fmt.Errorf("dispatcher: gave up after %d attempts in %v: %w",
+				rep.Attempts, time.Since(start).Round(time.Millisecond), err)
+			break
+		}
+		l.retried.Add(1)
+		l.d.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "dispatcher: purge failed, will retry",
+			slog.String("backend", l.name),
+			slog.Int("attempt", rep.Attempts),
+			slog.Int("objects", b.req.Len()),
+			slog.String("outcome", "retry"),
+			slog.Duration("wait", wait),
+			idsAttr(res.IDs),
+			slog.Any("error", err))
+		if !sleep(ctx, wait) {
+			l.abandon(b)
+			return
+		}
+	}
+	l.finish(b, rep)
+}
+
+// call makes one attempt with its own deadline. A panicking backend fails
+// the batch for good instead of crashing the program.
+func (l *lane) call(ctx context.Context, r backends.Request) (res backends.Result, err error) {
+	ctx, cancel := context.WithTimeout(ctx, l.d.cfg.attemptTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			err = backends.Permanent(fmt.Errorf("dispatcher: backend %q panicked: %v\n%s", l.name, p, debug.Stack()))
+		}
+	}()
+	res, err = l.backend.Purge(ctx, r)
+	if res.Backend == "" {
+		res.Backend = l.name
+	}
+	if res.Objects == 0 {
+		res.Objects = r.Len()
+	}
+	return res, err
+}
+
+// waitRate waits for the lane's rate limits to allow a call with n objects.
+func (l *lane) waitRate(ctx context.Context, n int) error {
+	if l.reqLimit != nil {
+		if err := l.reqLimit.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if l.objLimit != nil {
+		if err := l.objLimit.WaitN(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sleep waits for d and reports whether ctx was still live at the end.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// finish counts and reports b's outcome, then settles b: by the time Flush
+// sees b settled, the hook has run.
+func (l *lane) finish(b *batch, rep Report) {
+	n := uint64(b.req.Len())
+	if rep.Outcome == Delivered {
+		l.delivered.Add(n)
+	} else {
+		l.failed.Add(n)
+	}
+	l.report(rep)
+	l.settle(b)
+}
+
+// report logs rep and passes it to the OnResult hook.
+func (l *lane) report(rep Report) {
+	level := slog.LevelInfo
+	switch rep.Outcome {
+	case Failed:
+		level = slog.LevelError
+	case Dropped:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("backend", rep.Backend),
+		slog.Int("attempt", rep.Attempts),
+		slog.Int("objects", rep.Request.Len()),
+		slog.String("outcome", rep.Outcome.String()),
+		slog.Duration("elapsed", rep.Elapsed),
+	}
+	if len(rep.Result.IDs) > 0 {
+		attrs = append(attrs, idsAttr(rep.Result.IDs))
+	}
+	if rep.Err != nil {
+		attrs = append(attrs, slog.Any("error", rep.Err))
+	}
+	l.d.cfg.logger.LogAttrs(context.Background(), level, "dispatcher: purge "+rep.Outcome.String(), attrs...)
+	if l.d.cfg.onResult != nil {
+		l.d.cfg.onResult(rep)
+	}
+}
+
+// idsAttr groups a backend's result IDs under "ids", in a stable order.
+func idsAttr(ids map[string]string) slog.Attr {
+	attrs := make([]any, 0, len(ids))
+	for _, k := range slices.Sorted(maps.Keys(ids)) {
+		attrs = append(attrs, slog.String(k, ids[k]))
+	}
+	return slog.Group("ids", attrs...)
+}

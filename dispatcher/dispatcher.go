@@ -1,0 +1,232 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// Dispatcher delivers purge requests to a fixed set of backends in the
+// background. Create one with [New], hand it to the gormpurge plugin as its
+// Sink, and Close it on shutdown. It is safe for concurrent use.
+//
+// The zero value has no backends: Enqueue and Flush return [ErrClosed] and
+// Close returns nil.
+type Dispatcher struct {
+	cfg   config
+	lanes []*lane
+
+	runCtx context.Context    // parent of every call to a backend; cancelled by stop
+	cancel context.CancelFunc // cancels runCtx
+	stop   chan struct{}      // closed when the goroutines must stop
+	wg     sync.WaitGroup     // the batchers and workers
+
+	closed    atomic.Bool   // set at the start of Close
+	closing   chan struct{} // closed at the start of Close; wakes Enqueue waiting for room
+	closeSem  chan struct{} // one Close at a time
+	closeDone bool          // guarded by closeSem
+}
+
+// New returns a Dispatcher that delivers to bs and starts its goroutines:
+// for each backend a batcher and [WithWorkers] workers. Stop them with Close.
+//
+// New panics if bs is empty, holds a nil Backend or two with the same Name,
+// or if an option is invalid: these are programming errors, and the panic
+// says how to fix them.
+func New(bs []backends.Backend, opts ...Option) *Dispatcher {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	names := make(map[string]bool, len(bs))
+	var errs []error
+	if len(bs) == 0 {
+		errs = append(errs, errors.New("New: pass at least one backend"))
+	}
+	for i, b := range bs {
+		switch {
+		case b == nil:
+			errs = append(errs, fmt.Errorf("New: backend %d is nil", i))
+		case names[b.Name()]:
+			errs = append(errs, fmt.Errorf("New: two backends are named %q; give each a unique Name", b.Name()))
+		default:
+			names[b.Name()] = true
+		}
+	}
+	if err := errors.Join(append(errs, cfg.validate(names))...); err != nil {
+		panic("dispatcher: invalid configuration:\n" + err.Error())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Dispatcher{
+		cfg:      cfg,
+		runCtx:   ctx,
+		cancel:   cancel,
+		stop:     make(chan struct{}),
+		closing:  make(chan struct{}),
+		closeSem: make(chan struct{}, 1),
+	}
+	for _, b := range bs {
+		d.lanes = append(d.lanes, newLane(d, b))
+	}
+	for _, l := range d.lanes {
+		d.wg.Add(1 + cfg.workers)
+		go l.batchLoop()
+		for range cfg.workers {
+			go l.workLoop()
+		}
+	}
+	return d
+}
+
+// Enqueue hands r to every backend's queue and returns without waiting on
+// any backend. An empty r is ignored.
+//
+// When a queue is full, the [FullPolicy] decides: under [Block] (the
+// default) Enqueue first gives r to every backend that has room, then waits
+// for the others until ctx is done. The error, if any, names each backend
+// that did not get r and matches [ErrQueueFull]; r still reached the
+// others. After Close has begun, Enqueue returns [ErrClosed].
+//
+// *Dispatcher implements the gormpurge Sink interface with this method.
+func (d *Dispatcher) Enqueue(ctx context.Context, r backends.Request) error {
+	if d.lanes == nil || d.closed.Load() {
+		return ErrClosed
+	}
+	if r.Empty() {
+		return nil
+	}
+	var (
+		errs []error
+		full []*lane
+	)
+	for _, l := range d.lanes {
+		err := l.push(r)
+		switch {
+		case errors.Is(err, errWouldBlock):
+			full = append(full, l)
+		case err != nil:
+			errs = append(errs, err)
+		}
+	}
+	for _, l := range full {
+		if err := l.pushWait(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	err := errors.Join(errs...)
+	if errors.Is(err, ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Flush waits until every request enqueued before the call has been
+// delivered, has failed for good or was dropped. It cuts linger windows
+// short. It returns an error wrapping ctx's cause, and naming the backends
+// still busy, if ctx ends first; [ErrClosed] if the dispatcher stops first.
+// Requests enqueued during the call may be delivered too but are not waited
+// for.
+func (d *Dispatcher) Flush(ctx context.Context) error {
+	if d.lanes == nil {
+		return ErrClosed
+	}
+	select {
+	case <-d.stop:
+		return ErrClosed
+	default:
+	}
+	targets := make([]uint64, len(d.lanes))
+	for i, l := range d.lanes {
+		targets[i] = l.startFlush()
+	}
+	defer func() {
+		for _, l := range d.lanes {
+			l.endFlush()
+		}
+	}()
+	var busy []string
+	for i, l := range d.lanes {
+		if err := l.waitSettled(ctx, targets[i]); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return err
+			}
+			busy = append(busy, l.name)
+		}
+	}
+	if len(busy) > 0 {
+		return fmt.Errorf("dispatcher: flush: backends %q not done: %w", busy, context.Cause(ctx))
+	}
+	return nil
+}
+
+// Close stops accepting requests, waits until everything queued has been
+// delivered or has failed for good, then stops every goroutine it started.
+// If ctx ends first, Close cancels the calls in flight and the retries
+// waiting, stops, and returns an [*UndeliveredError] holding what was left;
+// it wraps ctx's cause. Close waits for the backends' Purge calls to
+// return, so a Backend that ignores cancellation holds it up.
+//
+// Close may be called more than once and concurrently: the first call does
+// the work, the others wait for it (or for their own ctx) and return nil.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	if d.lanes == nil {
+		return nil
+	}
+	select {
+	case d.closeSem <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-d.closeSem }()
+	if d.closeDone {
+		return nil
+	}
+	d.closeDone = true
+
+	d.closed.Store(true)
+	close(d.closing)
+	for _, l := range d.lanes {
+		l.startDrain()
+	}
+	var cause error
+	for _, l := range d.lanes {
+		if err := l.waitSettled(ctx, l.lastSeq()); err != nil {
+			cause = context.Cause(ctx)
+			break
+		}
+	}
+
+	close(d.stop)
+	d.cancel()
+	d.wg.Wait()
+
+	left := make(map[string]backends.Request)
+	for _, l := range d.lanes {
+		if r := l.leftovers(cause); !r.Empty() {
+			left[l.name] = r
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	if cause == nil {
+		// Only reachable if a request slipped past the drain; report it
+		// rather than lose it silently.
+		cause = ErrClosed
+	}
+	return &UndeliveredError{Requests: left, Err: cause}
+}
+
+// Stats returns a snapshot of every backend's counters.
+func (d *Dispatcher) Stats() Stats {
+	s := Stats{Backends: make([]BackendStats, 0, len(d.lanes))}
+	for _, l := range d.lanes {
+		s.Backends = append(s.Backends, l.stats())
+	}
+	return s
+}

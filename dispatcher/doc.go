@@ -1,0 +1,38 @@
+// Package dispatcher delivers purge requests to cache backends from its own
+// goroutines, so that the code that produces them (the gormpurge plugin, after
+// a commit) never waits on a network call.
+//
+// A [Dispatcher] gives every [backends.Backend] its own bounded queue, its own
+// workers and its own retry and rate-limit state: a slow, failing or
+// rate-limited backend never delays delivery to the others.
+//
+//	d := dispatcher.New([]backends.Backend{akamaiB, varnishB, local},
+//		dispatcher.WithWorkers(4))
+//	defer d.Close(ctx) // drains what is queued, within ctx's deadline
+//	p := gormpurge.New(d) // *Dispatcher implements gormpurge.Sink
+//
+// # What happens to a request
+//
+// [Dispatcher.Enqueue] copies the request into the queue of every backend and
+// returns. Each backend's batcher waits a short linger window ([WithLinger])
+// for more requests, merges what arrived and removes duplicates, then cuts the
+// result into batches that respect the backend's [backends.Limits] and hands
+// them to the backend's workers. A worker calls Purge with its own deadline
+// ([WithAttemptTimeout]) and retries temporary failures with exponential
+// backoff and jitter ([WithBackoff], [WithMaxAttempts], [WithMaxElapsed]).
+// A failure marked [backends.Permanent] is not retried; one marked
+// [backends.RetryAfter] waits as long as the backend asked.
+//
+// Every batch ends in exactly one [Outcome]: [Delivered], [Failed] or
+// [Dropped]. Each one is logged with log/slog, counted in [Dispatcher.Stats]
+// and passed to the [WithOnResult] hook.
+//
+// # Guarantees
+//
+// Delivery is at most once and in memory: what is queued when the process
+// dies is lost. [Dispatcher.Close] drains within its context's deadline and
+// returns an [*UndeliveredError] naming what it could not deliver, so that a
+// caller can log it or persist it. A full queue follows the [FullPolicy]
+// chosen with [WithFullPolicy]; every request it drops is counted and
+// reported.
+package dispatcher

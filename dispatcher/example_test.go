@@ -1,0 +1,89 @@
+package dispatcher_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/dispatcher"
+)
+
+// A Dispatcher merges the requests that arrive within its linger window and
+// sends each backend one call for them.
+func Example() {
+	var (
+		mu    sync.Mutex
+		calls []backends.Request
+	)
+	cdn := backends.Func("cdn", func(_ context.Context, r backends.Request) (backends.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, r)
+		return backends.Result{IDs: map[string]string{"purgeId": "p-1"}}, nil
+	})
+	d := dispatcher.New([]backends.Backend{cdn},
+		dispatcher.WithLinger(time.Minute), // Flush below ends the window
+		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	ctx := context.Background()
+
+	_ = d.Enqueue(ctx, backends.NewRequest([]string{"/articles/1"}, []string{"article-1"}))
+	_ = d.Enqueue(ctx, backends.NewRequest([]string{"/articles/1", "/"}, nil))
+	if err := d.Flush(ctx); err != nil {
+		fmt.Println("flush:", err)
+	}
+	if err := d.Close(ctx); err != nil {
+		fmt.Println("close:", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Println(len(calls), "call:", calls[0].URLs, calls[0].Tags)
+	s, _ := d.Stats().Backend("cdn")
+	fmt.Printf("enqueued %d, coalesced %d, delivered %d\n", s.Enqueued, s.Coalesced, s.Delivered)
+	// Output:
+	// 1 call: [/ /articles/1] [article-1]
+	// enqueued 4, coalesced 1, delivered 3
+}
+
+// The OnResult hook sees how every batch ended: here a backend that refuses
+// for good, which the dispatcher does not retry.
+func ExampleWithOnResult() {
+	forbidden := backends.Func("varnish", func(context.Context, backends.Request) (backends.Result, error) {
+		return backends.Result{Detail: "403 Forbidden"}, backends.Permanent(errors.New("varnish: 403 Forbidden"))
+	})
+	d := dispatcher.New([]backends.Backend{forbidden},
+		dispatcher.WithLogger(slog.New(slog.DiscardHandler)),
+		dispatcher.WithOnResult(func(r dispatcher.Report) {
+			fmt.Printf("%s %s after %d attempt(s): %v\n", r.Backend, r.Outcome, r.Attempts, r.Err)
+		}))
+	ctx := context.Background()
+	_ = d.Enqueue(ctx, backends.NewRequest([]string{"/"}, nil))
+	_ = d.Close(ctx)
+	// Output:
+	// varnish failed after 1 attempt(s): permanent: varnish: 403 Forbidden
+}
+
+// Close drains within its context's deadline and says what it could not
+// deliver, so that it can be logged or kept for later.
+func ExampleDispatcher_Close() {
+	down := backends.Func("cdn", func(ctx context.Context, _ backends.Request) (backends.Result, error) {
+		<-ctx.Done() // a call that hangs until cancelled
+		return backends.Result{}, ctx.Err()
+	})
+	d := dispatcher.New([]backends.Backend{down}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	_ = d.Enqueue(context.Background(), backends.NewRequest([]string{"/a", "/b"}, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := d.Close(ctx)
+	var ue *dispatcher.UndeliveredError
+	if errors.As(err, &ue) {
+		fmt.Println(ue.Requests["cdn"].URLs, errors.Is(err, context.DeadlineExceeded))
+	}
+	// Output:
+	// [/a /b] true
+}

@@ -1,0 +1,424 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// errWouldBlock tells Enqueue that a lane under the Block policy is full.
+var errWouldBlock = errors.New("dispatcher: would block")
+
+// item is one accepted request in a lane's queue. seq numbers items in the
+// order the lane accepted them; Flush waits on them.
+type item struct {
+	seq uint64
+	req backends.Request
+}
+
+// group is the set of queued items one linger window merged. It settles when
+// its last batch does.
+type group struct {
+	first uint64 // seq of the group's first item
+	open  int    // batches not yet settled
+}
+
+// batch is one call's worth of objects, cut to the backend's limits.
+type batch struct {
+	g   *group
+	req backends.Request
+	err error // set when the objects can never fit: fail without calling
+}
+
+// lane is one backend's queue, batcher and workers.
+type lane struct {
+	d          *Dispatcher
+	backend    backends.Backend
+	name       string
+	limits     backends.Limits
+	maxObjects int           // per batch: the backend's limit and the rate limiter's burst; 0 means none
+	reqLimit   *rate.Limiter // nil when unlimited
+	objLimit   *rate.Limiter // nil when unlimited
+	work       chan *batch   // batcher to workers, unbuffered
+	wake       chan struct{} // capacity 1: something for the batcher to look at
+
+	mu         sync.Mutex
+	queue      []item
+	queuedObjs int
+	nextSeq    uint64
+	groups     []*group      // unsettled groups, oldest first
+	inFlight   int           // objects taken from the queue and not settled
+	flushers   int           // Flush calls waiting on this lane
+	draining   bool          // Close has begun: accept nothing, linger no more
+	space      chan struct{} // closed and replaced when the queue shrinks
+	progress   chan struct{} // closed and replaced when items settle
+	abandoned  []backends.Request
+
+	enqueued, coalesced, delivered, failed, dropped, retried atomic.Uint64
+}
+
+func newLane(d *Dispatcher, b backends.Backend) *lane {
+	l := &lane{
+		d:        d,
+		backend:  b,
+		name:     b.Name(),
+		limits:   b.Limits(),
+		work:     make(chan *batch),
+		wake:     make(chan struct{}, 1),
+		space:    make(chan struct{}),
+		progress: make(chan struct{}),
+	}
+	l.maxObjects = l.limits.MaxObjects
+	if r, ok := d.cfg.rates[l.name]; ok {
+		if r.requests > 0 {
+			l.reqLimit = rate.NewLimiter(rate.Limit(r.requests), 1)
+		}
+		if r.objects > 0 {
+			burst := int(math.Max(1, math.Floor(r.objects)))
+			l.objLimit = rate.NewLimiter(rate.Limit(r.objects), burst)
+			if l.maxObjects == 0 || burst < l.maxObjects {
+				l.maxObjects = burst
+			}
+		}
+	}
+	return l
+}
+
+// signal wakes the batcher if it is not already due to wake.
+func (l *lane) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// broadcastLocked closes *ch to wake everyone waiting on it and replaces it.
+// l.mu must be held.
+func broadcastLocked(ch *chan struct{}) {
+	close(*ch)
+	*ch = make(chan struct{})
+}
+
+// push appends r to the queue if there is room, or applies the full-queue
+// policy. It returns errWouldBlock under Block when the queue is full.
+func (l *lane) push(r backends.Request) error {
+	l.mu.Lock()
+	if l.draining {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	var oldest backends.Request
+	if len(l.queue) >= l.d.cfg.queueSize {
+		switch l.d.cfg.policy {
+		case Block:
+			l.mu.Unlock()
+			return errWouldBlock
+		case Reject:
+			l.mu.Unlock()
+			err := fmt.Errorf("%w: backend %q holds %d requests", ErrQueueFull, l.name, l.d.cfg.queueSize)
+			l.drop(r, err)
+			return err
+		case DropOldest:
+			oldest = l.queue[0].req
+			l.queue[0] = item{} // let the collector have it
+			l.queue = l.queue[1:]
+			l.queuedObjs -= oldest.Len()
+		}
+	}
+	l.appendLocked(r)
+	l.mu.Unlock()
+	l.signal()
+	if !oldest.Empty() {
+		l.drop(oldest, fmt.Errorf("%w: backend %q dropped its oldest request", ErrQueueFull, l.name))
+		// Flush may be waiting on the dropped request; tell it after the
+		// report, as finish does.
+		l.mu.Lock()
+		broadcastLocked(&l.progress)
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+// pushWait waits for room in the queue until ctx is done or Close begins.
+func (l *lane) pushWait(ctx context.Context, r backends.Request) error {
+	for {
+		l.mu.Lock()
+		space := l.space
+		l.mu.Unlock()
+		if err := l.push(r); !errors.Is(err, errWouldBlock) {
+			return err
+		}
+		select {
+		case <-space:
+		case <-l.d.closing:
+			return ErrClosed
+		case <-ctx.Done():
+			err := fmt.Errorf("%w: backend %q: %w", ErrQueueFull, l.name, context.Cause(ctx))
+			l.drop(r, err)
+			return err
+		}
+	}
+}
+
+func (l *lane) appendLocked(r backends.Request) {
+	l.queue = append(l.queue, item{seq: l.nextSeq, req: r})
+	l.nextSeq++
+	l.queuedObjs += r.Len()
+	l.enqueued.Add(uint64(r.Len()))
+}
+
+// drop counts, logs and reports a request that will not reach the backend.
+func (l *lane) drop(r backends.Request, err error) {
+	l.dropped.Add(uint64(r.Len()))
+	l.report(Report{Backend: l.name, Outcome: Dropped, Request: r, Err: err})
+}
+
+// urgentLocked reports whether the batcher should stop lingering.
+func (l *lane) urgentLocked() bool {
+	return l.flushers > 0 || l.draining ||
+		len(l.queue) >= l.d.cfg.queueSize ||
+		(l.maxObjects > 0 && l.queuedObjs >= l.maxObjects)
+}
+
+func (l *lane) urgent() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.urgentLocked()
+}
+
+// batchLoop is the lane's batcher: it waits for requests, lingers, merges
+// them and hands the batches to the workers, until the dispatcher stops.
+func (l *lane) batchLoop() {
+	defer l.d.wg.Done()
+	for {
+		select {
+		case <-l.wake:
+		case <-l.d.stop:
+			return
+		}
+		if !l.linger() {
+			return
+		}
+		batches := l.take()
+		for i, b := range batches {
+			select {
+			case l.work <- b:
+			case <-l.d.stop:
+				for _, b := range batches[i:] {
+					l.abandon(b)
+				}
+				return
+			}
+		}
+	}
+}
+
+// linger waits for the linger window to pass or to be cut short. It returns
+// false if the dispatcher stopped meanwhile.
+func (l *lane) linger() bool {
+	if l.d.cfg.linger <= 0 || l.urgent() {
+		return true
+	}
+	t := time.NewTimer(l.d.cfg.linger)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-l.wake:
+			if l.urgent() {
+				return true
+			}
+		case <-l.d.stop:
+			return false
+		}
+	}
+}
+
+// take empties the queue into a new group and returns its batches.
+func (l *lane) take() []*batch {
+	l.mu.Lock()
+	items := l.queue
+	l.queue = nil
+	if len(items) == 0 {
+		l.mu.Unlock()
+		return nil
+	}
+	l.queuedObjs = 0
+	g := &group{first: items[0].seq}
+	l.groups = append(l.groups, g)
+	broadcastLocked(&l.space)
+	l.mu.Unlock()
+
+	// Merge and cut outside the lock: Limits.Size may be slow.
+	var urls, tags []string
+	offered := 0
+	for _, it := range items {
+		urls = append(urls, it.req.URLs...)
+		tags = append(tags, it.req.Tags...)
+		offered += it.req.Len()
+	}
+	merged := backends.NewRequest(urls, tags)
+	l.coalesced.Add(uint64(offered - merged.Len()))
+	parts, tooBig := cut(merged, l.limits, l.maxObjects)
+
+	batches := make([]*batch, 0, len(parts)+len(tooBig))
+	for _, p := range parts {
+		batches = append(batches, &batch{g: g, req: p})
+	}
+	for _, p := range tooBig {
+		err := backends.Permanent(fmt.Errorf("dispatcher: object of %d bytes exceeds backend %q's MaxBytes of %d",
+			l.limits.SizeOf(p), l.name, l.limits.MaxBytes))
+		batches = append(batches, &batch{g: g, req: p, err: err})
+	}
+
+	l.mu.Lock()
+	g.open = len(batches)
+	l.inFlight += merged.Len()
+	if g.open == 0 {
+		l.settleGroupLocked(g)
+	}
+	l.mu.Unlock()
+	return batches
+}
+
+// settle records that b has ended.
+func (l *lane) settle(b *batch) {
+	l.mu.Lock()
+	l.inFlight -= b.req.Len()
+	b.g.open--
+	if b.g.open == 0 {
+		l.settleGroupLocked(b.g)
+	}
+	l.mu.Unlock()
+}
+
+func (l *lane) settleGroupLocked(g *group) {
+	if i := slices.Index(l.groups, g); i >= 0 {
+		l.groups = slices.Delete(l.groups, i, i+1)
+	}
+	broadcastLocked(&l.progress)
+}
+
+// abandon records a batch that the stop interrupted, for Close to report.
+func (l *lane) abandon(b *batch) {
+	l.mu.Lock()
+	l.inFlight -= b.req.Len()
+	l.abandoned = append(l.abandoned, b.req)
+	l.mu.Unlock()
+}
+
+// settledBelowLocked returns the lowest seq not yet settled: every item with
+// a smaller seq was delivered, failed or dropped.
+func (l *lane) settledBelowLocked() uint64 {
+	w := l.nextSeq
+	if len(l.queue) > 0 {
+		w = min(w, l.queue[0].seq)
+	}
+	for _, g := range l.groups {
+		w = min(w, g.first)
+	}
+	return w
+}
+
+// startFlush registers a Flush and returns the seq it waits for.
+func (l *lane) startFlush() uint64 {
+	l.mu.Lock()
+	l.flushers++
+	target := l.nextSeq
+	l.mu.Unlock()
+	l.signal()
+	return target
+}
+
+func (l *lane) endFlush() {
+	l.mu.Lock()
+	l.flushers--
+	l.mu.Unlock()
+}
+
+// startDrain makes the lane refuse new requests and stop lingering.
+func (l *lane) startDrain() {
+	l.mu.Lock()
+	l.draining = true
+	l.mu.Unlock()
+	l.signal()
+}
+
+func (l *lane) lastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nextSeq
+}
+
+// waitSettled waits until every item with a seq below target has settled.
+func (l *lane) waitSettled(ctx context.Context, target uint64) error {
+	for {
+		l.mu.Lock()
+		done := l.settledBelowLocked() >= target
+		progress := l.progress
+		l.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-l.d.stop:
+			return ErrClosed
+		}
+	}
+}
+
+// leftovers returns, once the goroutines have stopped, everything the lane
+// did not deliver, and counts and reports it as dropped.
+func (l *lane) leftovers(cause error) backends.Request {
+	l.mu.Lock()
+	var urls, tags []string
+	for _, it := range l.queue {
+		urls = append(urls, it.req.URLs...)
+		tags = append(tags, it.req.Tags...)
+	}
+	for _, r := range l.abandoned {
+		urls = append(urls, r.URLs...)
+		tags = append(tags, r.Tags...)
+	}
+	l.queue, l.abandoned, l.queuedObjs, l.inFlight = nil, nil, 0, 0
+	l.mu.Unlock()
+	left := backends.NewRequest(urls, tags)
+	if !left.Empty() {
+		err := ErrClosed
+		if cause != nil {
+			err = fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
+		}
+		l.drop(left, err)
+	}
+	return left
+}
+
+func (l *lane) stats() BackendStats {
+	l.mu.Lock()
+	queued, inFlight := l.queuedObjs, l.inFlight
+	l.mu.Unlock()
+	return BackendStats{
+		Backend:   l.name,
+		Queued:    queued,
+		InFlight:  inFlight,
+		Enqueued:  l.enqueued.Load(),
+		Coalesced: l.coalesced.Load(),
+		Delivered: l.delivered.Load(),
+		Failed:    l.failed.Load(),
+		Dropped:   l.dropped.Load(),
+		Retried:   l.retried.Load(),
+	}
+}

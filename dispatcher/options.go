@@ -1,0 +1,240 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Defaults used by [New] for settings that no [Option] changes.
+const (
+	DefaultWorkers        = 2
+	DefaultQueueSize      = 10_000
+	DefaultLinger         = 50 * time.Millisecond
+	DefaultMaxAttempts    = 10
+	DefaultMaxElapsed     = 15 * time.Minute
+	DefaultInitialBackoff = 500 * time.Millisecond
+	DefaultMaxBackoff     = time.Minute
+	DefaultAttemptTimeout = 30 * time.Second
+)
+
+// backoffMultiplier and backoffJitter shape the exponential backoff: each
+// wait is about 1.5 times the previous one, randomised by ±50% so that
+// workers that failed together do not retry together.
+const (
+	backoffMultiplier = 1.5
+	backoffJitter     = 0.5
+)
+
+// FullPolicy says what [Dispatcher.Enqueue] does when a backend's queue is
+// full. Whatever the policy, every request that does not reach a backend is
+// counted in [BackendStats.Dropped], logged and reported to the
+// [WithOnResult] hook with [Dropped].
+type FullPolicy int
+
+const (
+	// Block waits until the queue has room or the context passed to
+	// Enqueue is done, then gives up with an error that matches both
+	// [ErrQueueFull] and the context's error. It is the default: it slows
+	// the producer down instead of losing purges.
+	Block FullPolicy = iota
+	// DropOldest makes room by dropping the oldest waiting request. The
+	// new request is always accepted and Enqueue never waits. Use it when a
+	// fresh purge matters more than an old one.
+	DropOldest
+	// Reject refuses the new request at once with an error matching
+	// [ErrQueueFull]. Enqueue never waits.
+	Reject
+)
+
+// String returns the policy's name, as used in log records.
+func (p FullPolicy) String() string {
+	switch p {
+	case Block:
+		return "block"
+	case DropOldest:
+		return "drop-oldest"
+	case Reject:
+		return "reject"
+	default:
+		return fmt.Sprintf("FullPolicy(%d)", int(p))
+	}
+}
+
+// An Option configures a [Dispatcher]. Options are applied in order by
+// [New], which then validates the result.
+type Option func(*config)
+
+// rateLimit is the rate configured for one backend.
+type rateLimit struct {
+	requests float64 // calls to Purge per second; 0 means unlimited
+	objects  float64 // URLs plus tags per second; 0 means unlimited
+}
+
+// config holds every setting of a Dispatcher. defaultConfig fills it in one
+// place; validate checks it.
+type config struct {
+	workers        int
+	queueSize      int
+	policy         FullPolicy
+	linger         time.Duration
+	maxAttempts    int
+	maxElapsed     time.Duration
+	initialBackoff time.Duration
+	maxBackoff     time.Duration
+	attemptTimeout time.Duration
+	rates          map[string]rateLimit
+	logger         *slog.Logger
+	onResult       func(Report)
+	errs           []error // problems found while applying options
+}
+
+func defaultConfig() config {
+	return config{
+		workers:        DefaultWorkers,
+		queueSize:      DefaultQueueSize,
+		policy:         Block,
+		linger:         DefaultLinger,
+		maxAttempts:    DefaultMaxAttempts,
+		maxElapsed:     DefaultMaxElapsed,
+		initialBackoff: DefaultInitialBackoff,
+		maxBackoff:     DefaultMaxBackoff,
+		attemptTimeout: DefaultAttemptTimeout,
+		logger:         slog.Default(),
+	}
+}
+
+// WithWorkers sets how many goroutines call each backend concurrently. Every
+// backend gets n workers of its own. Defaults to [DefaultWorkers] (2).
+func WithWorkers(n int) Option {
+	return func(c *config) { c.workers = n }
+}
+
+// WithQueueSize bounds how many requests wait in each backend's queue before
+// the [FullPolicy] applies. Defaults to [DefaultQueueSize] (10,000).
+func WithQueueSize(n int) Option {
+	return func(c *config) { c.queueSize = n }
+}
+
+// WithFullPolicy sets what Enqueue does when a backend's queue is full.
+// Defaults to [Block].
+func WithFullPolicy(p FullPolicy) Option {
+	return func(c *config) { c.policy = p }
+}
+
+// WithLinger sets how long a backend's batcher waits after the first request
+// of a batch for more requests to merge with it. A longer window merges more
+// and calls the backend less often; 0 sends what is queued at once. The
+// window ends early when a batch is full, the queue is full, or Flush or
+// Close is waiting. Defaults to [DefaultLinger] (50ms).
+func WithLinger(d time.Duration) Option {
+	return func(c *config) { c.linger = d }
+}
+
+// WithMaxAttempts sets how many times a batch is tried, the first attempt
+// included, before it fails for good. Use 1 to disable retries. Defaults to
+// [DefaultMaxAttempts] (10).
+func WithMaxAttempts(n int) Option {
+	return func(c *config) { c.maxAttempts = n }
+}
+
+// WithMaxElapsed bounds the time from a batch's first attempt to its last:
+// no retry starts that would end its wait past d. 0 means no bound besides
+// [WithMaxAttempts]. Defaults to [DefaultMaxElapsed] (15 minutes).
+func WithMaxElapsed(d time.Duration) Option {
+	return func(c *config) { c.maxElapsed = d }
+}
+
+// WithBackoff sets the exponential backoff between attempts: the first wait
+// is about initial, each next one about 1.5 times longer, never more than
+// max, each randomised by ±50%. A backend's [backends.RetryAfter] replaces
+// the computed wait. Defaults to [DefaultInitialBackoff] (500ms) and
+// [DefaultMaxBackoff] (1 minute).
+func WithBackoff(initial, max time.Duration) Option {
+	return func(c *config) { c.initialBackoff, c.maxBackoff = initial, max }
+}
+
+// WithAttemptTimeout sets the deadline of each call to a backend's Purge.
+// Defaults to [DefaultAttemptTimeout] (30s).
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(c *config) { c.attemptTimeout = d }
+}
+
+// WithRateLimit limits the backend named backend to requestsPerSecond calls
+// to Purge and objectsPerSecond URLs plus tags per second; 0 leaves that
+// dimension unlimited. When objectsPerSecond is set, batches hold at most
+// max(1, objectsPerSecond) objects, so that one second's allowance covers a
+// batch. By default no backend is rate-limited.
+func WithRateLimit(backend string, requestsPerSecond, objectsPerSecond float64) Option {
+	return func(c *config) {
+		if c.rates == nil {
+			c.rates = make(map[string]rateLimit)
+		}
+		c.rates[backend] = rateLimit{requests: requestsPerSecond, objects: objectsPerSecond}
+	}
+}
+
+// WithLogger sets where the dispatcher writes its records: Info for a
+// delivered batch, Warn for a retry or a drop, Error for a batch that failed
+// for good. To silence it, pass slog.New(slog.DiscardHandler). Defaults to
+// [slog.Default] at the time New is called.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.errs = append(c.errs, errors.New("WithLogger(nil): pass slog.New(slog.DiscardHandler) to silence the dispatcher"))
+			return
+		}
+		c.logger = l
+	}
+}
+
+// WithOnResult sets a function called once for every batch's end (delivered
+// or failed for good) and for every dropped request, for example to export
+// metrics or keep the IDs a CDN returned. It runs on the goroutine that
+// settled the batch (a worker, Enqueue for a drop, or Close), never with a
+// lock held; keep it short, and do not call Enqueue, Flush or Close from it.
+// Defaults to none.
+func WithOnResult(fn func(Report)) Option {
+	return func(c *config) { c.onResult = fn }
+}
+
+// validate reports every invalid setting, each with how to fix it.
+func (c *config) validate(names map[string]bool) error {
+	errs := c.errs
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.workers < 1 {
+		add("WithWorkers(%d): need at least 1 worker per backend", c.workers)
+	}
+	if c.queueSize < 1 {
+		add("WithQueueSize(%d): need room for at least 1 request", c.queueSize)
+	}
+	if c.policy < Block || c.policy > Reject {
+		add("WithFullPolicy(%v): use Block, DropOldest or Reject", c.policy)
+	}
+	if c.linger < 0 {
+		add("WithLinger(%v): use 0 to send at once, or a positive window", c.linger)
+	}
+	if c.maxAttempts < 1 {
+		add("WithMaxAttempts(%d): use 1 to disable retries", c.maxAttempts)
+	}
+	if c.maxElapsed < 0 {
+		add("WithMaxElapsed(%v): use 0 for no bound", c.maxElapsed)
+	}
+	if c.initialBackoff <= 0 || c.maxBackoff < c.initialBackoff {
+		add("WithBackoff(%v, %v): need 0 < initial <= max", c.initialBackoff, c.maxBackoff)
+	}
+	if c.attemptTimeout <= 0 {
+		add("WithAttemptTimeout(%v): need a positive deadline", c.attemptTimeout)
+	}
+	for name, r := range c.rates {
+		if !names[name] {
+			add("WithRateLimit(%q, ...): no backend has that name", name)
+		}
+		if r.requests < 0 || r.objects < 0 || math.IsNaN(r.requests) || math.IsNaN(r.objects) {
+			add("WithRateLimit(%q, %v, %v): rates must be positive, or 0 for unlimited", name, r.requests, r.objects)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,103 @@
+package dispatcher
+
+import (
+	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// Outcome is how a batch or a request ended.
+type Outcome int
+
+const (
+	// Delivered means the backend accepted the batch.
+	Delivered Outcome = iota + 1
+	// Failed means the batch failed for good: the backend returned a
+	// [backends.Permanent] error, the attempts or the elapsed time ran
+	// out, or an object was larger than the backend's limits allow.
+	Failed
+	// Dropped means the request never reached the backend: the full-queue
+	// policy dropped or refused it, or Close ran out of time before it was
+	// delivered.
+	Dropped
+)
+
+// String returns "delivered", "failed" or "dropped", as used in log records.
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "delivered"
+	case Failed:
+		return "failed"
+	case Dropped:
+		return "dropped"
+	default:
+		return "unknown"
+	}
+}
+
+// Report describes the end of one batch, or one dropped request. The
+// [WithOnResult] hook receives one for each.
+type Report struct {
+	// Backend is the name of the backend the batch was for.
+	Backend string
+	// Outcome says how the batch ended.
+	Outcome Outcome
+	// Request is what the batch asked to purge.
+	Request backends.Request
+	// Result is the backend's answer to the last attempt; it is the zero
+	// value when the backend was never called.
+	Result backends.Result
+	// Attempts is the number of calls made to the backend's Purge.
+	Attempts int
+	// Err is nil when the batch was delivered, else the last error: the
+	// backend's, or one matching ErrQueueFull or ErrClosed for a drop.
+	Err error
+	// Elapsed is the time from the first attempt to the end.
+	Elapsed time.Duration
+}
+
+// Stats is a snapshot of the dispatcher's counters, one entry per backend in
+// the order given to [New]. Counts are in objects (URLs plus tags) unless
+// said otherwise.
+type Stats struct {
+	Backends []BackendStats
+}
+
+// Backend returns the counters of the backend named name, and whether there
+// is one.
+func (s Stats) Backend(name string) (BackendStats, bool) {
+	for _, b := range s.Backends {
+		if b.Backend == name {
+			return b, true
+		}
+	}
+	return BackendStats{}, false
+}
+
+// BackendStats holds one backend's counters. Queued and InFlight are gauges;
+// the others only grow.
+type BackendStats struct {
+	// Backend is the backend's name.
+	Backend string
+	// Queued is the number of objects waiting in the queue now.
+	Queued int
+	// InFlight is the number of objects taken from the queue and not yet
+	// settled: waiting for a worker, being purged, or waiting to retry.
+	InFlight int
+	// Enqueued is the number of objects accepted into the queue.
+	Enqueued uint64
+	// Coalesced is the number of accepted objects that were duplicates of
+	// another in the same batch window, and so were purged once.
+	Coalesced uint64
+	// Delivered is the number of objects the backend accepted.
+	Delivered uint64
+	// Failed is the number of objects in batches that failed for good.
+	Failed uint64
+	// Dropped is the number of objects that never reached the backend:
+	// dropped or refused by the full-queue policy, or left at Close.
+	Dropped uint64
+	// Retried is the number of calls to Purge that failed and were
+	// followed by another attempt.
+	Retried uint64
+}
