@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -182,7 +183,10 @@ func newEnv(t *testing.T, kind string, cfg *gorm.Config, opts ...gormpurge.Optio
 		}
 	})
 	e := &env{kind: kind, db: db, other: other, rec: purgetest.NewRecorder(), errs: &errorLog{ch: make(chan error, 1000)}}
-	opts = append([]gormpurge.Option{gormpurge.WithErrorHandler(e.errs.handler)}, opts...)
+	opts = append([]gormpurge.Option{
+		gormpurge.WithErrorHandler(e.errs.handler),
+		gormpurge.WithLogger(slog.New(slog.DiscardHandler)), // errors are asserted through the handler
+	}, opts...)
 	e.plugin = gormpurge.New(e.rec, opts...)
 	require.NoError(t, e.plugin.Register(&Post{}, &Tag{}, &Comment{}))
 	require.NoError(t, db.Use(e.plugin))

@@ -1,0 +1,81 @@
+package backends_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+func TestRequestIsNormalised(t *testing.T) {
+	urls := []string{"/b", "", "/a", "/b"}
+	r := backends.NewRequest(urls, []string{"t2", "t1", "t2"})
+	assert.Equal(t, []string{"/a", "/b"}, r.URLs)
+	assert.Equal(t, []string{"t1", "t2"}, r.Tags)
+	assert.Equal(t, []string{"/b", "", "/a", "/b"}, urls, "the caller's slice is not modified")
+	assert.Equal(t, 4, r.Len())
+
+	m := r.Merge(backends.Request{URLs: []string{"/c", "/a"}})
+	assert.Equal(t, []string{"/a", "/b", "/c"}, m.URLs)
+	assert.Equal(t, []string{"/a", "/b"}, r.URLs, "Merge leaves its receiver alone")
+
+	assert.True(t, backends.NewRequest(nil, []string{""}).Empty())
+	assert.Nil(t, backends.NewRequest([]string{""}, nil).URLs)
+}
+
+func TestLimits(t *testing.T) {
+	r := backends.NewRequest([]string{"/aa", "/bb"}, []string{"t"})
+	for _, tc := range []struct {
+		limits backends.Limits
+		size   int
+		fits   bool
+	}{
+		{backends.Limits{}, 3 + 3 + 3 + 3 + 1 + 3, true},
+		{backends.Limits{MaxObjects: 3}, 16, true},
+		{backends.Limits{MaxObjects: 2}, 16, false},
+		{backends.Limits{MaxBytes: 16}, 16, true},
+		{backends.Limits{MaxBytes: 15}, 16, false},
+		{backends.Limits{MaxBytes: 100, Size: func(r backends.Request) int { return 101 }}, 101, false},
+	} {
+		t.Run(fmt.Sprintf("objects=%d,bytes=%d", tc.limits.MaxObjects, tc.limits.MaxBytes), func(t *testing.T) {
+			assert.Equal(t, tc.size, tc.limits.SizeOf(r))
+			assert.Equal(t, tc.fits, tc.limits.Fits(r))
+		})
+	}
+}
+
+func TestErrorClassifiers(t *testing.T) {
+	base := errors.New("403 Forbidden")
+	assert.Nil(t, backends.Permanent(nil))
+	assert.Nil(t, backends.RetryAfter(time.Second, nil))
+
+	perm := fmt.Errorf("node 1: %w", backends.Permanent(base))
+	assert.True(t, backends.IsPermanent(perm))
+	assert.ErrorIs(t, perm, base, "the cause stays reachable")
+	assert.False(t, backends.IsPermanent(base))
+
+	retry := fmt.Errorf("akamai: %w", backends.RetryAfter(3*time.Second, base))
+	d, ok := backends.RetryDelay(retry)
+	require.True(t, ok)
+	assert.Equal(t, 3*time.Second, d)
+	assert.ErrorIs(t, retry, base)
+	_, ok = backends.RetryDelay(base)
+	assert.False(t, ok)
+}
+
+func TestFunc(t *testing.T) {
+	b := backends.Func("custom", func(_ context.Context, r backends.Request) (backends.Result, error) {
+		return backends.Result{Objects: r.Len()}, nil
+	})
+	assert.Equal(t, "custom", b.Name())
+	assert.Equal(t, backends.Limits{}, b.Limits())
+	res, err := b.Purge(context.Background(), backends.NewRequest([]string{"/x"}, nil))
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Objects)
+}
