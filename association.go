@@ -108,7 +108,7 @@ func (p *Plugin) joinRowsTargets(db *gorm.DB, j *joinInfo, conds []clause.Expres
 	if len(conds) > 0 {
 		q = q.Where(clause.Where{Exprs: conds})
 	}
-	if err := q.Find(dest.Interface()).Error; err != nil {
+	if err := guarded(db, func() error { return q.Find(dest.Interface()).Error }); err != nil {
 		p.report(stmt.Context, &ModelError{Model: stmt.Table, Op: "query links to delete", Err: err})
 	}
 	return p.joinTargets(db, j, dest.Elem())

@@ -2,6 +2,7 @@ package gormpurge
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"reflect"
 	"slices"
@@ -9,22 +10,23 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // Callback names. Each runs inside GORM's implicit transaction, between the
-// write and gorm:commit_or_rollback_transaction, except after_commit, which
-// covers implicit transactions begun on a raw *sql.Conn (db.Connection).
+// write and gorm:commit_or_rollback_transaction, except wrap_conn, which runs
+// first.
 const (
+	cbWrapConn     = "gormpurge:wrap_conn"
 	cbBeforeCreate = "gormpurge:before_create"
 	cbAfterCreate  = "gormpurge:after_create"
 	cbBeforeUpdate = "gormpurge:before_update"
 	cbAfterUpdate  = "gormpurge:after_update"
 	cbBeforeDelete = "gormpurge:before_delete"
 	cbAfterDelete  = "gormpurge:after_delete"
-	cbAfterCommit  = "gormpurge:after_commit"
 
-	keyState   = "gormpurge:state"   // per statement, before -> after
-	keyPending = "gormpurge:pending" // per statement, after -> after_commit
+	keyState = "gormpurge:state" // per statement, before -> after
 )
 
 func (p *Plugin) registerCallbacks(db *gorm.DB) error {
@@ -39,15 +41,15 @@ func (p *Plugin) registerCallbacks(db *gorm.DB) error {
 		name string
 		fn   func(*gorm.DB)
 	}{
+		{cb.Create().Before("gorm:begin_transaction"), cbWrapConn, p.wrapStatementConn},
 		{cb.Create().Before("gorm:create").After("gorm:save_before_associations"), cbBeforeCreate, p.beforeCreate},
 		{cb.Create().After("gorm:after_create").Before("gorm:commit_or_rollback_transaction"), cbAfterCreate, p.afterCreate},
-		{cb.Create().After("gorm:commit_or_rollback_transaction"), cbAfterCommit, p.afterCommit},
+		{cb.Update().Before("gorm:begin_transaction"), cbWrapConn, p.wrapStatementConn},
 		{cb.Update().Before("gorm:update").After("gorm:save_before_associations"), cbBeforeUpdate, p.beforeUpdate},
 		{cb.Update().After("gorm:after_update").Before("gorm:commit_or_rollback_transaction"), cbAfterUpdate, p.afterUpdate},
-		{cb.Update().After("gorm:commit_or_rollback_transaction"), cbAfterCommit, p.afterCommit},
+		{cb.Delete().Before("gorm:begin_transaction"), cbWrapConn, p.wrapStatementConn},
 		{cb.Delete().Before("gorm:delete_before_associations").After("gorm:before_delete"), cbBeforeDelete, p.beforeDelete},
 		{cb.Delete().After("gorm:after_delete").Before("gorm:commit_or_rollback_transaction"), cbAfterDelete, p.afterDelete},
-		{cb.Delete().After("gorm:commit_or_rollback_transaction"), cbAfterCommit, p.afterCommit},
 	}
 	for _, r := range regs {
 		if err := r.proc.Register(r.name, r.fn); err != nil {
@@ -78,7 +80,7 @@ func (a *acc) merge(b acc) {
 // registered model, a join table between registered models, or neither. For
 // models that are not registered this is one map lookup.
 func (p *Plugin) watched(db *gorm.DB) (*modelInfo, *joinInfo) {
-	if db.Error != nil || db.Statement.Schema == nil {
+	if db.Error != nil || db.Statement.Schema == nil || db.DryRun {
 		return nil, nil
 	}
 	s := db.Statement.Schema
@@ -93,7 +95,7 @@ func (p *Plugin) watched(db *gorm.DB) (*modelInfo, *joinInfo) {
 
 func (p *Plugin) beforeCreate(db *gorm.DB) {
 	m, _ := p.watched(db)
-	if m == nil {
+	if m == nil || untracked(db.Statement.ConnPool) { // afterCreate reports it
 		return
 	}
 	if cols, ok := upsertColumns(db.Statement); ok {
@@ -136,7 +138,7 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 
 func (p *Plugin) beforeUpdate(db *gorm.DB) {
 	m, _ := p.watched(db)
-	if m == nil {
+	if m == nil || p.reportedUntracked(db) {
 		return
 	}
 	conds, ok := affectedConds(db.Statement, false)
@@ -194,6 +196,9 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 
 func (p *Plugin) beforeDelete(db *gorm.DB) {
 	m, j := p.watched(db)
+	if (m == nil && j == nil) || p.reportedUntracked(db) {
+		return
+	}
 	switch {
 	case m != nil:
 		conds, ok := affectedConds(db.Statement, true)
@@ -246,44 +251,42 @@ func (p *Plugin) record(db *gorm.DB, a acc) {
 		t.c.add(a.urls, a.tags)
 		return
 	}
-	if _, ok := db.InstanceGet("gorm:started_transaction"); ok {
-		// GORM began a transaction on a connection the plugin does not
-		// wrap (db.Connection): hand off after its commit callback.
-		var pending collector
-		if v, ok := db.InstanceGet(keyPending); ok {
-			pending.add(v.(acc).urls, v.(acc).tags)
-		}
-		pending.add(a.urls, a.tags)
-		r := pending.request()
-		db.InstanceSet(keyPending, acc{urls: r.URLs, tags: r.Tags})
-		return
-	}
-	if _, ok := cp.(gorm.TxCommitter); ok {
-		var c collector
-		c.add(a.urls, a.tags)
+	r := backends.NewRequest(a.urls, a.tags)
+	if untracked(cp) {
 		p.stats.handoffErrors.Add(1)
-		p.report(db.Statement.Context, &HandoffError{Request: c.request(), Err: fmt.Errorf("%w: model %s was written in a transaction begun on %T, whose commit the plugin cannot see; begin transactions with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, db.Statement.Schema.ModelType, cp)})
+		p.report(db.Statement.Context, &HandoffError{Request: r, Err: fmt.Errorf("%w: %s was written in a transaction begun on %T, whose commit the plugin cannot see; begin transactions with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, db.Statement.Table, cp)})
 		return
 	}
-	var c collector
-	c.add(a.urls, a.tags)
-	p.handoff(db.Statement.Context, c.request())
+	p.handoff(db.Statement.Context, r)
 }
 
-// afterCommit hands off what record kept for a transaction GORM began on a
-// raw connection, once GORM has committed it.
-func (p *Plugin) afterCommit(db *gorm.DB) {
-	if m, j := p.watched(db); m == nil && j == nil {
-		return
+// reportedUntracked reports, as ErrUntrackedTransaction, a write of a watched
+// model in a transaction the plugin cannot follow, and returns true then: the
+// plugin reads nothing in such a transaction (on PostgreSQL a failed read
+// would abort it) and its targets could only be sent before the commit.
+func (p *Plugin) reportedUntracked(db *gorm.DB) bool {
+	cp := db.Statement.ConnPool
+	if !untracked(cp) {
+		return false
 	}
-	v, ok := db.InstanceGet(keyPending)
-	if !ok || db.Error != nil {
-		return
+	p.stats.handoffErrors.Add(1)
+	p.report(db.Statement.Context, &HandoffError{Err: fmt.Errorf("%w: %s was written in a transaction begun on %T, whose commit the plugin cannot see; begin transactions with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, db.Statement.Table, cp)})
+	return true
+}
+
+// untracked reports whether cp is a transaction the plugin did not begin.
+func untracked(cp gorm.ConnPool) bool {
+	_, isTx := cp.(gorm.TxCommitter)
+	return isTx && trackedTxOf(cp) == nil
+}
+
+// wrapStatementConn wraps the raw *sql.Conn that db.Connection puts on the
+// statement, so that GORM's implicit transaction on it is tracked like any
+// other. It runs before gorm:begin_transaction.
+func (p *Plugin) wrapStatementConn(db *gorm.DB) {
+	if conn, ok := db.Statement.ConnPool.(*sql.Conn); ok {
+		db.Statement.ConnPool = p.wrapConn(conn, db.Dialector.Name())
 	}
-	a := v.(acc)
-	var c collector
-	c.add(a.urls, a.tags)
-	p.handoff(db.Statement.Context, c.request())
 }
 
 // rowsTargets returns the normalised targets of every row of model m in rv:

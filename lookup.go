@@ -46,16 +46,18 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 		}
 		if stmt.Schema.PrioritizedPrimaryField != nil {
-			err = q.FindInBatches(dest.Interface(), lookupBatch, func(*gorm.DB, int) error {
-				collect()
-				return nil
-			}).Error
+			err = guarded(db, func() error {
+				return q.FindInBatches(dest.Interface(), lookupBatch, func(*gorm.DB, int) error {
+					collect()
+					return nil
+				}).Error
+			})
 		} else {
-			err = q.Find(dest.Interface()).Error
+			err = guarded(db, func() error { return q.Find(dest.Interface()).Error })
 			collect()
 		}
 	} else {
-		err = q.Find(dest.Interface()).Error
+		err = guarded(db, func() error { return q.Find(dest.Interface()).Error })
 		collect()
 	}
 	if err != nil {
@@ -76,6 +78,15 @@ func lookup(db *gorm.DB, dest any, sameTable bool) *gorm.DB {
 	// from a replica that may lag behind the write.
 	q.Statement.Settings.Store("gorm:db_resolver:write", true)
 	return q
+}
+
+// guarded runs fn, which queries through the statement's connection, so that
+// its failure cannot abort the user's transaction (see trackedTx.guard).
+func guarded(db *gorm.DB, fn func() error) error {
+	if t := trackedTxOf(db.Statement.ConnPool); t != nil {
+		return t.guard(db.Statement.Context, fn)
+	}
+	return fn()
 }
 
 // locksRows reports whether the dialect supports SELECT ... FOR UPDATE.
@@ -123,7 +134,7 @@ func (p *Plugin) loadModelRows(db *gorm.DB, m *modelInfo, table, op string, scop
 	ctx := db.Statement.Context
 	dest := reflect.New(reflect.SliceOf(m.typ))
 	q := scope(lookup(db, dest.Interface(), false).Table(table))
-	err := q.Find(dest.Interface()).Error
+	err := guarded(db, func() error { return q.Find(dest.Interface()).Error })
 	rows := dest.Elem()
 	for i := 0; i < rows.Len(); i++ {
 		p.targets(ctx, m, rows.Index(i), &st.old)

@@ -101,7 +101,10 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if p.optErr != nil {
 		return p.optErr
 	}
-	if _, ok := db.Config.Plugins["gorm:db_resolver"]; ok {
+	// dbresolver's own pools are opened with a copy of this Config (its
+	// Plugins map names dbresolver already) but carry none of its callbacks:
+	// only a *gorm.DB dbresolver was installed on is refused.
+	if db.Callback().Query().Get("gorm:db_resolver") != nil {
 		return fmt.Errorf("gormpurge: install gormpurge before gorm.io/plugin/dbresolver: call db.Use(gormpurge) first, then db.Use(dbresolver), so that the resolver's pools are tracked too")
 	}
 	if err := p.wrapPool(db); err != nil {
@@ -119,7 +122,7 @@ func (p *Plugin) wrapPool(db *gorm.DB) error {
 		case *pool:
 			return cp, nil
 		case gorm.TxBeginner, gorm.ConnPoolBeginner:
-			return &pool{inner: cp, plugin: p}, nil
+			return p.wrapConn(cp, db.Dialector.Name()), nil
 		}
 		return nil, fmt.Errorf("gormpurge: cannot track transactions on connection pool %T: install the plugin on a *gorm.DB opened with gorm.Open, not on a transaction or session", cp)
 	}
@@ -162,10 +165,13 @@ func (p *Plugin) handoff(ctx context.Context, r backends.Request) {
 }
 
 // enqueueTx writes r inside tx through a TxSink and reports whether it did.
-func (p *Plugin) enqueueTx(ctx context.Context, ts TxSink, tx gorm.ConnPool, r backends.Request) bool {
+func (p *Plugin) enqueueTx(ctx context.Context, ts TxSink, t *trackedTx, r backends.Request) bool {
 	ctx, cancel := p.handoffContext(ctx)
 	defer cancel()
-	if err := p.safely(func() error { return ts.EnqueueTx(ctx, tx, r) }); err != nil {
+	err := t.guard(ctx, func() error {
+		return p.safely(func() error { return ts.EnqueueTx(ctx, t.inner, r) })
+	})
+	if err != nil {
 		p.stats.handoffErrors.Add(1)
 		p.report(ctx, &HandoffError{Request: r, Err: fmt.Errorf("writing inside the transaction (falling back to Enqueue after commit): %w", err)})
 		return false

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
@@ -311,4 +312,37 @@ func TestTargetsOf(t *testing.T) {
 	require.NoError(t, e.db.Model(u).Update("name", "bob").Error)
 	assert.Equal(t, []string{"/users/ann", "/users/bob"}, e.rec.URLs())
 	assert.Equal(t, []string{"user"}, e.rec.Tags())
+}
+
+// Dry runs write nothing, so they purge nothing.
+func TestDryRunPurgesNothing(t *testing.T) {
+	e := newEnv(t, "sqlite", &gorm.Config{})
+	p := e.seedPost(t, "dry")
+	sql := e.db.ToSQL(func(tx *gorm.DB) *gorm.DB { return tx.Create(&Post{Slug: "never"}) })
+	assert.Contains(t, sql, "INSERT")
+	dry := e.db.Session(&gorm.Session{DryRun: true})
+	require.NoError(t, dry.Model(p).Update("slug", "never").Error)
+	require.NoError(t, dry.Delete(p).Error)
+	assert.Empty(t, e.rec.Requests())
+}
+
+// On PostgreSQL a failed statement aborts the transaction: the plugin's own
+// reads must not turn into the user's failure.
+func TestFailedLookupDoesNotFailTheWrite(t *testing.T) {
+	e := newEnv(t, "postgres", &gorm.Config{})
+	e.seedPost(t, "go")
+	require.NoError(t, e.db.Create(&Tag{Name: "go"}).Error)
+	e.rec.Reset()
+	// UPDATE posts SET ... FROM tags WHERE posts.slug = tags.name: the
+	// plugin's SELECT of the old rows cannot see the FROM clause and fails.
+	err := e.db.Model(&Post{}).Clauses(clause.From{Tables: []clause.Table{{Name: "tags"}}}).
+		Where("posts.slug = tags.name").Update("title", "tagged").Error
+	require.NoError(t, err, "the write succeeds")
+	var p Post
+	require.NoError(t, e.other.Where("slug = ?", "go").First(&p).Error)
+	assert.Equal(t, "tagged", p.Title, "and is committed")
+	errs := e.errs.all()
+	require.NotEmpty(t, errs)
+	var me *gormpurge.ModelError
+	require.ErrorAs(t, errs[0], &me, "the failed read is reported")
 }

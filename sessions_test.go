@@ -103,6 +103,15 @@ func TestConnection(t *testing.T) {
 		}))
 		assert.Empty(t, e.rec.Requests())
 
+		// Nested association saves run in the same tracked transaction.
+		e.rec.Reset()
+		require.NoError(t, e.db.Connection(func(tx *gorm.DB) error {
+			return tx.Create(&Post{Slug: "conn-tags", Tags: []Tag{{Name: "conn-go"}}}).Error
+		}))
+		assert.Equal(t, [][]string{{"/", "/posts/conn-tags", "/tags/conn-go"}}, e.urlSets())
+		assert.Empty(t, e.errs.all())
+		e.rec.Reset()
+
 		// A transaction begun by hand on the raw connection cannot be
 		// followed: the plugin says so instead of purging before the commit.
 		require.NoError(t, e.db.Connection(func(conn *gorm.DB) error {
@@ -179,6 +188,25 @@ func TestDBResolver(t *testing.T) {
 		require.NoError(t, tx.Create(&Post{Slug: "rolled-back"}).Error)
 		require.NoError(t, tx.Rollback().Error)
 		assert.Empty(t, rec.Requests())
+	})
+
+	t.Run("resolvers registered later still route writes", func(t *testing.T) {
+		db, rec, p := open(t)
+		require.NoError(t, db.Use(p))
+		r := dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{sqlite.Open(replica)}})
+		require.NoError(t, db.Use(r))
+		// Tags live in the "replica" database from now on, for reads and writes.
+		r.Register(dbresolver.Config{Sources: []gorm.Dialector{sqlite.Open(replica)}}, &Tag{})
+		require.NoError(t, db.Create(&Tag{Name: "routed"}).Error)
+		var n int64
+		other, err := gorm.Open(sqlite.Open(replica), &gorm.Config{Logger: logger.Discard})
+		require.NoError(t, err)
+		require.NoError(t, other.Model(&Tag{}).Where("name = ?", "routed").Count(&n).Error)
+		assert.Equal(t, int64(1), n, "the write went to the resolver's source")
+		assert.Equal(t, []string{"/tags/routed"}, rec.URLs())
+		if sqlDB, err := other.DB(); err == nil {
+			sqlDB.Close()
+		}
 	})
 
 	t.Run("installed after dbresolver is refused", func(t *testing.T) {

@@ -3,6 +3,8 @@ package gormpurge
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,10 @@ import (
 type pool struct {
 	inner  gorm.ConnPool
 	plugin *Plugin
+	// abortsOnError is true for PostgreSQL, where any failed statement
+	// aborts the whole transaction: the plugin's own statements run inside a
+	// savepoint there, so that their failure cannot fail the user's work.
+	abortsOnError bool
 }
 
 var (
@@ -64,6 +70,12 @@ func (p *pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool,
 		return nil, err
 	}
 	return &trackedTx{inner: tx, pool: p, ctx: ctx}, nil
+}
+
+// wrapConn wraps a connection pool, usually a *sql.DB or the *sql.Conn of
+// db.Connection, so that transactions begun on it are tracked.
+func (p *Plugin) wrapConn(cp gorm.ConnPool, dialect string) *pool {
+	return &pool{inner: cp, plugin: p, abortsOnError: dialect == "postgres"}
 }
 
 func (p *pool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -151,7 +163,7 @@ func (t *trackedTx) Commit() error {
 	req := t.c.request()
 	inTx := false
 	if ts, ok := p.sink.(TxSink); ok && !req.Empty() {
-		inTx = p.enqueueTx(t.ctx, ts, t.inner, req)
+		inTx = p.enqueueTx(t.ctx, ts, t, req)
 	}
 	if err := t.inner.Commit(); err != nil {
 		return err
@@ -167,6 +179,32 @@ func (t *trackedTx) Rollback() error {
 	t.done.Store(true)
 	t.c.reset()
 	return t.inner.Rollback()
+}
+
+// guardName is the savepoint the plugin's own statements run in. Savepoints
+// with the plugin's prefix are not tracked as the user's.
+const guardName = "gormpurge_guard"
+
+// guard runs fn, which executes the plugin's own statements in the
+// transaction, so that their failure leaves the transaction usable: on
+// PostgreSQL inside a savepoint that is rolled back when fn fails.
+func (t *trackedTx) guard(ctx context.Context, fn func() error) error {
+	if !t.pool.abortsOnError {
+		return fn()
+	}
+	if _, err := t.inner.ExecContext(ctx, "SAVEPOINT "+guardName); err != nil {
+		return fmt.Errorf("setting a savepoint to run in: %w", err)
+	}
+	err := fn()
+	if err != nil {
+		if _, rbErr := t.inner.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+guardName); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("rolling back to the plugin's savepoint: %w", rbErr))
+		}
+	}
+	if _, relErr := t.inner.ExecContext(ctx, "RELEASE SAVEPOINT "+guardName); relErr != nil {
+		return errors.Join(err, fmt.Errorf("releasing the plugin's savepoint: %w", relErr))
+	}
+	return err
 }
 
 // GetDBConn returns the *sql.DB beneath, so that tx.DB() keeps working.

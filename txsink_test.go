@@ -30,12 +30,13 @@ type outboxRow struct {
 }
 
 func (s *tableSink) EnqueueTx(ctx context.Context, tx gorm.ConnPool, r backends.Request) error {
+	table := "outbox_rows"
 	if s.fail {
-		return errors.New("outbox table missing")
+		table = "missing_table" // a real SQL error: on PostgreSQL it would abort the transaction
 	}
-	q := "INSERT INTO outbox_rows (urls) VALUES (?)"
+	q := "INSERT INTO " + table + " (urls) VALUES (?)"
 	if s.kind == "postgres" {
-		q = "INSERT INTO outbox_rows (urls) VALUES ($1)"
+		q = "INSERT INTO " + table + " (urls) VALUES ($1)"
 	}
 	_, err := tx.ExecContext(ctx, q, strings.Join(r.URLs, " "))
 	return err
@@ -95,6 +96,7 @@ func TestTxSinkWritesInsideTheTransaction(t *testing.T) {
 		assert.Equal(t, []string{"/", "/posts/fallback"}, sink.enqueue[0].URLs)
 		errs := e.errs.all()
 		require.Len(t, errs, 1)
-		assert.Contains(t, errs[0].Error(), "outbox table missing")
+		assert.Contains(t, errs[0].Error(), "missing_table")
+		assert.NoError(t, e.other.Where("slug = ?", "fallback").First(&Post{}).Error, "the user's write was committed")
 	})
 }
