@@ -160,7 +160,7 @@ func (l *lane) finish(b *batch, rep Report) {
 
 // report logs rep and passes it to the OnResult hook.
 func (l *lane) report(rep Report) {
-	level := slog.LevelInfo
+	level := slog.LevelInfo // batches are coalesced, so this is at most a few records a second per backend
 	switch rep.Outcome {
 	case Failed:
 		level = slog.LevelError
@@ -182,8 +182,20 @@ func (l *lane) report(rep Report) {
 	}
 	l.d.cfg.logger.LogAttrs(context.Background(), level, "dispatcher: purge "+rep.Outcome.String(), attrs...)
 	if l.d.cfg.onResult != nil {
-		l.d.cfg.onResult(rep)
+		l.callOnResult(rep)
 	}
+}
+
+// callOnResult runs the user's hook; a panic in it is logged, never allowed
+// to kill a worker and with it the process.
+func (l *lane) callOnResult(rep Report) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.d.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "dispatcher: OnResult hook panicked",
+				slog.String("backend", rep.Backend), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	l.d.cfg.onResult(rep)
 }
 
 // idsAttr groups a backend's result IDs under "ids", in a stable order.

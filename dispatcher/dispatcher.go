@@ -94,11 +94,17 @@ func New(bs []backends.Backend, opts ...Option) *Dispatcher {
 //
 // *Dispatcher implements the gormpurge Sink interface with this method.
 func (d *Dispatcher) Enqueue(ctx context.Context, r backends.Request) error {
-	if d.lanes == nil || d.closed.Load() {
+	if d.lanes == nil {
 		return ErrClosed
 	}
 	if r.Empty() {
 		return nil
+	}
+	if d.closed.Load() {
+		for _, l := range d.lanes {
+			l.drop(r, ErrClosed) // counted and reported like every other drop
+		}
+		return ErrClosed
 	}
 	var (
 		errs []error

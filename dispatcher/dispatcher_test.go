@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/purgetest"
 )
 
 func TestEnqueueDeliversToEveryBackend(t *testing.T) {
@@ -665,4 +667,35 @@ func TestNewPanicsOnInvalidConfiguration(t *testing.T) {
 			_ = d.Close(t.Context())
 		})
 	}
+}
+
+func TestPanickingOnResultHookIsContained(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	rec := purgetest.NewRecorder()
+	d := newDispatcher(t, []backends.Backend{rec},
+		dispatcher.WithLogger(slog.New(slog.DiscardHandler)),
+		dispatcher.WithOnResult(func(dispatcher.Report) {
+			calls.Add(1)
+			panic("hook bug")
+		}))
+	require.NoError(t, d.Enqueue(t.Context(), urls("/a")))
+	require.NoError(t, d.Flush(t.Context()))
+	require.NoError(t, d.Enqueue(t.Context(), urls("/b")))
+	require.NoError(t, d.Flush(t.Context()))
+	assert.EqualValues(t, 2, calls.Load(), "the worker survived the first panic")
+	st, ok := d.Stats().Backend(rec.Name())
+	require.True(t, ok)
+	assert.Equal(t, uint64(2), st.Delivered)
+}
+
+func TestEnqueueAfterCloseIsCountedAsDropped(t *testing.T) {
+	t.Parallel()
+	rec := purgetest.NewRecorder()
+	d := dispatcher.New([]backends.Backend{rec}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, d.Close(t.Context()))
+	require.ErrorIs(t, d.Enqueue(t.Context(), urls("/late")), dispatcher.ErrClosed)
+	st, ok := d.Stats().Backend(rec.Name())
+	require.True(t, ok)
+	assert.Equal(t, uint64(1), st.Dropped)
 }

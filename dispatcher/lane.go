@@ -114,6 +114,7 @@ func (l *lane) push(r backends.Request) error {
 	l.mu.Lock()
 	if l.draining {
 		l.mu.Unlock()
+		l.drop(r, ErrClosed)
 		return ErrClosed
 	}
 	var oldest backends.Request
@@ -160,6 +161,7 @@ func (l *lane) pushWait(ctx context.Context, r backends.Request) error {
 		select {
 		case <-space:
 		case <-l.d.closing:
+			l.drop(r, ErrClosed)
 			return ErrClosed
 		case <-ctx.Done():
 			err := fmt.Errorf("%w: backend %q: %w", ErrQueueFull, l.name, context.Cause(ctx))
