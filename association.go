@@ -36,10 +36,13 @@ type joinSide struct {
 // joinOf returns what s joins, or nil when s is not a join table with a
 // registered side. Results are cached per schema until the next Register.
 func (p *Plugin) joinOf(s *schema.Schema) *joinInfo {
+	registry := p.models.Load()
 	if v, ok := p.schemas.Load(s); ok {
-		return v.(*joinInfo)
+		if c := v.(joinCache); c.registry == registry {
+			return c.join
+		}
 	}
-	models := *p.models.Load()
+	models := *registry
 	var j *joinInfo
 	names := make([]string, 0, len(s.Relationships.Relations))
 	for name := range s.Relationships.Relations {
@@ -65,8 +68,16 @@ func (p *Plugin) joinOf(s *schema.Schema) *joinInfo {
 		}
 		j.sides = append(j.sides, side)
 	}
-	p.schemas.Store(s, j)
+	p.schemas.Store(s, joinCache{registry: registry, join: j})
 	return j
+}
+
+// joinCache is what joinOf keeps per schema: the answer, and the registry it
+// was worked out from, so that a Register racing with it cannot leave a stale
+// answer behind.
+type joinCache struct {
+	registry *map[reflect.Type]*modelInfo
+	join     *joinInfo
 }
 
 // joinTargets returns the targets of the registered rows that the join rows

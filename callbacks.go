@@ -126,6 +126,10 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 					return q.Unscoped().Where(inCondition(db.Statement.Table, cols, vals))
 				}, &st, false)
 				out.merge(st.old)
+			} else {
+				// No conflict key to read the rows back by: the instance
+				// is the best account there is.
+				out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
 			}
 		} else {
 			out = p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue)

@@ -62,9 +62,13 @@ func (e *ModelError) Error() string {
 // Unwrap returns the cause.
 func (e *ModelError) Unwrap() error { return e.Err }
 
-// HandoffError reports a Request that did not reach the Sink: the Sink
-// returned an error or panicked, or the transaction could not be tracked. It
-// carries the Request so that an error handler can keep it.
+// HandoffError reports a Request that did not reach the Sink, or not all of
+// it: the Sink returned an error or panicked, or the transaction could not be
+// tracked (then Request is empty for updates and deletes, which are not read
+// back in such a transaction). It carries the Request so that an error
+// handler can keep it. With the dispatcher, a request refused for a full
+// queue may have reached the backends that had room: the wrapped error names
+// the ones that missed it.
 type HandoffError struct {
 	Request backends.Request
 	Err     error

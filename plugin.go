@@ -63,7 +63,7 @@ type Plugin struct {
 
 	regMu   sync.Mutex
 	models  atomic.Pointer[map[reflect.Type]*modelInfo]
-	schemas sync.Map // *schema.Schema -> *joinInfo for join tables
+	schemas sync.Map // *schema.Schema -> joinCache, for join tables
 
 	stats counters
 }
@@ -176,7 +176,6 @@ func (p *Plugin) enqueueTx(ctx context.Context, ts TxSink, t *trackedTx, r backe
 		p.report(ctx, &HandoffError{Request: r, Err: fmt.Errorf("writing inside the transaction (falling back to Enqueue after commit): %w", err)})
 		return false
 	}
-	p.stats.handoffs.Add(1)
 	return true
 }
 

@@ -83,7 +83,7 @@ func (p *Plugin) Register(models ...any) error {
 		next[info.typ] = info
 	}
 	p.models.Store(&next)
-	p.schemas.Clear() // cached classifications may name these types
+	p.schemas.Clear() // cached join tables were worked out from the old registry
 	return nil
 }
 

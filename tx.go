@@ -168,7 +168,9 @@ func (t *trackedTx) Commit() error {
 	if err := t.inner.Commit(); err != nil {
 		return err
 	}
-	if !inTx {
+	if inTx {
+		p.stats.handoffs.Add(1) // the request was committed with the data
+	} else {
 		p.handoff(t.ctx, req)
 	}
 	return nil
