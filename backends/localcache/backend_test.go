@@ -27,6 +27,7 @@ var pages = []struct {
 	{"http://a.example/articles/10", "en", "article-10 articles"},
 	{"http://a.example/articles", "en", "articles"},
 	{"http://a.example/", "en", "home"},
+	{"http://a.example/caf%c3%a9", "en", "cafe"},
 }
 
 func TestBackendPurge(t *testing.T) {
@@ -46,6 +47,8 @@ func TestBackendPurge(t *testing.T) {
 		{"absolute URL with query", "", []string{"http://a.example/articles/1?page=2"}, nil, []int{2}},
 		{"root path", "", []string{"/"}, nil, []int{6}},
 		{"unknown path", "", []string{"/nope"}, nil, nil},
+		{"other escaping and a trailing dot on the host", "", []string{"http://A.example./caf%C3%A9"}, nil, []int{7}},
+		{"unescaped path", "", []string{"/caf\u00e9"}, nil, []int{7}},
 		{"tag", "", nil, []string{"article-1"}, []int{0, 1, 2, 3}},
 		{"shared tag", "", nil, []string{"articles"}, []int{0, 1, 2, 3, 4, 5}},
 		{"tags and URLs", "", []string{"/"}, []string{"article-10"}, []int{4, 6}},

@@ -32,7 +32,7 @@ func pageOf(r *http.Request) page {
 	return page{
 		scheme: scheme,
 		host:   normaliseHost(scheme, r.Host),
-		path:   normalisePath(r.URL.EscapedPath()),
+		path:   canonicalPath(r.URL),
 		query:  r.URL.RawQuery,
 	}
 }
@@ -81,7 +81,7 @@ func purgeIndex(u string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := normalisePath(parsed.EscapedPath())
+	path := canonicalPath(parsed)
 	switch {
 	case strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//"):
 		if parsed.RawQuery != "" || parsed.ForceQuery {
@@ -99,9 +99,15 @@ func purgeIndex(u string) (string, error) {
 	}
 }
 
-// normaliseHost lowercases host and drops the scheme's default port.
+// normaliseHost lowercases host, drops a trailing dot (the fully qualified
+// spelling of the same name) and drops the scheme's default port.
 func normaliseHost(scheme, host string) string {
 	host = strings.ToLower(host)
+	if h, port, err := net.SplitHostPort(host); err == nil && strings.HasSuffix(h, ".") {
+		host = net.JoinHostPort(strings.TrimSuffix(h, "."), port)
+	} else {
+		host = strings.TrimSuffix(host, ".")
+	}
 	if h, port, err := net.SplitHostPort(host); err == nil {
 		if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
 			if strings.Contains(h, ":") {
@@ -113,11 +119,14 @@ func normaliseHost(scheme, host string) string {
 	return host
 }
 
-func normalisePath(p string) string {
-	if p == "" {
+// canonicalPath spells u's path in one way whatever escaping the client or
+// the purger chose ("/caf%c3%a9", "/café" and "/caf%C3%A9" are one page), so
+// that a purge finds every entry of the page.
+func canonicalPath(u *url.URL) string {
+	if u.Path == "" {
 		return "/"
 	}
-	return p
+	return (&url.URL{Path: u.Path}).EscapedPath()
 }
 
 // splitList splits header values on commas and white space, as cache tag
