@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,12 +271,27 @@ func (c *collector) add(urls, tags []string) {
 	c.tags = appendNew(c.tags, &c.seenT, tags)
 }
 
+// smallSet is how many entries a collector dedupes by scanning before it
+// builds a map: most transactions touch a handful of pages.
+const smallSet = 16
+
 func appendNew(dst []string, seen *map[string]struct{}, src []string) []string {
 	if len(src) == 0 {
 		return dst
 	}
+	if *seen == nil && len(dst)+len(src) <= smallSet {
+		for _, s := range src {
+			if !slices.Contains(dst, s) {
+				dst = append(dst, s)
+			}
+		}
+		return dst
+	}
 	if *seen == nil {
-		*seen = make(map[string]struct{}, len(src))
+		*seen = make(map[string]struct{}, len(dst)+len(src))
+		for _, s := range dst {
+			(*seen)[s] = struct{}{}
+		}
 	}
 	for _, s := range src {
 		if _, ok := (*seen)[s]; !ok {
@@ -304,7 +320,7 @@ func (c *collector) savepoint(op spOp, name string) {
 	case spRollback: // the savepoint stays; what came after it goes
 		m := c.points[i]
 		for _, u := range c.urls[m.urls:] {
-			delete(c.seenU, u)
+			delete(c.seenU, u) // a no-op while the set is small and has no map
 		}
 		for _, g := range c.tags[m.tags:] {
 			delete(c.seenT, g)

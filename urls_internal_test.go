@@ -119,3 +119,25 @@ func FuzzNormalizeURL(f *testing.F) {
 		}
 	})
 }
+
+// The collector dedupes the same way below and above the size at which it
+// switches from scanning to a map, also across savepoint rollbacks.
+func TestCollectorDedupesAcrossSizes(t *testing.T) {
+	for _, n := range []int{3, smallSet, smallSet + 1, 100} {
+		var c collector
+		urls := make([]string, n)
+		for i := range urls {
+			urls[i] = "/p/" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		}
+		c.add(urls[:n/2], nil)
+		c.savepoint(spCreate, "sp")
+		c.add(urls, []string{"t"})
+		c.add(urls, []string{"t"})
+		assert.Len(t, c.request().URLs, n)
+		c.savepoint(spRollback, "sp")
+		c.add(urls[n/2:n/2+1], nil)
+		c.add(urls[n/2:n/2+1], nil)
+		assert.Len(t, c.request().URLs, n/2+1, "n=%d", n)
+		assert.Empty(t, c.request().Tags)
+	}
+}
