@@ -38,6 +38,7 @@ func TestLocalCacheEndToEnd(t *testing.T) {
 	quietLog := slog.New(slog.DiscardHandler)
 	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "e2e.db")), &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
+	closeOnCleanup(t, db)
 	require.NoError(t, db.AutoMigrate(&lcArticle{}))
 
 	store := localcache.NewMemoryStore(localcache.MaxBytes(1 << 20))

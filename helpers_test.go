@@ -175,13 +175,8 @@ func newEnv(t *testing.T, kind string, cfg *gorm.Config, opts ...gormpurge.Optio
 	require.NoError(t, err)
 	other, err := gorm.Open(d2, &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		for _, g := range []*gorm.DB{db, other} {
-			if sqlDB, err := g.DB(); err == nil {
-				sqlDB.Close()
-			}
-		}
-	})
+	closeOnCleanup(t, db)
+	closeOnCleanup(t, other)
 	e := &env{kind: kind, db: db, other: other, rec: purgetest.NewRecorder(), errs: &errorLog{ch: make(chan error, 1000)}}
 	opts = append([]gormpurge.Option{
 		gormpurge.WithErrorHandler(e.errs.handler),
@@ -215,4 +210,13 @@ func (e *env) urlSets() [][]string {
 		out = append(out, r.URLs)
 	}
 	return out
+}
+
+// closeOnCleanup closes db's connection pool when the test ends.
+func closeOnCleanup(t testing.TB, db *gorm.DB) {
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
 }

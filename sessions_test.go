@@ -2,6 +2,7 @@ package gormpurge_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -146,11 +147,7 @@ func TestDBResolver(t *testing.T) {
 	open := func(t *testing.T) (*gorm.DB, *purgetest.Recorder, *gormpurge.Plugin) {
 		db, err := gorm.Open(sqlite.Open(source), &gorm.Config{Logger: logger.Discard})
 		require.NoError(t, err)
-		t.Cleanup(func() {
-			if sqlDB, err := db.DB(); err == nil {
-				sqlDB.Close()
-			}
-		})
+		closeOnCleanup(t, db)
 		rec := purgetest.NewRecorder()
 		p := gormpurge.New(rec)
 		require.NoError(t, p.Register(&Post{}, &Tag{}))
@@ -160,7 +157,9 @@ func TestDBResolver(t *testing.T) {
 	t.Run("installed first", func(t *testing.T) {
 		db, rec, p := open(t)
 		require.NoError(t, db.Use(p))
-		require.NoError(t, db.Use(dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{sqlite.Open(replica)}})))
+		r := dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{sqlite.Open(replica)}})
+		require.NoError(t, db.Use(r))
+		closeResolverPools(t, r)
 
 		var read Post
 		require.NoError(t, db.First(&read, 1).Error)
@@ -195,8 +194,10 @@ func TestDBResolver(t *testing.T) {
 		require.NoError(t, db.Use(p))
 		r := dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{sqlite.Open(replica)}})
 		require.NoError(t, db.Use(r))
+		closeResolverPools(t, r)
 		// Tags live in the "replica" database from now on, for reads and writes.
 		r.Register(dbresolver.Config{Sources: []gorm.Dialector{sqlite.Open(replica)}}, &Tag{})
+		closeResolverPools(t, r)
 		require.NoError(t, db.Create(&Tag{Name: "routed"}).Error)
 		var n int64
 		other, err := gorm.Open(sqlite.Open(replica), &gorm.Config{Logger: logger.Discard})
@@ -211,9 +212,28 @@ func TestDBResolver(t *testing.T) {
 
 	t.Run("installed after dbresolver is refused", func(t *testing.T) {
 		db, _, p := open(t)
-		require.NoError(t, db.Use(dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{sqlite.Open(replica)}})))
+		r := dbresolver.Register(dbresolver.Config{Replicas: []gorm.Dialector{sqlite.Open(replica)}})
+		require.NoError(t, db.Use(r))
+		closeResolverPools(t, r)
 		err := db.Use(p)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "install gormpurge before gorm.io/plugin/dbresolver")
+	})
+}
+
+// closeResolverPools closes the pools dbresolver opened, when the test ends.
+func closeResolverPools(t *testing.T, r *dbresolver.DBResolver) {
+	t.Cleanup(func() {
+		_ = r.Call(func(cp gorm.ConnPool) error {
+			switch c := cp.(type) {
+			case *sql.DB:
+				c.Close()
+			case gorm.GetDBConnector:
+				if sqlDB, err := c.GetDBConn(); err == nil {
+					sqlDB.Close()
+				}
+			}
+			return nil
+		})
 	})
 }

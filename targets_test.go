@@ -94,6 +94,7 @@ func TestInvalidOptionsFailUse(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "x.db")), &gorm.Config{Logger: logger.Discard})
 			require.NoError(t, err)
+			closeOnCleanup(t, db)
 			err = db.Use(p)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "gormpurge: ")

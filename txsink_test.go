@@ -58,11 +58,7 @@ func TestTxSinkWritesInsideTheTransaction(t *testing.T) {
 		require.NoError(t, p.Register(&Post{}))
 		db, err := gorm.Open(e.db.Dialector, &gorm.Config{Logger: e.db.Logger})
 		require.NoError(t, err)
-		t.Cleanup(func() {
-			if sqlDB, err := db.DB(); err == nil {
-				sqlDB.Close()
-			}
-		})
+		closeOnCleanup(t, db)
 		require.NoError(t, db.Use(p))
 		require.NoError(t, db.AutoMigrate(&outboxRow{}))
 		rows := func() (out []string) {
