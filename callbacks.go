@@ -145,12 +145,18 @@ func (p *Plugin) beforeUpdate(db *gorm.DB) {
 	if m == nil || p.reportedUntracked(db) {
 		return
 	}
-	conds, ok := affectedConds(db.Statement, false)
+	p.readAffected(db, m, false, "query old rows for update")
+}
+
+// readAffected reads, before an update or delete of model m, the rows it will
+// touch, and keeps their targets and keys for the after-callback.
+func (p *Plugin) readAffected(db *gorm.DB, m *modelInfo, isDelete bool, op string) {
+	conds, ok := affectedConds(db.Statement, isDelete)
 	if !ok {
 		return
 	}
 	st := &stmtState{}
-	p.loadRows(db, m, "query old rows for update", func(q *gorm.DB) *gorm.DB {
+	p.loadRows(db, m, op, func(q *gorm.DB) *gorm.DB {
 		if len(conds) > 0 {
 			q = q.Where(clause.Where{Exprs: conds})
 		}
@@ -205,18 +211,7 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 	}
 	switch {
 	case m != nil:
-		conds, ok := affectedConds(db.Statement, true)
-		if !ok {
-			return
-		}
-		st := &stmtState{}
-		p.loadRows(db, m, "query rows to delete", func(q *gorm.DB) *gorm.DB {
-			if len(conds) > 0 {
-				q = q.Where(clause.Where{Exprs: conds})
-			}
-			return q
-		}, st, true)
-		db.InstanceSet(keyState, st)
+		p.readAffected(db, m, true, "query rows to delete")
 	case j != nil:
 		conds, ok := affectedConds(db.Statement, true)
 		if !ok {
