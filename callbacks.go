@@ -112,6 +112,20 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 
 func (p *Plugin) afterCreate(db *gorm.DB) {
 	m, j := p.watched(db)
+	if (m != nil || j != nil) && untracked(db.Statement.ConnPool) {
+		// Read nothing in a transaction the plugin cannot follow; report
+		// what the rows in hand say.
+		var out acc
+		if m != nil {
+			out = p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue)
+		}
+		if len(out.urls)+len(out.tags) > 0 {
+			p.record(db, out)
+		} else {
+			p.reportedUntracked(db)
+		}
+		return
+	}
 	switch {
 	case m != nil:
 		var out acc
