@@ -202,11 +202,13 @@ func (e *env) seedPost(t *testing.T, slug string, tags ...string) *Post {
 	return p
 }
 
-// requests returns the recorded requests as "urls | tags" strings, so a
-// failing assertion shows the whole picture.
-func (e *env) urlSets() [][]string {
+// urlSets returns the URLs of each recorded request, one slice per handoff,
+// so that an assertion checks both what was purged and how many handoffs.
+func (e *env) urlSets() [][]string { return urlSets(e.rec) }
+
+func urlSets(rec *purgetest.Recorder) [][]string {
 	var out [][]string
-	for _, r := range e.rec.Requests() {
+	for _, r := range rec.Requests() {
 		out = append(out, r.URLs)
 	}
 	return out
