@@ -30,6 +30,14 @@ type Backend interface {
 type Limits struct {
 	// MaxObjects is the most URLs plus tags in one call.
 	MaxObjects int
+	// MaxURLs is the most URLs in one call.
+	MaxURLs int
+	// MaxTags is the most tags in one call.
+	MaxTags int
+	// OneKind, when true, means a call holds URLs or tags, never both:
+	// the backend sends them to different endpoints, such as Akamai's
+	// /url and /tag.
+	OneKind bool
 	// MaxBytes is the most bytes of object text in one call, counted by the
 	// backend's own Size function when it has one, else as the sum of the
 	// lengths of the URLs and tags plus 3 bytes of framing each.
@@ -43,6 +51,15 @@ type Limits struct {
 // Fits reports whether r respects l.
 func (l Limits) Fits(r Request) bool {
 	if l.MaxObjects > 0 && r.Len() > l.MaxObjects {
+		return false
+	}
+	if l.MaxURLs > 0 && len(r.URLs) > l.MaxURLs {
+		return false
+	}
+	if l.MaxTags > 0 && len(r.Tags) > l.MaxTags {
+		return false
+	}
+	if l.OneKind && len(r.URLs) > 0 && len(r.Tags) > 0 {
 		return false
 	}
 	if l.MaxBytes > 0 && l.SizeOf(r) > l.MaxBytes {

@@ -42,8 +42,12 @@ func TestLimits(t *testing.T) {
 		{backends.Limits{MaxBytes: 16}, 16, true},
 		{backends.Limits{MaxBytes: 15}, 16, false},
 		{backends.Limits{MaxBytes: 100, Size: func(r backends.Request) int { return 101 }}, 101, false},
+		{backends.Limits{MaxURLs: 2}, 16, true},
+		{backends.Limits{MaxURLs: 1}, 16, false},
+		{backends.Limits{MaxTags: 1}, 16, true},
+		{backends.Limits{MaxTags: 1, MaxURLs: 2, OneKind: true}, 16, false},
 	} {
-		t.Run(fmt.Sprintf("objects=%d,bytes=%d", tc.limits.MaxObjects, tc.limits.MaxBytes), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%+v", tc.limits), func(t *testing.T) {
 			assert.Equal(t, tc.size, tc.limits.SizeOf(r))
 			assert.Equal(t, tc.fits, tc.limits.Fits(r))
 		})

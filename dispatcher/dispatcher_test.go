@@ -114,6 +114,10 @@ func TestBatchesRespectBackendLimits(t *testing.T) {
 		{"akamai-style json size", backends.Limits{MaxBytes: 5000, Size: jsonSize}, urls(many...), 9},
 		{"objects and bytes", backends.Limits{MaxObjects: 50, MaxBytes: 1000}, urls(many[:200]...), 8},
 		{"urls and tags", backends.Limits{MaxObjects: 2}, backends.NewRequest([]string{"/a", "/b", "/c"}, []string{"t1", "t2"}), 3},
+		{"per kind", backends.Limits{MaxURLs: 400, MaxTags: 3}, backends.NewRequest(many, []string{"t1", "t2", "t3", "t4"}), 4},
+		{"one kind", backends.Limits{OneKind: true}, backends.NewRequest([]string{"/a", "/b", "/c"}, []string{"t1", "t2"}), 2},
+		{"one kind, per kind and bytes", backends.Limits{OneKind: true, MaxURLs: 600, MaxTags: 1, MaxBytes: 5000, Size: jsonSize},
+			backends.NewRequest(many, []string{"t1", "t2"}), 9 + 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
