@@ -25,6 +25,20 @@ type Backend interface {
 	Purge(ctx context.Context, r Request) (Result, error)
 }
 
+// Pacer is implemented by a Backend that paces its own calls, such as the
+// Akamai backend with its client-side copy of Fast Purge's token buckets.
+// The dispatcher calls Pace before each call to Purge, outside the
+// attempt's timeout, so that waiting for a rate limit to refill never counts
+// as a failed attempt. Code that calls Purge without a dispatcher should call
+// Pace first in the same way.
+type Pacer interface {
+	// Pace waits until r may be sent and takes r's share of the rate
+	// limit; the caller then calls Purge with r at once. It returns ctx's
+	// error if ctx ends first, having taken nothing, and another error if r
+	// can never be sent.
+	Pace(ctx context.Context, r Request) error
+}
+
 // Limits describes the largest request a Backend accepts in one call. A zero
 // field means no limit of that kind.
 type Limits struct {

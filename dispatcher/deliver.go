@@ -47,9 +47,14 @@ func (l *lane) deliver(b *batch) {
 	start := time.Now()
 	rep := Report{Backend: l.name, Request: b.req}
 	for {
-		if err := l.waitRate(ctx, b.req.Len()); err != nil {
-			l.abandon(b)
-			return
+		if err := l.waitRate(ctx, b.req); err != nil {
+			if ctx.Err() != nil {
+				l.abandon(b)
+				return
+			}
+			rep.Attempts++
+			rep.Outcome, rep.Err, rep.Elapsed = Failed, err, time.Since(start)
+			break
 		}
 		rep.Attempts++
 		res, err := l.call(ctx, b.req)
@@ -118,8 +123,10 @@ func (l *lane) call(ctx context.Context, r backends.Request) (res backends.Resul
 	return res, err
 }
 
-// waitRate waits for the lane's rate limits to allow a call with n objects.
-func (l *lane) waitRate(ctx context.Context, n int) error {
+// waitRate waits for the lane's rate limits, then the backend's own pacing
+// (backends.Pacer), to allow a call with r.
+func (l *lane) waitRate(ctx context.Context, r backends.Request) error {
+	n := r.Len()
 	if l.reqLimit != nil {
 		if err := l.reqLimit.Wait(ctx); err != nil {
 			return err
@@ -128,6 +135,11 @@ func (l *lane) waitRate(ctx context.Context, n int) error {
 	if l.objLimit != nil {
 		if err := l.objLimit.WaitN(ctx, n); err != nil {
 			return err
+		}
+	}
+	if l.pacer != nil {
+		if err := l.pacer.Pace(ctx, r); err != nil {
+			return fmt.Errorf("dispatcher: backend %q cannot pace this batch: %w", l.name, err)
 		}
 	}
 	return nil

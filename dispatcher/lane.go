@@ -45,11 +45,12 @@ type lane struct {
 	backend    backends.Backend
 	name       string
 	limits     backends.Limits
-	maxObjects int           // per batch: the backend's limit and the rate limiter's burst; 0 means none
-	reqLimit   *rate.Limiter // nil when unlimited
-	objLimit   *rate.Limiter // nil when unlimited
-	work       chan *batch   // batcher to workers, unbuffered
-	wake       chan struct{} // capacity 1: something for the batcher to look at
+	maxObjects int            // per batch: the backend's limit and the rate limiter's burst; 0 means none
+	reqLimit   *rate.Limiter  // nil when unlimited
+	objLimit   *rate.Limiter  // nil when unlimited
+	pacer      backends.Pacer // nil unless the backend paces itself
+	work       chan *batch    // batcher to workers, unbuffered
+	wake       chan struct{}  // capacity 1: something for the batcher to look at
 
 	mu         sync.Mutex
 	queue      []item
@@ -78,6 +79,7 @@ func newLane(d *Dispatcher, b backends.Backend) *lane {
 		progress: make(chan struct{}),
 	}
 	l.maxObjects = l.limits.MaxObjects
+	l.pacer, _ = b.(backends.Pacer)
 	if r, ok := d.cfg.rates[l.name]; ok {
 		if r.requests > 0 {
 			l.reqLimit = rate.NewLimiter(rate.Limit(r.requests), 1)
