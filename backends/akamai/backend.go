@@ -1,0 +1,562 @@
+package akamai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/akamai/AkamaiOPEN-edgegrid-golang/v8/pkg/edgegrid"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// Backend purges from Akamai with the Fast Purge API. It implements
+// backends.Backend and backends.Pacer; use it with a dispatcher, which paces,
+// batches and retries. It is safe for concurrent use.
+type Backend struct {
+	name      string
+	host      string
+	signer    edgegrid.Config
+	network   Network
+	action    Action
+	hostnames []string
+	client    *http.Client
+	limits    RateLimits
+	maxBody   int
+	pacer     *pacer
+	logger    *slog.Logger
+}
+
+var (
+	_ backends.Backend = (*Backend)(nil)
+	_ backends.Pacer   = (*Backend)(nil)
+)
+
+// DefaultRateLimitWait is how long the backend waits after a 429 whose
+// answer says nothing about when the bucket refills.
+const DefaultRateLimitWait = 5 * time.Second
+
+// New returns a Backend configured by opts. Credentials must come from one
+// of [WithEdgerc], [WithEnv] or [WithCredentials]; when several are given
+// they are tried in order and the first source that exists is used. New
+// fails with a [*ConfigError] naming the source and field when credentials
+// are missing or malformed, or a setting is out of range; it makes no
+// network call.
+func New(opts ...Option) (*Backend, error) {
+	c := config{
+		network: Production,
+		action:  Invalidate,
+		maxBody: MaxBodyBytes,
+		logger:  slog.Default(),
+		clock:   systemClock{},
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if err := errors.Join(c.errs...); err != nil {
+		return nil, err
+	}
+	creds, err := loadCredentials(c.sources)
+	if err != nil {
+		return nil, err
+	}
+	c.limits = c.limits.withDefaults()
+	if err := c.limits.validate(); err != nil {
+		return nil, &ConfigError{Source: "WithRateLimits", Err: err}
+	}
+	if c.client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 8
+		c.client = &http.Client{Transport: t}
+	}
+	if c.name == "" {
+		c.name = "akamai"
+		if c.network == Staging {
+			c.name = "akamai-staging"
+		}
+	}
+	return &Backend{
+		name:      c.name,
+		host:      creds.Host,
+		signer:    creds.signer(),
+		network:   c.network,
+		action:    c.action,
+		hostnames: c.hostnames,
+		client:    c.client,
+		limits:    c.limits,
+		maxBody:   c.maxBody,
+		pacer:     newPacer(c.limits, c.clock),
+		logger:    c.logger.With(slog.String("backend", c.name)),
+	}, nil
+}
+
+func loadCredentials(sources []credentialSource) (Credentials, error) {
+	if len(sources) == 0 {
+		return Credentials{}, &ConfigError{Source: "New", Err: errors.New("no credentials: use WithEdgerc, WithEnv or WithCredentials")}
+	}
+	var tried []string
+	for _, s := range sources {
+		c, err := s.load()
+		if errors.Is(err, errAbsent) {
+			tried = append(tried, err.Error())
+			continue
+		}
+		return c, err
+	}
+	return Credentials{}, &ConfigError{Source: "New", Err: fmt.Errorf("no credentials found: %s", strings.Join(tried, "; "))}
+}
+
+// Name returns the backend's name, "akamai" unless set by [WithName].
+func (b *Backend) Name() string { return b.name }
+
+// Limits tells the dispatcher to send URLs and tags in separate calls, each
+// within the 50,000-byte body limit (counted exactly, on the JSON that will
+// be sent) and the size of the matching rate-limit bucket.
+func (b *Backend) Limits() backends.Limits {
+	return backends.Limits{
+		OneKind:  true,
+		MaxURLs:  b.limits.URLs.Burst / max(1, len(b.hostnames)),
+		MaxTags:  b.limits.Tags.Burst,
+		MaxBytes: b.maxBody,
+		Size:     b.size,
+	}
+}
+
+// size returns an upper bound of the body size of r's largest request,
+// exact when r holds no duplicates across schemes. It stops counting once
+// past the body limit.
+func (b *Backend) size(r backends.Request) int {
+	limit := b.maxBody + 1
+	n := 0
+	if len(r.URLs) > 0 {
+		n = len(bodyOpen) + len(bodyClose) - 1
+		for _, u := range r.URLs {
+			if strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") {
+				p, err := canonicalPath(u)
+				if err != nil {
+					continue
+				}
+				for _, h := range b.hostnames {
+					n += 1 + jsonLen(p) + len("https://") + len(h)
+				}
+			} else if c, err := canonicalURL(u); err == nil {
+				n += 1 + jsonLen(c)
+			}
+			if n > limit {
+				return n
+			}
+		}
+	}
+	if len(r.Tags) > 0 {
+		n = max(n, bodyLen(r.Tags, limit))
+	}
+	return n
+}
+
+// objects returns the objects of kind in r as they will be sent, and those
+// that cannot be sent.
+func (b *Backend) objects(kind Kind, r backends.Request) (ok []string, bad []Rejected) {
+	if kind == KindURL {
+		return canonicalURLs(r.URLs, b.hostnames)
+	}
+	for _, t := range r.Tags {
+		if err := checkTag(t); err != nil {
+			bad = append(bad, Rejected{Object: t, Reason: err.Error()})
+			continue
+		}
+		ok = append(ok, t)
+	}
+	return ok, bad
+}
+
+// plan cuts objects into requests within the body limit and the bucket's
+// size, greedily, keeping their order.
+func (b *Backend) plan(kind Kind, objects []string) [][]string {
+	burst := b.limits.ForKind(kind).Burst
+	var out [][]string
+	for len(objects) > 0 {
+		n, size := 0, len(bodyOpen)+len(bodyClose)
+		for n < len(objects) && n < burst {
+			add := jsonLen(objects[n])
+			if kind == KindCPCode {
+				add = len(objects[n])
+			}
+			if n > 0 {
+				add++
+			}
+			if size+add > b.maxBody && n > 0 {
+				break
+			}
+			size += add
+			n++
+		}
+		out = append(out, objects[:n:n])
+		objects = objects[n:]
+	}
+	return out
+}
+
+// Pace waits until the client-side token buckets hold the tokens r needs:
+// one request token per request it will take and one object token per URL
+// or tag. The dispatcher calls it before each call to Purge. When ctx's
+// deadline comes first, Pace takes nothing and returns an error matching
+// [ErrRateLimited] that backends.RetryDelay reads the wait from.
+func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
+	for _, kind := range []Kind{KindURL, KindTag} {
+		objs, _ := b.objects(kind, r)
+		for _, chunk := range b.plan(kind, objs) {
+			if err := b.wait(ctx, kind, len(chunk)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Backend) wait(ctx context.Context, kind Kind, n int) error {
+	err := b.pacer.wait(ctx, kind, n)
+	var pe *pacedError
+	if errors.As(err, &pe) {
+		return backends.RetryAfter(pe.wait, err)
+	}
+	return err
+}
+
+// Purge sends r to Fast Purge: URLs to the url endpoint, tags to the tag
+// endpoint, with the configured action and network. It does not wait for
+// the rate limit: the dispatcher calls [Backend.Pace] first, and so should
+// other callers.
+//
+// A 413 splits the request in halves, sent in turn. A 400 or 403 on a
+// request of several objects is narrowed down the same way, so that one
+// refused object does not lose the others; the refused ones are reported in
+// a [*RejectedError]. Errors are classified for the dispatcher: 429 with
+// backends.RetryAfter and the time the bucket needs to refill; 401, 415 and
+// refused objects with backends.Permanent; 5xx, 507 and network errors
+// bare, to be retried with backoff.
+func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
+	t := newTally()
+	var rejected []Rejected
+	for _, kind := range []Kind{KindURL, KindTag} {
+		objs, bad := b.objects(kind, r)
+		rejected = append(rejected, bad...)
+		for _, chunk := range b.plan(kind, objs) {
+			if err := b.send(ctx, kind, chunk, false, t); err != nil {
+				return t.result(b.name, r.Len()), err
+			}
+		}
+	}
+	return b.finish(t, r.Len(), rejected)
+}
+
+// PurgeCPCodes purges every object served under the given CP codes, with
+// the configured action and network. Unlike Purge it paces itself, waiting
+// for the CP code bucket (300 codes, refilled at 30 a minute) while ctx
+// allows; it does not retry, and classifies its error as Purge does.
+func (b *Backend) PurgeCPCodes(ctx context.Context, codes ...int) (backends.Result, error) {
+	t := newTally()
+	var rejected []Rejected
+	objs := make([]string, 0, len(codes))
+	seen := make(map[int]bool, len(codes))
+	for _, c := range codes {
+		switch {
+		case c <= 0:
+			rejected = append(rejected, Rejected{Object: strconv.Itoa(c), Reason: "a CP code is a positive integer"})
+		case !seen[c]:
+			seen[c] = true
+			objs = append(objs, strconv.Itoa(c))
+		}
+	}
+	for _, chunk := range b.plan(KindCPCode, objs) {
+		if err := b.send(ctx, KindCPCode, chunk, true, t); err != nil {
+			return t.result(b.name, len(codes)), err
+		}
+	}
+	return b.finish(t, len(codes), rejected)
+}
+
+// finish turns what a call did into its Result and error.
+func (b *Backend) finish(t *tally, objects int, rejected []Rejected) (backends.Result, error) {
+	rejected = append(rejected, t.rejected...)
+	res := t.result(b.name, objects)
+	if len(rejected) == 0 {
+		return res, nil
+	}
+	for _, r := range rejected {
+		b.logger.Warn("akamai: object not purged", slog.String("object", r.Object), slog.String("reason", r.Reason))
+	}
+	return res, backends.Permanent(&RejectedError{Rejected: rejected, Purged: t.accepted})
+}
+
+// tally collects what the requests of one call achieved.
+type tally struct {
+	purgeIDs, supportIDs []string
+	estimated            float64
+	accepted             int
+	rejected             []Rejected
+	narrowing            int // extra requests left for finding refused objects
+}
+
+// narrowingBudget is how many extra requests one call may spend finding the
+// objects of a request that Akamai refused with 400 or 403.
+const narrowingBudget = 24
+
+func newTally() *tally { return &tally{narrowing: narrowingBudget} }
+
+func (t *tally) result(name string, objects int) backends.Result {
+	res := backends.Result{Backend: name, Objects: objects}
+	if len(t.purgeIDs) == 0 {
+		return res
+	}
+	res.IDs = map[string]string{
+		"purgeId":          strings.Join(t.purgeIDs, ","),
+		"supportId":        strings.Join(t.supportIDs, ","),
+		"estimatedSeconds": strconv.FormatFloat(t.estimated, 'f', -1, 64),
+	}
+	res.Detail = fmt.Sprintf("Request accepted: %d objects in %d requests, done in about %ss",
+		t.accepted, len(t.purgeIDs), res.IDs["estimatedSeconds"])
+	return res
+}
+
+// send posts one request of objects, paced first when pace is set, and
+// deals with its answer: it records a 201 in t, splits on 413, narrows a
+// 400 or 403 down to the refused objects, and returns the classified error
+// of any other failure.
+func (b *Backend) send(ctx context.Context, kind Kind, objects []string, pace bool, t *tally) error {
+	if pace {
+		if err := b.wait(ctx, kind, len(objects)); err != nil {
+			return err
+		}
+	}
+	body := encode(kind, objects)
+	if len(body) > b.maxBody && len(objects) > 1 {
+		return b.split(ctx, kind, objects, t)
+	}
+	ans, err := b.post(ctx, kind, body, len(objects))
+	if err != nil {
+		return err
+	}
+	switch {
+	case ans.status == http.StatusCreated:
+		t.purgeIDs = append(t.purgeIDs, ans.body.PurgeID)
+		t.supportIDs = append(t.supportIDs, ans.body.SupportID)
+		t.estimated = max(t.estimated, ans.body.EstimatedSeconds)
+		t.accepted += len(objects)
+		b.logger.Debug("akamai: purge accepted",
+			slog.String("kind", string(kind)), slog.String("action", string(b.action)), slog.String("network", string(b.network)),
+			slog.Int("objects", len(objects)), slog.Int("bytes", len(body)),
+			slog.String("purgeId", ans.body.PurgeID), slog.String("supportId", ans.body.SupportID),
+			slog.Float64("estimatedSeconds", ans.body.EstimatedSeconds))
+		return nil
+	case ans.status == http.StatusRequestEntityTooLarge:
+		b.logger.Warn("akamai: request too large, splitting", slog.String("kind", string(kind)),
+			slog.Int("objects", len(objects)), slog.Int("bytes", len(body)))
+		if len(objects) == 1 {
+			t.rejected = append(t.rejected, Rejected{Object: objects[0], Reason: "413: larger than Akamai's body limit on its own"})
+			return nil
+		}
+		return b.split(ctx, kind, objects, t)
+	case ans.status == http.StatusBadRequest || ans.status == http.StatusForbidden:
+		// One refused object fails the whole request: find it, so that the
+		// others are still purged. The detail usually names it; otherwise
+		// halve the request. A budget of extra requests per call keeps a
+		// request whose every object is refused from becoming a storm.
+		apiErr := b.apiError(ans, kind, len(objects))
+		if len(objects) == 1 {
+			t.rejected = append(t.rejected, Rejected{Object: objects[0], Reason: apiErr.Error()})
+			return nil
+		}
+		if i := indexNamed(objects, ans.body.Detail); i >= 0 && t.narrowing > 0 {
+			t.narrowing--
+			t.rejected = append(t.rejected, Rejected{Object: objects[i], Reason: apiErr.Error()})
+			rest := append(append(make([]string, 0, len(objects)-1), objects[:i]...), objects[i+1:]...)
+			return b.send(ctx, kind, rest, true, t)
+		}
+		if t.narrowing >= 2 {
+			t.narrowing -= 2
+			return b.split(ctx, kind, objects, t)
+		}
+		return backends.Permanent(apiErr)
+	case ans.status == http.StatusTooManyRequests:
+		wait := b.rateLimitWait(ans, kind, len(objects))
+		apiErr := b.apiError(ans, kind, len(objects))
+		b.logger.Warn("akamai: rate limited", slog.String("kind", string(kind)), slog.Int("objects", len(objects)),
+			slog.Duration("wait", wait), slog.String("supportId", ans.body.SupportID))
+		return backends.RetryAfter(wait, fmt.Errorf("%w: %w", ErrRateLimited, apiErr))
+	case ans.status >= 500 || ans.status == http.StatusRequestTimeout:
+		return b.apiError(ans, kind, len(objects))
+	default: // 401, 404, 405, 415 and other refusals of the whole request
+		return backends.Permanent(b.apiError(ans, kind, len(objects)))
+	}
+}
+
+// split sends objects as two halves in turn, each paced.
+func (b *Backend) split(ctx context.Context, kind Kind, objects []string, t *tally) error {
+	h := len(objects) / 2
+	if err := b.send(ctx, kind, objects[:h:h], true, t); err != nil {
+		return err
+	}
+	return b.send(ctx, kind, objects[h:], true, t)
+}
+
+// indexNamed returns the index of the object that detail names, or -1. A
+// URL is matched without its scheme: Akamai may name http://host/path for
+// the https://host/path that was sent.
+func indexNamed(objects []string, detail string) int {
+	detail = strings.TrimSpace(detail)
+	if detail == "" {
+		return -1
+	}
+	for _, word := range strings.Fields(detail) {
+		word = stripScheme(strings.Trim(word, `"'.,;()<>`))
+		if word == "" {
+			continue
+		}
+		for i, o := range objects {
+			if stripScheme(o) == word {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func stripScheme(s string) string {
+	if rest, ok := strings.CutPrefix(s, "https://"); ok {
+		return rest
+	}
+	if rest, ok := strings.CutPrefix(s, "http://"); ok {
+		return rest
+	}
+	return s
+}
+
+func encode(kind Kind, objects []string) []byte {
+	if kind == KindCPCode {
+		var buf bytes.Buffer
+		buf.WriteString(bodyOpen)
+		buf.WriteString(strings.Join(objects, ","))
+		buf.WriteString(bodyClose)
+		return buf.Bytes()
+	}
+	return encodeStrings(objects)
+}
+
+// answer is an HTTP answer from Fast Purge.
+type answer struct {
+	status int
+	header http.Header
+	body   apiBody
+}
+
+// apiBody holds the fields of Fast Purge's answers, success or problem.
+type apiBody struct {
+	HTTPStatus                  int      `json:"httpStatus"`
+	EstimatedSeconds            float64  `json:"estimatedSeconds"`
+	PurgeID                     string   `json:"purgeId"`
+	SupportID                   string   `json:"supportId"`
+	Detail                      string   `json:"detail"`
+	Title                       string   `json:"title"`
+	DescribedBy                 string   `json:"describedBy"`
+	RateLimit                   *float64 `json:"rateLimit"`
+	RateLimitCurrentRequestSize *float64 `json:"rateLimitCurrentRequestSize"`
+	RateLimitRemaining          *float64 `json:"rateLimitRemaining"`
+}
+
+// maxAnswer bounds how much of an answer is read.
+const maxAnswer = 1 << 20
+
+// post signs and sends one request. It returns an error only when there
+// is no HTTP answer.
+func (b *Backend) post(ctx context.Context, kind Kind, body []byte, n int) (*answer, error) {
+	url := "https://" + b.host + Path(b.action, kind, b.network)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, backends.Permanent(fmt.Errorf("akamai: building request to %s: %w", url, err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	b.signer.SignRequest(req)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("akamai: %s %s (%d objects): %w", b.action, kind, n, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		_ = resp.Body.Close()
+	}()
+	ans := &answer{status: resp.StatusCode, header: resp.Header}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("akamai: reading the answer to %s %s (%d objects, status %d): %w", b.action, kind, n, resp.StatusCode, err)
+	}
+	if len(raw) > 0 && json.Unmarshal(raw, &ans.body) != nil {
+		// Not Fast Purge's JSON (a proxy's error page, say): keep the start
+		// of it as the detail.
+		ans.body = apiBody{Detail: strings.TrimSpace(string(raw[:min(len(raw), 200)]))}
+	}
+	b.pacer.sync(kind, headerFloat(resp.Header, "X-Ratelimit-Remaining"), headerFloat(resp.Header, "X-Ratelimit-Remaining-Objects"))
+	return ans, nil
+}
+
+func (b *Backend) apiError(a *answer, kind Kind, n int) *Error {
+	title := a.body.Title
+	if title == "" {
+		title = http.StatusText(a.status)
+	}
+	return &Error{
+		Status: a.status, Title: title, Detail: a.body.Detail, SupportID: a.body.SupportID,
+		DescribedBy: a.body.DescribedBy, Kind: kind, Action: b.action, Network: b.network, Objects: n,
+	}
+}
+
+// rateLimitWait returns how long to wait after a 429 before the request of
+// n objects fits in Akamai's buckets: from the X-Ratelimit-* headers when
+// present, else the answer's rateLimitRemaining, else
+// DefaultRateLimitWait.
+func (b *Backend) rateLimitWait(a *answer, kind Kind, n int) time.Duration {
+	h := a.header
+	perSecond := func(name string, dflt float64) float64 {
+		if v := headerFloat(h, name); v > 0 {
+			return v
+		}
+		return dflt
+	}
+	var wait float64
+	if rem := headerFloat(h, "X-Ratelimit-Remaining"); rem >= 0 && rem < 1 {
+		wait = max(wait, (1-rem)/perSecond("X-Ratelimit-Limit-Per-Second", b.limits.Requests.PerSecond))
+	}
+	remObj := headerFloat(h, "X-Ratelimit-Remaining-Objects")
+	if remObj < 0 && a.body.RateLimitRemaining != nil {
+		remObj = *a.body.RateLimitRemaining
+	}
+	if remObj >= 0 && remObj < float64(n) {
+		wait = max(wait, (float64(n)-remObj)/perSecond("X-Ratelimit-Limit-Per-Second-Objects", b.limits.ForKind(kind).PerSecond))
+	}
+	if wait <= 0 {
+		wait = max(headerFloat(h, "X-Ratelimit-Seconds-To-Refresh-Limit"), headerFloat(h, "X-Ratelimit-Seconds-To-Refresh-Limit-Objects"))
+	}
+	if wait <= 0 || math.IsNaN(wait) || wait > 3600 {
+		return DefaultRateLimitWait
+	}
+	// A little over the exact refill, so as not to arrive a hair early.
+	return time.Duration(wait*1.05*float64(time.Second)) + 10*time.Millisecond
+}
+
+// headerFloat returns the header's value as a number, or -1.
+func headerFloat(h http.Header, name string) float64 {
+	v, err := strconv.ParseFloat(strings.TrimSpace(h.Get(name)), 64)
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return -1
+	}
+	return v
+}
