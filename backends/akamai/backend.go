@@ -45,6 +45,11 @@ var (
 // answer says nothing about when the bucket refills.
 const DefaultRateLimitWait = 5 * time.Second
 
+// DefaultRequestTimeout bounds one HTTP request of the default client, for
+// callers whose context has no deadline; the dispatcher's attempt timeout
+// is usually shorter.
+const DefaultRequestTimeout = time.Minute
+
 // New returns a Backend configured by opts. Credentials must come from one
 // of [WithEdgerc], [WithEnv] or [WithCredentials]; when several are given
 // they are tried in order and the first source that exists is used. New
@@ -76,7 +81,7 @@ func New(opts ...Option) (*Backend, error) {
 	if c.client == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 8
-		c.client = &http.Client{Transport: t}
+		c.client = &http.Client{Transport: t, Timeout: DefaultRequestTimeout}
 	}
 	if c.name == "" {
 		c.name = "akamai"

@@ -220,11 +220,20 @@ func encodeStrings(objects []string) []byte {
 	var buf bytes.Buffer
 	buf.Grow(len(bodyOpen) + len(bodyClose) + bodySizeEstimate(objects))
 	buf.WriteString(bodyOpen)
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	var enc *json.Encoder
 	for i, o := range objects {
 		if i > 0 {
 			buf.WriteByte(',')
+		}
+		if jsonLen(o) == len(o)+2 { // nothing to escape: the common case
+			buf.WriteByte('"')
+			buf.WriteString(o)
+			buf.WriteByte('"')
+			continue
+		}
+		if enc == nil {
+			enc = json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
 		}
 		_ = enc.Encode(o)           // a string always encodes
 		buf.Truncate(buf.Len() - 1) // Encode's newline

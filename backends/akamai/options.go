@@ -106,8 +106,8 @@ func WithHostnames(hosts ...string) Option {
 
 // WithHTTPClient sets the client that sends requests, for a proxy, custom
 // TLS or a test server. The default is a client of its own with keep-alive
-// connections. Timeouts come from the context the dispatcher passes to each
-// attempt.
+// connections and a timeout of [DefaultRequestTimeout]; the context the
+// dispatcher passes to each attempt sets a shorter deadline.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) {
 		if hc == nil {
