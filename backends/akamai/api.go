@@ -46,9 +46,14 @@ const (
 )
 
 // Path returns the Fast Purge v3 endpoint path for action, kind and network,
-// such as "/ccu/v3/invalidate/url/production".
+// such as "/ccu/v3/invalidate/url/production". An empty network gives the
+// path without it, which Akamai treats as production.
 func Path(action Action, kind Kind, network Network) string {
-	return "/ccu/v3/" + string(action) + "/" + string(kind) + "/" + string(network)
+	p := "/ccu/v3/" + string(action) + "/" + string(kind)
+	if network != "" {
+		p += "/" + string(network)
+	}
+	return p
 }
 
 // MaxBodyBytes is the largest request body Fast Purge accepts; a larger one

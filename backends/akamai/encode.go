@@ -191,17 +191,15 @@ func checkTag(tag string) error {
 	switch {
 	case tag == "":
 		return fmt.Errorf("empty tag")
-	case utf8.RuneCountInString(tag) > MaxTagLength:
+	case len(tag) > MaxTagLength:
 		return fmt.Errorf("longer than %d characters", MaxTagLength)
-	case !utf8.ValidString(tag):
-		return fmt.Errorf("not valid UTF-8")
 	}
 	if i := strings.IndexAny(tag, forbiddenTagChars); i >= 0 {
 		return fmt.Errorf("character %q is not allowed in an Akamai cache tag", tag[i])
 	}
-	for _, r := range tag {
-		if r < ' ' || r == 0x7f {
-			return fmt.Errorf("control character %q is not allowed", r)
+	for i := 0; i < len(tag); i++ {
+		if c := tag[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("byte %#x at %d: a cache tag is sent in an HTTP header and must be printable ASCII", c, i)
 		}
 	}
 	return nil
@@ -240,20 +238,6 @@ func encodeStrings(objects []string) []byte {
 	}
 	buf.WriteString(bodyClose)
 	return buf.Bytes()
-}
-
-// encodeInts returns the JSON body {"objects":[...]} for CP codes.
-func encodeInts(codes []int) []byte {
-	var b bytes.Buffer
-	b.WriteString(bodyOpen)
-	for i, c := range codes {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%d", c)
-	}
-	b.WriteString(bodyClose)
-	return b.Bytes()
 }
 
 func bodySizeEstimate(objects []string) int {

@@ -3,6 +3,7 @@ package akamai
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -13,7 +14,11 @@ import (
 // there, so that requests are sent at the rate the account allows and not
 // answered with 429.
 type pacer struct {
-	clock    Clock
+	clock Clock
+	// mu makes reading the clock and reserving from both buckets one
+	// step: rate.Limiter needs its times in order, and a request takes
+	// its tokens from both buckets at once.
+	mu       sync.Mutex
 	requests *rate.Limiter
 	kinds    map[Kind]*rate.Limiter
 }
@@ -42,19 +47,25 @@ func (p *pacer) wait(ctx context.Context, kind Kind, n int) error {
 	if n > objs.Burst() {
 		return fmt.Errorf("%w: %d %s objects in one request, more than the bucket's %d", ErrRateLimited, n, kind, objs.Burst())
 	}
+	p.mu.Lock()
 	now := p.clock.Now()
 	req := p.requests.ReserveN(now, 1)
 	obj := objs.ReserveN(now, n)
 	delay := max(req.DelayFrom(now), obj.DelayFrom(now))
 	if delay <= 0 {
+		p.mu.Unlock()
 		return nil
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
 		req.CancelAt(now)
 		obj.CancelAt(now)
+		p.mu.Unlock()
 		return &pacedError{wait: delay, kind: kind, n: n}
 	}
+	p.mu.Unlock()
 	if err := p.clock.Sleep(ctx, delay); err != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		now := p.clock.Now()
 		req.CancelAt(now)
 		obj.CancelAt(now)
@@ -67,6 +78,8 @@ func (p *pacer) wait(ctx context.Context, kind Kind, n int) error {
 // Akamai has fewer tokens than the client thinks: other processes or API
 // clients of the same account spend them too. remaining < 0 means unknown.
 func (p *pacer) sync(kind Kind, remainingRequests, remainingObjects float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	now := p.clock.Now()
 	drain := func(l *rate.Limiter, remaining float64) {
 		if remaining < 0 {
