@@ -1,0 +1,196 @@
+package httppurge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// node is one cache node, its share of the request budget and its idle
+// connections.
+type node struct {
+	key      string        // normal base URL, such as "http://10.0.0.5:6081"
+	scheme   string        // "http" or "https"
+	host     string        // host[:port], as in the URL
+	hostname string        // host without port
+	addr     string        // host:port to dial
+	slots    chan struct{} // one token per request in flight; see WithNodeConcurrency
+	pool     *connPool     // nil when purges go through WithHTTPClient's client
+}
+
+// parseNode parses a node as WithNodes takes it: a base URL, or host:port
+// for plain HTTP.
+func parseNode(s string) (*node, error) {
+	raw := s
+	if !strings.Contains(s, "://") {
+		raw = "http://" + s
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL: %w", err)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("scheme %q: use http or https", u.Scheme)
+	case u.Hostname() == "":
+		return nil, errors.New("no host: use a base URL such as \"http://10.0.0.5:6081\"")
+	case u.User != nil:
+		return nil, errors.New("credentials in the URL: send them with WithHeader(\"Authorization\", ...)")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		return nil, errors.New("a node is a base URL without path or query, such as \"http://10.0.0.5:6081\"")
+	}
+	host := strings.ToLower(u.Host)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	hostname := strings.ToLower(u.Hostname())
+	return &node{key: u.Scheme + "://" + host, scheme: u.Scheme, host: host, hostname: hostname,
+		addr: net.JoinHostPort(hostname, port)}, nil
+}
+
+// checkSiteHost reports why h cannot be a Host header.
+func checkSiteHost(h string) error {
+	if strings.Contains(h, "://") || strings.ContainsAny(h, "/?#@") {
+		return errors.New("give a host name such as \"www.example.com\", not a URL")
+	}
+	if h == "" || strings.ContainsFunc(h, isSpaceOrCtl) {
+		return errors.New("need a host name such as \"www.example.com\"")
+	}
+	u, err := url.Parse("http://" + h)
+	if err != nil || u.Host != h || u.Hostname() == "" {
+		return errors.New("not a valid host[:port]")
+	}
+	return nil
+}
+
+// job is one purge request, sent to every node. It is read-only once
+// planned.
+type job struct {
+	method      string
+	uri         string // request target: escaped path and query
+	path        string // decoded path, as in url.URL.Path
+	rawPath     string // escaped path when it differs from the default encoding
+	rawQuery    string
+	host        string      // Host header; "" for the node's own address
+	header      http.Header // for net/http
+	headerBlock string      // the header lines besides Host, for the own client
+	target      string      // path and query, or tag header summary, for errors
+	tags        int         // tags in the request; 0 for a URL purge
+}
+
+// headerBlock returns h as header lines, each ending in CRLF, sorted by
+// name.
+func headerBlock(h http.Header) string {
+	var b strings.Builder
+	_ = h.Write(&b) // writes to a strings.Builder cannot fail
+	return b.String()
+}
+
+// plan turns r into the requests each node receives. Objects that cannot be
+// purged at all are reported in bad; tags skipped under NoTags are counted.
+func (b *Backend) plan(r backends.Request) (jobs []*job, skippedTags int, bad []error) {
+	jobs = make([]*job, 0, len(r.URLs)*max(1, len(b.cfg.siteHosts))+1)
+	for _, raw := range r.URLs {
+		js, err := b.urlJobs(raw)
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		jobs = append(jobs, js...)
+	}
+	if len(r.Tags) == 0 {
+		return jobs, 0, bad
+	}
+	m := b.cfg.tags
+	if !m.enabled() {
+		return jobs, len(r.Tags), bad
+	}
+	values, counts, badTags := m.chunks(r.Tags)
+	bad = append(bad, badTags...)
+	host := ""
+	if len(b.cfg.siteHosts) > 0 {
+		host = b.cfg.siteHosts[0]
+	}
+	for i, v := range values {
+		h := b.header.Clone()
+		h.Set(m.Header, v)
+		jobs = append(jobs, &job{
+			method:      m.Method,
+			uri:         m.path(),
+			path:        m.path(),
+			host:        host,
+			header:      h,
+			headerBlock: headerBlock(h),
+			target:      fmt.Sprintf("%s with %s: %d tags", m.path(), m.Header, counts[i]),
+			tags:        counts[i],
+		})
+	}
+	return jobs, 0, bad
+}
+
+// urlJobs returns the requests that purge one URL: an absolute URL under its
+// own host, a path under every site host.
+func (b *Backend) urlJobs(raw string) ([]*job, error) {
+	if strings.ContainsFunc(raw, isCtl) {
+		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a control character", raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", raw, err)
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	target := u.RequestURI()
+	if strings.ContainsFunc(target, isSpaceOrCtl) {
+		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a space", raw)
+	}
+	mk := func(host string) *job {
+		return &job{method: b.cfg.method, uri: target, path: u.Path, rawPath: u.RawPath, rawQuery: u.RawQuery,
+			host: host, header: b.header, headerBlock: b.headerBlock, target: target}
+	}
+	if u.IsAbs() || u.Host != "" {
+		scheme := strings.ToLower(u.Scheme)
+		if scheme != "http" && scheme != "https" {
+			return nil, fmt.Errorf("httppurge: cannot purge %q: scheme %q is not http or https", raw, u.Scheme)
+		}
+		if u.Hostname() == "" {
+			return nil, fmt.Errorf("httppurge: cannot purge %q: no host", raw)
+		}
+		return []*job{mk(hostHeader(scheme, u.Host))}, nil
+	}
+	if !strings.HasPrefix(u.Path, "/") {
+		return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", raw)
+	}
+	if len(b.cfg.siteHosts) == 0 {
+		return nil, fmt.Errorf("httppurge: cannot purge path %q: the caches key pages by Host, and no site host is set: use WithSiteHost(\"www.example.com\"), or have gormpurge hand over absolute URLs (gormpurge.WithBaseURL)", raw)
+	}
+	jobs := make([]*job, 0, len(b.cfg.siteHosts))
+	for _, h := range b.cfg.siteHosts {
+		jobs = append(jobs, mk(h))
+	}
+	return jobs, nil
+}
+
+// hostHeader returns the Host header a browser sends for host under scheme:
+// without the scheme's default port.
+func hostHeader(scheme, host string) string {
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		return host // no port
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		if strings.Contains(h, ":") {
+			return "[" + h + "]"
+		}
+		return h
+	}
+	return host
+}

@@ -1,0 +1,184 @@
+package httppurge
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// DefaultMaxHeaderBytes is the largest tag header value the presets send in
+// one request. Varnish refuses a request header line longer than its
+// http_req_hdr_len parameter, 8 KB by default, name included; this leaves
+// room for the name.
+const DefaultMaxHeaderBytes = 8000
+
+// TagMode says how cache tags are purged: each request sends Method to
+// Path with the tags in one header, Header: Prefix, then the tags (each
+// passed through Quote when it is set) joined by Separator, then Suffix.
+// Tags that do not fit in MaxHeaderBytes go in further requests.
+//
+// The zero TagMode is [NoTags]: tags are not purged.
+type TagMode struct {
+	// Method is the HTTP method, such as "PURGE" or "BAN".
+	Method string
+	// Header is the request header that carries the tags, such as
+	// "xkey-purge".
+	Header string
+	// Path is the request path; "/" when empty.
+	Path string
+	// Prefix, Separator and Suffix frame the tags in the header value.
+	Prefix, Separator, Suffix string
+	// Quote, when not nil, is applied to each tag, for example
+	// regexp.QuoteMeta for a ban expression.
+	Quote func(tag string) string
+	// MaxHeaderBytes bounds the header value of one request; 0 means no
+	// bound. A tag that does not fit alone fails with a
+	// [backends.Permanent] error.
+	MaxHeaderBytes int
+}
+
+// XKey purges tags with Varnish's xkey module: PURGE / with
+// "xkey-purge: tag1 tag2", which the VCL passes to xkey.purge(). It is the
+// default.
+func XKey() TagMode {
+	return TagMode{Method: "PURGE", Header: "xkey-purge", Separator: " ", MaxHeaderBytes: DefaultMaxHeaderBytes}
+}
+
+// XKeySoft is [XKey] with the "xkey-softpurge" header, which the VCL passes
+// to xkey.softpurge(): objects expire but may still be served stale while
+// they are fetched again.
+func XKeySoft() TagMode {
+	m := XKey()
+	m.Header = "xkey-softpurge"
+	return m
+}
+
+// SurrogateKey purges tags with PURGE / and "Surrogate-Key: tag1 tag2", the
+// convention of Fastly-style VCL.
+func SurrogateKey() TagMode {
+	m := XKey()
+	m.Header = "Surrogate-Key"
+	return m
+}
+
+// BanTags purges tags with a Varnish ban: BAN / with header holding a
+// regular expression that matches any of the tags as a space-separated word,
+// such as `(^|\s)(tag1|tag2)(\s|$)`. The VCL turns it into a ban, for
+// example std.ban("obj.http.xkey ~ " + req.http.X-Ban-Tags).
+func BanTags(header string) TagMode {
+	return TagMode{
+		Method:         "BAN",
+		Header:         header,
+		Prefix:         `(^|\s)(`,
+		Separator:      "|",
+		Suffix:         `)(\s|$)`,
+		Quote:          regexp.QuoteMeta,
+		MaxHeaderBytes: DefaultMaxHeaderBytes,
+	}
+}
+
+// NoTags does not purge tags, for caches that know none (nginx, Squid):
+// the tags of a request are skipped, and Result.Detail counts them.
+func NoTags() TagMode { return TagMode{} }
+
+// enabled reports whether m purges tags.
+func (m TagMode) enabled() bool { return m.Method != "" || m.Header != "" }
+
+func (m TagMode) validate() error {
+	if !m.enabled() {
+		return nil
+	}
+	var errs []error
+	if !isToken(m.Method) {
+		errs = append(errs, fmt.Errorf("field Method %q is not a valid HTTP method", m.Method))
+	}
+	if !isToken(m.Header) {
+		errs = append(errs, fmt.Errorf("field Header %q is not a valid header name", m.Header))
+	}
+	if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
+		errs = append(errs, fmt.Errorf("field Path %q must begin with \"/\"", m.Path))
+	}
+	if m.Separator == "" {
+		errs = append(errs, errors.New("field Separator is empty: tags would run together"))
+	}
+	if strings.ContainsFunc(m.Prefix+m.Separator+m.Suffix, isCtl) {
+		errs = append(errs, errors.New("field Prefix, Separator or Suffix holds a control character"))
+	}
+	if m.MaxHeaderBytes < 0 {
+		errs = append(errs, fmt.Errorf("field MaxHeaderBytes %d: use 0 for no bound", m.MaxHeaderBytes))
+	} else if m.MaxHeaderBytes > 0 && m.MaxHeaderBytes <= len(m.Prefix)+len(m.Suffix) {
+		errs = append(errs, fmt.Errorf("field MaxHeaderBytes %d leaves no room for a tag", m.MaxHeaderBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// path returns the request path of tag purges.
+func (m TagMode) path() string {
+	if m.Path == "" {
+		return "/"
+	}
+	return m.Path
+}
+
+// chunks splits tags, in order, into header values that each fit
+// MaxHeaderBytes. A tag that cannot be sent is reported in bad and left
+// out.
+func (m TagMode) chunks(tags []string) (values []string, counts []int, bad []error) {
+	var (
+		b strings.Builder
+		n int
+	)
+	flush := func() {
+		if n > 0 {
+			b.WriteString(m.Suffix)
+			values, counts = append(values, b.String()), append(counts, n)
+			b.Reset()
+			n = 0
+		}
+	}
+	for _, tag := range tags {
+		if err := m.checkTag(tag); err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		q := tag
+		if m.Quote != nil {
+			q = m.Quote(tag)
+			if strings.ContainsFunc(q, isCtl) {
+				bad = append(bad, fmt.Errorf("httppurge: tag %q: TagMode.Quote returned %q, which holds a control character", tag, q))
+				continue
+			}
+		}
+		if m.MaxHeaderBytes > 0 {
+			if len(m.Prefix)+len(q)+len(m.Suffix) > m.MaxHeaderBytes {
+				bad = append(bad, fmt.Errorf("httppurge: tag %.40q...: %d bytes do not fit in one %s header of %d bytes (TagMode.MaxHeaderBytes)",
+					tag, len(q), m.Header, m.MaxHeaderBytes))
+				continue
+			}
+			if n > 0 && b.Len()+len(m.Separator)+len(q)+len(m.Suffix) > m.MaxHeaderBytes {
+				flush()
+			}
+		}
+		if n == 0 {
+			b.WriteString(m.Prefix)
+		} else {
+			b.WriteString(m.Separator)
+		}
+		b.WriteString(q)
+		n++
+	}
+	flush()
+	return values, counts, bad
+}
+
+// checkTag reports a tag that cannot be sent in m's header.
+func (m TagMode) checkTag(tag string) error {
+	if strings.ContainsFunc(tag, isCtl) {
+		return fmt.Errorf("httppurge: tag %q holds a control character", tag)
+	}
+	if m.Quote == nil && strings.Contains(tag, m.Separator) {
+		return fmt.Errorf("httppurge: tag %q holds the separator %q of the %s header: the cache would read it as several tags", tag, m.Separator, m.Header)
+	}
+	return nil
+}
