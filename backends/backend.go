@@ -34,8 +34,10 @@ type Backend interface {
 type Pacer interface {
 	// Pace waits until r may be sent and takes r's share of the rate
 	// limit; the caller then calls Purge with r at once. It returns ctx's
-	// error if ctx ends first, having taken nothing, and another error if r
-	// can never be sent.
+	// error if ctx ends first; an error carrying [RetryAfter] when r cannot
+	// be paced now (the dispatcher waits that long and asks again, without
+	// counting an attempt); and any other error if r can never be sent
+	// (the dispatcher fails the batch).
 	Pace(ctx context.Context, r Request) error
 }
 

@@ -44,15 +44,29 @@ func (l *lane) deliver(b *batch) {
 		MaxInterval:         cfg.maxBackoff,
 	}
 	bo.Reset()
+	// Time spent waiting for rate limits and the backend's pacing does not
+	// count against MaxElapsed: a batch that waits its turn for ten minutes
+	// behind a bulk change has not been failing for ten minutes.
 	start := time.Now()
+	var paced time.Duration
 	rep := Report{Backend: l.name, Request: b.req}
 	for {
-		if err := l.waitRate(ctx, b.req); err != nil {
+		waitStart := time.Now()
+		err := l.waitRate(ctx, b.req)
+		paced += time.Since(waitStart)
+		if err != nil {
 			if ctx.Err() != nil {
 				l.abandon(b)
 				return
 			}
-			rep.Attempts++
+			if d, ok := backends.RetryDelay(err); ok {
+				// The backend cannot pace this now: come back later.
+				if !sleep(ctx, d) {
+					l.abandon(b)
+					return
+				}
+				continue
+			}
 			rep.Outcome, rep.Err, rep.Elapsed = Failed, err, time.Since(start)
 			break
 		}
@@ -80,7 +94,7 @@ func (l *lane) deliver(b *batch) {
 		if d, ok := backends.RetryDelay(err); ok {
 			wait = d
 		}
-		if cfg.maxElapsed > 0 && time.Since(start)+wait > cfg.maxElapsed {
+		if cfg.maxElapsed > 0 && time.Since(start)-paced+wait > cfg.maxElapsed {
 			rep.Outcome = Failed
 			rep.Err = fmt.Errorf("dispatcher: gave up after %d attempts in %v: %w",
 				rep.Attempts, time.Since(start).Round(time.Millisecond), err)

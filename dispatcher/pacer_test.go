@@ -77,5 +77,6 @@ func TestPacerRefusalFailsTheBatch(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, dispatcher.Failed, got[0].Outcome)
 	assert.ErrorIs(t, got[0].Err, refused)
+	assert.Zero(t, got[0].Attempts, "Attempts counts calls to Purge")
 	assert.Equal(t, uint64(1), d.Stats().Backends[0].Failed)
 }

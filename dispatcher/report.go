@@ -53,7 +53,8 @@ type Report struct {
 	// Err is nil when the batch was delivered, else the last error: the
 	// backend's, or one matching ErrQueueFull or ErrClosed for a drop.
 	Err error
-	// Elapsed is the time from the first attempt to the end.
+	// Elapsed is the time from the first attempt to the end, including
+	// any time spent waiting for rate limits.
 	Elapsed time.Duration
 }
 

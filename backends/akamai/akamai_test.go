@@ -230,12 +230,21 @@ func TestRateLimitAnswerSetsTheWait(t *testing.T) {
 	assert.Contains(t, f.logs.String(), "rate limited")
 }
 
-func TestRefusedURLIsNamedAndNotRetriedWhileTheOthersArePurged(t *testing.T) {
+func TestRefusedHostIsNamedAndNotRetriedWhileTheOthersArePurged(t *testing.T) {
 	f := newFixture(t, fixtureOpts{server: []akamaitest.Option{akamaitest.WithAuthorizedHosts("www.example.com")}})
-	f.purge(t, backends.NewRequest([]string{"/a", "https://elsewhere.example.net/x", "/b"}, nil))
+	var urls, refused []string
+	for i := range 100 {
+		urls = append(urls, fmt.Sprintf("/p/%d", i))
+	}
+	for i := range 30 {
+		u := fmt.Sprintf("https://elsewhere.example.net/x/%d", i)
+		urls = append(urls, u)
+		refused = append(refused, u)
+	}
+	f.purge(t, backends.NewRequest(urls, nil))
 
-	assert.Equal(t, []string{"https://www.example.com/a", "https://www.example.com/b"}, sorted(f.srv.Objects(akamai.KindURL)),
-		"the authorised URLs are purged")
+	assert.Len(t, f.srv.Objects(akamai.KindURL), 100, "every authorised URL is purged")
+	assert.Equal(t, 1, f.srv.Responses()[http.StatusForbidden], "one 403 refuses the whole host")
 	reports := f.Reports()
 	require.Len(t, reports, 1)
 	r := reports[0]
@@ -243,32 +252,50 @@ func TestRefusedURLIsNamedAndNotRetriedWhileTheOthersArePurged(t *testing.T) {
 	assert.Equal(t, 1, r.Attempts, "a 403 is not retried")
 	require.Error(t, r.Err)
 	assert.True(t, backends.IsPermanent(r.Err))
-	assert.Contains(t, r.Err.Error(), "https://elsewhere.example.net/x")
+	assert.Contains(t, r.Err.Error(), "https://elsewhere.example.net/x/")
 	assert.Contains(t, r.Err.Error(), "403")
 	var rej *akamai.RejectedError
 	require.ErrorAs(t, r.Err, &rej)
-	assert.Equal(t, 2, rej.Purged)
-	require.Len(t, rej.Rejected, 1)
-	assert.Equal(t, "https://elsewhere.example.net/x", rej.Rejected[0].Object)
-	assert.Equal(t, 1, f.srv.Responses()[http.StatusForbidden])
+	assert.Equal(t, 100, rej.Purged)
+	var got []string
+	for _, x := range rej.Rejected {
+		got = append(got, x.Object)
+	}
+	assert.ElementsMatch(t, refused, got)
 }
 
-func TestTooLargeAndBadRequestSplitTheBatch(t *testing.T) {
-	for _, status := range []int{http.StatusRequestEntityTooLarge, http.StatusBadRequest} {
+func TestWholeRequestRefusalIsPermanent(t *testing.T) {
+	for _, status := range []int{http.StatusBadRequest, http.StatusUnsupportedMediaType} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			f := newFixture(t, fixtureOpts{})
-			f.srv.FailNext(status, 1)
-			urls := []string{"/a", "/b", "/c", "/d", "/e"}
-			f.purge(t, backends.NewRequest(urls, nil))
+			f.srv.FailNext(status, 1) // an answer that names no object
+			f.purge(t, backends.NewRequest([]string{"/a", "/b", "/c"}, nil))
 
-			assert.Len(t, f.srv.Objects(akamai.KindURL), len(urls), "every URL once")
-			assert.Len(t, f.srv.Purges(), 2, "in two halves")
+			assert.Empty(t, f.srv.Purges())
+			assert.Equal(t, map[int]int{status: 1}, f.srv.Responses(), "one request, not halved, not retried")
 			reports := f.Reports()
 			require.Len(t, reports, 1)
-			assert.Equal(t, dispatcher.Delivered, reports[0].Outcome)
+			assert.Equal(t, dispatcher.Failed, reports[0].Outcome)
 			assert.Equal(t, 1, reports[0].Attempts)
+			var apiErr *akamai.Error
+			require.ErrorAs(t, reports[0].Err, &apiErr)
+			assert.Equal(t, status, apiErr.Status)
 		})
 	}
+}
+
+func TestTooLargeSplitsTheBatch(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.srv.FailNext(http.StatusRequestEntityTooLarge, 1)
+	urls := []string{"/a", "/b", "/c", "/d", "/e"}
+	f.purge(t, backends.NewRequest(urls, nil))
+
+	assert.Len(t, f.srv.Objects(akamai.KindURL), len(urls), "every URL once")
+	assert.Len(t, f.srv.Purges(), 2, "in two halves")
+	reports := f.Reports()
+	require.Len(t, reports, 1)
+	assert.Equal(t, dispatcher.Delivered, reports[0].Outcome)
+	assert.Equal(t, 1, reports[0].Attempts)
 }
 
 func TestUnsendableObjectsAreReportedAndTheRestPurged(t *testing.T) {
@@ -282,6 +309,22 @@ func TestUnsendableObjectsAreReportedAndTheRestPurged(t *testing.T) {
 	assert.Len(t, rej.Rejected, 2)
 	assert.Contains(t, reports[0].Err.Error(), `"bad tag"`)
 	assert.Zero(t, f.srv.Responses()[http.StatusBadRequest], "Akamai never sees what it would refuse")
+}
+
+func TestSecretsStayOutOfLogs(t *testing.T) {
+	srv := akamaitest.NewServer()
+	t.Cleanup(srv.Close)
+	creds := srv.Credentials()
+	b, err := akamai.New(akamai.WithCredentials(creds), akamai.WithHTTPClient(srv.Client()))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	logger.Info("config", "credentials", creds, "backend", b)
+	logger.Info("text", "s", fmt.Sprintf("%v %+v %#v %s", b, b, b, creds))
+	for _, s := range []string{creds.ClientSecret, creds.ClientToken, creds.AccessToken} {
+		assert.NotContains(t, buf.String(), s)
+	}
+	assert.Contains(t, buf.String(), creds.Host)
 }
 
 func TestWrongSecretIsPermanent(t *testing.T) {

@@ -2,7 +2,9 @@ package akamai
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 )
@@ -85,6 +87,20 @@ func (c Credentials) String() string {
 
 // GoString is String, so that %#v does not print the secret either.
 func (c Credentials) GoString() string { return c.String() }
+
+// LogValue logs the host only, so that a log/slog record never holds the
+// secret or the tokens.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("host", c.Host))
+}
+
+// MarshalJSON writes the host and redacted tokens, so that a Credentials
+// value encoded by accident (in a JSON log, say) leaks nothing.
+func (c Credentials) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{
+		"host": c.Host, "clientToken": redact(c.ClientToken), "clientSecret": redact(c.ClientSecret), "accessToken": redact(c.AccessToken),
+	})
+}
 
 func redact(s string) string {
 	if s == "" {

@@ -120,6 +120,29 @@ func loadCredentials(sources []credentialSource) (Credentials, error) {
 	return Credentials{}, &ConfigError{Source: "New", Err: fmt.Errorf("no credentials found: %s", strings.Join(tried, "; "))}
 }
 
+// String describes the backend without its credentials, so that printing
+// or logging a Backend never shows the secret.
+func (b *Backend) String() string {
+	return fmt.Sprintf("akamai.Backend{name: %q, host: %q, %s %s}", b.name, b.host, b.action, b.network)
+}
+
+// GoString is String.
+func (b *Backend) GoString() string { return b.String() }
+
+// LogValue is what log/slog records of a Backend: its name, API host,
+// action and network, never its credentials.
+func (b *Backend) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", b.name), slog.String("host", b.host),
+		slog.String("action", string(b.action)), slog.String("network", string(b.network)))
+}
+
+// Close closes the idle keep-alive connections of the backend's HTTP
+// client. Call it after the dispatcher has stopped.
+func (b *Backend) Close() error {
+	b.client.CloseIdleConnections()
+	return nil
+}
+
 // Name returns the backend's name, "akamai" unless set by [WithName].
 func (b *Backend) Name() string { return b.name }
 
@@ -129,7 +152,7 @@ func (b *Backend) Name() string { return b.name }
 func (b *Backend) Limits() backends.Limits {
 	return backends.Limits{
 		OneKind:  true,
-		MaxURLs:  b.limits.URLs.Burst / max(1, len(b.hostnames)),
+		MaxURLs:  max(1, b.limits.URLs.Burst/max(1, len(b.hostnames))),
 		MaxTags:  b.limits.Tags.Burst,
 		MaxBytes: b.maxBody,
 		Size:     b.size,
@@ -212,9 +235,11 @@ func (b *Backend) plan(kind Kind, objects []string) [][]string {
 
 // Pace waits until the client-side token buckets hold the tokens r needs:
 // one request token per request it will take and one object token per URL
-// or tag. The dispatcher calls it before each call to Purge. When ctx's
-// deadline comes first, Pace takes nothing and returns an error matching
-// [ErrRateLimited] that backends.RetryDelay reads the wait from.
+// or tag. The dispatcher calls it before each call to Purge. When ctx ends
+// first, Pace returns its error. When ctx's deadline would come before the
+// tokens, Pace returns at once an error matching [ErrRateLimited] that
+// backends.RetryDelay reads the wait from. Either way, the tokens of the
+// request it could not wait for are not taken.
 func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 	for _, kind := range []Kind{KindURL, KindTag} {
 		objs, _ := b.objects(kind, r)
@@ -237,25 +262,31 @@ func (b *Backend) wait(ctx context.Context, kind Kind, n int) error {
 }
 
 // Purge sends r to Fast Purge: URLs to the url endpoint, tags to the tag
-// endpoint, with the configured action and network. It does not wait for
-// the rate limit: the dispatcher calls [Backend.Pace] first, and so should
-// other callers.
+// endpoint, with the configured action and network. It counts on
+// [Backend.Pace] having taken the tokens of r, as the dispatcher does
+// before each call; code calling Purge directly should call Pace first. Only
+// the extra requests of a split (below) wait for a request token here.
 //
-// A 413 splits the request in halves, sent in turn. A 400 or 403 on a
-// request of several objects is narrowed down the same way, so that one
-// refused object does not lose the others; the refused ones are reported in
-// a [*RejectedError]. Errors are classified for the dispatcher: 429 with
-// backends.RetryAfter and the time the bucket needs to refill; 401, 415 and
-// refused objects with backends.Permanent; 5xx, 507 and network errors
-// bare, to be retried with backoff.
+// A 413 splits the request in halves, sent in turn. A 400 or 403 about some
+// objects (Akamai's detail names one; a 403 refuses every URL of its host)
+// drops them and resends the rest, so that one refused object does not lose
+// the others; the refused ones are reported in a [*RejectedError], marked
+// backends.Permanent. A 400 or 403 about the whole request (no object named),
+// 401 and 415 are permanent [*Error]s. A 429 is marked backends.RetryAfter
+// with the time Akamai's bucket needs to refill; 5xx, 507 and network errors
+// are returned bare, to be retried with backoff.
 func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
 	t := newTally()
 	var rejected []Rejected
 	for _, kind := range []Kind{KindURL, KindTag} {
 		objs, bad := b.objects(kind, r)
 		rejected = append(rejected, bad...)
-		for _, chunk := range b.plan(kind, objs) {
-			if err := b.send(ctx, kind, chunk, false, t); err != nil {
+		chunks := b.plan(kind, objs)
+		for i, chunk := range chunks {
+			if err := b.send(ctx, kind, chunk, len(chunk), t); err != nil {
+				for _, c := range chunks[i+1:] {
+					b.pacer.release(kind, len(c)) // taken by Pace, never sent
+				}
 				return t.result(b.name, r.Len()), err
 			}
 		}
@@ -266,7 +297,9 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 // PurgeCPCodes purges every object served under the given CP codes, with
 // the configured action and network. Unlike Purge it paces itself, waiting
 // for the CP code bucket (300 codes, refilled at 30 a minute) while ctx
-// allows; it does not retry, and classifies its error as Purge does.
+// allows. It does not go through a dispatcher and does not retry: it is
+// meant for an operator's command, which reports the error, classified as
+// Purge's are.
 func (b *Backend) PurgeCPCodes(ctx context.Context, codes ...int) (backends.Result, error) {
 	t := newTally()
 	var rejected []Rejected
@@ -282,7 +315,10 @@ func (b *Backend) PurgeCPCodes(ctx context.Context, codes ...int) (backends.Resu
 		}
 	}
 	for _, chunk := range b.plan(KindCPCode, objs) {
-		if err := b.send(ctx, KindCPCode, chunk, true, t); err != nil {
+		if err := b.wait(ctx, KindCPCode, len(chunk)); err != nil {
+			return t.result(b.name, len(codes)), err
+		}
+		if err := b.send(ctx, KindCPCode, chunk, len(chunk), t); err != nil {
 			return t.result(b.name, len(codes)), err
 		}
 	}
@@ -308,14 +344,14 @@ type tally struct {
 	estimated            float64
 	accepted             int
 	rejected             []Rejected
-	narrowing            int // extra requests left for finding refused objects
+	resends              int // requests left for resending what a 400 or 403 did not refuse
 }
 
-// narrowingBudget is how many extra requests one call may spend finding the
-// objects of a request that Akamai refused with 400 or 403.
-const narrowingBudget = 24
+// resendBudget is how many times one call may resend the rest of a request
+// after a 400 or 403 refused some of its objects.
+const resendBudget = 16
 
-func newTally() *tally { return &tally{narrowing: narrowingBudget} }
+func newTally() *tally { return &tally{resends: resendBudget} }
 
 func (t *tally) result(name string, objects int) backends.Result {
 	res := backends.Result{Backend: name, Objects: objects}
@@ -332,21 +368,18 @@ func (t *tally) result(name string, objects int) backends.Result {
 	return res
 }
 
-// send posts one request of objects, paced first when pace is set, and
-// deals with its answer: it records a 201 in t, splits on 413, narrows a
-// 400 or 403 down to the refused objects, and returns the classified error
-// of any other failure.
-func (b *Backend) send(ctx context.Context, kind Kind, objects []string, pace bool, t *tally) error {
-	if pace {
-		if err := b.wait(ctx, kind, len(objects)); err != nil {
-			return err
-		}
-	}
+// send posts one request of objects, whose reserved object tokens (taken by
+// Pace or by the caller) number reserved, and deals with its answer: it
+// records a 201 in t, splits on 413, drops the objects a 400 or 403 names
+// and resends the rest, and returns the classified error of any other
+// failure.
+func (b *Backend) send(ctx context.Context, kind Kind, objects []string, reserved int, t *tally) error {
 	body := encode(kind, objects)
 	if len(body) > b.maxBody && len(objects) > 1 {
+		b.pacer.release(kind, reserved)
 		return b.split(ctx, kind, objects, t)
 	}
-	ans, err := b.post(ctx, kind, body, len(objects))
+	ans, err := b.post(ctx, kind, body, len(objects), reserved)
 	if err != nil {
 		return err
 	}
@@ -371,26 +404,30 @@ func (b *Backend) send(ctx context.Context, kind Kind, objects []string, pace bo
 		}
 		return b.split(ctx, kind, objects, t)
 	case ans.status == http.StatusBadRequest || ans.status == http.StatusForbidden:
-		// One refused object fails the whole request: find it, so that the
-		// others are still purged. The detail usually names it; otherwise
-		// halve the request. A budget of extra requests per call keeps a
-		// request whose every object is refused from becoming a storm.
 		apiErr := b.apiError(ans, kind, len(objects))
-		if len(objects) == 1 {
-			t.rejected = append(t.rejected, Rejected{Object: objects[0], Reason: apiErr.Error()})
+		refused, rest := refusedObjects(kind, objects, ans)
+		if len(refused) == 0 {
+			// About the request as a whole (a gateway's "Invalid
+			// timestamp", an API client without the grant): retrying
+			// or halving cannot help.
+			return backends.Permanent(apiErr)
+		}
+		for _, o := range refused {
+			t.rejected = append(t.rejected, Rejected{Object: o, Reason: apiErr.Error()})
+		}
+		if len(rest) == 0 {
 			return nil
 		}
-		if i := indexNamed(objects, ans.body.Detail); i >= 0 && t.narrowing > 0 {
-			t.narrowing--
-			t.rejected = append(t.rejected, Rejected{Object: objects[i], Reason: apiErr.Error()})
-			rest := append(append(make([]string, 0, len(objects)-1), objects[:i]...), objects[i+1:]...)
-			return b.send(ctx, kind, rest, true, t)
+		if t.resends == 0 {
+			for _, o := range rest {
+				t.rejected = append(t.rejected, Rejected{Object: o, Reason: "not sent: too many refused objects in one batch"})
+			}
+			return nil
 		}
-		if t.narrowing >= 2 {
-			t.narrowing -= 2
-			return b.split(ctx, kind, objects, t)
-		}
-		return backends.Permanent(apiErr)
+		t.resends--
+		b.logger.Warn("akamai: objects refused, resending the rest", slog.String("kind", string(kind)),
+			slog.Int("refused", len(refused)), slog.Int("rest", len(rest)), slog.String("supportId", ans.body.SupportID))
+		return b.resend(ctx, kind, rest, t)
 	case ans.status == http.StatusTooManyRequests:
 		wait := b.rateLimitWait(ans, kind, len(objects))
 		apiErr := b.apiError(ans, kind, len(objects))
@@ -404,13 +441,61 @@ func (b *Backend) send(ctx context.Context, kind Kind, objects []string, pace bo
 	}
 }
 
-// split sends objects as two halves in turn, each paced.
+// split sends objects as two halves in turn.
 func (b *Backend) split(ctx context.Context, kind Kind, objects []string, t *tally) error {
 	h := len(objects) / 2
-	if err := b.send(ctx, kind, objects[:h:h], true, t); err != nil {
+	if err := b.resend(ctx, kind, objects[:h:h], t); err != nil {
 		return err
 	}
-	return b.send(ctx, kind, objects[h:], true, t)
+	return b.resend(ctx, kind, objects[h:], t)
+}
+
+// resend sends objects again after Akamai refused the request they were
+// part of. A refused request spends no object tokens at Akamai, so only a
+// request token is taken.
+func (b *Backend) resend(ctx context.Context, kind Kind, objects []string, t *tally) error {
+	if err := b.wait(ctx, kind, 0); err != nil {
+		return err
+	}
+	return b.send(ctx, kind, objects, 0, t)
+}
+
+// refusedObjects splits objects into those a 400 or 403 answer refuses and
+// the rest. Akamai's detail names the refused object (for a 403, a URL or
+// ARL the API client may not purge, and then every URL on the same host is
+// refused too). When the detail names none of them, refused is empty: the
+// answer is about the request as a whole.
+func refusedObjects(kind Kind, objects []string, a *answer) (refused, rest []string) {
+	i := indexNamed(objects, a.body.Detail)
+	if i < 0 {
+		return nil, objects
+	}
+	sameHost := func(o string) bool { return o == objects[i] }
+	if kind == KindURL && a.status == http.StatusForbidden {
+		if h := hostOf(objects[i]); h != "" {
+			sameHost = func(o string) bool { return hostOf(o) == h }
+		}
+	}
+	for _, o := range objects {
+		if sameHost(o) {
+			refused = append(refused, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	return refused, rest
+}
+
+// hostOf returns the host of an absolute URL as canonicalURLs writes it.
+func hostOf(u string) string {
+	rest := stripScheme(u)
+	if rest == u {
+		return ""
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[:i]
+	}
+	return rest
 }
 
 // indexNamed returns the index of the object that detail names, or -1. A
@@ -480,12 +565,14 @@ type apiBody struct {
 // maxAnswer bounds how much of an answer is read.
 const maxAnswer = 1 << 20
 
-// post signs and sends one request. It returns an error only when there
-// is no HTTP answer.
-func (b *Backend) post(ctx context.Context, kind Kind, body []byte, n int) (*answer, error) {
+// post signs and sends one request of n objects, for which reserved object
+// tokens were taken. It returns an error only when there is no HTTP
+// answer.
+func (b *Backend) post(ctx context.Context, kind Kind, body []byte, n, reserved int) (*answer, error) {
 	url := "https://" + b.host + Path(b.action, kind, b.network)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
+		b.pacer.release(kind, reserved)
 		return nil, backends.Permanent(fmt.Errorf("akamai: building request to %s: %w", url, err))
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -493,12 +580,14 @@ func (b *Backend) post(ctx context.Context, kind Kind, body []byte, n int) (*ans
 	b.signer.SignRequest(req)
 	resp, err := b.client.Do(req)
 	if err != nil {
+		b.pacer.release(kind, reserved)
 		return nil, fmt.Errorf("akamai: %s %s (%d objects): %w", b.action, kind, n, err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 		_ = resp.Body.Close()
 	}()
+	b.pacer.answered(kind, reserved, headerFloat(resp.Header, "X-Ratelimit-Remaining"), headerFloat(resp.Header, "X-Ratelimit-Remaining-Objects"))
 	ans := &answer{status: resp.StatusCode, header: resp.Header}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
@@ -509,7 +598,6 @@ func (b *Backend) post(ctx context.Context, kind Kind, body []byte, n int) (*ans
 		// of it as the detail.
 		ans.body = apiBody{Detail: strings.TrimSpace(string(raw[:min(len(raw), 200)]))}
 	}
-	b.pacer.sync(kind, headerFloat(resp.Header, "X-Ratelimit-Remaining"), headerFloat(resp.Header, "X-Ratelimit-Remaining-Objects"))
 	return ans, nil
 }
 
@@ -525,9 +613,11 @@ func (b *Backend) apiError(a *answer, kind Kind, n int) *Error {
 }
 
 // rateLimitWait returns how long to wait after a 429 before the request of
-// n objects fits in Akamai's buckets: from the X-Ratelimit-* headers when
-// present, else the answer's rateLimitRemaining, else
-// DefaultRateLimitWait.
+// n objects fits in Akamai's buckets. It reads the X-Ratelimit-* headers of
+// the bucket the answer is about (the request bucket for "Rate Limit
+// exceeded", the object bucket for "URL/TAG/CPCODE Rate Limit exceeded"),
+// else the answer's rateLimitRemaining for that bucket, and waits
+// DefaultRateLimitWait when it cannot tell.
 func (b *Backend) rateLimitWait(a *answer, kind Kind, n int) time.Duration {
 	h := a.header
 	perSecond := func(name string, dflt float64) float64 {
@@ -536,19 +626,22 @@ func (b *Backend) rateLimitWait(a *answer, kind Kind, n int) time.Duration {
 		}
 		return dflt
 	}
+	objectBucket := a.body.Title != "" && !strings.EqualFold(a.body.Title, "Rate Limit exceeded")
+	remaining := func(header string, body bool) float64 {
+		if v := headerFloat(h, header); v >= 0 {
+			return v
+		}
+		if body && a.body.RateLimitRemaining != nil && *a.body.RateLimitRemaining >= 0 {
+			return *a.body.RateLimitRemaining
+		}
+		return -1
+	}
 	var wait float64
-	if rem := headerFloat(h, "X-Ratelimit-Remaining"); rem >= 0 && rem < 1 {
+	if rem := remaining("X-Ratelimit-Remaining", !objectBucket); rem >= 0 && rem < 1 {
 		wait = max(wait, (1-rem)/perSecond("X-Ratelimit-Limit-Per-Second", b.limits.Requests.PerSecond))
 	}
-	remObj := headerFloat(h, "X-Ratelimit-Remaining-Objects")
-	if remObj < 0 && a.body.RateLimitRemaining != nil {
-		remObj = *a.body.RateLimitRemaining
-	}
-	if remObj >= 0 && remObj < float64(n) {
-		wait = max(wait, (float64(n)-remObj)/perSecond("X-Ratelimit-Limit-Per-Second-Objects", b.limits.ForKind(kind).PerSecond))
-	}
-	if wait <= 0 {
-		wait = max(headerFloat(h, "X-Ratelimit-Seconds-To-Refresh-Limit"), headerFloat(h, "X-Ratelimit-Seconds-To-Refresh-Limit-Objects"))
+	if rem := remaining("X-Ratelimit-Remaining-Objects", objectBucket); rem >= 0 && rem < float64(n) {
+		wait = max(wait, (float64(n)-rem)/perSecond("X-Ratelimit-Limit-Per-Second-Objects", b.limits.ForKind(kind).PerSecond))
 	}
 	if wait <= 0 || math.IsNaN(wait) || wait > 3600 {
 		return DefaultRateLimitWait

@@ -118,6 +118,9 @@ func TestBadSettingsFailAtNewNamingTheFault(t *testing.T) {
 		{"field missing in section", func(t *testing.T) []akamai.Option {
 			return []akamai.Option{akamai.WithEdgerc(writeEdgerc(t, section("ccu", "client_secret", "access_token")), "ccu")}
 		}, []string{".edgerc", "section [ccu]", "client_secret, access_token", "missing"}},
+		{"malformed file", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEdgerc(writeEdgerc(t, "[ccu]\nclient_secret "+secret+"\n[[\n"), "ccu")}
+		}, []string{".edgerc", "not a valid INI file"}},
 		{"host with scheme", func(t *testing.T) []akamai.Option {
 			return []akamai.Option{akamai.WithEdgerc(writeEdgerc(t, "[ccu]\nhost = https://akab.example/\nclient_token = a\nclient_secret = "+secret+"\naccess_token = c\n"), "ccu")}
 		}, []string{"section [ccu]", "host", "without a scheme"}},

@@ -104,7 +104,13 @@ func loadEdgerc(path, section string) (Credentials, error) {
 		case errors.Is(err, edgegrid.ErrSectionDoesNotExist):
 			continue
 		case errors.Is(err, edgegrid.ErrLoadingFile):
-			return Credentials{}, &ConfigError{Source: fmt.Sprintf(".edgerc file %q", expanded), Err: fmt.Errorf("cannot read it: %w", errors.Unwrap(err))}
+			// The parser's message may quote a line of the file, and so a
+			// secret: say what is wrong without it.
+			if _, rerr := os.ReadFile(expanded); rerr != nil {
+				return Credentials{}, &ConfigError{Source: fmt.Sprintf(".edgerc file %q", expanded), Err: fmt.Errorf("cannot read it: %w", rerr)}
+			}
+			return Credentials{}, &ConfigError{Source: fmt.Sprintf(".edgerc file %q", expanded),
+				Err: errors.New("is not a valid INI file: each line must be [section], key = value, or a comment")}
 		case err != nil && !errors.Is(err, edgegrid.ErrRequiredOptionEdgerc):
 			return Credentials{}, &ConfigError{Source: src, Err: err}
 		}

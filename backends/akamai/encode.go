@@ -44,7 +44,7 @@ func canonicalURLs(urls, hosts []string) (out []string, bad []Rejected) {
 		}
 		u, err := canonicalURL(raw)
 		if err != nil {
-			bad = append(bad, Rejected{Object: raw, Reason: err.Error()})
+			bad = append(bad, Rejected{Object: redacted(raw), Reason: err.Error()})
 			continue
 		}
 		add(u)
@@ -57,7 +57,7 @@ func canonicalURL(raw string) (string, error) {
 	if isCleanHTTPS(raw) { // the common case, without parsing
 		return raw, nil
 	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(escapeStrayPercents(raw))
 	if err != nil {
 		return "", fmt.Errorf("not a URL: %w", err)
 	}
@@ -71,6 +71,10 @@ func canonicalURL(raw string) (string, error) {
 	host, err := asciiHost(u.Host)
 	if err != nil {
 		return "", err
+	}
+	// The default port of either scheme names the same page as none.
+	if p := u.Port(); scheme == "http" && p == "80" || scheme == "https" && p == "443" {
+		host = strings.TrimSuffix(host, ":"+p)
 	}
 	path := u.EscapedPath()
 	if path == "" {
@@ -88,7 +92,7 @@ func canonicalPath(raw string) (string, error) {
 	if isCleanPath(raw) {
 		return raw, nil
 	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(escapeStrayPercents(raw))
 	if err != nil {
 		return "", fmt.Errorf("not a path: %w", err)
 	}
@@ -100,7 +104,9 @@ func canonicalPath(raw string) (string, error) {
 }
 
 // asciiHost lower-cases host and converts an internationalised name to
-// punycode, keeping any port.
+// punycode, keeping any port. An ASCII name is only checked for characters
+// that cannot be in a host: IDNA's stricter rules would refuse real names
+// such as "my_host" or "r4---sn.example".
 func asciiHost(host string) (string, error) {
 	if host == "" {
 		return "", fmt.Errorf("no host")
@@ -109,11 +115,55 @@ func asciiHost(host string) (string, error) {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
 		name, port = host[:i], host[i:]
 	}
+	if isASCII(name) {
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._[]:", c) >= 0) {
+				return "", fmt.Errorf("host %q: character %q is not allowed", name, c)
+			}
+		}
+		return strings.ToLower(name) + port, nil
+	}
 	a, err := idna.Lookup.ToASCII(name)
 	if err != nil {
 		return "", fmt.Errorf("host %q: %w", name, err)
 	}
 	return strings.ToLower(a) + port, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// escapeStrayPercents writes a "%" that does not start an escape as "%25",
+// so that "/100%-off" is a path and not a parse error.
+func escapeStrayPercents(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
+			b.WriteString("%25")
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// redacted returns raw with any password replaced by "xxxxx", for logs and
+// errors.
+func redacted(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
 }
 
 // isCleanHTTPS reports whether s is already a canonical https URL made of
@@ -130,8 +180,8 @@ func isCleanHTTPS(s string) bool {
 	}
 	for i := 0; i < slash; i++ {
 		c := rest[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
-			return false
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false // upper case, a port or anything unusual: the slow path
 		}
 	}
 	return isCleanPath(rest[slash:])

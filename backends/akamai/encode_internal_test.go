@@ -27,6 +27,12 @@ func TestCanonicalURLs(t *testing.T) {
 		{"host lower-cased, fragment dropped", []string{"HTTPS://WWW.Example.COM/A#top"}, nil, []string{"https://www.example.com/A"}, nil},
 		{"empty path is /", []string{"https://www.example.com"}, nil, []string{"https://www.example.com/"}, nil},
 		{"port kept", []string{"https://www.example.com:8443/a"}, nil, []string{"https://www.example.com:8443/a"}, nil},
+		{"default ports dropped", []string{"http://www.example.com:80/a", "https://www.example.com:443/a", "https://www.example.com/a"}, nil,
+			[]string{"https://www.example.com/a"}, nil},
+		{"hosts IDNA would refuse", []string{"https://my_host.example/a", "https://r4---sn-x.example/b"}, nil,
+			[]string{"https://my_host.example/a", "https://r4---sn-x.example/b"}, nil},
+		{"stray percent", []string{"https://www.example.com/100%-off?x=5%"}, nil, []string{"https://www.example.com/100%25-off?x=5%25"}, nil},
+		{"stray percent in a path", []string{"/100%-off"}, []string{"www.example.com"}, []string{"https://www.example.com/100%25-off"}, nil},
 		{"non-ASCII path percent-encoded", []string{"https://www.example.com/café"}, nil, []string{"https://www.example.com/caf%C3%A9"}, nil},
 		{"non-ASCII query percent-encoded", []string{"https://www.example.com/s?q=crème brûlée"}, nil, []string{"https://www.example.com/s?q=cr%C3%A8me%20br%C3%BBl%C3%A9e"}, nil},
 		{"existing escapes kept", []string{"https://www.example.com/a%20b?x=%2F"}, nil, []string{"https://www.example.com/a%20b?x=%2F"}, nil},
@@ -36,7 +42,7 @@ func TestCanonicalURLs(t *testing.T) {
 		{"path with unsafe bytes", []string{"/a b/<c>"}, []string{"www.example.com"}, []string{"https://www.example.com/a%20b/%3Cc%3E"}, nil},
 		{"path without hostnames", []string{"/posts/1"}, nil, nil, []string{"/posts/1"}},
 		{"other scheme", []string{"ftp://www.example.com/a"}, nil, nil, []string{"ftp://www.example.com/a"}},
-		{"user info", []string{"https://u:p@www.example.com/a"}, nil, nil, []string{"https://u:p@www.example.com/a"}},
+		{"user info, password not repeated", []string{"https://u:p@www.example.com/a"}, nil, nil, []string{"https://u:xxxxx@www.example.com/a"}},
 		{"no host", []string{"https:///a"}, nil, nil, []string{"https:///a"}},
 	}
 	for _, tt := range tests {

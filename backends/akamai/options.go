@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -99,7 +100,9 @@ func WithHostnames(hosts ...string) Option {
 					Err: errors.New("want a host name such as www.example.com, without scheme or path")})
 				continue
 			}
-			c.hostnames = append(c.hostnames, a)
+			if !slices.Contains(c.hostnames, a) {
+				c.hostnames = append(c.hostnames, a)
+			}
 		}
 	}
 }
