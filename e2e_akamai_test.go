@@ -1,25 +1,19 @@
 package gormpurge_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
-	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/akamai"
 	"github.com/gormpurge/gormpurge/backends/akamai/akamaitest"
-	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
 // akProduct is the model of the Akamai end-to-end test: its page, the
@@ -52,20 +46,8 @@ func TestAkamaiEndToEnd(t *testing.T) {
 		akamai.WithLogger(quiet),
 	)
 	require.NoError(t, err)
-	d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quiet))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		require.NoError(t, d.Close(ctx))
-	})
-
-	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "e2e.db")), &gorm.Config{Logger: logger.Discard})
-	require.NoError(t, err)
-	closeOnCleanup(t, db)
-	require.NoError(t, db.AutoMigrate(&akProduct{}))
-	p := gormpurge.New(d, gormpurge.WithLogger(quiet))
-	require.NoError(t, p.Register(&akProduct{}))
-	require.NoError(t, db.Use(p))
+	db := openSQLite(t, &akProduct{})
+	d := purgeThrough(t, db, []backends.Backend{b}, &akProduct{})
 
 	lamp := akProduct{Category: "lighting", Name: "Lamp"}
 	require.NoError(t, db.Create(&lamp).Error)

@@ -7,19 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
-	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/httppurge"
-	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/internal/cachetest"
 )
 
@@ -45,10 +40,7 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 			cachetest.Require(t, kind)
 			const site = "www.example.test"
 			quietLog := slog.New(slog.DiscardHandler)
-			db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "e2e.db")), &gorm.Config{Logger: logger.Discard})
-			require.NoError(t, err)
-			closeOnCleanup(t, db)
-			require.NoError(t, db.AutoMigrate(&hpArticle{}))
+			db := openSQLite(t, &hpArticle{})
 
 			// The application: the origin the cache fetches from.
 			mux := http.NewServeMux()
@@ -69,16 +61,7 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 				httppurge.WithTagMode(httppurge.NoTags()),
 				httppurge.WithLogger(quietLog))
 			require.NoError(t, err)
-			d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quietLog))
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				require.NoError(t, d.Close(ctx))
-				require.NoError(t, b.Close(ctx))
-			})
-			p := gormpurge.New(d, gormpurge.WithLogger(quietLog))
-			require.NoError(t, p.Register(&hpArticle{}))
-			require.NoError(t, db.Use(p))
+			d := purgeThrough(t, db, []backends.Backend{b}, &hpArticle{})
 
 			article := hpArticle{Title: "first"}
 			require.NoError(t, db.Create(&article).Error)

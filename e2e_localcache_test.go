@@ -8,19 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
-	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/localcache"
-	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
 // lcArticle is the model of the local-cache end-to-end test.
@@ -36,21 +31,9 @@ func (a *lcArticle) AbsoluteURL() string { return fmt.Sprintf("/articles/%d", a.
 // committed update is seen by the next visitor, a rolled-back one is not.
 func TestLocalCacheEndToEnd(t *testing.T) {
 	quietLog := slog.New(slog.DiscardHandler)
-	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "e2e.db")), &gorm.Config{Logger: logger.Discard})
-	require.NoError(t, err)
-	closeOnCleanup(t, db)
-	require.NoError(t, db.AutoMigrate(&lcArticle{}))
-
+	db := openSQLite(t, &lcArticle{})
 	store := localcache.NewMemoryStore(localcache.MaxBytes(1 << 20))
-	d := dispatcher.New([]backends.Backend{localcache.NewBackend(store)}, dispatcher.WithLogger(quietLog))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		require.NoError(t, d.Close(ctx))
-	})
-	p := gormpurge.New(d, gormpurge.WithLogger(quietLog))
-	require.NoError(t, p.Register(&lcArticle{}))
-	require.NoError(t, db.Use(p))
+	d := purgeThrough(t, db, []backends.Backend{localcache.NewBackend(store)}, &lcArticle{})
 
 	article := lcArticle{Title: "first"}
 	require.NoError(t, db.Create(&article).Error)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
@@ -19,6 +20,8 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/gormpurge/gormpurge"
+	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/purgetest"
 )
 
@@ -221,4 +224,42 @@ func closeOnCleanup(t testing.TB, db *gorm.DB) {
 			sqlDB.Close()
 		}
 	})
+}
+
+// openSQLite returns a fresh SQLite database in the test's temporary
+// directory with models migrated, closed at cleanup: the database of the
+// end-to-end tests.
+func openSQLite(t *testing.T, models ...any) *gorm.DB {
+	t.Helper()
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "e2e.db")), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	closeOnCleanup(t, db)
+	require.NoError(t, db.AutoMigrate(models...))
+	return db
+}
+
+// purgeThrough installs the plugin on db with models registered, purging
+// through a dispatcher to bs, and returns the dispatcher. At cleanup the
+// dispatcher is closed, then every backend that has a Close method.
+func purgeThrough(t *testing.T, db *gorm.DB, bs []backends.Backend, models ...any) *dispatcher.Dispatcher {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	d := dispatcher.New(bs, dispatcher.WithLogger(quiet))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, d.Close(ctx))
+		for _, b := range bs {
+			switch c := b.(type) {
+			case interface{ Close(context.Context) error }:
+				require.NoError(t, c.Close(ctx))
+			case interface{ Close() error }:
+				require.NoError(t, c.Close())
+			}
+		}
+	})
+	p := gormpurge.New(d, gormpurge.WithLogger(quiet))
+	require.NoError(t, p.Register(models...))
+	require.NoError(t, db.Use(p))
+	return d
 }

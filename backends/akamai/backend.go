@@ -62,7 +62,7 @@ func New(opts ...Option) (*Backend, error) {
 		action:  Invalidate,
 		maxBody: MaxBodyBytes,
 		logger:  slog.Default(),
-		clock:   systemClock{},
+		clock:   SystemClock{},
 	}
 	for _, o := range opts {
 		o(&c)

@@ -67,22 +67,3 @@ func (c *ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
 		}
 	}
 }
-
-// systemClock is the real clock, the default of [WithClock].
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

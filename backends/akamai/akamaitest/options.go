@@ -28,7 +28,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		clock:   systemClock{},
+		clock:   akamai.SystemClock{},
 		limits:  akamai.PublishedRateLimits(),
 		now:     time.Now,
 		maxBody: edgegrid.MaxBodySize,
@@ -42,7 +42,7 @@ func defaultConfig() config {
 func WithClock(c akamai.Clock) Option {
 	return func(cfg *config) {
 		if c == nil {
-			c = systemClock{}
+			c = akamai.SystemClock{}
 		}
 		cfg.clock = c
 	}
