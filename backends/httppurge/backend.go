@@ -58,6 +58,7 @@ func newBackend(cfg config, nodes []*node) *Backend {
 	if cfg.client != nil {
 		c := *cfg.client
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		c.Jar = nil // a cookie jar would write into the request headers the calls share
 		b.client = &c
 	} else {
 		b.dialer = &dialer{
@@ -124,6 +125,9 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 
 	key := keyOf(r)
 	before, _ := b.tried.Get(key) // nil on a first attempt
+	if !before.of(r) {
+		before = nil // a caller's reused buffer, holding other objects now
+	}
 	var todo []*node
 	for _, n := range nodes {
 		if !before.settled(n.key) {
@@ -141,7 +145,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	}
 	wg.Wait()
 
-	after := before.with(outs)
+	after := before.with(r, outs)
 	res.IDs, res.Detail = summary(nodes, before, outs, skipped, len(bad))
 	var temp, perm []error
 	var wait time.Duration
@@ -190,6 +194,17 @@ func (b *Backend) Close(ctx context.Context) error {
 	}
 	drained := b.drained
 	b.mu.Unlock()
+	// However Close returns, the pools end closed: a connection handed back
+	// by a call still in progress is then closed, not kept.
+	defer func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, n := range b.nodes {
+			if n.pool != nil {
+				n.pool.close()
+			}
+		}
+	}()
 	if b.disc != nil {
 		if err := b.disc.stop(ctx); err != nil {
 			return err
@@ -199,13 +214,6 @@ func (b *Backend) Close(ctx context.Context) error {
 	case <-drained:
 	case <-ctx.Done():
 		return context.Cause(ctx)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, n := range b.nodes {
-		if n.pool != nil {
-			n.pool.close()
-		}
 	}
 	return nil
 }

@@ -459,6 +459,8 @@ func TestOptionsValidated(t *testing.T) {
 		{"method", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithMethod("PUR GE")}, `WithMethod("PUR GE")`},
 		{"header name", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithHeader("a b", "c")}, `WithHeader("a b"`},
 		{"header value", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithHeader("X", "a\r\nb")}, "control character"},
+		{"framing header", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithHeader("content-length", "5")}, "sets this header itself"},
+		{"host header", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithHeader("Host", "x")}, "WithSiteHost"},
 		{"tag mode", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithTagMode(httppurge.TagMode{Method: "PURGE", Header: "xkey"})}, "Separator is empty"},
 		{"concurrency", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithNodeConcurrency(0)}, "WithNodeConcurrency(0)"},
 		{"timeout", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithRequestTimeout(0)}, "WithRequestTimeout(0s)"},

@@ -288,6 +288,10 @@ func TestVarnishCluster(t *testing.T) {
 				dispatcher.WithLogger(slog.New(logs)),
 				dispatcher.WithLinger(0),
 				dispatcher.WithBackoff(20*time.Millisecond, 100*time.Millisecond),
+				// Retry for as long as the stopped node takes to come back,
+				// however loaded the machine.
+				dispatcher.WithMaxAttempts(100_000),
+				dispatcher.WithMaxElapsed(time.Minute),
 				dispatcher.WithOnResult(rep.add))
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

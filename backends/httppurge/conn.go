@@ -24,8 +24,9 @@ import (
 // left to net/http (http.ReadResponse). WithHTTPClient uses net/http
 // instead.
 
-// idleTimeout is how long an idle connection is kept for reuse.
-const idleTimeout = 90 * time.Second
+// idleTimeout is how long an idle connection is kept for reuse: less than
+// the shortest idle timeout of the caches (Varnish closes after 5 s).
+const idleTimeout = 4 * time.Second
 
 // aLongTimeAgo is a deadline in the past: it makes a blocked read or write
 // return at once.
@@ -62,10 +63,11 @@ type connPool struct {
 	closed bool
 }
 
-// get returns an idle connection, or dials a new one. reused reports which.
-func (p *connPool) get(ctx context.Context, n *node, d *dialer) (c *pconn, reused bool, err error) {
+// get returns an idle connection, or dials a new one when fresh is set or
+// none is idle. reused reports which.
+func (p *connPool) get(ctx context.Context, n *node, d *dialer, fresh bool) (c *pconn, reused bool, err error) {
 	p.mu.Lock()
-	for len(p.idle) > 0 {
+	for !fresh && len(p.idle) > 0 {
 		c = p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		if time.Since(c.lastUsed) < idleTimeout {
@@ -104,12 +106,14 @@ func (p *connPool) get(ctx context.Context, n *node, d *dialer) (c *pconn, reuse
 	return c, false, nil
 }
 
-// put keeps c for reuse, or closes it when the pool is closed.
+// put keeps c for reuse, or closes it when the pool is closed or c holds
+// bytes beyond the answer it carried (they would be read as the next
+// request's answer).
 func (p *connPool) put(c *pconn) {
 	c.lastUsed = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || c.br.Buffered() > 0 {
 		c.nc.Close()
 		return
 	}
@@ -122,6 +126,19 @@ func (p *connPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.dropIdleLocked()
+}
+
+// dropIdle closes the idle connections, keeping the pool open: when one
+// turned out closed by the node, the others, idle as long or longer, are
+// likely closed too.
+func (p *connPool) dropIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropIdleLocked()
+}
+
+func (p *connPool) dropIdleLocked() {
 	for _, c := range p.idle {
 		c.nc.Close()
 	}
@@ -129,11 +146,12 @@ func (p *connPool) close() {
 }
 
 // roundTrip sends j to n over a pooled connection and reads the answer. A
-// reused connection that the node had closed meanwhile is replaced by a new
-// one, once: a purge can be sent again safely.
+// reused connection that the node had closed meanwhile is replaced by a
+// newly dialled one, once (a purge can be sent again safely), and the
+// pool's other idle connections are dropped.
 func (p *connPool) roundTrip(ctx context.Context, n *node, j *job, d *dialer) (answer, error) {
 	for try := 0; ; try++ {
-		c, reused, err := p.get(ctx, n, d)
+		c, reused, err := p.get(ctx, n, d, try > 0)
 		if err != nil {
 			return answer{}, err
 		}
@@ -150,6 +168,7 @@ func (p *connPool) roundTrip(ctx context.Context, n *node, j *job, d *dialer) (a
 		if !reused || try > 0 || ctx.Err() != nil || !closedByPeer(err) {
 			return a, err
 		}
+		p.dropIdle()
 	}
 }
 

@@ -78,6 +78,23 @@ func TestConnIdleClosedByNode(t *testing.T) {
 	assert.Equal(t, int64(2), n.opened.Load())
 }
 
+// After a pause, every idle connection of a node may have been closed by
+// it: the first purge still succeeds, on a newly dialled connection.
+func TestConnAllIdleClosedByNode(t *testing.T) {
+	t.Parallel()
+	n := newConnNode(t, nil, func(s *httptest.Server) {
+		s.Config.IdleTimeout = 50 * time.Millisecond
+		s.Start()
+	})
+	b := newBackend(t, httppurge.WithNodes(n.srv.URL), httppurge.WithSiteHost("h"), httppurge.WithNodeConcurrency(8))
+	require.NoError(t, purgeN(t, b, "a", 64))
+	opened := n.opened.Load()
+	require.Greater(t, opened, int64(1), "several connections are idle in the pool")
+	require.Eventually(t, func() bool { return n.closed.Load() == opened }, 5*time.Second, time.Millisecond)
+	require.NoError(t, purgeN(t, b, "b", 10), "the first purge after the pause")
+	assert.Equal(t, int64(74), n.requests.Load())
+}
+
 // Answers that end the connection, or whose body is too long to drain, are
 // read and the connection replaced.
 func TestConnNotReused(t *testing.T) {

@@ -115,18 +115,21 @@ func classify(code int, method, client string) (v verdict, temporary bool, hint 
 	}
 }
 
+// maxRetryAfter caps the wait a node may ask for.
+const maxRetryAfter = time.Hour
+
 // retryAfter returns the wait a Retry-After header asks for, in seconds or
-// as an HTTP date; 0 when there is none.
+// as an HTTP date, at most maxRetryAfter; 0 when there is none.
 func retryAfter(h http.Header) time.Duration {
 	v := h.Get("Retry-After")
 	if v == "" {
 		return 0
 	}
 	if secs, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(secs, 0)) * time.Second
+		return time.Duration(min(max(secs, 0), int(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
+		return min(max(time.Until(t), 0), maxRetryAfter)
 	}
 	return 0
 }

@@ -131,6 +131,11 @@ func WithHeader(name, value string) Option {
 			c.errs = append(c.errs, fmt.Errorf("WithHeader(%q, %q): the value holds a control character", name, value))
 			return
 		}
+		switch http.CanonicalHeaderKey(name) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Expect", "Te", "Trailer", "Upgrade":
+			c.errs = append(c.errs, fmt.Errorf("WithHeader(%q, ...): the backend sets this header itself (use WithSiteHost for Host)", name))
+			return
+		}
 		c.header.Add(name, value)
 	}
 }

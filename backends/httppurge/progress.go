@@ -2,6 +2,7 @@ package httppurge
 
 import (
 	"maps"
+	"slices"
 
 	"github.com/gormpurge/gormpurge/backends"
 )
@@ -37,8 +38,14 @@ func keyOf(r backends.Request) requestKey {
 // the nodes that purged it, and those that failed for good. It is never
 // modified once stored; a nil *progress is a first attempt.
 type progress struct {
+	req    backends.Request // the request it is about, to tell a reused buffer
 	done   map[string]bool
 	failed map[string]*NodeError
+}
+
+// of reports whether p is about r's objects (false for nil).
+func (p *progress) of(r backends.Request) bool {
+	return p != nil && slices.Equal(p.req.URLs, r.URLs) && slices.Equal(p.req.Tags, r.Tags)
 }
 
 // settled reports whether the node needs no further attempt.
@@ -50,9 +57,9 @@ func (p *progress) settled(key string) bool {
 	return p.done[key] || failed
 }
 
-// with returns p updated with this attempt's outcomes.
-func (p *progress) with(outs []nodeOutcome) *progress {
-	next := &progress{done: map[string]bool{}, failed: map[string]*NodeError{}}
+// with returns p updated with this attempt's outcomes for r.
+func (p *progress) with(r backends.Request, outs []nodeOutcome) *progress {
+	next := &progress{req: r, done: map[string]bool{}, failed: map[string]*NodeError{}}
 	if p != nil {
 		maps.Copy(next.done, p.done)
 		maps.Copy(next.failed, p.failed)
