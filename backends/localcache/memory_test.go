@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/internal/testclock"
 )
 
 func entry(body string, ttl time.Duration, indexes ...string) *localcache.Entry {
@@ -70,7 +71,7 @@ func TestMemoryStoreRefusesEntryLargerThanStore(t *testing.T) {
 func TestMemoryStoreExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newFakeClock()
+	clock := testclock.New()
 	s := localcache.NewMemoryStore(localcache.Clock(clock.Now))
 	_, _ = s.Set(ctx, "k", entry("x", time.Minute, "p /k"), 0)
 

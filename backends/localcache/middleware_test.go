@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/internal/testclock"
 )
 
 func TestSecondGetIsAHit(t *testing.T) {
@@ -242,7 +243,7 @@ func TestTTLFromCacheControl(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock := newFakeClock()
+			clock := testclock.New()
 			store := localcache.NewMemoryStore(localcache.Clock(clock.Now))
 			a := &app{respond: respondWith(200, header("Cache-Control", tt.cacheControl), "x")}
 			h := localcache.Middleware(store, append(tt.opts, localcache.Logger(quiet))...)(a)

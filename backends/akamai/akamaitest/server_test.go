@@ -19,6 +19,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends/akamai"
 	"github.com/gormpurge/gormpurge/backends/akamai/akamaitest"
+	"github.com/gormpurge/gormpurge/internal/testclock"
 )
 
 const describedBy = "https://techdocs.akamai.com/purge-cache/reference/api-errors"
@@ -489,7 +490,7 @@ func remaining(t *testing.T, a answer, suffix string) string {
 }
 
 func TestObjectBucket(t *testing.T) {
-	clock := newManualClock()
+	clock := testclock.New()
 	srv := newServer(t, akamaitest.WithClock(clock),
 		akamaitest.WithRateLimits(akamai.RateLimits{URLs: akamai.Bucket{Burst: 3, PerSecond: 1}}))
 	u := func(n int) string {
@@ -545,7 +546,7 @@ func TestObjectBucket(t *testing.T) {
 }
 
 func TestRequestBucket(t *testing.T) {
-	clock := newManualClock()
+	clock := testclock.New()
 	srv := newServer(t, akamaitest.WithClock(clock),
 		akamaitest.WithRateLimits(akamai.RateLimits{Requests: akamai.Bucket{Burst: 2, PerSecond: 0.5}}))
 	for range 2 {
@@ -567,7 +568,7 @@ func TestRequestBucket(t *testing.T) {
 
 // Akamai's published limits, as in its examples.
 func TestPublishedBuckets(t *testing.T) {
-	clock := newManualClock()
+	clock := testclock.New()
 	srv := newServer(t, akamaitest.WithClock(clock))
 	assert.Equal(t, akamai.PublishedRateLimits(), srv.Limits())
 
@@ -769,7 +770,7 @@ func TestRespond(t *testing.T) {
 }
 
 func TestRecordsAndReset(t *testing.T) {
-	clock := newManualClock()
+	clock := testclock.New()
 	srv := newServer(t, akamaitest.WithClock(clock))
 	require.Equal(t, 201, post(t, srv, urlPath, objects("https://www.example.com/1", "https://www.example.com/2")).status)
 	clock.Advance(time.Second)
