@@ -11,7 +11,8 @@ import (
 //
 // Implementations must be safe for concurrent use. Purge should honour ctx's
 // deadline and classify its failures with [Permanent] or [RetryAfter]; any
-// other error is treated as temporary and retried with backoff.
+// other error is treated as temporary and retried with backoff. When only
+// some objects failed, it should name them with [Partial].
 type Backend interface {
 	// Name identifies the backend in logs, metrics and results, for example
 	// "akamai" or "varnish". It should be stable and unique per dispatcher.

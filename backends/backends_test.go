@@ -83,3 +83,43 @@ func TestFunc(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Objects)
 }
+
+func TestPartial(t *testing.T) {
+	base := errors.New("2 objects refused")
+	failed := backends.NewRequest([]string{"/b"}, []string{"t2"})
+	assert.Nil(t, backends.Partial(failed, nil))
+
+	tests := []struct {
+		name      string
+		err       error
+		permanent bool
+		delay     time.Duration
+	}{
+		{"alone", backends.Partial(failed, base), false, 0},
+		{"wrapped", fmt.Errorf("cdn: %w", backends.Partial(failed, base)), false, 0},
+		{"inside permanent", backends.Permanent(backends.Partial(failed, base)), true, 0},
+		{"around permanent", backends.Partial(failed, backends.Permanent(base)), true, 0},
+		{"inside retry after", backends.RetryAfter(time.Second, backends.Partial(failed, base)), false, time.Second},
+		{"around retry after", backends.Partial(failed, backends.RetryAfter(time.Second, base)), false, time.Second},
+		{"joined", errors.Join(errors.New("other"), backends.Partial(failed, base)), false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := backends.FailedObjects(tt.err)
+			require.True(t, ok)
+			assert.Equal(t, failed, got)
+			assert.Equal(t, tt.permanent, backends.IsPermanent(tt.err))
+			d, _ := backends.RetryDelay(tt.err)
+			assert.Equal(t, tt.delay, d)
+			assert.ErrorIs(t, tt.err, base, "the cause stays reachable")
+			assert.Contains(t, tt.err.Error(), base.Error())
+		})
+	}
+
+	assert.Equal(t, base.Error(), backends.Partial(failed, base).Error(), "Partial adds nothing to the message")
+	for _, err := range []error{nil, base, backends.Permanent(base), backends.Partial(backends.Request{}, base)} {
+		got, ok := backends.FailedObjects(err)
+		assert.False(t, ok, "%v", err)
+		assert.True(t, got.Empty())
+	}
+}

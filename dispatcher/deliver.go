@@ -56,13 +56,13 @@ func (l *lane) deliver(b *batch) {
 		paced += time.Since(waitStart)
 		if err != nil {
 			if ctx.Err() != nil {
-				l.abandon(b)
+				l.abandon(b, rep)
 				return
 			}
 			if d, ok := backends.RetryDelay(err); ok {
 				// The backend cannot pace this now: come back later.
 				if !sleep(ctx, d) {
-					l.abandon(b)
+					l.abandon(b, rep)
 					return
 				}
 				continue
@@ -78,7 +78,7 @@ func (l *lane) deliver(b *batch) {
 			break
 		}
 		if ctx.Err() != nil {
-			l.abandon(b)
+			l.abandon(b, rep)
 			return
 		}
 		if backends.IsPermanent(err) {
@@ -110,7 +110,7 @@ func (l *lane) deliver(b *batch) {
 			idsAttr(res.IDs),
 			slog.Any("error", err))
 		if !sleep(ctx, wait) {
-			l.abandon(b)
+			l.abandon(b, rep)
 			return
 		}
 	}
@@ -172,16 +172,26 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // finish counts and reports b's outcome, then settles b: by the time Flush
-// sees b settled, the hook has run.
+// sees b settled, or a ticket done, the hook has run. When the error of a
+// failed batch names the objects that failed (backends.Partial), only those
+// count as failed, the others as delivered.
 func (l *lane) finish(b *batch, rep Report) {
-	n := uint64(b.req.Len())
-	if rep.Outcome == Delivered {
-		l.delivered.Add(n)
-	} else {
-		l.failed.Add(n)
+	end := batchEnd{req: b.req, outcome: rep.Outcome, err: rep.Err, attempts: rep.Attempts, result: rep.Result}
+	n := b.req.Len()
+	failed := 0
+	if rep.Outcome == Failed {
+		failed = n
+		if objs, ok := backends.FailedObjects(rep.Err); ok {
+			if f := intersect(b.req, objs); !f.Empty() {
+				end.failed, end.partial = f, true
+				failed = f.Len()
+			}
+		}
 	}
+	l.delivered.Add(uint64(n - failed))
+	l.failed.Add(uint64(failed))
 	l.report(rep)
-	l.settle(b)
+	l.settle(b, end)
 }
 
 // report logs rep and passes it to the OnResult hook.

@@ -14,8 +14,8 @@ import (
 // background. Create one with [New], hand it to the gormpurge plugin as its
 // Sink, and Close it on shutdown. It is safe for concurrent use.
 //
-// The zero value has no backends: Enqueue and Flush return [ErrClosed] and
-// Close returns nil.
+// The zero value has no backends: Enqueue, Submit and Flush return
+// [ErrClosed] and Close returns nil.
 type Dispatcher struct {
 	cfg   config
 	lanes []*lane
@@ -84,7 +84,8 @@ func New(bs []backends.Backend, opts ...Option) *Dispatcher {
 }
 
 // Enqueue hands r to every backend's queue and returns without waiting on
-// any backend. An empty r is ignored.
+// any backend. An empty r is ignored. To learn what became of r, use
+// [Dispatcher.Submit] instead.
 //
 // When a queue is full, the [FullPolicy] decides: under [Block] (the
 // default) Enqueue first gives r to every backend that has room, then waits
@@ -100,27 +101,33 @@ func (d *Dispatcher) Enqueue(ctx context.Context, r backends.Request) error {
 	if r.Empty() {
 		return nil
 	}
+	return d.offer(ctx, r, d.lanes, nil)
+}
+
+// offer hands r to lanes as Enqueue describes. parts, unless nil, holds r's
+// ticket part for each lane, in the same order.
+func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lane, parts []ticketPart) error {
 	if d.closed.Load() {
-		for _, l := range d.lanes {
-			l.drop(r, ErrClosed) // counted and reported like every other drop
+		for i, l := range lanes {
+			l.drop(r, partAt(parts, i), ErrClosed) // counted and reported like every other drop
 		}
 		return ErrClosed
 	}
 	var (
 		errs []error
-		full []*lane
+		full []int // indexes in lanes
 	)
-	for _, l := range d.lanes {
-		err := l.push(r)
+	for i, l := range lanes {
+		err := l.push(r, partAt(parts, i))
 		switch {
 		case errors.Is(err, errWouldBlock):
-			full = append(full, l)
+			full = append(full, i)
 		case err != nil:
 			errs = append(errs, err)
 		}
 	}
-	for _, l := range full {
-		if err := l.pushWait(ctx, r); err != nil {
+	for _, i := range full {
+		if err := lanes[i].pushWait(ctx, r, partAt(parts, i)); err != nil {
 			errs = append(errs, err)
 		}
 	}

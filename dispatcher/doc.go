@@ -25,7 +25,23 @@
 //
 // Every batch ends in exactly one [Outcome]: [Delivered], [Failed] or
 // [Dropped]. Each one is logged with log/slog, counted in [Dispatcher.Stats]
-// and passed to the [WithOnResult] hook.
+// and passed to the [WithOnResult] hook. A backend whose error names the
+// objects that failed ([backends.Partial]) has only those counted as
+// failed.
+//
+// # Following a request
+//
+// [Dispatcher.Submit] enqueues like Enqueue and returns a [Ticket], done
+// once every backend (or those chosen with [Only]) has settled the
+// request. Its outcomes, one [BackendOutcome] per backend, say whether the
+// request was delivered, failed for good or dropped, although it was merged
+// with others and cut into batches on the way:
+//
+//	t, err := d.Submit(ctx, r)
+//	if t == nil {
+//		return err // closed, or Only named an unknown backend
+//	}
+//	outcomes, err := t.Wait(ctx)
 //
 // # Guarantees
 //

@@ -10,12 +10,15 @@ import (
 )
 
 var (
-	// ErrClosed is returned by Enqueue and Flush once Close has been called.
+	// ErrClosed is returned by Enqueue, Submit and Flush once Close has
+	// been called. It is also matched by the error of a [Report] or a
+	// [BackendOutcome] for a request dropped by Close.
 	ErrClosed = errors.New("dispatcher: closed")
-	// ErrQueueFull is matched by the error Enqueue returns when a backend's
-	// queue had no room for the request: at once under [Reject], or when the
-	// context ended first under [Block]. It is also the error of a [Report]
-	// for a request dropped under [DropOldest].
+	// ErrQueueFull is matched by the error Enqueue and Submit return when a
+	// backend's queue had no room for the request: at once under [Reject],
+	// or when the context ended first under [Block]. It is also matched by
+	// the error of a [Report] or a [BackendOutcome] for a request dropped
+	// under any policy.
 	ErrQueueFull = errors.New("dispatcher: queue full")
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,4 +87,60 @@ func ExampleDispatcher_Close() {
 	}
 	// Output:
 	// [/a /b] true
+}
+
+// Submit returns a Ticket that says, once every backend has settled the
+// request, how each one did. Here the two requests share a batch, which the
+// cache purges but for one URL that it names with backends.Partial: only
+// the request holding that URL has failed.
+func ExampleDispatcher_Submit() {
+	cdn := backends.Func("cdn", func(context.Context, backends.Request) (backends.Result, error) {
+		return backends.Result{IDs: map[string]string{"purgeId": "p-1"}}, nil
+	})
+	varnish := backends.Func("varnish", func(_ context.Context, r backends.Request) (backends.Result, error) {
+		if slices.Contains(r.URLs, "/admin") {
+			refused := backends.NewRequest([]string{"/admin"}, nil)
+			return backends.Result{}, backends.Partial(refused, backends.Permanent(errors.New("403 Forbidden: /admin")))
+		}
+		return backends.Result{}, nil
+	})
+	d := dispatcher.New([]backends.Backend{cdn, varnish},
+		dispatcher.WithLinger(time.Minute), // Flush below ends the window
+		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	ctx := context.Background()
+	defer func() { _ = d.Close(ctx) }()
+
+	reqs := []backends.Request{
+		backends.NewRequest([]string{"/articles/1"}, nil),
+		backends.NewRequest([]string{"/admin"}, nil),
+	}
+	var tickets []*dispatcher.Ticket
+	for _, r := range reqs {
+		t, err := d.Submit(ctx, r)
+		if t == nil {
+			fmt.Println("submit:", err)
+			return
+		}
+		tickets = append(tickets, t)
+	}
+	_ = d.Flush(ctx)
+
+	for i, t := range tickets {
+		outcomes, err := t.Wait(ctx)
+		if err != nil {
+			fmt.Println("wait:", err)
+			return
+		}
+		for _, o := range outcomes {
+			fmt.Printf("%v %s: %s %v\n", reqs[i].URLs, o.Backend, o.Outcome, o.Err)
+		}
+	}
+	s, _ := d.Stats().Backend("varnish")
+	fmt.Printf("varnish: delivered %d, failed %d\n", s.Delivered, s.Failed)
+	// Output:
+	// [/articles/1] cdn: delivered <nil>
+	// [/articles/1] varnish: delivered <nil>
+	// [/admin] cdn: delivered <nil>
+	// [/admin] varnish: failed permanent: 403 Forbidden: /admin
+	// varnish: delivered 1, failed 1
 }

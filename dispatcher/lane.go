@@ -18,11 +18,16 @@ import (
 // errWouldBlock tells Enqueue that a lane under the Block policy is full.
 var errWouldBlock = errors.New("dispatcher: would block")
 
-// item is one accepted request in a lane's queue. seq numbers items in the
-// order the lane accepted them; Flush waits on them.
+// item is one accepted request in a lane's queue. tk is the request's
+// share of a Ticket, nil unless it came from Submit.
+//
+// The lane numbers items in the order it accepts them, and Flush waits on
+// those numbers. The queue holds them without gaps, the newest being
+// nextSeq-1, so an item's number is not stored: that keeps Enqueue's items
+// as small as they were before tickets.
 type item struct {
-	seq uint64
 	req backends.Request
+	tk  *ticketPart
 }
 
 // group is the set of queued items one linger window merged. It settles when
@@ -30,6 +35,11 @@ type item struct {
 type group struct {
 	first uint64 // seq of the group's first item
 	open  int    // batches not yet settled
+
+	// Only for a group holding an item from Submit, nil otherwise; guarded
+	// by lane.mu until open reaches 0.
+	tickets []item     // the group's items, some with a ticket
+	ends    []batchEnd // how each of its batches ended, settled or abandoned
 }
 
 // batch is one call's worth of objects, cut to the backend's limits.
@@ -110,16 +120,17 @@ func broadcastLocked(ch *chan struct{}) {
 	*ch = make(chan struct{})
 }
 
-// push appends r to the queue if there is room, or applies the full-queue
-// policy. It returns errWouldBlock under Block when the queue is full.
-func (l *lane) push(r backends.Request) error {
+// push appends r, with its ticket part tk (nil for Enqueue), to the queue
+// if there is room, or applies the full-queue policy. It returns
+// errWouldBlock under Block when the queue is full.
+func (l *lane) push(r backends.Request, tk *ticketPart) error {
 	l.mu.Lock()
 	if l.draining {
 		l.mu.Unlock()
-		l.drop(r, ErrClosed)
+		l.drop(r, tk, ErrClosed)
 		return ErrClosed
 	}
-	var oldest backends.Request
+	var oldest item
 	if len(l.queue) >= l.d.cfg.queueSize {
 		switch l.d.cfg.policy {
 		case Block:
@@ -128,20 +139,20 @@ func (l *lane) push(r backends.Request) error {
 		case Reject:
 			l.mu.Unlock()
 			err := fmt.Errorf("%w: backend %q holds %d requests", ErrQueueFull, l.name, l.d.cfg.queueSize)
-			l.drop(r, err)
+			l.drop(r, tk, err)
 			return err
 		case DropOldest:
-			oldest = l.queue[0].req
+			oldest = l.queue[0]
 			l.queue[0] = item{} // let the collector have it
 			l.queue = l.queue[1:]
-			l.queuedObjs -= oldest.Len()
+			l.queuedObjs -= oldest.req.Len()
 		}
 	}
-	l.appendLocked(r)
+	l.appendLocked(r, tk)
 	l.mu.Unlock()
 	l.signal()
-	if !oldest.Empty() {
-		l.drop(oldest, fmt.Errorf("%w: backend %q dropped its oldest request", ErrQueueFull, l.name))
+	if !oldest.req.Empty() {
+		l.drop(oldest.req, oldest.tk, fmt.Errorf("%w: backend %q dropped its oldest request", ErrQueueFull, l.name))
 		// Flush may be waiting on the dropped request; tell it after the
 		// report, as finish does.
 		l.mu.Lock()
@@ -152,38 +163,40 @@ func (l *lane) push(r backends.Request) error {
 }
 
 // pushWait waits for room in the queue until ctx is done or Close begins.
-func (l *lane) pushWait(ctx context.Context, r backends.Request) error {
+func (l *lane) pushWait(ctx context.Context, r backends.Request, tk *ticketPart) error {
 	for {
 		l.mu.Lock()
 		space := l.space
 		l.mu.Unlock()
-		if err := l.push(r); !errors.Is(err, errWouldBlock) {
+		if err := l.push(r, tk); !errors.Is(err, errWouldBlock) {
 			return err
 		}
 		select {
 		case <-space:
 		case <-l.d.closing:
-			l.drop(r, ErrClosed)
+			l.drop(r, tk, ErrClosed)
 			return ErrClosed
 		case <-ctx.Done():
 			err := fmt.Errorf("%w: backend %q: %w", ErrQueueFull, l.name, context.Cause(ctx))
-			l.drop(r, err)
+			l.drop(r, tk, err)
 			return err
 		}
 	}
 }
 
-func (l *lane) appendLocked(r backends.Request) {
-	l.queue = append(l.queue, item{seq: l.nextSeq, req: r})
+func (l *lane) appendLocked(r backends.Request, tk *ticketPart) {
+	l.queue = append(l.queue, item{req: r, tk: tk})
 	l.nextSeq++
 	l.queuedObjs += r.Len()
 	l.enqueued.Add(uint64(r.Len()))
 }
 
-// drop counts, logs and reports a request that will not reach the backend.
-func (l *lane) drop(r backends.Request, err error) {
+// drop counts, logs and reports a request that will not reach the backend,
+// then settles its ticket part tk, if any, as Dropped with err.
+func (l *lane) drop(r backends.Request, tk *ticketPart, err error) {
 	l.dropped.Add(uint64(r.Len()))
 	l.report(Report{Backend: l.name, Outcome: Dropped, Request: r, Err: err})
+	tk.settle(BackendOutcome{Backend: l.name, Outcome: Dropped, Err: err})
 }
 
 // urgentLocked reports whether the batcher should stop lingering.
@@ -218,7 +231,7 @@ func (l *lane) batchLoop() {
 			case l.work <- b:
 			case <-l.d.stop:
 				for _, b := range batches[i:] {
-					l.abandon(b)
+					l.abandon(b, Report{})
 				}
 				return
 			}
@@ -258,18 +271,24 @@ func (l *lane) take() []*batch {
 		return nil
 	}
 	l.queuedObjs = 0
-	g := &group{first: items[0].seq}
+	g := &group{first: l.nextSeq - uint64(len(items))}
 	l.groups = append(l.groups, g)
 	broadcastLocked(&l.space)
 	l.mu.Unlock()
 
 	// Merge and cut outside the lock: Limits.Size may be slow.
-	var urls, tags []string
+	var (
+		urls, tags []string
+		tickets    []item // items, if one has a ticket
+	)
 	offered := 0
 	for _, it := range items {
 		urls = append(urls, it.req.URLs...)
 		tags = append(tags, it.req.Tags...)
 		offered += it.req.Len()
+		if it.tk != nil {
+			tickets = items
+		}
 	}
 	merged := backends.NewRequest(urls, tags)
 	l.coalesced.Add(uint64(offered - merged.Len()))
@@ -287,25 +306,51 @@ func (l *lane) take() []*batch {
 
 	l.mu.Lock()
 	g.open = len(batches)
+	g.tickets = tickets
 	l.inFlight += merged.Len()
-	if g.open == 0 {
-		l.settleGroupLocked(g)
-	}
 	l.mu.Unlock()
+	if len(batches) == 0 {
+		l.settleGroup(g) // only for empty requests, which are never queued
+	}
 	return batches
 }
 
-// settle records that b has ended.
-func (l *lane) settle(b *batch) {
+// settle records that b has ended as end says, and settles its group if b
+// was the group's last batch.
+func (l *lane) settle(b *batch, end batchEnd) {
+	g := b.g
 	l.mu.Lock()
 	l.inFlight -= b.req.Len()
-	b.g.open--
-	if b.g.open == 0 {
-		l.settleGroupLocked(b.g)
+	g.open--
+	last := g.open == 0
+	if g.tickets == nil {
+		if last {
+			l.settleGroupLocked(g)
+		}
+		l.mu.Unlock()
+		return
 	}
+	g.ends = append(g.ends, end)
+	l.mu.Unlock()
+	if last {
+		l.settleGroup(g) // nothing writes to g any more
+	}
+}
+
+// settleGroup settles g, whose batches have all ended: first the tickets of
+// its items, without the lock, which their waiters may want; then g itself,
+// so that a Flush that returns has seen the tickets done.
+func (l *lane) settleGroup(g *group) {
+	if g.tickets != nil {
+		l.resolve(g, nil)
+	}
+	l.mu.Lock()
+	l.settleGroupLocked(g)
 	l.mu.Unlock()
 }
 
+// settleGroupLocked removes g, settled, from the lane and wakes Flush and
+// Close. l.mu must be held.
 func (l *lane) settleGroupLocked(g *group) {
 	if i := slices.Index(l.groups, g); i >= 0 {
 		l.groups = slices.Delete(l.groups, i, i+1)
@@ -313,21 +358,23 @@ func (l *lane) settleGroupLocked(g *group) {
 	broadcastLocked(&l.progress)
 }
 
-// abandon records a batch that the stop interrupted, for Close to report.
-func (l *lane) abandon(b *batch) {
+// abandon records a batch that the stop interrupted, for Close to report;
+// rep holds what its attempts so far achieved. Its group never settles:
+// leftovers settles the group's tickets.
+func (l *lane) abandon(b *batch, rep Report) {
 	l.mu.Lock()
 	l.inFlight -= b.req.Len()
 	l.abandoned = append(l.abandoned, b.req)
+	if b.g.tickets != nil {
+		b.g.ends = append(b.g.ends, batchEnd{req: b.req, outcome: Dropped, attempts: rep.Attempts, result: rep.Result})
+	}
 	l.mu.Unlock()
 }
 
 // settledBelowLocked returns the lowest seq not yet settled: every item with
 // a smaller seq was delivered, failed or dropped.
 func (l *lane) settledBelowLocked() uint64 {
-	w := l.nextSeq
-	if len(l.queue) > 0 {
-		w = min(w, l.queue[0].seq)
-	}
+	w := l.nextSeq - uint64(len(l.queue)) // the oldest queued item, or nextSeq
 	for _, g := range l.groups {
 		w = min(w, g.first)
 	}
@@ -385,11 +432,14 @@ func (l *lane) waitSettled(ctx context.Context, target uint64) error {
 }
 
 // leftovers returns, once the goroutines have stopped, everything the lane
-// did not deliver, and counts and reports it as dropped.
+// did not deliver, and counts and reports it as dropped. It settles the
+// tickets of the requests still queued, and those of the groups that an
+// abandoned batch kept from settling.
 func (l *lane) leftovers(cause error) backends.Request {
 	l.mu.Lock()
 	var urls, tags []string
-	for _, it := range l.queue {
+	queued, groups := l.queue, l.groups
+	for _, it := range queued {
 		urls = append(urls, it.req.URLs...)
 		tags = append(tags, it.req.Tags...)
 	}
@@ -397,15 +447,23 @@ func (l *lane) leftovers(cause error) backends.Request {
 		urls = append(urls, r.URLs...)
 		tags = append(tags, r.Tags...)
 	}
-	l.queue, l.abandoned, l.queuedObjs, l.inFlight = nil, nil, 0, 0
+	l.queue, l.abandoned, l.groups, l.queuedObjs, l.inFlight = nil, nil, nil, 0, 0
 	l.mu.Unlock()
 	left := backends.NewRequest(urls, tags)
+	err := ErrClosed
+	if cause != nil {
+		err = fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
+	}
 	if !left.Empty() {
-		err := ErrClosed
-		if cause != nil {
-			err = fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
+		l.drop(left, nil, err)
+	}
+	for _, it := range queued {
+		it.tk.settle(BackendOutcome{Backend: l.name, Outcome: Dropped, Err: err})
+	}
+	for _, g := range groups {
+		if g.tickets != nil {
+			l.resolve(g, err)
 		}
-		l.drop(left, err)
 	}
 	return left
 }

@@ -193,8 +193,10 @@ func WithLogger(l *slog.Logger) Option {
 // WithOnResult sets a function called once for every batch's end (delivered
 // or failed for good) and for every dropped request, for example to export
 // metrics or keep the IDs a CDN returned. It runs on the goroutine that
-// settled the batch (a worker, Enqueue for a drop, or Close), never with a
-// lock held; keep it short, and do not call Enqueue, Flush or Close from it.
+// settled the batch (a worker, Enqueue or Submit for a drop, or Close),
+// never with a lock held, and before the [Ticket]s of the requests involved
+// are done; keep it short, and do not call Enqueue, Submit, Flush or Close
+// from it.
 // Defaults to none.
 func WithOnResult(fn func(Report)) Option {
 	return func(c *config) { c.onResult = fn }

@@ -14,7 +14,9 @@ const (
 	Delivered Outcome = iota + 1
 	// Failed means the batch failed for good: the backend returned a
 	// [backends.Permanent] error, the attempts or the elapsed time ran
-	// out, or an object was larger than the backend's limits allow.
+	// out, or an object was larger than the backend's limits allow. When
+	// the error names the objects that failed ([backends.Partial]), the
+	// others were delivered.
 	Failed
 	// Dropped means the request never reached the backend: the full-queue
 	// policy dropped or refused it, or Close ran out of time before it was
@@ -41,9 +43,12 @@ func (o Outcome) String() string {
 type Report struct {
 	// Backend is the name of the backend the batch was for.
 	Backend string
-	// Outcome says how the batch ended.
+	// Outcome says how the batch ended. It is Failed also when only some
+	// of the batch's objects failed.
 	Outcome Outcome
-	// Request is what the batch asked to purge.
+	// Request is what the batch asked to purge: the whole batch, also when
+	// only some of its objects failed; then [backends.FailedObjects] on Err
+	// tells which.
 	Request backends.Request
 	// Result is the backend's answer to the last attempt; it is the zero
 	// value when the backend was never called.
@@ -91,9 +96,14 @@ type BackendStats struct {
 	// Coalesced is the number of accepted objects that were duplicates of
 	// another in the same batch window, and so were purged once.
 	Coalesced uint64
-	// Delivered is the number of objects the backend accepted.
+	// Delivered is the number of objects the backend accepted, including
+	// those of a failed batch that its error does not name as failed
+	// ([backends.Partial]).
 	Delivered uint64
-	// Failed is the number of objects in batches that failed for good.
+	// Failed is the number of objects in batches that failed for good;
+	// when a batch's error names the objects that failed
+	// ([backends.Partial]), only those of them that the batch held. A
+	// Partial naming none of the batch's objects counts the whole batch.
 	Failed uint64
 	// Dropped is the number of objects that never reached the backend:
 	// dropped or refused by the full-queue policy, or left at Close.

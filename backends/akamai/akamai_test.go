@@ -262,6 +262,48 @@ func TestRefusedHostIsNamedAndNotRetriedWhileTheOthersArePurged(t *testing.T) {
 		got = append(got, x.Object)
 	}
 	assert.ElementsMatch(t, refused, got)
+
+	failed, ok := backends.FailedObjects(r.Err)
+	require.True(t, ok, "the error names the objects that failed")
+	assert.Equal(t, backends.NewRequest(refused, nil), failed)
+	s, _ := f.d.Stats().Backend(f.b.Name())
+	assert.Equal(t, uint64(30), s.Failed, "only the refused objects count as failed")
+	assert.Equal(t, uint64(100), s.Delivered)
+}
+
+// The objects that failed are named as the Request held them, whatever form
+// they were sent in.
+func TestFailedObjectsAreNamedAsRequested(t *testing.T) {
+	f := newFixture(t, fixtureOpts{
+		server:  []akamaitest.Option{akamaitest.WithAuthorizedHosts("www.example.com")},
+		backend: []akamai.Option{akamai.WithHostnames("www.example.com", "m.example.com")},
+	})
+	f.purge(t, backends.NewRequest([]string{
+		"/a",                                    // refused on m.example.com
+		"http://www.example.com/a",              // the same page on www only: purged
+		"https://www.example.com/b",             // purged
+		"HTTP://Elsewhere.Example.NET/x",        // refused as https://elsewhere.example.net/x
+		"https://user:secret@www.example.com/c", // never sendable
+	}, []string{"good", "bad tag"}))
+
+	assert.ElementsMatch(t, []string{"https://www.example.com/a", "https://www.example.com/b"}, f.srv.Objects(akamai.KindURL))
+	assert.Equal(t, []string{"good"}, f.srv.Objects(akamai.KindTag))
+	var failed backends.Request
+	for _, r := range f.Reports() {
+		require.Equal(t, dispatcher.Failed, r.Outcome)
+		assert.True(t, backends.IsPermanent(r.Err))
+		var rej *akamai.RejectedError
+		assert.ErrorAs(t, r.Err, &rej)
+		objs, ok := backends.FailedObjects(r.Err)
+		require.True(t, ok)
+		failed = failed.Merge(objs)
+	}
+	assert.Equal(t, backends.NewRequest(
+		[]string{"/a", "HTTP://Elsewhere.Example.NET/x", "https://user:secret@www.example.com/c"},
+		[]string{"bad tag"}), failed)
+	s, _ := f.d.Stats().Backend(f.b.Name())
+	assert.Equal(t, uint64(4), s.Failed)
+	assert.Equal(t, uint64(3), s.Delivered)
 }
 
 func TestWholeRequestRefusalIsPermanent(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -270,8 +271,11 @@ func (b *Backend) wait(ctx context.Context, kind Kind, n int) error {
 // A 413 splits the request in halves, sent in turn. A 400 or 403 about some
 // objects (Akamai's detail names one; a 403 refuses every URL of its host)
 // drops them and resends the rest, so that one refused object does not lose
-// the others; the refused ones are reported in a [*RejectedError], marked
-// backends.Permanent. A 400 or 403 about the whole request (no object named),
+// the others; the refused ones, and those that could never be sent, are
+// reported in a [*RejectedError], marked backends.Permanent and
+// backends.Partial. backends.FailedObjects returns them in the form r holds
+// them: a path purged on several hostnames counts as failed when any of its
+// URLs was refused. A 400 or 403 about the whole request (no object named),
 // 401 and 415 are permanent [*Error]s. A 429 is marked backends.RetryAfter
 // with the time Akamai's bucket needs to refill; 5xx, 507 and network errors
 // are returned bare, to be retried with backoff.
@@ -291,7 +295,38 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 			}
 		}
 	}
-	return b.finish(t, r.Len(), rejected)
+	res, err := b.finish(t, r.Len(), rejected)
+	var rej *RejectedError
+	if errors.As(err, &rej) {
+		err = backends.Partial(b.failedObjects(r, rej.Rejected), err)
+	}
+	return res, err
+}
+
+// failedObjects returns the objects of r, as r holds them, that rejected
+// names in the form they were sent, or that could not be sent at all. A
+// URL fails when any of its canonical forms (one per hostname for a path)
+// was refused.
+func (b *Backend) failedObjects(r backends.Request, rejected []Rejected) backends.Request {
+	// Sent URLs always hold "://" and tags never hold "/": one set serves
+	// both kinds.
+	refused := make(map[string]bool, len(rejected))
+	for _, x := range rejected {
+		refused[x.Object] = true
+	}
+	var failed backends.Request
+	for _, u := range r.URLs {
+		forms, bad := canonicalURLs([]string{u}, b.hostnames)
+		if len(bad) > 0 || slices.ContainsFunc(forms, func(f string) bool { return refused[f] }) {
+			failed.URLs = append(failed.URLs, u)
+		}
+	}
+	for _, tag := range r.Tags {
+		if refused[tag] {
+			failed.Tags = append(failed.Tags, tag)
+		}
+	}
+	return failed
 }
 
 // PurgeCPCodes purges every object served under the given CP codes, with

@@ -72,7 +72,10 @@ type Rejected struct {
 // RejectedError reports objects that Akamai refused, or that could never
 // be sent (a site-relative path with no hostname, a forbidden character in
 // a tag), while the rest of the batch was purged. It is returned wrapped in
-// backends.Permanent: retrying cannot help.
+// backends.Permanent, since retrying cannot help, and, by [Backend.Purge],
+// in backends.Partial: backends.FailedObjects then returns the refused
+// objects as the purged Request held them, where Rejected holds them as
+// they were sent.
 type RejectedError struct {
 	// Rejected lists each refused object with its reason.
 	Rejected []Rejected
