@@ -48,6 +48,15 @@ type TxSink interface {
 	EnqueueTx(ctx context.Context, tx gorm.ConnPool, r backends.Request) error
 }
 
+// CommitListener is implemented by a TxSink that wants to know when a
+// transaction it wrote into has committed, for example to wake a relay in
+// the same process at once instead of waiting for its next poll. The plugin
+// calls TxCommitted after the real commit succeeded, on the goroutine that
+// committed; it must return quickly and must not block.
+type CommitListener interface {
+	TxCommitted(ctx context.Context)
+}
+
 // Plugin is a gorm.Plugin that collects the pages and cache tags of every
 // registered model written through GORM and hands them to a Sink once the
 // write is committed. Make one with New, register models with Register, and

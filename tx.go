@@ -171,6 +171,9 @@ func (t *trackedTx) Commit() error {
 	}
 	if inTx {
 		p.stats.handoffs.Add(1) // the request was committed with the data
+		if cl, ok := p.sink.(CommitListener); ok {
+			_ = p.safely(func() error { cl.TxCommitted(t.ctx); return nil })
+		}
 	} else {
 		p.handoff(t.ctx, req)
 	}

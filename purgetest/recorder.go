@@ -22,6 +22,12 @@ type Recorder struct {
 	// the moment of the handoff. Set it before use.
 	Hook func(ctx context.Context, r backends.Request) error
 
+	// Sync, when set, is called at the start of Requests, URLs, Tags and
+	// Reset, so that an asynchronous pipeline in front of the Recorder can
+	// catch up before the test looks: for example, wait until a durable
+	// outbox has no pending rows. Set it before use.
+	Sync func()
+
 	mu      sync.Mutex
 	reqs    []backends.Request
 	changed chan struct{} // closed and replaced on every record
@@ -61,6 +67,13 @@ func (rec *Recorder) Purge(ctx context.Context, r backends.Request) (backends.Re
 
 // Requests returns the recorded requests in the order they arrived.
 func (rec *Recorder) Requests() []backends.Request {
+	if rec.Sync != nil {
+		rec.Sync()
+	}
+	return rec.requests()
+}
+
+func (rec *Recorder) requests() []backends.Request {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return slices.Clone(rec.reqs)
@@ -73,8 +86,16 @@ func (rec *Recorder) URLs() []string { return rec.union().URLs }
 func (rec *Recorder) Tags() []string { return rec.union().Tags }
 
 func (rec *Recorder) union() backends.Request {
+	if rec.Sync != nil {
+		rec.Sync()
+	}
+	return rec.requestsUnion()
+}
+
+// requestsUnion merges what was recorded, without calling Sync.
+func (rec *Recorder) requestsUnion() backends.Request {
 	var all backends.Request
-	for _, r := range rec.Requests() {
+	for _, r := range rec.requests() {
 		all = all.Merge(r)
 	}
 	return all
@@ -82,6 +103,9 @@ func (rec *Recorder) union() backends.Request {
 
 // Reset forgets every recorded request.
 func (rec *Recorder) Reset() {
+	if rec.Sync != nil {
+		rec.Sync()
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.reqs = nil
@@ -95,7 +119,7 @@ func (rec *Recorder) WaitForURLs(ctx context.Context, urls ...string) error {
 		rec.mu.Lock()
 		ch := rec.changed
 		rec.mu.Unlock()
-		got := rec.URLs()
+		got := rec.requestsUnion().URLs
 		missing := false
 		for _, u := range urls {
 			if _, found := slices.BinarySearch(got, u); !found {
