@@ -2,19 +2,15 @@ package gormpurge_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	gmysql "gorm.io/driver/mysql"
-	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -22,6 +18,8 @@ import (
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/internal/testdb"
+	"github.com/gormpurge/gormpurge/outbox"
 	"github.com/gormpurge/gormpurge/purgetest"
 )
 
@@ -74,6 +72,7 @@ type env struct {
 	rec    *purgetest.Recorder
 	plugin *gormpurge.Plugin
 	errs   *errorLog
+	outbox *outbox.Outbox // nil unless the env purges through the outbox
 }
 
 type errorLog struct {
@@ -100,97 +99,79 @@ func (l *errorLog) all() []error {
 	}
 }
 
+// outboxSuffix marks the environments whose sink is the durable outbox.
+const outboxSuffix = "_outbox"
+
 // forEachDB runs fn as a subtest on SQLite, and on PostgreSQL and MariaDB
-// when GORMPURGE_TEST_POSTGRES_DSN and GORMPURGE_TEST_MYSQL_DSN are set.
+// when GORMPURGE_TEST_POSTGRES_DSN and GORMPURGE_TEST_MYSQL_DSN are set;
+// on each, once with the in-memory sink ("sqlite") and once with the
+// durable outbox and a relay in between ("sqlite_outbox"): the semantics
+// are the same.
 func forEachDB(t *testing.T, fn func(t *testing.T, e *env), opts ...gormpurge.Option) {
-	for _, name := range []string{"sqlite", "postgres", "mysql"} {
-		t.Run(name, func(t *testing.T) {
-			fn(t, newEnv(t, name, &gorm.Config{}, opts...))
-		})
-	}
-}
-
-// openDialectors returns two dialectors on a fresh, private database of the
-// given kind: one for the plugin and one for the second connection.
-func openDialectors(t *testing.T, kind string) (gorm.Dialector, gorm.Dialector) {
-	t.Helper()
-	switch kind {
-	case "sqlite":
-		dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_busy_timeout=10000&_journal_mode=WAL&_txlock=immediate&_foreign_keys=on"
-		return sqlite.Open(dsn), sqlite.Open(dsn)
-	case "postgres":
-		dsn := os.Getenv("GORMPURGE_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			t.Skip("GORMPURGE_TEST_POSTGRES_DSN is not set; set it (e.g. \"host=127.0.0.1 user=postgres dbname=test sslmode=disable\") to run against PostgreSQL")
+	for _, kind := range testdb.Kinds {
+		for _, name := range []string{kind, kind + outboxSuffix} {
+			t.Run(name, func(t *testing.T) {
+				fn(t, newEnv(t, name, &gorm.Config{}, opts...))
+			})
 		}
-		schema := uniqueName()
-		admin, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
-		require.NoError(t, err)
-		require.NoError(t, admin.Exec("CREATE SCHEMA "+schema).Error)
-		t.Cleanup(func() {
-			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			if sqlDB, err := admin.DB(); err == nil {
-				sqlDB.Close()
-			}
-		})
-		dsn += " search_path=" + schema
-		return postgres.Open(dsn), postgres.Open(dsn)
-	case "mysql":
-		dsn := os.Getenv("GORMPURGE_TEST_MYSQL_DSN")
-		if dsn == "" {
-			t.Skip("GORMPURGE_TEST_MYSQL_DSN is not set; set it (e.g. \"root@tcp(127.0.0.1:3306)/test?parseTime=true\") to run against MariaDB or MySQL")
-		}
-		cfg, err := mysql.ParseDSN(dsn)
-		require.NoError(t, err)
-		cfg.ParseTime = true
-		name := uniqueName()
-		admin, err := gorm.Open(gmysql.Open(cfg.FormatDSN()), &gorm.Config{Logger: logger.Discard})
-		require.NoError(t, err)
-		require.NoError(t, admin.Exec("CREATE DATABASE "+name).Error)
-		t.Cleanup(func() {
-			admin.Exec("DROP DATABASE " + name)
-			if sqlDB, err := admin.DB(); err == nil {
-				sqlDB.Close()
-			}
-		})
-		cfg.DBName = name
-		return gmysql.Open(cfg.FormatDSN()), gmysql.Open(cfg.FormatDSN())
 	}
-	t.Fatalf("unknown database kind %q", kind)
-	return nil, nil
-}
-
-func uniqueName() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "gp_" + hex.EncodeToString(b[:])
 }
 
 // newEnv opens a fresh database of the given kind with the plugin
-// installed, the test models registered and migrated.
-func newEnv(t *testing.T, kind string, cfg *gorm.Config, opts ...gormpurge.Option) *env {
+// installed, the test models registered and migrated. A kind ending in
+// "_outbox" purges through the durable outbox: the plugin writes into it
+// and a relay delivers each row, one at a time and in order, through a
+// dispatcher to the recorder; reading the recorder first waits until no
+// row is pending.
+func newEnv(t *testing.T, name string, cfg *gorm.Config, opts ...gormpurge.Option) *env {
 	t.Helper()
-	d1, d2 := openDialectors(t, kind)
-	if cfg.Logger == nil {
-		cfg.Logger = logger.Discard
-	}
-	db, err := gorm.Open(d1, cfg)
-	require.NoError(t, err)
-	other, err := gorm.Open(d2, &gorm.Config{Logger: logger.Discard})
-	require.NoError(t, err)
-	closeOnCleanup(t, db)
-	closeOnCleanup(t, other)
+	kind, durable := strings.CutSuffix(name, outboxSuffix)
+	dsn := testdb.DSN(t, kind)
+	db := testdb.OpenDSN(t, kind, dsn, cfg)
+	other := testdb.OpenDSN(t, kind, dsn, nil)
 	e := &env{kind: kind, db: db, other: other, rec: purgetest.NewRecorder(), errs: &errorLog{ch: make(chan error, 1000)}}
+	var sink gormpurge.Sink = e.rec
+	if durable {
+		sink = e.startOutbox(t, db)
+	}
 	opts = append([]gormpurge.Option{
 		gormpurge.WithErrorHandler(e.errs.handler),
 		gormpurge.WithLogger(slog.New(slog.DiscardHandler)), // errors are asserted through the handler
 	}, opts...)
-	e.plugin = gormpurge.New(e.rec, opts...)
+	e.plugin = gormpurge.New(sink, opts...)
 	require.NoError(t, e.plugin.Register(&Post{}, &Tag{}, &Comment{}))
 	require.NoError(t, db.Use(e.plugin))
 	// Migrate through the plugin's pool wrapper: it must not get in the way.
 	require.NoError(t, db.AutoMigrate(&Post{}, &Tag{}, &Comment{}, &Log{}))
 	return e
+}
+
+// startOutbox creates the outbox on db and a relay that delivers to the
+// recorder, stopped at cleanup.
+func (e *env) startOutbox(t *testing.T, db *gorm.DB) *outbox.Outbox {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	ob, err := outbox.New(db, outbox.WithLogger(quiet), outbox.WithBatchSize(1), outbox.WithConcurrency(1),
+		outbox.WithPollInterval(20*time.Millisecond), outbox.WithBackoff(10*time.Millisecond, 10*time.Millisecond),
+		outbox.WithMaxAttempts(2), outbox.WithErrorHandler(e.errs.handler))
+	require.NoError(t, err)
+	d := dispatcher.New([]backends.Backend{e.rec}, dispatcher.WithLinger(0), dispatcher.WithMaxAttempts(1), dispatcher.WithLogger(quiet))
+	relay := ob.Relay(d)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, relay.Close(ctx))
+		require.NoError(t, d.Close(ctx))
+	})
+	e.outbox = ob
+	e.rec.Sync = func() {
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			s, err := ob.Status(context.Background())
+			require.NoError(c, err)
+			assert.Zero(c, s.Pending, "rows still pending")
+		}, 10*time.Second, 5*time.Millisecond, "the relay did not deliver the outbox's rows")
+	}
+	return ob
 }
 
 // seedPost creates a post outside the recorder's view and returns it.
@@ -218,13 +199,7 @@ func urlSets(rec *purgetest.Recorder) [][]string {
 }
 
 // closeOnCleanup closes db's connection pool when the test ends.
-func closeOnCleanup(t testing.TB, db *gorm.DB) {
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-}
+func closeOnCleanup(t testing.TB, db *gorm.DB) { testdb.CloseOnCleanup(t, db) }
 
 // openSQLite returns a fresh SQLite database in the test's temporary
 // directory with models migrated, closed at cleanup: the database of the

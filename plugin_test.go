@@ -40,9 +40,14 @@ func TestNoTransaction(t *testing.T) {
 // and at that moment another connection sees the new row.
 func TestImplicitTransactionHandsOffAfterCommit(t *testing.T) {
 	forEachDB(t, func(t *testing.T, e *env) {
-		var seen []string
+		var (
+			mu   sync.Mutex // with the outbox, the hook runs on the relay's goroutines
+			seen []string
+		)
 		e.rec.Hook = func(ctx context.Context, r backends.Request) error {
 			var p Post
+			mu.Lock()
+			defer mu.Unlock()
 			if err := e.other.Where("slug = ?", "fresh").First(&p).Error; err != nil {
 				seen = append(seen, "not visible: "+err.Error())
 			} else {
@@ -51,9 +56,12 @@ func TestImplicitTransactionHandsOffAfterCommit(t *testing.T) {
 			return nil
 		}
 		require.NoError(t, e.db.Create(&Post{Slug: "fresh", Title: "v1"}).Error)
+		assert.Len(t, e.rec.Requests(), 1) // with the outbox: wait for the relay
 		require.NoError(t, e.db.Model(&Post{}).Where("slug = ?", "fresh").Update("title", "v2").Error)
-		assert.Equal(t, []string{"visible: v1", "visible: v2"}, seen)
 		assert.Len(t, e.rec.Requests(), 2)
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, []string{"visible: v1", "visible: v2"}, seen)
 	})
 }
 

@@ -1,0 +1,57 @@
+// Package outbox makes purges durable: a transactional outbox that the
+// gormpurge plugin writes into inside the user's own transaction, and relays
+// that deliver its rows through a dispatcher, so that no purge is lost even
+// when the process dies between the commit and the delivery.
+//
+//	ob, err := outbox.New(db, outbox.WithTable("gormpurge_outbox")) // creates or migrates its table
+//	p := gormpurge.New(ob)                                           // the plugin writes into the outbox
+//	relay := ob.Relay(d)                                             // d: the dispatcher; starts workers
+//	defer relay.Close(ctx)                                           // before d.Close
+//
+// # What the database decides
+//
+// The plugin writes one row per committed transaction, holding the
+// transaction's URLs and tags, through the transaction's own connection just
+// before the commit. A commit keeps the row; a rollback, or a savepoint
+// rolled back before the commit, drops it (the plugin leaves out what a
+// rolled-back savepoint collected). Nothing reaches a backend before the
+// commit. Statements run outside a transaction (SkipDefaultTransaction)
+// write their row right after they succeed, with a short window in which a
+// crash loses it.
+//
+// # Relays
+//
+// A relay claims due rows with a lease (SELECT ... FOR UPDATE SKIP LOCKED on
+// PostgreSQL, MySQL 8 and MariaDB 10.6+; one atomic UPDATE on SQLite), hands
+// each row's request to the dispatcher with [dispatcher.Dispatcher.Submit],
+// and records the outcome once every backend has settled it:
+//
+//   - every backend accepted it: the row is marked delivered (or deleted,
+//     with [WithDeleteDelivered]) and pruned after [WithRetention];
+//   - a backend failed for now: the row goes back with its attempts counted
+//     and its next attempt set by [WithBackoff]; the backends that accepted it
+//     are remembered and not sent it again;
+//   - a backend refused it for good ([backends.Permanent]), or the attempts
+//     ran out ([WithMaxAttempts]): the row is marked dead and reported as a
+//     *[RowError]; it stays visible ([Outbox.Rows], [Outbox.Status]) until
+//     [Outbox.Redrive] sends it again.
+//
+// Relays renew their leases while the dispatcher works. A relay that dies
+// keeps its rows only until its lease runs out ([WithLease]); then another
+// relay claims and delivers them. Delivery is therefore at least once: a
+// crash after a backend accepted a row and before the row was marked sends
+// it again. Purges are idempotent, so that is safe.
+//
+// # Latency
+//
+// A relay in the process that committed is woken by the commit. On
+// PostgreSQL the write also sends NOTIFY (delivered at commit, never on
+// rollback) and every relay LISTENs on one connection of the pool; elsewhere
+// relays in other processes poll every [WithPollInterval].
+//
+// # The table
+//
+// One row per committed transaction; times are Unix milliseconds; one index
+// on (state, available_at, id) serves claims, pruning and listing. See the
+// column list in the source of this package (schema.go) to query it by hand.
+package outbox

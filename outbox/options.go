@@ -1,0 +1,204 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Defaults used by [New] for settings that no [Option] changes.
+const (
+	DefaultTable          = "gormpurge_outbox"
+	DefaultBatchSize      = 100
+	DefaultConcurrency    = 4
+	DefaultLease          = time.Minute
+	DefaultPollInterval   = 500 * time.Millisecond
+	DefaultMaxAttempts    = 10
+	DefaultInitialBackoff = 10 * time.Second
+	DefaultMaxBackoff     = time.Hour
+	DefaultRetention      = 24 * time.Hour
+)
+
+// An Option configures an [Outbox] and the relays it starts. Options are
+// applied in order by [New], which then validates the result.
+type Option func(*config)
+
+type config struct {
+	table          string
+	batchSize      int
+	concurrency    int
+	lease          time.Duration
+	pollInterval   time.Duration
+	maxAttempts    int
+	initialBackoff time.Duration
+	maxBackoff     time.Duration
+	retention      time.Duration
+	deleteOnDone   bool
+	listen         bool
+	logger         *slog.Logger
+	onError        func(context.Context, error)
+	errs           []error
+}
+
+func defaultConfig() config {
+	return config{
+		table:          DefaultTable,
+		batchSize:      DefaultBatchSize,
+		concurrency:    DefaultConcurrency,
+		lease:          DefaultLease,
+		pollInterval:   DefaultPollInterval,
+		maxAttempts:    DefaultMaxAttempts,
+		initialBackoff: DefaultInitialBackoff,
+		maxBackoff:     DefaultMaxBackoff,
+		retention:      DefaultRetention,
+		listen:         true,
+		logger:         slog.Default(),
+	}
+}
+
+// WithTable names the outbox table. The name may be qualified with a schema
+// or database ("purge.outbox"); each part is a letter or underscore followed
+// by letters, digits and underscores. Defaults to [DefaultTable]
+// ("gormpurge_outbox").
+func WithTable(name string) Option {
+	return func(c *config) { c.table = name }
+}
+
+// WithBatchSize sets how many rows a relay claims at once. Defaults to
+// [DefaultBatchSize] (100).
+func WithBatchSize(n int) Option {
+	return func(c *config) { c.batchSize = n }
+}
+
+// WithConcurrency sets how many claimed batches a relay hands to the
+// dispatcher at once, so that a slow batch does not hold up the next. A
+// relay holds at most batch size × concurrency rows. Defaults to
+// [DefaultConcurrency] (4).
+func WithConcurrency(n int) Option {
+	return func(c *config) { c.concurrency = n }
+}
+
+// WithLease sets how long a claimed row belongs to the relay that claimed
+// it. A live relay renews its leases every third of d while the dispatcher
+// works on its rows; the rows of a relay that died become claimable again
+// when the lease runs out, and another relay delivers them. Defaults to
+// [DefaultLease] (1 minute).
+func WithLease(d time.Duration) Option {
+	return func(c *config) { c.lease = d }
+}
+
+// WithPollInterval sets how often an idle relay looks for rows. A relay in
+// the same process as the writer is woken at once by each commit, and on
+// PostgreSQL every relay is woken by LISTEN/NOTIFY, so the poll only
+// matters for writers in other processes on SQLite and MariaDB/MySQL, for
+// retries coming due and for leases that ran out. Defaults to
+// [DefaultPollInterval] (500ms).
+func WithPollInterval(d time.Duration) Option {
+	return func(c *config) { c.pollInterval = d }
+}
+
+// WithMaxAttempts sets how many times a relay hands a row to the dispatcher
+// before it gives up and marks the row dead. Each hand-off already includes
+// the dispatcher's own retries. Defaults to [DefaultMaxAttempts] (10).
+func WithMaxAttempts(n int) Option {
+	return func(c *config) { c.maxAttempts = n }
+}
+
+// WithBackoff sets the wait before a row that failed is handed off again:
+// initial after the first failure, doubling after each next one, never more
+// than max, each randomised by ±20%. Defaults to [DefaultInitialBackoff]
+// (10s) and [DefaultMaxBackoff] (1 hour): with the default attempts, a row
+// survives an outage of about two hours before it is dead.
+func WithBackoff(initial, max time.Duration) Option {
+	return func(c *config) { c.initialBackoff, c.maxBackoff = initial, max }
+}
+
+// WithRetention sets how long delivered rows are kept, for auditing, before
+// a relay prunes them. Dead rows are never pruned. Defaults to
+// [DefaultRetention] (24 hours).
+func WithRetention(d time.Duration) Option {
+	return func(c *config) { c.retention = d }
+}
+
+// WithDeleteDelivered makes relays delete a row as soon as it is delivered
+// instead of marking it delivered and pruning it later. Defaults to off.
+func WithDeleteDelivered() Option {
+	return func(c *config) { c.deleteOnDone = true }
+}
+
+// WithoutListen stops relays on PostgreSQL from holding a connection for
+// LISTEN; they poll instead. Use it behind a pooler in transaction mode
+// (PgBouncer), where LISTEN does not work. Defaults to listening.
+func WithoutListen() Option {
+	return func(c *config) { c.listen = false }
+}
+
+// WithLogger sets where the outbox and its relays write: Error for failed
+// database statements and rows that died, Warn for retries and lost leases,
+// Debug for each batch. Defaults to [slog.Default] at the time New is called.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.errs = append(c.errs, errors.New("WithLogger(nil): pass slog.New(slog.DiscardHandler) to silence the outbox"))
+			return
+		}
+		c.logger = l
+	}
+}
+
+// WithErrorHandler calls fn with every error the relays meet: a failed
+// database statement (an *[Error]) or a row that failed or died (a
+// *[RowError]). fn runs on a relay goroutine; keep it short. Defaults to
+// none (errors are only logged).
+func WithErrorHandler(fn func(ctx context.Context, err error)) Option {
+	return func(c *config) { c.onError = fn }
+}
+
+// identPart is one part of a table name: letters, digits and underscores,
+// not starting with a digit, at most 63 bytes (PostgreSQL's limit; the
+// index name adds a suffix, so the table part must leave room).
+var identPart = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
+
+func (c *config) validate() error {
+	errs := c.errs
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, _, ok := splitTable(c.table); !ok {
+		add("WithTable(%q): want a name like gormpurge_outbox or schema.gormpurge_outbox: letters, digits and underscores, at most 48 per part, not starting with a digit", c.table)
+	}
+	if c.batchSize < 1 || c.batchSize > 1000 {
+		add("WithBatchSize(%d): want 1 to 1000 rows", c.batchSize)
+	}
+	if c.concurrency < 1 {
+		add("WithConcurrency(%d): want at least 1", c.concurrency)
+	}
+	if c.lease < time.Second {
+		add("WithLease(%v): want at least 1s, well above the time a batch takes to deliver", c.lease)
+	}
+	if c.pollInterval <= 0 {
+		add("WithPollInterval(%v): want a positive interval", c.pollInterval)
+	}
+	if c.maxAttempts < 1 {
+		add("WithMaxAttempts(%d): want at least 1", c.maxAttempts)
+	}
+	if c.initialBackoff <= 0 || c.maxBackoff < c.initialBackoff {
+		add("WithBackoff(%v, %v): need 0 < initial <= max", c.initialBackoff, c.maxBackoff)
+	}
+	if c.retention < 0 {
+		add("WithRetention(%v): use 0 to prune delivered rows at the next pass, or WithDeleteDelivered", c.retention)
+	}
+	return errors.Join(errs...)
+}
+
+// splitTable splits "schema.table" or "table" and checks each part.
+func splitTable(name string) (schema, table string, ok bool) {
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' {
+			schema, table = name[:i], name[i+1:]
+			return schema, table, identPart.MatchString(schema) && identPart.MatchString(table)
+		}
+	}
+	return "", name, identPart.MatchString(name)
+}

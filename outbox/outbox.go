@@ -1,0 +1,220 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// Outbox is the durable Sink: it writes each committed transaction's purge
+// request as a row of its table, inside that transaction, and its relays
+// ([Outbox.Relay]) deliver the rows through a dispatcher. Hand it to
+// gormpurge.New in place of the dispatcher.
+//
+// An Outbox is safe for concurrent use. It starts no goroutine itself;
+// relays do, and [Relay.Close] stops them.
+type Outbox struct {
+	db    *sql.DB
+	cfg   config
+	d     dialect
+	table string
+	q     queries
+
+	mu     sync.Mutex
+	relays map[*Relay]struct{} // relays in this process, woken by commits
+
+	written, writeErrors atomic.Uint64
+}
+
+// New returns an Outbox on db's database, creating its table and index if
+// they are missing and adding any column an older version of the table
+// lacks. It supports PostgreSQL, MySQL 8 / MariaDB 10.6 and later (older
+// versions work without SKIP LOCKED: relays then wait on each other's
+// claims) and SQLite.
+//
+// New runs its statements on db's connection pool, outside the plugin's
+// view; db may have the plugin installed or not. Options are validated here.
+func New(db *gorm.DB, opts ...Option) (*Outbox, error) {
+	return NewContext(context.Background(), db, opts...)
+}
+
+// NewContext is [New] with a context for the migration's statements.
+func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, error) {
+	if db == nil {
+		return nil, fmt.Errorf("outbox: New: db is nil")
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("outbox: New: invalid configuration:\n%w", err)
+	}
+	d, err := dialectOf(db)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("outbox: New: reaching the database pool: %w", err)
+	}
+	// The migration runs without the plugin's callbacks or the caller's
+	// session settings.
+	mdb := db.Session(&gorm.Session{NewDB: true, SkipDefaultTransaction: true})
+	if err := migrate(ctx, mdb, d, cfg.table); err != nil {
+		return nil, fmt.Errorf("outbox: New: %w", err)
+	}
+	if d.name == "mysql" {
+		d.skipLocked = probeSkipLocked(ctx, sqlDB, d, cfg.table)
+	}
+	return &Outbox{
+		db:     sqlDB,
+		cfg:    cfg,
+		d:      d,
+		table:  cfg.table,
+		q:      buildQueries(d, cfg.table),
+		relays: make(map[*Relay]struct{}),
+	}, nil
+}
+
+// probeSkipLocked reports whether the server understands SKIP LOCKED.
+func probeSkipLocked(ctx context.Context, db *sql.DB, d dialect, table string) bool {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM "+d.quote(table)+" WHERE 1 = 0 FOR UPDATE SKIP LOCKED")
+	if err != nil {
+		return false
+	}
+	rows.Close()
+	return true
+}
+
+// Table returns the name of the outbox table.
+func (o *Outbox) Table() string { return o.table }
+
+// EnqueueTx writes r as a pending row through tx, the user's open
+// transaction, so that the row is committed or rolled back with the data.
+// The gormpurge plugin calls it just before the commit; it implements
+// gormpurge.TxSink.
+func (o *Outbox) EnqueueTx(ctx context.Context, tx gorm.ConnPool, r backends.Request) error {
+	if r.Empty() {
+		return nil
+	}
+	if tx == nil {
+		return fmt.Errorf("outbox: EnqueueTx: tx is nil")
+	}
+	return o.insert(ctx, tx, r)
+}
+
+// Enqueue writes r as a pending row at once, in a statement of its own, and
+// wakes the relays of this process. The plugin calls it for statements run
+// outside any transaction (SkipDefaultTransaction) and when EnqueueTx
+// failed; call it yourself to purge durably from outside a transaction.
+// It implements gormpurge.Sink.
+func (o *Outbox) Enqueue(ctx context.Context, r backends.Request) error {
+	if r.Empty() {
+		return nil
+	}
+	if err := o.insert(ctx, o.db, r); err != nil {
+		return err
+	}
+	o.wakeRelays()
+	return nil
+}
+
+// TxCommitted wakes the relays of this process after a transaction that
+// EnqueueTx wrote into has committed. It implements
+// gormpurge.CommitListener.
+func (o *Outbox) TxCommitted(context.Context) { o.wakeRelays() }
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (o *Outbox) insert(ctx context.Context, x execer, r backends.Request) error {
+	urls, err := encodeList(r.URLs)
+	if err != nil {
+		return fmt.Errorf("outbox: encoding the request's URLs: %w", err)
+	}
+	tags, err := encodeList(r.Tags)
+	if err != nil {
+		return fmt.Errorf("outbox: encoding the request's tags: %w", err)
+	}
+	now := time.Now().UnixMilli()
+	args := []any{now, now, urls, tags}
+	if o.d.name == "postgres" {
+		args = append(args, o.channel())
+	}
+	if _, err := x.ExecContext(ctx, o.q.insert, args...); err != nil {
+		o.writeErrors.Add(1)
+		return fmt.Errorf("outbox: writing to table %s: %w", o.table, err)
+	}
+	o.written.Add(1)
+	return nil
+}
+
+// channel is the PostgreSQL notification channel of the table.
+func (o *Outbox) channel() string { return "gormpurge:" + o.table }
+
+func (o *Outbox) wakeRelays() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for r := range o.relays {
+		r.signal()
+	}
+}
+
+func (o *Outbox) addRelay(r *Relay) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.relays[r] = struct{}{}
+}
+
+func (o *Outbox) removeRelay(r *Relay) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.relays, r)
+}
+
+// Stats counts the rows this Outbox value wrote, for metrics.
+type Stats struct {
+	// Written is the number of rows written, in transactions or not. A
+	// row written in a transaction that then rolled back is counted too.
+	Written uint64
+	// WriteErrors is the number of rows that could not be written.
+	WriteErrors uint64
+}
+
+// Stats returns the outbox's counters. See [Outbox.Status] for what the
+// table holds and [Relay.Stats] for deliveries.
+func (o *Outbox) Stats() Stats {
+	return Stats{Written: o.written.Load(), WriteErrors: o.writeErrors.Load()}
+}
+
+func encodeList(l []string) (string, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
+}
+
+func decodeList(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var l []string
+	err := json.Unmarshal([]byte(s), &l)
+	return l, err
+}

@@ -1,0 +1,739 @@
+package outbox
+
+import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/dispatcher"
+)
+
+// Relay moves pending rows from the outbox table to a dispatcher: it claims
+// rows with a lease, submits each row's request to the backends that have
+// not accepted it yet, and records the outcome on the row once every
+// backend has settled it. Start one with [Outbox.Relay] and stop it with
+// [Relay.Close] before closing the dispatcher.
+//
+// Any number of relays, in one process or many, may work on one table: a
+// row is claimed by one relay at a time, and a relay that dies loses its
+// leases when they run out, so another relay delivers its rows. Delivery is
+// at least once: a relay that dies after a backend accepted a row and
+// before the row was marked makes another relay send it again.
+type Relay struct {
+	o     *Outbox
+	d     *dispatcher.Dispatcher
+	names []string // the dispatcher's backends
+	owner string
+
+	ctx       context.Context // cancelled when Close gives up, then when it ends
+	cancel    context.CancelFunc
+	stopping  chan struct{}  // closed when Close begins: claim no more
+	wake      chan struct{}  // capacity 1: rows may be waiting
+	slots     chan struct{}  // one per batch in flight
+	loops     sync.WaitGroup // the lease keeper, the pruner and the listener
+	claimDone chan struct{}  // closed when the claim loop has returned
+	batches   sync.WaitGroup // batches in flight; added to only by the claim loop
+
+	held     atomic.Int64 // rows claimed and not yet recorded
+	closeMu  sync.Mutex
+	closed   bool
+	closeErr error
+
+	stats relayCounters
+}
+
+type relayCounters struct {
+	claimed, delivered, retried, dead, released, lostLeases, errors atomic.Uint64
+}
+
+// RelayStats is a snapshot of a relay's counters, in rows.
+type RelayStats struct {
+	// Claimed is the number of rows this relay claimed.
+	Claimed uint64
+	// Delivered is the number of rows every backend accepted.
+	Delivered uint64
+	// Retried is the number of rows put back to be tried again later.
+	Retried uint64
+	// Dead is the number of rows that failed for good: their attempts ran
+	// out, or a backend refused them permanently.
+	Dead uint64
+	// Released is the number of rows given back unsettled, without
+	// counting an attempt, because the relay or the dispatcher was closing.
+	Released uint64
+	// LostLeases is the number of rows this relay settled after its lease
+	// had run out and another relay had claimed them: they may have been
+	// delivered twice.
+	LostLeases uint64
+	// Errors is the number of errors reported to the error handler.
+	Errors uint64
+	// Held is the number of rows claimed and not yet settled (a gauge).
+	Held int64
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() RelayStats {
+	return RelayStats{
+		Claimed:    r.stats.claimed.Load(),
+		Delivered:  r.stats.delivered.Load(),
+		Retried:    r.stats.retried.Load(),
+		Dead:       r.stats.dead.Load(),
+		Released:   r.stats.released.Load(),
+		LostLeases: r.stats.lostLeases.Load(),
+		Errors:     r.stats.errors.Load(),
+		Held:       r.held.Load(),
+	}
+}
+
+// Relay starts a relay that delivers the outbox's rows through d, and
+// returns it. It starts goroutines (a claim loop, a lease keeper, a pruner
+// and, on PostgreSQL, a listener) that [Relay.Close] stops; close the relay
+// before d.
+//
+// Relay panics if d is nil: that is a programming error.
+func (o *Outbox) Relay(d *dispatcher.Dispatcher) *Relay {
+	if d == nil {
+		panic("outbox: Relay: the dispatcher is nil; pass the *dispatcher.Dispatcher that delivers to your backends")
+	}
+	var names []string
+	for _, b := range d.Stats().Backends {
+		names = append(names, b.Backend)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Relay{
+		o:        o,
+		d:        d,
+		names:    names,
+		owner:    newOwner(),
+		ctx:      ctx,
+		cancel:   cancel,
+		stopping: make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		slots:    make(chan struct{}, o.cfg.concurrency),
+
+		claimDone: make(chan struct{}),
+	}
+	o.addRelay(r)
+	r.loops.Add(2)
+	go r.claimLoop()
+	go r.leaseLoop()
+	go r.pruneLoop()
+	if o.d.name == "postgres" && o.cfg.listen {
+		r.loops.Add(1)
+		go r.listenLoop()
+	}
+	return r
+}
+
+// newOwner names a relay in lease_owner: host, process and a random part,
+// so that an operator can tell who holds a row.
+func newOwner() string {
+	host, _ := os.Hostname()
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	var b [6]byte
+	_, _ = crand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Owner returns the name this relay writes in the lease_owner column of the
+// rows it holds.
+func (r *Relay) Owner() string { return r.owner }
+
+// signal wakes the claim loop if it is not already due to wake.
+func (r *Relay) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops claiming rows, waits until the rows the relay holds have been
+// settled by the dispatcher and recorded, and stops the relay's goroutines.
+// If ctx ends first, Close stops waiting, gives the rows it still holds back
+// to the table unsettled (another relay, or this one after a restart, sends
+// them again) and returns an error wrapping ctx's cause.
+//
+// Close does not close the dispatcher; close it after the relay. Close may
+// be called more than once; later calls return the first one's result.
+func (r *Relay) Close(ctx context.Context) error {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.closed {
+		return r.closeErr
+	}
+	r.closed = true
+	close(r.stopping)
+	r.o.removeRelay(r)
+
+	// The claim loop stops first, so that no batch starts while Close
+	// waits for the batches.
+	waitFor := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	finished := waitFor(r.claimDone)
+	if finished {
+		batchesDone := make(chan struct{})
+		go func() {
+			r.batches.Wait()
+			close(batchesDone)
+		}()
+		finished = waitFor(batchesDone)
+	}
+	if !finished {
+		r.closeErr = fmt.Errorf("outbox: relay closed with %d rows unsettled: %w", r.held.Load(), context.Cause(ctx))
+		r.cancel() // the claim stops, and batches give their rows back
+		<-r.claimDone
+		r.batches.Wait()
+	}
+	r.cancel()
+	r.loops.Wait()
+	return r.closeErr
+}
+
+// claimLoop claims batches while there are due rows and free slots, and
+// waits for a wake-up or the poll interval when there are none.
+func (r *Relay) claimLoop() {
+	defer close(r.claimDone)
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	wait := func() bool {
+		poll.Reset(r.o.cfg.pollInterval)
+		select {
+		case <-r.wake:
+			return true
+		case <-poll.C:
+			return true
+		case <-r.stopping:
+			return false
+		}
+	}
+	<-poll.C
+	for {
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.stopping:
+			return
+		}
+		select {
+		case <-r.stopping:
+			<-r.slots
+			return
+		default:
+		}
+		rows, err := r.claim(r.ctx)
+		if err != nil {
+			<-r.slots
+			r.report(r.ctx, &Error{Op: "claim", Table: r.o.table, Err: err})
+			if !wait() {
+				return
+			}
+			continue
+		}
+		if len(rows) == 0 {
+			<-r.slots
+			if !wait() {
+				return
+			}
+			continue
+		}
+		r.stats.claimed.Add(uint64(len(rows)))
+		r.held.Add(int64(len(rows)))
+		r.batches.Add(1)
+		go r.deliver(rows)
+		if len(rows) < r.o.cfg.batchSize && !wait() {
+			return
+		}
+	}
+}
+
+// claimedRow is a row this relay holds.
+type claimedRow struct {
+	id       int64
+	attempts int
+	req      backends.Request
+	done     []string // backends that accepted the row on an earlier attempt
+	bad      error    // the row could not be decoded
+	release  error    // the dispatcher refused it before any backend saw it
+}
+
+// claim leases up to a batch of due rows to this relay.
+func (r *Relay) claim(ctx context.Context) ([]claimedRow, error) {
+	o := r.o
+	now := time.Now()
+	leaseEnd := now.Add(o.cfg.lease).UnixMilli()
+	type scanner interface{ Scan(...any) error }
+	var out []claimedRow
+	scan := func(s scanner) error {
+		var (
+			c                 claimedRow
+			urls, tags, dones string
+		)
+		if err := s.Scan(&c.id, &c.attempts, &urls, &tags, &dones); err != nil {
+			return err
+		}
+		u, err1 := decodeList(urls)
+		t, err2 := decodeList(tags)
+		dn, err3 := decodeList(dones)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			c.bad = fmt.Errorf("outbox: row %d of %s does not hold a valid request (urls, tags and done_backends must be JSON arrays of strings): %w", c.id, o.table, err)
+		}
+		c.req, c.done = backends.Request{URLs: u, Tags: t}, dn
+		out = append(out, c)
+		return nil
+	}
+	if o.q.claimPG != "" {
+		rows, err := o.db.QueryContext(ctx, o.q.claimPG, r.owner, leaseEnd, now.UnixMilli(), o.cfg.batchSize)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return out, err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		slices.SortFunc(out, func(a, b claimedRow) int { return int(a.id - b.id) })
+		return out, nil
+	}
+	// MySQL and MariaDB: lock the due rows, skipping those another relay is
+	// claiming, then lease them. READ COMMITTED takes no gap locks, so the
+	// claim never makes a user's insert wait.
+	tx, err := o.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, o.q.claimSelect, now.UnixMilli(), o.cfg.batchSize)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			rows.Close()
+			return nil, err
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, tx.Commit()
+	}
+	args := []any{r.owner, leaseEnd}
+	for _, c := range out {
+		args = append(args, c.id)
+	}
+	q := fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s)", o.d.quote(o.table), o.d.phs(3, len(out)))
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return nil, err
+	}
+	return out, tx.Commit()
+}
+
+// deliver submits a claimed batch, waits for every backend to settle each
+// row, and records the outcomes.
+func (r *Relay) deliver(rows []claimedRow) {
+	defer r.batches.Done()
+	defer func() {
+		r.held.Add(-int64(len(rows)))
+		<-r.slots
+		r.signal() // a slot is free: there may be more rows
+	}()
+	tickets := make([]*dispatcher.Ticket, len(rows))
+	for i, c := range rows {
+		if c.bad != nil {
+			continue
+		}
+		todo := r.remaining(c.done)
+		if len(todo) == 0 {
+			continue // every backend accepted it before: mark it delivered
+		}
+		t, err := r.d.Submit(r.ctx, c.req, dispatcher.Only(todo...))
+		if t == nil {
+			// The dispatcher is closed: give the row back without
+			// counting an attempt.
+			rows[i].release = err
+			continue
+		}
+		tickets[i] = t
+	}
+	for _, t := range tickets {
+		if t == nil {
+			continue
+		}
+		select {
+		case <-t.Done():
+		case <-r.ctx.Done():
+		}
+	}
+	// Record the outcome even when Close gave up: a delivered row recorded
+	// now is a row not sent twice. The statements get a bounded time.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), recordTimeout)
+	defer cancel()
+	r.record(ctx, rows, tickets)
+}
+
+// recordTimeout bounds the statements that record a batch's outcome.
+const recordTimeout = 10 * time.Second
+
+// remaining returns the dispatcher's backends not in done.
+func (r *Relay) remaining(done []string) []string {
+	if len(done) == 0 {
+		return r.names
+	}
+	var out []string
+	for _, n := range r.names {
+		if !slices.Contains(done, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// verdict is what happens to a row after a hand-off.
+type verdict int
+
+const (
+	vDelivered verdict = iota
+	vRetry             // failed for now: count an attempt, try again later
+	vDead              // failed for good, or out of attempts
+	vRelease           // interrupted: give back without counting an attempt
+)
+
+type settled struct {
+	row     claimedRow
+	verdict verdict
+	done    []string
+	err     error
+}
+
+// judge decides what a row's outcomes mean.
+func (r *Relay) judge(c claimedRow, t *dispatcher.Ticket) settled {
+	s := settled{row: c, done: c.done}
+	switch {
+	case c.bad != nil:
+		s.verdict, s.err = vDead, c.bad
+		return s
+	case c.release != nil:
+		s.verdict, s.err = vRelease, c.release
+		return s
+	case t == nil:
+		return s // nothing left to send
+	}
+	select {
+	case <-t.Done():
+	default:
+		s.verdict, s.err = vRelease, context.Cause(r.ctx)
+		return s
+	}
+	var (
+		errs                       []error
+		retry, permanent, released bool
+	)
+	for _, oc := range t.Outcomes() {
+		switch {
+		case oc.Outcome == dispatcher.Delivered:
+			s.done = append(s.done, oc.Backend)
+			continue
+		case oc.Outcome == dispatcher.Dropped && (errors.Is(oc.Err, dispatcher.ErrClosed) || r.ctx.Err() != nil):
+			released = true
+		case backends.IsPermanent(oc.Err):
+			permanent = true
+		default:
+			retry = true
+		}
+		errs = append(errs, fmt.Errorf("%s: %s: %w", oc.Backend, oc.Outcome, oc.Err))
+	}
+	s.err = errors.Join(errs...)
+	switch {
+	case s.err == nil:
+		s.verdict = vDelivered
+	case retry:
+		s.verdict = vRetry
+		if c.attempts+1 >= r.o.cfg.maxAttempts {
+			s.verdict = vDead
+		}
+	case released:
+		s.verdict = vRelease
+	case permanent:
+		s.verdict = vDead // retrying cannot help; an operator may re-drive it
+	}
+	return s
+}
+
+// record writes the outcome of a batch to the table.
+func (r *Relay) record(ctx context.Context, rows []claimedRow, tickets []*dispatcher.Ticket) {
+	o := r.o
+	now := time.Now()
+	var delivered []int64
+	var rest []settled
+	for i, c := range rows {
+		s := r.judge(c, tickets[i])
+		if s.verdict == vDelivered {
+			delivered = append(delivered, c.id)
+			continue
+		}
+		rest = append(rest, s)
+	}
+	if len(delivered) > 0 {
+		var q string
+		args := []any{}
+		t := o.d.quote(o.table)
+		if o.cfg.deleteOnDone {
+			q = fmt.Sprintf("DELETE FROM %s WHERE lease_owner = %s AND id IN (%s)", t, o.d.ph(1), o.d.phs(2, len(delivered)))
+			args = append(args, r.owner)
+		} else {
+			q = fmt.Sprintf("UPDATE %s SET state = 'delivered', available_at = %s, attempts = attempts + 1, lease_owner = NULL, last_error = '' WHERE lease_owner = %s AND id IN (%s)",
+				t, o.d.ph(1), o.d.ph(2), o.d.phs(3, len(delivered)))
+			args = append(args, now.UnixMilli(), r.owner)
+		}
+		for _, id := range delivered {
+			args = append(args, id)
+		}
+		res, err := o.db.ExecContext(ctx, q, args...)
+		if err != nil {
+			r.report(ctx, &Error{Op: "mark delivered", Table: o.table, Err: fmt.Errorf("rows %v: %w (they will be sent again when their lease runs out)", delivered, err)})
+		} else {
+			r.stats.delivered.Add(uint64(len(delivered)))
+			if n, err := res.RowsAffected(); err == nil && n < int64(len(delivered)) {
+				r.lostLeases(ctx, len(delivered)-int(n))
+			}
+		}
+	}
+	if len(rest) == 0 {
+		return
+	}
+	if err := r.recordRest(ctx, rest, now); err != nil {
+		r.report(ctx, &Error{Op: "record failed rows", Table: o.table, Err: err})
+	}
+}
+
+// recordRest records rows that were not delivered, in one transaction.
+func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) error {
+	o := r.o
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	t := o.d.quote(o.table)
+	q := fmt.Sprintf("UPDATE %s SET state = %s, available_at = %s, attempts = %s, done_backends = %s, last_error = %s, lease_owner = NULL WHERE id = %s AND lease_owner = %s",
+		t, o.d.ph(1), o.d.ph(2), o.d.ph(3), o.d.ph(4), o.d.ph(5), o.d.ph(6), o.d.ph(7))
+	lost := 0
+	var reports []error
+	for _, s := range rest {
+		state, at, attempts := Pending, now, s.row.attempts
+		switch s.verdict {
+		case vRetry:
+			attempts++
+			at = now.Add(r.backoff(attempts))
+		case vDead:
+			attempts++
+			state = Dead
+		case vRelease:
+		}
+		done, _ := encodeList(s.done)
+		msg := ""
+		if s.err != nil {
+			msg = truncate(s.err.Error(), maxErrorLen)
+		}
+		res, err := tx.ExecContext(ctx, q, string(state), at.UnixMilli(), attempts, done, msg, s.row.id, r.owner)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", s.row.id, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			lost++
+			continue
+		}
+		switch s.verdict {
+		case vRetry:
+			r.stats.retried.Add(1)
+			r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: row failed, will retry",
+				slog.Int64("row", s.row.id), slog.Int("attempts", attempts), slog.Time("next", at), slog.Any("error", s.err))
+		case vDead:
+			r.stats.dead.Add(1)
+			reports = append(reports, &RowError{ID: s.row.id, Attempts: attempts, Dead: true, Err: s.err})
+		case vRelease:
+			r.stats.released.Add(1)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if lost > 0 {
+		r.lostLeases(ctx, lost)
+	}
+	for _, e := range reports {
+		r.report(ctx, e)
+	}
+	return nil
+}
+
+// maxErrorLen bounds last_error, so that a failure naming ten thousand URLs
+// does not bloat the table.
+const maxErrorLen = 4000
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (r *Relay) lostLeases(ctx context.Context, n int) {
+	r.stats.lostLeases.Add(uint64(n))
+	r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: lease lost: another relay claimed rows this relay was delivering; they may be delivered twice (raise WithLease above the time the dispatcher takes)",
+		slog.Int("rows", n), slog.String("owner", r.owner))
+}
+
+// backoff returns the wait before the attempt after the given number of
+// failed ones: initial, doubled each time, capped, ±20%.
+func (r *Relay) backoff(attempts int) time.Duration {
+	d := r.o.cfg.initialBackoff
+	for i := 1; i < attempts && d < r.o.cfg.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, r.o.cfg.maxBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// leaseLoop renews the leases of the rows this relay holds every third of
+// the lease, so that a batch the dispatcher is still retrying is not
+// claimed by another relay.
+func (r *Relay) leaseLoop() {
+	defer r.loops.Done()
+	tick := time.NewTicker(r.o.cfg.lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-r.ctx.Done():
+			return
+		}
+		if r.held.Load() == 0 {
+			continue
+		}
+		end := time.Now().Add(r.o.cfg.lease).UnixMilli()
+		if _, err := r.o.db.ExecContext(r.ctx, r.o.q.renew, end, r.owner); err != nil && r.ctx.Err() == nil {
+			r.report(r.ctx, &Error{Op: "renew leases", Table: r.o.table, Err: err})
+		}
+	}
+}
+
+// pruneEvery is how often a relay deletes delivered rows past retention.
+const pruneEvery = time.Minute
+
+func (r *Relay) pruneLoop() {
+	defer r.loops.Done()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-r.ctx.Done():
+			return
+		}
+		if _, err := r.o.Prune(r.ctx); err != nil && r.ctx.Err() == nil {
+			r.report(r.ctx, &Error{Op: "prune", Table: r.o.table, Err: err})
+		}
+		t.Reset(pruneEvery)
+	}
+}
+
+// report logs err and passes it to the error handler.
+func (r *Relay) report(ctx context.Context, err error) {
+	r.stats.errors.Add(1)
+	r.o.report(ctx, err)
+}
+
+func (o *Outbox) report(ctx context.Context, err error) {
+	o.cfg.logger.LogAttrs(ctx, slog.LevelError, "outbox: "+errorKind(err), slog.Any("error", err))
+	if o.cfg.onError != nil {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					o.cfg.logger.LogAttrs(ctx, slog.LevelError, "outbox: error handler panicked", slog.Any("panic", v))
+				}
+			}()
+			o.cfg.onError(ctx, err)
+		}()
+	}
+}
+
+func errorKind(err error) string {
+	var re *RowError
+	if errors.As(err, &re) {
+		return "row dead"
+	}
+	return "database statement failed"
+}
+
+// Error is a database statement of the outbox or a relay that failed. The
+// relay goes on; rows it could not record are sent again when their lease
+// runs out.
+type Error struct {
+	// Op says what the statement was for: "claim", "mark delivered",
+	// "record failed rows", "renew leases", "prune" or "listen".
+	Op string
+	// Table is the outbox table.
+	Table string
+	// Err is the driver's error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("outbox: %s on table %s: %v", e.Op, e.Table, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// RowError reports a row that will not be delivered without an operator: a
+// backend refused it for good, its attempts ran out, or it could not be
+// decoded. The row stays in the table as dead; [Outbox.Redrive] sends it
+// again.
+type RowError struct {
+	// ID is the row's id.
+	ID int64
+	// Attempts is the number of hand-offs made.
+	Attempts int
+	// Dead is true when the row was marked dead.
+	Dead bool
+	// Err says what each failing backend answered.
+	Err error
+}
+
+func (e *RowError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "outbox: row %d failed after %d attempts", e.ID, e.Attempts)
+	if e.Dead {
+		b.WriteString(" and is dead (re-drive it with Outbox.Redrive once the cause is fixed)")
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *RowError) Unwrap() error { return e.Err }

@@ -1,0 +1,202 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// The outbox table. Times are Unix milliseconds (BIGINT) so that every
+// driver reads and compares them alike, whatever its time settings:
+//
+//	id            the row's number, in insertion order
+//	created_at    when the row was written
+//	state         pending, delivered or dead
+//	available_at  pending: when a relay may claim the row (now, the end of
+//	              a lease, or the next retry); delivered or dead: when it
+//	              settled
+//	attempts      hand-offs to the dispatcher so far
+//	lease_owner   the relay holding the row, while it holds it
+//	urls, tags    the request, as JSON arrays of strings
+//	done_backends JSON array of the backends that already accepted it
+//	last_error    why the last hand-off failed, if it did
+//
+// One index, (state, available_at, id), serves the claim, the pruning of
+// delivered rows and the listing of dead ones.
+
+// columns lists every column with its type per dialect, in table order.
+// The migration adds any that an older table lacks.
+var columns = []struct {
+	name                string
+	postgres, mysql, sq string
+}{
+	{"id", "BIGSERIAL PRIMARY KEY", "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT"},
+	{"created_at", "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"},
+	{"state", "VARCHAR(16) NOT NULL DEFAULT 'pending'", "VARCHAR(16) NOT NULL DEFAULT 'pending'", "TEXT NOT NULL DEFAULT 'pending'"},
+	{"available_at", "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"},
+	{"attempts", "INTEGER NOT NULL DEFAULT 0", "INT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"},
+	{"lease_owner", "VARCHAR(128)", "VARCHAR(128)", "TEXT"},
+	{"urls", "TEXT NOT NULL DEFAULT '[]'", "LONGTEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'"},
+	{"tags", "TEXT NOT NULL DEFAULT '[]'", "LONGTEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'"},
+	{"done_backends", "TEXT NOT NULL DEFAULT '[]'", "TEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'"},
+	{"last_error", "TEXT NOT NULL DEFAULT ''", "TEXT NOT NULL", "TEXT NOT NULL DEFAULT ''"},
+}
+
+// dialect holds what differs between the databases the outbox supports.
+type dialect struct {
+	name string // "postgres", "mysql" or "sqlite"
+	// skipLocked is true where SELECT ... FOR UPDATE SKIP LOCKED works:
+	// PostgreSQL, MySQL 8 and MariaDB 10.6 and later.
+	skipLocked bool
+}
+
+func dialectOf(db *gorm.DB) (dialect, error) {
+	switch n := db.Dialector.Name(); n {
+	case "postgres":
+		return dialect{name: n, skipLocked: true}, nil
+	case "mysql":
+		return dialect{name: n}, nil // skipLocked is probed by New
+	case "sqlite":
+		return dialect{name: n}, nil
+	default:
+		return dialect{}, fmt.Errorf("outbox: New: database %q is not supported: use PostgreSQL, MySQL/MariaDB or SQLite", n)
+	}
+}
+
+func (d dialect) quote(name string) string {
+	q := `"`
+	if d.name == "mysql" {
+		q = "`"
+	}
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		parts[i] = q + p + q
+	}
+	return strings.Join(parts, ".")
+}
+
+// ph returns the i-th placeholder (from 1).
+func (d dialect) ph(i int) string {
+	if d.name == "postgres" {
+		return "$" + strconv.Itoa(i)
+	}
+	return "?"
+}
+
+// phs returns n placeholders from the i-th, separated by commas.
+func (d dialect) phs(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(d.ph(from + i))
+	}
+	return b.String()
+}
+
+func (d dialect) columnType(i int) string {
+	switch d.name {
+	case "postgres":
+		return columns[i].postgres
+	case "mysql":
+		return columns[i].mysql
+	}
+	return columns[i].sq
+}
+
+// queries are the statements the outbox runs, built once for its table.
+type queries struct {
+	insert      string // created_at, available_at, urls, tags [, channel]
+	claimPG     string // owner, lease end, now, limit: UPDATE ... RETURNING
+	claimSelect string // now, limit: SELECT ... FOR UPDATE [SKIP LOCKED]
+	renew       string // lease end, owner
+	release     string // now, owner
+}
+
+func buildQueries(d dialect, table string) queries {
+	t := d.quote(table)
+	var q queries
+	q.insert = fmt.Sprintf("INSERT INTO %s (created_at, state, available_at, attempts, urls, tags, done_backends, last_error) VALUES (%s, 'pending', %s, 0, %s, %s, '[]', '')",
+		t, d.ph(1), d.ph(2), d.ph(3), d.ph(4))
+	if d.name == "postgres" {
+		// NOTIFY inside the transaction is delivered at its commit, and
+		// not at all on rollback: exactly when the row becomes visible.
+		q.insert = fmt.Sprintf("WITH ins AS (%s RETURNING 1) SELECT pg_notify($5, '') FROM ins", q.insert)
+	}
+	due := fmt.Sprintf("SELECT id FROM %s WHERE state = 'pending' AND available_at <= %s ORDER BY available_at, id LIMIT %s", t, d.ph(3), d.ph(4))
+	switch d.name {
+	case "postgres":
+		q.claimPG = fmt.Sprintf("UPDATE %s SET lease_owner = $1, available_at = $2 WHERE id IN (%s FOR UPDATE SKIP LOCKED) RETURNING id, attempts, urls, tags, done_backends", t, due)
+	case "sqlite":
+		// One statement is atomic under SQLite's single writer lock: a
+		// second relay re-evaluates the WHERE after the first one's update.
+		q.claimPG = fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s) RETURNING id, attempts, urls, tags, done_backends", t, due)
+	case "mysql":
+		lock := " FOR UPDATE"
+		if d.skipLocked {
+			lock += " SKIP LOCKED"
+		}
+		q.claimSelect = fmt.Sprintf("SELECT id, attempts, urls, tags, done_backends FROM %s WHERE state = 'pending' AND available_at <= ? ORDER BY available_at, id LIMIT ?%s", t, lock)
+	}
+	q.renew = fmt.Sprintf("UPDATE %s SET available_at = %s WHERE lease_owner = %s AND state = 'pending'", t, d.ph(1), d.ph(2))
+	q.release = fmt.Sprintf("UPDATE %s SET lease_owner = NULL, available_at = %s WHERE lease_owner = %s AND state = 'pending'", t, d.ph(1), d.ph(2))
+	return q
+}
+
+// migrate creates the table and its index if they are missing, and adds any
+// column an older table lacks.
+func migrate(ctx context.Context, db *gorm.DB, d dialect, table string) error {
+	m := db.WithContext(ctx).Migrator()
+	index := indexName(table)
+	if !m.HasTable(table) {
+		defs := make([]string, len(columns))
+		for i, c := range columns {
+			defs[i] = c.name + " " + d.columnType(i)
+		}
+		stmt := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s)", d.quote(table), strings.Join(defs, ", "))
+		if d.name == "mysql" {
+			stmt = fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s, INDEX %s (state, available_at, id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+				d.quote(table), strings.Join(defs, ", "), d.quote(index))
+		}
+		if err := db.WithContext(ctx).Exec(stmt).Error; err != nil {
+			return fmt.Errorf("creating table %s: %w", table, err)
+		}
+	} else {
+		for i, c := range columns {
+			if m.HasColumn(table, c.name) {
+				continue
+			}
+			typ := d.columnType(i)
+			if d.name == "mysql" && strings.HasSuffix(typ, "TEXT NOT NULL") {
+				typ = strings.TrimSuffix(typ, " NOT NULL") // MySQL gives TEXT no default
+			}
+			stmt := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", d.quote(table), c.name, typ)
+			if err := db.WithContext(ctx).Exec(stmt).Error; err != nil {
+				return fmt.Errorf("adding column %s to %s: %w", c.name, table, err)
+			}
+		}
+	}
+	if !m.HasIndex(table, index) {
+		stmt := fmt.Sprintf("CREATE INDEX %s ON %s (state, available_at, id)", d.quote(bare(index)), d.quote(table))
+		if err := db.WithContext(ctx).Exec(stmt).Error; err != nil {
+			return fmt.Errorf("creating index %s on %s: %w", index, table, err)
+		}
+	}
+	return nil
+}
+
+// indexName is the claim index's name: the table's own name plus a suffix,
+// since PostgreSQL index names are unique per schema.
+func indexName(table string) string {
+	_, t, _ := splitTable(table)
+	return t + "_claim_idx"
+}
+
+func bare(name string) string {
+	_, t, _ := splitTable(name)
+	return t
+}
