@@ -378,12 +378,18 @@ func TestConnectionsReused(t *testing.T) {
 	for _, cl := range clients {
 		t.Run(cl.name, func(t *testing.T) {
 			t.Parallel()
-			testConnectionsReused(t, cl.opts(t))
+			// net/http may dial a spare connection while another is on
+			// its way back to the pool; its own client never does.
+			maxConns := int64(2)
+			if cl.name == "http.Client" {
+				maxConns = 4
+			}
+			testConnectionsReused(t, cl.opts(t), maxConns)
 		})
 	}
 }
 
-func testConnectionsReused(t *testing.T, opts []httppurge.Option) {
+func testConnectionsReused(t *testing.T, opts []httppurge.Option, maxConns int64) {
 	n := newFakeNode(t)
 	n.answer(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(strings.Repeat("<p>purged</p>", 500))) // a Varnish-sized synthetic page
@@ -398,7 +404,7 @@ func testConnectionsReused(t *testing.T, opts []httppurge.Option) {
 		require.NoError(t, err)
 	}
 	assert.Len(t, n.requests(), 200)
-	assert.LessOrEqual(t, n.conns.Load(), int64(2))
+	assert.LessOrEqual(t, n.conns.Load(), maxConns, "200 purges on kept-alive connections")
 }
 
 // A node that does not answer in time fails temporarily.
