@@ -44,7 +44,8 @@ func (f SinkFunc) Enqueue(ctx context.Context, r backends.Request) error { retur
 type TxSink interface {
 	Sink
 	// EnqueueTx writes r through tx, the open transaction. It must not
-	// commit or roll back tx.
+	// commit or roll back tx. Its context has no deadline: a statement
+	// cancelled mid-way would cost the user's commit its connection.
 	EnqueueTx(ctx context.Context, tx gorm.ConnPool, r backends.Request) error
 }
 
@@ -174,9 +175,15 @@ func (p *Plugin) handoff(ctx context.Context, r backends.Request) {
 }
 
 // enqueueTx writes r inside tx through a TxSink and reports whether it did.
+//
+// The write gets no deadline: drivers abandon a connection whose statement
+// is cancelled, which would fail the user's commit. It waits like any other
+// write in the transaction (on a lock, for example).
 func (p *Plugin) enqueueTx(ctx context.Context, ts TxSink, t *trackedTx, r backends.Request) bool {
-	ctx, cancel := p.handoffContext(ctx)
-	defer cancel()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx = context.WithoutCancel(ctx)
 	err := t.guard(ctx, func() error {
 		return p.safely(func() error { return ts.EnqueueTx(ctx, t.inner, r) })
 	})

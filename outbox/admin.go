@@ -126,15 +126,15 @@ func (o *Outbox) Rows(ctx context.Context, state State, limit int) ([]Row, error
 	for rows.Next() {
 		var (
 			r                 Row
-			state             string
+			rowState          string
 			created, avail    int64
 			owner             sql.NullString
 			urls, tags, dones string
 		)
-		if err := rows.Scan(&r.ID, &state, &created, &avail, &r.Attempts, &owner, &urls, &tags, &dones, &r.LastError); err != nil {
+		if err := rows.Scan(&r.ID, &rowState, &created, &avail, &r.Attempts, &owner, &urls, &tags, &dones, &r.LastError); err != nil {
 			return nil, fmt.Errorf("outbox: listing %s rows of table %s: %w", state, o.table, err)
 		}
-		r.State, r.LeaseOwner = State(state), owner.String
+		r.State, r.LeaseOwner = State(rowState), owner.String
 		r.Created, r.Available = time.UnixMilli(created), time.UnixMilli(avail)
 		r.Request.URLs, _ = decodeList(urls)
 		r.Request.Tags, _ = decodeList(tags)
@@ -152,7 +152,7 @@ func (o *Outbox) Rows(ctx context.Context, state State, limit int) ([]Row, error
 // yet. With no ids it re-drives every dead row. It returns how many rows it
 // changed. Use it once the cause (credentials, an ACL, an outage) is fixed.
 func (o *Outbox) Redrive(ctx context.Context, ids ...int64) (int64, error) {
-	q := fmt.Sprintf("UPDATE %s SET state = 'pending', attempts = 0, available_at = %s, lease_owner = NULL WHERE state = 'dead'",
+	q := fmt.Sprintf("UPDATE %s SET state = 'pending', attempts = 0, available_at = %s, lease_owner = NULL, last_error = '' WHERE state = 'dead'",
 		o.d.quote(o.table), o.d.ph(1))
 	args := []any{time.Now().UnixMilli()}
 	if len(ids) > 0 {

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -55,12 +56,10 @@ func (r *Relay) listen(ctx context.Context) error {
 		r.signal()
 		for {
 			if _, err := c.WaitForNotification(ctx); err != nil {
-				if ctx.Err() == nil {
-					// Leave the connection clean for the pool if it
-					// still works.
-					_, _ = c.Exec(context.Background(), "UNLISTEN *")
-				}
-				return fmt.Errorf("waiting for notifications: %w", err)
+				// The connection still listens: were it pooled again,
+				// pgx would buffer every notification on it. Tell
+				// database/sql to close it.
+				return fmt.Errorf("waiting for notifications: %w (%w)", err, driver.ErrBadConn)
 			}
 			r.signal()
 		}

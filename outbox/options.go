@@ -59,9 +59,9 @@ func defaultConfig() config {
 	}
 }
 
-// WithTable names the outbox table. The name may be qualified with a schema
-// or database ("purge.outbox"); each part is a letter or underscore followed
-// by letters, digits and underscores. Defaults to [DefaultTable]
+// WithTable names the outbox table: a letter or underscore followed by up to
+// 47 letters, digits and underscores. The table lives in the connection's
+// schema (PostgreSQL's search_path) or database. Defaults to [DefaultTable]
 // ("gormpurge_outbox").
 func WithTable(name string) Option {
 	return func(c *config) { c.table = name }
@@ -84,8 +84,9 @@ func WithConcurrency(n int) Option {
 // WithLease sets how long a claimed row belongs to the relay that claimed
 // it. A live relay renews its leases every third of d while the dispatcher
 // works on its rows; the rows of a relay that died become claimable again
-// when the lease runs out, and another relay delivers them. Defaults to
-// [DefaultLease] (1 minute).
+// when the lease runs out, and another relay delivers them. Leases are
+// measured on each relay's clock: keep the machines' clocks within a small
+// part of d. Defaults to [DefaultLease] (1 minute).
 func WithLease(d time.Duration) Option {
 	return func(c *config) { c.lease = d }
 }
@@ -157,16 +158,16 @@ func WithErrorHandler(fn func(ctx context.Context, err error)) Option {
 	return func(c *config) { c.onError = fn }
 }
 
-// identPart is one part of a table name: letters, digits and underscores,
-// not starting with a digit, at most 63 bytes (PostgreSQL's limit; the
-// index name adds a suffix, so the table part must leave room).
-var identPart = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
+// tableName is what WithTable accepts: at most 48 bytes, so that the index
+// name and the PostgreSQL channel name built from it stay within
+// PostgreSQL's 63.
+var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
 
 func (c *config) validate() error {
 	errs := c.errs
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if _, _, ok := splitTable(c.table); !ok {
-		add("WithTable(%q): want a name like gormpurge_outbox or schema.gormpurge_outbox: letters, digits and underscores, at most 48 per part, not starting with a digit", c.table)
+	if !tableName.MatchString(c.table) {
+		add("WithTable(%q): want a name like gormpurge_outbox: letters, digits and underscores, at most 48, not starting with a digit (the table goes in the connection's schema or database)", c.table)
 	}
 	if c.batchSize < 1 || c.batchSize > 1000 {
 		add("WithBatchSize(%d): want 1 to 1000 rows", c.batchSize)
@@ -190,15 +191,4 @@ func (c *config) validate() error {
 		add("WithRetention(%v): use 0 to prune delivered rows at the next pass, or WithDeleteDelivered", c.retention)
 	}
 	return errors.Join(errs...)
-}
-
-// splitTable splits "schema.table" or "table" and checks each part.
-func splitTable(name string) (schema, table string, ok bool) {
-	for i := 0; i < len(name); i++ {
-		if name[i] == '.' {
-			schema, table = name[:i], name[i+1:]
-			return schema, table, identPart.MatchString(schema) && identPart.MatchString(table)
-		}
-	}
-	return "", name, identPart.MatchString(name)
 }

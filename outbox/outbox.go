@@ -69,8 +69,17 @@ func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, erro
 	// The migration runs without the plugin's callbacks or the caller's
 	// session settings.
 	mdb := db.Session(&gorm.Session{NewDB: true, SkipDefaultTransaction: true})
-	if err := migrate(ctx, mdb, d, cfg.table); err != nil {
-		return nil, fmt.Errorf("outbox: New: %w", err)
+	// Processes starting together race to create the table: the loser's
+	// statement fails, and a second look finds the table made.
+	for try := 1; ; try++ {
+		err := migrate(ctx, mdb, d, cfg.table)
+		if err == nil {
+			break
+		}
+		if try == 3 || ctx.Err() != nil {
+			return nil, fmt.Errorf("outbox: New: %w", err)
+		}
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 	}
 	if d.name == "mysql" {
 		d.skipLocked = probeSkipLocked(ctx, sqlDB, d, cfg.table)

@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/internal/testdb"
 	"github.com/gormpurge/gormpurge/outbox"
 )
@@ -295,6 +297,7 @@ func TestNewMigratesAndValidates(t *testing.T) {
 		require.NoError(t, db.Exec(`CREATE TABLE old_outbox (id `+map[string]string{
 			"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY", "mysql": "BIGINT AUTO_INCREMENT PRIMARY KEY",
 		}[kind]+`, created_at BIGINT NOT NULL, state VARCHAR(16) NOT NULL, available_at BIGINT NOT NULL, attempts INT NOT NULL, lease_owner VARCHAR(128), urls TEXT NOT NULL, tags TEXT NOT NULL)`).Error)
+		require.NoError(t, db.Exec(`INSERT INTO old_outbox (created_at, state, available_at, attempts, urls, tags) VALUES (1, 'pending', 1, 0, '["/old"]', '[]')`).Error)
 		for range 2 {
 			ob, err := outbox.New(db, outbox.WithTable("old_outbox"), outbox.WithLogger(quiet))
 			require.NoError(t, err)
@@ -307,7 +310,17 @@ func TestNewMigratesAndValidates(t *testing.T) {
 		require.NoError(t, err)
 		st, err := ob.Status(context.Background())
 		require.NoError(t, err)
-		assert.Equal(t, int64(2), st.Pending)
+		assert.Equal(t, int64(3), st.Pending)
+		rows, err := ob.Rows(context.Background(), outbox.Pending, 10)
+		require.NoError(t, err, "the row from before the migration reads like the others")
+		require.Len(t, rows, 3)
+		assert.Equal(t, []string{"/old"}, rows[0].Request.URLs)
+		assert.Empty(t, rows[0].DoneBackends)
+		b := newBackend("cache")
+		startRelay(t, ob, b)
+		settle(t, ob)
+		assert.Contains(t, b.purged(), "/old")
+		assert.Contains(t, b.purged(), "/x") // the two rows may be merged into one purge
 	})
 
 	db := testdb.Open(t, "sqlite", nil)
@@ -317,6 +330,7 @@ func TestNewMigratesAndValidates(t *testing.T) {
 	}{
 		{outbox.WithTable("drop table; --"), `WithTable("drop table; --")`},
 		{outbox.WithTable("1abc"), `WithTable("1abc")`},
+		{outbox.WithTable("other.gormpurge_outbox"), `WithTable("other.gormpurge_outbox")`},
 		{outbox.WithTable(""), `WithTable("")`},
 		{outbox.WithBatchSize(0), "WithBatchSize(0)"},
 		{outbox.WithConcurrency(0), "WithConcurrency(0)"},
@@ -351,4 +365,77 @@ func TestUndecodableRowIsKilled(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, dead, 1)
 	assert.True(t, strings.Contains(dead[0].LastError, fmt.Sprintf("row %d", dead[0].ID)), dead[0].LastError)
+}
+
+// A row the dispatcher does not take (its queue is full) goes back without
+// an attempt counted: a burst is delayed, never killed.
+func TestFullDispatcherDoesNotKillRows(t *testing.T) {
+	s := newSite(t, "sqlite", outbox.WithMaxAttempts(1))
+	ctx := context.Background()
+	for _, u := range pageURLs("burst", 200) {
+		require.NoError(t, s.ob.Enqueue(ctx, backends.NewRequest([]string{u}, nil)))
+	}
+	b := newBackend("slow")
+	b.fail = func(backends.Request) error { time.Sleep(time.Millisecond); return nil }
+	d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0),
+		dispatcher.WithQueueSize(5), dispatcher.WithFullPolicy(dispatcher.Reject), dispatcher.WithWorkers(1))
+	r := s.ob.Relay(d)
+	t.Cleanup(func() {
+		require.NoError(t, r.Close(ctx))
+		require.NoError(t, d.Close(ctx))
+	})
+	st := settle(t, s.ob)
+	assert.Zero(t, st.Dead)
+	assert.Equal(t, int64(200), st.Delivered)
+	assert.Len(t, b.purged(), 200)
+	assert.NotZero(t, r.Stats().Released, "the queue was full at times")
+}
+
+// The insert inside the user's transaction has no deadline of its own: an
+// outbox table locked for longer than the plugin's handoff timeout delays
+// the commit, and never fails it.
+func TestSlowOutboxWriteDoesNotFailTheCommit(t *testing.T) {
+	for _, kind := range []string{"postgres", "mysql"} {
+		t.Run(kind, func(t *testing.T) {
+			dsn := testdb.DSN(t, kind)
+			db := testdb.OpenDSN(t, kind, dsn, nil)
+			require.NoError(t, db.AutoMigrate(&Page{}))
+			ob, err := outbox.New(db, fast()...)
+			require.NoError(t, err)
+			p := gormpurge.New(ob, gormpurge.WithLogger(quiet), gormpurge.WithHandoffTimeout(100*time.Millisecond))
+			require.NoError(t, p.Register(&Page{}))
+			require.NoError(t, db.Use(p))
+
+			locker := testdb.OpenDSN(t, kind, dsn, nil)
+			sqlDB, err := locker.DB()
+			require.NoError(t, err)
+			conn, err := sqlDB.Conn(context.Background())
+			require.NoError(t, err)
+			defer conn.Close()
+			ctx := context.Background()
+			if kind == "postgres" {
+				_, err = conn.ExecContext(ctx, "BEGIN")
+				require.NoError(t, err)
+				_, err = conn.ExecContext(ctx, "LOCK TABLE gormpurge_outbox IN EXCLUSIVE MODE")
+			} else {
+				_, err = conn.ExecContext(ctx, "LOCK TABLES gormpurge_outbox WRITE")
+			}
+			require.NoError(t, err)
+			time.AfterFunc(500*time.Millisecond, func() {
+				if kind == "postgres" {
+					_, _ = conn.ExecContext(ctx, "COMMIT")
+				} else {
+					_, _ = conn.ExecContext(ctx, "UNLOCK TABLES")
+				}
+			})
+
+			require.NoError(t, db.Create(&Page{Slug: "waited"}).Error)
+			var n int64
+			require.NoError(t, db.Model(&Page{}).Where("slug = ?", "waited").Count(&n).Error)
+			assert.Equal(t, int64(1), n, "the user's write was committed")
+			st, err := ob.Status(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), st.Pending, "with its outbox row")
+		})
+	}
 }

@@ -46,7 +46,8 @@ type Relay struct {
 	claimDone chan struct{}  // closed when the claim loop has returned
 	batches   sync.WaitGroup // batches in flight; added to only by the claim loop
 
-	held     atomic.Int64 // rows claimed and not yet recorded
+	heldMu   sync.Mutex
+	held     map[int64]struct{} // rows claimed and not yet recorded
 	closeMu  sync.Mutex
 	closed   bool
 	closeErr error
@@ -92,7 +93,7 @@ func (r *Relay) Stats() RelayStats {
 		Released:   r.stats.released.Load(),
 		LostLeases: r.stats.lostLeases.Load(),
 		Errors:     r.stats.errors.Load(),
-		Held:       r.held.Load(),
+		Held:       int64(r.heldCount()),
 	}
 }
 
@@ -100,6 +101,9 @@ func (r *Relay) Stats() RelayStats {
 // returns it. It starts goroutines (a claim loop, a lease keeper, a pruner
 // and, on PostgreSQL, a listener) that [Relay.Close] stops; close the relay
 // before d.
+//
+// On PostgreSQL the relay keeps one connection of db's pool for LISTEN:
+// leave room for it (SetMaxOpenConns of at least 2), or use [WithoutListen].
 //
 // Relay panics if d is nil: that is a programming error.
 func (o *Outbox) Relay(d *dispatcher.Dispatcher) *Relay {
@@ -121,6 +125,7 @@ func (o *Outbox) Relay(d *dispatcher.Dispatcher) *Relay {
 		stopping: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		slots:    make(chan struct{}, o.cfg.concurrency),
+		held:     make(map[int64]struct{}),
 
 		claimDone: make(chan struct{}),
 	}
@@ -166,8 +171,11 @@ func (r *Relay) signal() {
 // to the table unsettled (another relay, or this one after a restart, sends
 // them again) and returns an error wrapping ctx's cause.
 //
-// Close does not close the dispatcher; close it after the relay. Close may
-// be called more than once; later calls return the first one's result.
+// Close then gives back any row whose outcome it could not record. Recording
+// a batch's outcome gets up to 10 seconds of its own, so Close can return
+// that long after ctx ends. Close does not close the dispatcher; close it
+// after the relay. Close may be called more than once; later calls return
+// the first one's result.
 func (r *Relay) Close(ctx context.Context) error {
 	r.closeMu.Lock()
 	defer r.closeMu.Unlock()
@@ -198,13 +206,20 @@ func (r *Relay) Close(ctx context.Context) error {
 		finished = waitFor(batchesDone)
 	}
 	if !finished {
-		r.closeErr = fmt.Errorf("outbox: relay closed with %d rows unsettled: %w", r.held.Load(), context.Cause(ctx))
+		r.closeErr = fmt.Errorf("outbox: relay closed with %d rows unsettled: %w", r.heldCount(), context.Cause(ctx))
 		r.cancel() // the claim stops, and batches give their rows back
 		<-r.claimDone
 		r.batches.Wait()
 	}
 	r.cancel()
 	r.loops.Wait()
+	// Rows whose outcome could not be recorded are still leased to this
+	// relay: give them back now rather than when the lease runs out.
+	rctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if _, err := r.o.db.ExecContext(rctx, r.o.q.release, time.Now().UnixMilli(), r.owner); err != nil {
+		r.report(rctx, &Error{Op: "release leases", Table: r.o.table, Err: err})
+	}
 	return r.closeErr
 }
 
@@ -239,9 +254,14 @@ func (r *Relay) claimLoop() {
 		default:
 		}
 		rows, err := r.claim(r.ctx)
+		if err == nil {
+			rows = r.hold(rows)
+		}
 		if err != nil {
 			<-r.slots
-			r.report(r.ctx, &Error{Op: "claim", Table: r.o.table, Err: err})
+			if r.ctx.Err() == nil {
+				r.report(r.ctx, &Error{Op: "claim", Table: r.o.table, Err: err})
+			}
 			if !wait() {
 				return
 			}
@@ -255,7 +275,6 @@ func (r *Relay) claimLoop() {
 			continue
 		}
 		r.stats.claimed.Add(uint64(len(rows)))
-		r.held.Add(int64(len(rows)))
 		r.batches.Add(1)
 		go r.deliver(rows)
 		if len(rows) < r.o.cfg.batchSize && !wait() {
@@ -356,10 +375,13 @@ func (r *Relay) claim(ctx context.Context) ([]claimedRow, error) {
 // row, and records the outcomes.
 func (r *Relay) deliver(rows []claimedRow) {
 	defer r.batches.Done()
+	released := false
 	defer func() {
-		r.held.Add(-int64(len(rows)))
+		r.unhold(rows)
 		<-r.slots
-		r.signal() // a slot is free: there may be more rows
+		if !released {
+			r.signal() // a slot is free: there may be more rows
+		}
 	}()
 	tickets := make([]*dispatcher.Ticket, len(rows))
 	for i, c := range rows {
@@ -392,7 +414,52 @@ func (r *Relay) deliver(rows []claimedRow) {
 	// now is a row not sent twice. The statements get a bounded time.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), recordTimeout)
 	defer cancel()
-	r.record(ctx, rows, tickets)
+	released = r.record(ctx, rows, tickets)
+}
+
+// hold adds rows to the set this relay holds and returns those it did not
+// hold already: a row whose lease ran out while this relay was still
+// delivering it (renewals failed) must not be sent twice by this relay.
+func (r *Relay) hold(rows []claimedRow) []claimedRow {
+	r.heldMu.Lock()
+	defer r.heldMu.Unlock()
+	out := rows[:0]
+	for _, c := range rows {
+		if _, dup := r.held[c.id]; dup {
+			continue
+		}
+		r.held[c.id] = struct{}{}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func (r *Relay) unhold(rows []claimedRow) {
+	r.heldMu.Lock()
+	defer r.heldMu.Unlock()
+	for _, c := range rows {
+		delete(r.held, c.id)
+	}
+}
+
+func (r *Relay) heldCount() int {
+	r.heldMu.Lock()
+	defer r.heldMu.Unlock()
+	return len(r.held)
+}
+
+// heldIDs returns the ids of the rows this relay holds.
+func (r *Relay) heldIDs() []int64 {
+	r.heldMu.Lock()
+	defer r.heldMu.Unlock()
+	ids := make([]int64, 0, len(r.held))
+	for id := range r.held {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // recordTimeout bounds the statements that record a batch's outcome.
@@ -448,6 +515,12 @@ func (r *Relay) judge(c claimedRow, t *dispatcher.Ticket) settled {
 		s.verdict, s.err = vRelease, context.Cause(r.ctx)
 		return s
 	}
+	// Precedence: a backend that failed for now makes the row retry (the
+	// backend that refused it for good is sent it again too, until the
+	// attempts run out); otherwise a backend that never got the row
+	// (dropped by the dispatcher, or the relay closing) makes the row go
+	// back without an attempt counted; otherwise a permanent refusal
+	// kills it.
 	var (
 		errs                       []error
 		retry, permanent, released bool
@@ -457,7 +530,7 @@ func (r *Relay) judge(c claimedRow, t *dispatcher.Ticket) settled {
 		case oc.Outcome == dispatcher.Delivered:
 			s.done = append(s.done, oc.Backend)
 			continue
-		case oc.Outcome == dispatcher.Dropped && (errors.Is(oc.Err, dispatcher.ErrClosed) || r.ctx.Err() != nil):
+		case oc.Outcome == dispatcher.Dropped || r.ctx.Err() != nil:
 			released = true
 		case backends.IsPermanent(oc.Err):
 			permanent = true
@@ -470,12 +543,12 @@ func (r *Relay) judge(c claimedRow, t *dispatcher.Ticket) settled {
 	switch {
 	case s.err == nil:
 		s.verdict = vDelivered
-	case retry:
+	case retry && r.ctx.Err() == nil:
 		s.verdict = vRetry
 		if c.attempts+1 >= r.o.cfg.maxAttempts {
 			s.verdict = vDead
 		}
-	case released:
+	case released || retry:
 		s.verdict = vRelease
 	case permanent:
 		s.verdict = vDead // retrying cannot help; an operator may re-drive it
@@ -483,14 +556,16 @@ func (r *Relay) judge(c claimedRow, t *dispatcher.Ticket) settled {
 	return s
 }
 
-// record writes the outcome of a batch to the table.
-func (r *Relay) record(ctx context.Context, rows []claimedRow, tickets []*dispatcher.Ticket) {
+// record writes the outcome of a batch to the table and reports whether it
+// gave rows back without an attempt (the dispatcher did not take them).
+func (r *Relay) record(ctx context.Context, rows []claimedRow, tickets []*dispatcher.Ticket) (released bool) {
 	o := r.o
 	now := time.Now()
 	var delivered []int64
 	var rest []settled
 	for i, c := range rows {
 		s := r.judge(c, tickets[i])
+		released = released || s.verdict == vRelease
 		if s.verdict == vDelivered {
 			delivered = append(delivered, c.id)
 			continue
@@ -515,19 +590,20 @@ func (r *Relay) record(ctx context.Context, rows []claimedRow, tickets []*dispat
 		res, err := o.db.ExecContext(ctx, q, args...)
 		if err != nil {
 			r.report(ctx, &Error{Op: "mark delivered", Table: o.table, Err: fmt.Errorf("rows %v: %w (they will be sent again when their lease runs out)", delivered, err)})
-		} else {
-			r.stats.delivered.Add(uint64(len(delivered)))
-			if n, err := res.RowsAffected(); err == nil && n < int64(len(delivered)) {
+		} else if n, err := res.RowsAffected(); err == nil {
+			r.stats.delivered.Add(uint64(n))
+			if n < int64(len(delivered)) {
 				r.lostLeases(ctx, len(delivered)-int(n))
 			}
 		}
 	}
 	if len(rest) == 0 {
-		return
+		return released
 	}
 	if err := r.recordRest(ctx, rest, now); err != nil {
 		r.report(ctx, &Error{Op: "record failed rows", Table: o.table, Err: err})
 	}
+	return released
 }
 
 // recordRest records rows that were not delivered, in one transaction.
@@ -553,6 +629,11 @@ func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) e
 			attempts++
 			state = Dead
 		case vRelease:
+			if r.ctx.Err() == nil {
+				// The dispatcher did not take the row (full or closed):
+				// come back after a poll, not at once.
+				at = now.Add(r.o.cfg.pollInterval)
+			}
 		}
 		done, _ := encodeList(s.done)
 		msg := ""
@@ -574,7 +655,7 @@ func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) e
 				slog.Int64("row", s.row.id), slog.Int("attempts", attempts), slog.Time("next", at), slog.Any("error", s.err))
 		case vDead:
 			r.stats.dead.Add(1)
-			reports = append(reports, &RowError{ID: s.row.id, Attempts: attempts, Dead: true, Err: s.err})
+			reports = append(reports, &RowError{Table: o.table, ID: s.row.id, Attempts: attempts, Dead: true, Err: s.err})
 		case vRelease:
 			r.stats.released.Add(1)
 		}
@@ -632,14 +713,31 @@ func (r *Relay) leaseLoop() {
 		case <-r.ctx.Done():
 			return
 		}
-		if r.held.Load() == 0 {
-			continue
-		}
-		end := time.Now().Add(r.o.cfg.lease).UnixMilli()
-		if _, err := r.o.db.ExecContext(r.ctx, r.o.q.renew, end, r.owner); err != nil && r.ctx.Err() == nil {
+		if err := r.renew(r.ctx); err != nil && r.ctx.Err() == nil {
 			r.report(r.ctx, &Error{Op: "renew leases", Table: r.o.table, Err: err})
 		}
 	}
+}
+
+// renew extends the leases of the rows this relay holds, by id, so that a
+// row whose outcome could not be recorded is not kept alive with them.
+func (r *Relay) renew(ctx context.Context) error {
+	ids := r.heldIDs()
+	slices.Sort(ids) // a fixed lock order: renewals of two relays cannot deadlock
+	end := time.Now().Add(r.o.cfg.lease).UnixMilli()
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		args := []any{end, r.owner}
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		q := r.o.q.renew + fmt.Sprintf(" AND id IN (%s)", r.o.d.phs(3, n))
+		if _, err := r.o.db.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // pruneEvery is how often a relay deletes delivered rows past retention.
@@ -715,6 +813,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // decoded. The row stays in the table as dead; [Outbox.Redrive] sends it
 // again.
 type RowError struct {
+	// Table is the outbox table.
+	Table string
 	// ID is the row's id.
 	ID int64
 	// Attempts is the number of hand-offs made.
@@ -727,7 +827,7 @@ type RowError struct {
 
 func (e *RowError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "outbox: row %d failed after %d attempts", e.ID, e.Attempts)
+	fmt.Fprintf(&b, "outbox: row %d of %s failed after %d attempts", e.ID, e.Table, e.Attempts)
 	if e.Dead {
 		b.WriteString(" and is dead (re-drive it with Outbox.Redrive once the cause is fixed)")
 	}

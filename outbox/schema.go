@@ -66,16 +66,12 @@ func dialectOf(db *gorm.DB) (dialect, error) {
 	}
 }
 
+// quote quotes an identifier that WithTable's rules have checked.
 func (d dialect) quote(name string) string {
-	q := `"`
 	if d.name == "mysql" {
-		q = "`"
+		return "`" + name + "`"
 	}
-	parts := strings.Split(name, ".")
-	for i, p := range parts {
-		parts[i] = q + p + q
-	}
-	return strings.Join(parts, ".")
+	return `"` + name + `"`
 }
 
 // ph returns the i-th placeholder (from 1).
@@ -178,10 +174,22 @@ func migrate(ctx context.Context, db *gorm.DB, d dialect, table string) error {
 			if err := db.WithContext(ctx).Exec(stmt).Error; err != nil {
 				return fmt.Errorf("adding column %s to %s: %w", c.name, table, err)
 			}
+			if typ != d.columnType(i) {
+				// The rows already there got NULL: give them the value
+				// a new row gets.
+				empty := "'[]'"
+				if c.name == "last_error" {
+					empty = "''"
+				}
+				stmt := fmt.Sprintf("UPDATE %s SET %s = %s WHERE %s IS NULL", d.quote(table), c.name, empty, c.name)
+				if err := db.WithContext(ctx).Exec(stmt).Error; err != nil {
+					return fmt.Errorf("filling column %s of %s: %w", c.name, table, err)
+				}
+			}
 		}
 	}
 	if !m.HasIndex(table, index) {
-		stmt := fmt.Sprintf("CREATE INDEX %s ON %s (state, available_at, id)", d.quote(bare(index)), d.quote(table))
+		stmt := fmt.Sprintf("CREATE INDEX %s ON %s (state, available_at, id)", d.quote(index), d.quote(table))
 		if err := db.WithContext(ctx).Exec(stmt).Error; err != nil {
 			return fmt.Errorf("creating index %s on %s: %w", index, table, err)
 		}
@@ -189,14 +197,6 @@ func migrate(ctx context.Context, db *gorm.DB, d dialect, table string) error {
 	return nil
 }
 
-// indexName is the claim index's name: the table's own name plus a suffix,
+// indexName is the claim index's name: the table's name plus a suffix,
 // since PostgreSQL index names are unique per schema.
-func indexName(table string) string {
-	_, t, _ := splitTable(table)
-	return t + "_claim_idx"
-}
-
-func bare(name string) string {
-	_, t, _ := splitTable(name)
-	return t
-}
+func indexName(table string) string { return table + "_claim_idx" }
