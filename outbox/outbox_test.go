@@ -227,7 +227,12 @@ func TestNotifyWakesRelaysElsewhere(t *testing.T) {
 	s := newSite(t, "postgres", outbox.WithPollInterval(time.Hour))
 	b := newBackend("cache")
 	s.relay(t, b)
-	time.Sleep(200 * time.Millisecond) // let the relay poll once and LISTEN
+	// Wait until the relay listens; it claims once right after.
+	require.Eventually(t, func() bool {
+		var n int64
+		s.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'").Scan(&n)
+		return n > 0
+	}, 10*time.Second, 5*time.Millisecond)
 
 	other := testdb.OpenDSN(t, "postgres", s.dsn, nil)
 	ob2, err := outbox.New(other, fast()...)
