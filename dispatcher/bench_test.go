@@ -12,6 +12,20 @@ import (
 	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
+// benchSetup returns a dispatcher to nb backends that do nothing but count
+// into purged, and b.N one-URL requests.
+func benchSetup(b *testing.B, nb int, purged *atomic.Int64) (*dispatcher.Dispatcher, []backends.Request) {
+	bs := make([]backends.Backend, nb)
+	for i := range bs {
+		bs[i] = &noop{name: fmt.Sprintf("b%d", i), limits: backends.Limits{MaxObjects: 1000}, purged: purged}
+	}
+	reqs := make([]backends.Request, b.N)
+	for i := range reqs {
+		reqs[i] = backends.Request{URLs: []string{fmt.Sprintf("https://www.example.com/articles/%d", i)}}
+	}
+	return dispatcher.New(bs, dispatcher.WithLogger(quiet)), reqs
+}
+
 // BenchmarkThroughput measures how many objects per second a Dispatcher
 // moves to a backend that does nothing, one object per Enqueue: the cost of
 // queueing, merging, cutting and settling. One op is one object, so
@@ -21,15 +35,7 @@ func BenchmarkThroughput(b *testing.B) {
 		for _, producers := range []string{"serial", "parallel"} {
 			b.Run(fmt.Sprintf("backends=%d/%s", nb, producers), func(b *testing.B) {
 				var purged atomic.Int64
-				bs := make([]backends.Backend, nb)
-				for i := range bs {
-					bs[i] = &noop{name: fmt.Sprintf("b%d", i), limits: backends.Limits{MaxObjects: 1000}, purged: &purged}
-				}
-				d := dispatcher.New(bs, dispatcher.WithLogger(quiet))
-				reqs := make([]backends.Request, b.N)
-				for i := range reqs {
-					reqs[i] = backends.Request{URLs: []string{fmt.Sprintf("https://www.example.com/articles/%d", i)}}
-				}
+				d, reqs := benchSetup(b, nb, &purged)
 				ctx := context.Background()
 				var next atomic.Int64
 				var before, after runtime.MemStats
@@ -83,15 +89,7 @@ func BenchmarkSubmit(b *testing.B) {
 		for _, producers := range []string{"serial", "parallel"} {
 			b.Run(fmt.Sprintf("backends=%d/%s", nb, producers), func(b *testing.B) {
 				var purged atomic.Int64
-				bs := make([]backends.Backend, nb)
-				for i := range bs {
-					bs[i] = &noop{name: fmt.Sprintf("b%d", i), limits: backends.Limits{MaxObjects: 1000}, purged: &purged}
-				}
-				d := dispatcher.New(bs, dispatcher.WithLogger(quiet))
-				reqs := make([]backends.Request, b.N)
-				for i := range reqs {
-					reqs[i] = backends.Request{URLs: []string{fmt.Sprintf("https://www.example.com/articles/%d", i)}}
-				}
+				d, reqs := benchSetup(b, nb, &purged)
 				ctx := context.Background()
 				check := func(t *dispatcher.Ticket) error {
 					<-t.Done()

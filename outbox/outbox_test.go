@@ -168,6 +168,8 @@ func TestExpiredLeasesAreClaimedByAnotherRelay(t *testing.T) {
 		s.relay(t, b)
 		settle(t, s.ob)
 		assert.Len(t, b.purged(), 3)
+		b.mu.Lock() // purgedAt is written under the backend's lock
+		defer b.mu.Unlock()
 		assert.False(t, purgedAt.Before(leaseEnd.Add(-50*time.Millisecond)), "claimed %v before the lease ended", leaseEnd.Sub(purgedAt))
 	})
 }

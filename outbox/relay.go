@@ -318,8 +318,8 @@ func (r *Relay) claim(ctx context.Context) ([]claimedRow, error) {
 		out = append(out, c)
 		return nil
 	}
-	if o.q.claimPG != "" {
-		rows, err := o.db.QueryContext(ctx, o.q.claimPG, r.owner, leaseEnd, now.UnixMilli(), o.cfg.batchSize)
+	if o.q.claimUpdate != "" {
+		rows, err := o.db.QueryContext(ctx, o.q.claimUpdate, r.owner, leaseEnd, now.UnixMilli(), o.cfg.batchSize)
 		if err != nil {
 			return nil, err
 		}

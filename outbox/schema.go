@@ -107,7 +107,7 @@ func (d dialect) columnType(i int) string {
 // queries are the statements the outbox runs, built once for its table.
 type queries struct {
 	insert      string // created_at, available_at, urls, tags [, channel]
-	claimPG     string // owner, lease end, now, limit: UPDATE ... RETURNING
+	claimUpdate string // owner, lease end, now, limit: UPDATE ... RETURNING (PostgreSQL, SQLite)
 	claimSelect string // now, limit: SELECT ... FOR UPDATE [SKIP LOCKED]
 	renew       string // lease end, owner
 	release     string // now, owner
@@ -126,11 +126,11 @@ func buildQueries(d dialect, table string) queries {
 	due := fmt.Sprintf("SELECT id FROM %s WHERE state = 'pending' AND available_at <= %s ORDER BY available_at, id LIMIT %s", t, d.ph(3), d.ph(4))
 	switch d.name {
 	case "postgres":
-		q.claimPG = fmt.Sprintf("UPDATE %s SET lease_owner = $1, available_at = $2 WHERE id IN (%s FOR UPDATE SKIP LOCKED) RETURNING id, attempts, urls, tags, done_backends", t, due)
+		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = $1, available_at = $2 WHERE id IN (%s FOR UPDATE SKIP LOCKED) RETURNING id, attempts, urls, tags, done_backends", t, due)
 	case "sqlite":
 		// One statement is atomic under SQLite's single writer lock: a
 		// second relay re-evaluates the WHERE after the first one's update.
-		q.claimPG = fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s) RETURNING id, attempts, urls, tags, done_backends", t, due)
+		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s) RETURNING id, attempts, urls, tags, done_backends", t, due)
 	case "mysql":
 		lock := " FOR UPDATE"
 		if d.skipLocked {
