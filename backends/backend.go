@@ -42,6 +42,23 @@ type Pacer interface {
 	Pace(ctx context.Context, r Request) error
 }
 
+// PurgeAller is implemented by a Backend that can purge everything it
+// caches for the site in one coarse operation: the Akamai backend purges
+// the CP codes given to akamai.WithCPCodes, the local cache clears its
+// store. The dispatcher uses it when a handoff is escalated to a purge of
+// everything (see dispatcher.WithEscalation). Code outside a dispatcher may
+// call it too, for an operator's "purge everything" button.
+type PurgeAller interface {
+	Backend
+	// CanPurgeAll returns nil when PurgeAll can work with the backend's
+	// configuration, or an error saying which setting it needs. The
+	// dispatcher checks it at New.
+	CanPurgeAll() error
+	// PurgeAll purges everything the backend caches for the site. It
+	// classifies its failures as Purge does.
+	PurgeAll(ctx context.Context) (Result, error)
+}
+
 // Limits describes the largest request a Backend accepts in one call. A zero
 // field means no limit of that kind.
 type Limits struct {
