@@ -348,33 +348,57 @@ func eachRow(rv reflect.Value, typ reflect.Type, fn func(reflect.Value), unsuppo
 // targets calls m's methods on one row, validates what they return and
 // appends it to out. Rejected values are reported and left out.
 func (p *Plugin) targets(ctx context.Context, m *modelInfo, row reflect.Value, out *acc) {
+	for _, err := range p.rowTargets(m, row, out) {
+		p.report(ctx, err)
+	}
+}
+
+// rowTargets is targets without the reporting: it returns a *ModelError or
+// *TargetError for each value it left out.
+func (p *Plugin) rowTargets(m *modelInfo, row reflect.Value, out *acc) []error {
 	t, err := m.targetsOf(row)
 	if err != nil {
-		p.report(ctx, &ModelError{Model: m.name, Op: "call URL and tag methods", Err: err})
-		return
+		return []error{&ModelError{Model: m.name, Op: "call URL and tag methods", Err: err}}
 	}
+	var errs []error
 	for _, u := range t.URLs {
 		if u == "" {
 			continue
 		}
-		n, err := p.urls.normalizeURL(u)
-		if err != nil {
-			p.report(ctx, &TargetError{Model: m.name, Kind: "url", Value: u, Err: err})
-			continue
+		if err := p.addURL(m.name, u, out); err != nil {
+			errs = append(errs, err)
 		}
-		out.urls = append(out.urls, n)
 	}
 	for _, g := range t.Tags {
 		if g == "" {
 			continue
 		}
-		n, err := normalizeTag(g)
-		if err != nil {
-			p.report(ctx, &TargetError{Model: m.name, Kind: "tag", Value: g, Err: err})
-			continue
+		if err := addTag(m.name, g, out); err != nil {
+			errs = append(errs, err)
 		}
-		out.tags = append(out.tags, n)
 	}
+	return errs
+}
+
+// addURL normalises u and appends it to out, or returns a *TargetError
+// naming model (which may be empty) and u.
+func (p *Plugin) addURL(model, u string, out *acc) error {
+	n, err := p.urls.normalizeURL(u)
+	if err != nil {
+		return &TargetError{Model: model, Kind: "url", Value: u, Err: err}
+	}
+	out.urls = append(out.urls, n)
+	return nil
+}
+
+// addTag normalises g and appends it to out, or returns a *TargetError.
+func addTag(model, g string, out *acc) error {
+	n, err := normalizeTag(g)
+	if err != nil {
+		return &TargetError{Model: model, Kind: "tag", Value: g, Err: err}
+	}
+	out.tags = append(out.tags, n)
+	return nil
 }
 
 // applyAssignments applies an update's assignments to rows, the rows it

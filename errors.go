@@ -28,18 +28,30 @@ var (
 	ErrUntrackedTransaction = errors.New("gormpurge: transaction not tracked")
 	// ErrNotRegistrable: Register was given something it cannot watch.
 	ErrNotRegistrable = errors.New("gormpurge: cannot register model")
+	// ErrUnsupportedTarget: Purge or PurgeTx was given a value it cannot
+	// turn into URLs and tags: a nil, a type that is not a registered model,
+	// or a kind of value it does not take. The error names the type.
+	ErrUnsupportedTarget = errors.New("gormpurge: unsupported purge target")
+	// ErrNoTransaction: PurgeTx was given a *gorm.DB that is not inside a
+	// transaction begun through the plugin, or whose transaction has
+	// already ended. Nothing is purged: use Purge for work done outside a
+	// transaction.
+	ErrNoTransaction = errors.New("gormpurge: not inside a transaction")
 )
 
 // TargetError reports a URL or tag a model returned that was rejected. The
 // rest of the model's targets are still purged and the write succeeds.
 type TargetError struct {
-	Model string // the model's Go type, such as "main.Post"
+	Model string // the model's Go type, such as "main.Post"; empty for a URL or tag given to Purge
 	Kind  string // "url" or "tag"
 	Value string // the rejected value, as the model returned it
 	Err   error  // wraps ErrInvalidURL, ErrForeignHost or ErrInvalidTag
 }
 
 func (e *TargetError) Error() string {
+	if e.Model == "" {
+		return fmt.Sprintf("gormpurge: %s %q rejected: %v", e.Kind, e.Value, e.Err)
+	}
 	return fmt.Sprintf("gormpurge: model %s: %s %q rejected: %v", e.Model, e.Kind, e.Value, e.Err)
 }
 

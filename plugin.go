@@ -158,20 +158,34 @@ func (p *Plugin) wrapPool(db *gorm.DB) error {
 
 // handoff gives r to the sink, reporting failures instead of returning them.
 func (p *Plugin) handoff(ctx context.Context, r backends.Request) {
+	_ = p.deliver(ctx, r)
+}
+
+// deliver gives r to the suspension in ctx, if any, or else to the sink; a
+// failure is reported and returned as a *HandoffError.
+func (p *Plugin) deliver(ctx context.Context, r backends.Request) error {
 	if r.Empty() {
-		return
+		return nil
+	}
+	for s := p.suspension(ctx); s != nil; s = p.suspension(ctx) {
+		if s.hold(r) {
+			p.stats.suspended.Add(1)
+			return nil
+		}
 	}
 	ctx, cancel := p.handoffContext(ctx)
 	defer cancel()
 	err := p.safely(func() error { return p.sink.Enqueue(ctx, r) })
 	if err != nil {
 		p.stats.handoffErrors.Add(1)
-		p.report(ctx, &HandoffError{Request: r, Err: err})
-		return
+		herr := &HandoffError{Request: r, Err: err}
+		p.report(ctx, herr)
+		return herr
 	}
 	p.stats.handoffs.Add(1)
 	p.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "gormpurge: handed off",
 		slog.Int("urls", len(r.URLs)), slog.Int("tags", len(r.Tags)))
+	return nil
 }
 
 // enqueueTx writes r inside tx through a TxSink and reports whether it did.
@@ -251,10 +265,14 @@ type Stats struct {
 	// Errors is the number of errors reported to the error handler,
 	// including rejected targets and failed lookups.
 	Errors uint64
+	// Suspended is the number of handoffs merged into a suspension (see
+	// Plugin.Suspend) instead of reaching the Sink; each suspension's
+	// Resume then counts as one handoff.
+	Suspended uint64
 }
 
 type counters struct {
-	handoffs, handoffErrors, errors atomic.Uint64
+	handoffs, handoffErrors, errors, suspended atomic.Uint64
 }
 
 // Stats returns the plugin's counters. It is safe to call at any time.
@@ -263,6 +281,7 @@ func (p *Plugin) Stats() Stats {
 		Handoffs:      p.stats.handoffs.Load(),
 		HandoffErrors: p.stats.handoffErrors.Load(),
 		Errors:        p.stats.errors.Load(),
+		Suspended:     p.stats.suspended.Load(),
 	}
 }
 

@@ -163,7 +163,8 @@ func (t *trackedTx) Commit() error {
 	p := t.pool.plugin
 	req := t.c.request()
 	inTx := false
-	if ts, ok := p.sink.(TxSink); ok && !req.Empty() {
+	// Under a suspension the request joins it after the commit instead.
+	if ts, ok := p.sink.(TxSink); ok && !req.Empty() && p.suspension(t.ctx) == nil {
 		inTx = p.enqueueTx(t.ctx, ts, t, req)
 	}
 	if err := t.inner.Commit(); err != nil {

@@ -1,0 +1,314 @@
+package gormpurge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+
+	"gorm.io/gorm"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// Purge hands off the pages and tags that targets name, now, as a purge on
+// demand: after a change the callbacks cannot see (a raw db.Exec, another
+// service's write, an operator's request), or to purge by hand. Each target
+// is one of:
+//
+//   - a URL or path, as a string, or several, as a []string;
+//   - a registered model, as a pointer or a value, or a slice or array of
+//     them: each row yields its URLs and tags exactly as the callbacks
+//     would;
+//   - a [Targets] value, to name cache tags as well as URLs;
+//   - a []any holding any of these.
+//
+// URLs and tags are normalised and validated as the callbacks do (see
+// [WithBaseURL] and [WithAllowedHosts]). What is valid is handed off in one
+// request; what is not is returned as errors, each a *[TargetError] naming
+// the URL or tag, a *[ModelError], or an error matching
+// [ErrUnsupportedTarget] naming the target's type. The handoff's own
+// failure is returned as a *[HandoffError], and also reported like the
+// callbacks' (logger, error handler, [Stats]).
+//
+// Under [Plugin.Suspend], the request joins the suspension instead. Inside a
+// transaction use [Plugin.PurgeTx]: Purge does not wait for a commit.
+func (p *Plugin) Purge(ctx context.Context, targets ...any) error {
+	if p.optErr != nil {
+		return p.optErr
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	out, errs := p.resolve(targets)
+	if err := p.deliver(ctx, backends.NewRequest(out.urls, out.tags)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// PurgeTx is Purge joined to the transaction tx belongs to: the targets are
+// added to what the callbacks collect in it, handed off once it commits,
+// dropped if it rolls back (or if the savepoint it was called in is rolled
+// back), like the callbacks' own. tx is the *gorm.DB that db.Transaction
+// passes to its function, or that db.Begin returns. Use it after a raw
+// tx.Exec, whose rows the callbacks cannot see:
+//
+//	db.Transaction(func(tx *gorm.DB) error {
+//		if err := tx.Exec("UPDATE posts SET views = views + 1 WHERE id = ?", id).Error; err != nil {
+//			return err
+//		}
+//		return plugin.PurgeTx(tx, &post)
+//	})
+//
+// It returns an error matching [ErrNoTransaction], and purges nothing, when
+// tx is not inside a transaction begun through the plugin or the
+// transaction has ended; one matching [ErrUntrackedTransaction] for a
+// transaction the plugin cannot see commit. Invalid targets are returned as
+// Purge returns them; the valid ones are still added.
+func (p *Plugin) PurgeTx(tx *gorm.DB, targets ...any) error {
+	if p.optErr != nil {
+		return p.optErr
+	}
+	if tx == nil || tx.Statement == nil {
+		return fmt.Errorf("%w: PurgeTx was given a nil *gorm.DB", ErrNoTransaction)
+	}
+	cp := tx.Statement.ConnPool
+	t := trackedTxOf(cp)
+	switch {
+	case t == nil && untracked(cp):
+		return fmt.Errorf("%w: PurgeTx was given a transaction begun on %T, whose commit the plugin cannot see; begin transactions with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, cp)
+	case t == nil:
+		return fmt.Errorf("%w: PurgeTx was given a *gorm.DB outside any transaction; pass the tx of db.Transaction or db.Begin, or call Purge", ErrNoTransaction)
+	case t.pool.plugin != p:
+		return fmt.Errorf("%w: the transaction was begun on a *gorm.DB that another gormpurge plugin is installed on", ErrNoTransaction)
+	case t.done.Load():
+		return fmt.Errorf("%w: the transaction has already committed or rolled back", ErrNoTransaction)
+	}
+	out, errs := p.resolve(targets)
+	t.c.add(out.urls, out.tags)
+	return errors.Join(errs...)
+}
+
+// resolve turns Purge's targets into normalised URLs and tags, and returns
+// an error for each value it left out.
+func (p *Plugin) resolve(targets []any) (acc, []error) {
+	var (
+		out  acc
+		errs []error
+	)
+	for i, t := range targets {
+		p.resolveOne(t, i, &out, &errs)
+	}
+	return out, errs
+}
+
+func (p *Plugin) resolveOne(target any, arg int, out *acc, errs *[]error) {
+	add := func(err error) {
+		if err != nil {
+			*errs = append(*errs, err)
+		}
+	}
+	switch t := target.(type) {
+	case string:
+		add(p.addURL("", t, out))
+		return
+	case []string:
+		for _, u := range t {
+			add(p.addURL("", u, out))
+		}
+		return
+	case Targets:
+		p.addTargets(t, out, errs)
+		return
+	case *Targets:
+		if t != nil {
+			p.addTargets(*t, out, errs)
+			return
+		}
+	case []any:
+		for _, v := range t {
+			p.resolveOne(v, arg, out, errs)
+		}
+		return
+	}
+	rv := reflect.ValueOf(target)
+	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
+		if rv.IsNil() {
+			add(fmt.Errorf("%w: argument %d is a nil %T", ErrUnsupportedTarget, arg, target))
+			return
+		}
+		rv = rv.Elem()
+	}
+	models := *p.models.Load()
+	switch rv.Kind() {
+	case reflect.Struct:
+		if m := models[rv.Type()]; m != nil {
+			*errs = append(*errs, p.rowTargets(m, rv, out)...)
+			return
+		}
+	case reflect.Slice, reflect.Array:
+		elem := rv.Type().Elem()
+		for elem.Kind() == reflect.Pointer {
+			elem = elem.Elem()
+		}
+		if m := models[elem]; m != nil {
+			eachRow(rv, m.typ, func(row reflect.Value) {
+				*errs = append(*errs, p.rowTargets(m, row, out)...)
+			}, nil)
+			return
+		}
+		if elem.Kind() == reflect.Interface {
+			for i := 0; i < rv.Len(); i++ {
+				p.resolveOne(rv.Index(i).Interface(), arg, out, errs)
+			}
+			return
+		}
+	}
+	if target == nil {
+		add(fmt.Errorf("%w: argument %d is nil", ErrUnsupportedTarget, arg))
+		return
+	}
+	t := reflect.TypeOf(target)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		add(fmt.Errorf("%w: argument %d: a %s: %s is not a registered model: register it with plugin.Register, or pass URLs (string, []string) or gormpurge.Targets", ErrUnsupportedTarget, arg, t, typeName(rv.Type().Elem())))
+		return
+	case reflect.Struct:
+		add(fmt.Errorf("%w: argument %d: %s is not a registered model: register it with plugin.Register, or pass URLs (string, []string) or gormpurge.Targets", ErrUnsupportedTarget, arg, typeName(t)))
+		return
+	}
+	add(fmt.Errorf("%w: argument %d: cannot purge a %s: pass URLs (string, []string), registered models (or slices of them) or gormpurge.Targets", ErrUnsupportedTarget, arg, t))
+}
+
+func (p *Plugin) addTargets(t Targets, out *acc, errs *[]error) {
+	for _, u := range t.URLs {
+		if u != "" {
+			if err := p.addURL("", u, out); err != nil {
+				*errs = append(*errs, err)
+			}
+		}
+	}
+	for _, g := range t.Tags {
+		if g != "" {
+			if err := addTag("", g, out); err != nil {
+				*errs = append(*errs, err)
+			}
+		}
+	}
+}
+
+// Suspension is a bulk job during which the plugin holds back what it would
+// hand off, merges it, and hands it off once when the job ends. Start one
+// with [Plugin.Suspend].
+type Suspension struct {
+	p      *Plugin
+	parent context.Context
+
+	mu       sync.Mutex
+	c        collector
+	merged   int
+	resumed  bool
+	resumeEr error
+}
+
+// suspensionKey finds a Plugin's Suspension in a context; one Plugin's
+// suspension does not hold back another's.
+type suspensionKey struct{ p *Plugin }
+
+// Suspend starts a bulk job, for a data migration or an import that would
+// otherwise purge page by page, thousands of times. Run the job's writes
+// with the returned context (db.WithContext(ctx), or a session made from
+// it): what their commits would hand off, and what Purge is given with the
+// context, is merged instead, deduplicated, and handed off once by Resume.
+// Rolled-back work is dropped as always.
+//
+//	ctx, job := plugin.Suspend(ctx)
+//	defer job.Resume()
+//	for _, row := range rows {
+//		db.WithContext(ctx).Save(&row) // purges nothing yet
+//	}
+//
+// Always call Resume, also when the job fails: what it committed must be
+// purged. Until then the pages stay stale, and the merged request is held in
+// memory (about the size of its URLs and tags); with the durable outbox, it
+// is written as one row only at Resume, so a crash during the job loses
+// it. Suspensions nest: an inner one's Resume merges into the outer one.
+// Writes with the context after Resume are handed off as usual.
+//
+// Pair it with a dispatcher escalation (dispatcher.WithEscalation) so that
+// the one large handoff becomes a purge of tags or of everything.
+func (p *Plugin) Suspend(ctx context.Context) (context.Context, *Suspension) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s := &Suspension{p: p, parent: ctx}
+	return context.WithValue(ctx, suspensionKey{p}, s), s
+}
+
+// Resume ends the suspension and hands off what it merged, once. It returns
+// the handoff's error, if any (also reported as the plugin reports every
+// failed handoff); it never fails the writes the job made. Later calls do
+// nothing and return the first call's error.
+func (s *Suspension) Resume() error {
+	s.mu.Lock()
+	if s.resumed {
+		defer s.mu.Unlock()
+		return s.resumeEr
+	}
+	s.resumed = true
+	r := s.c.request()
+	merged := s.merged
+	s.c.reset()
+	s.mu.Unlock()
+
+	s.p.cfg.logger.LogAttrs(s.parent, slog.LevelInfo, "gormpurge: suspension resumed",
+		slog.Int("handoffs_merged", merged), slog.Int("urls", len(r.URLs)), slog.Int("tags", len(r.Tags)))
+	err := s.p.deliver(s.parent, r)
+	s.mu.Lock()
+	s.resumeEr = err
+	s.mu.Unlock()
+	return err
+}
+
+// Len returns how many distinct URLs and tags the suspension holds, for
+// progress logs.
+func (s *Suspension) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.c.urls) + len(s.c.tags)
+}
+
+// hold adds r to the suspension and reports whether it did: false once the
+// suspension has resumed.
+func (s *Suspension) hold(r backends.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resumed {
+		return false
+	}
+	s.c.add(r.URLs, r.Tags)
+	s.merged++
+	return true
+}
+
+// suspension returns the innermost suspension of p in ctx that has not
+// resumed, or nil.
+func (p *Plugin) suspension(ctx context.Context) *Suspension {
+	for ctx != nil {
+		s, _ := ctx.Value(suspensionKey{p}).(*Suspension)
+		if s == nil {
+			return nil
+		}
+		s.mu.Lock()
+		resumed := s.resumed
+		s.mu.Unlock()
+		if !resumed {
+			return s
+		}
+		ctx = s.parent
+	}
+	return nil
+}
