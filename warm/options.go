@@ -1,0 +1,273 @@
+package warm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults used by [New] for settings that no [Option] changes.
+const (
+	DefaultConcurrency = 4
+	DefaultTimeout     = 30 * time.Second
+	DefaultQueueSize   = 10_000
+	DefaultUserAgent   = "gormpurge-warm/1"
+)
+
+// An Option configures a [Warmer]. Options are applied in order by [New],
+// which then validates the result.
+type Option func(*config)
+
+// config holds every setting of a Warmer. defaultConfig fills it in one
+// place; validate checks it.
+type config struct {
+	concurrency int
+	delay       time.Duration
+	baseURL     string
+	base        *url.URL // baseURL parsed by validate; nil without WithBaseURL
+	handler     http.Handler
+	client      *http.Client
+	timeout     time.Duration
+	header      http.Header
+	host        string // a Host given to WithHeader; sets Request.Host
+	user, pass  string
+	basicAuth   bool
+	userAgent   string
+	queueSize   int
+	logger      *slog.Logger
+	onResult    func(Result)
+	clock       clock
+	errs        []error // problems found while applying options
+}
+
+func defaultConfig() config {
+	return config{
+		concurrency: DefaultConcurrency,
+		timeout:     DefaultTimeout,
+		header:      make(http.Header),
+		userAgent:   DefaultUserAgent,
+		queueSize:   DefaultQueueSize,
+		logger:      slog.Default(),
+		clock:       realClock{},
+	}
+}
+
+func (c *config) fail(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf(format, args...))
+}
+
+// WithConcurrency sets how many fetches a Warmer runs at once, [Warmer.Fetch]
+// and [Warmer.Enqueue] together. Keep it low enough that warming does not
+// overload the origin the cache was protecting. Defaults to
+// [DefaultConcurrency] (4).
+func WithConcurrency(n int) Option {
+	return func(c *config) { c.concurrency = n }
+}
+
+// WithDelay makes [Warmer.Enqueue] fetch a URL no sooner than d after it was
+// enqueued. Use it when warming through a CDN, whose purges take seconds to
+// reach every edge: a fetch that arrives first would be answered from the
+// stale copy. [Warmer.Fetch] never waits. Defaults to 0: fetch at once.
+func WithDelay(d time.Duration) Option {
+	return func(c *config) { c.delay = d }
+}
+
+// WithBaseURL sets the site that paths such as "/posts/1" are fetched from,
+// for example "https://www.example.com" or "http://127.0.0.1:8080". A path
+// replaces the base URL's path, as in a link. With [WithHandler], it gives
+// the in-process requests their scheme and host. Without it, a path is an
+// error for that URL unless [WithHandler] is set. Absolute URLs are fetched
+// as they are.
+func WithBaseURL(base string) Option {
+	return func(c *config) { c.baseURL = base }
+}
+
+// WithHandler makes the Warmer call h in this process instead of going
+// through the network, for example the application's mux wrapped in
+// [github.com/gormpurge/gormpurge/backends/localcache.Middleware], so that
+// the page cache is filled without a round trip. Each request gets the
+// URL's host, or the base URL's for a path ("localhost" without
+// [WithBaseURL]), the URL's scheme (a request for an https URL has a
+// non-nil TLS field), RemoteAddr "127.0.0.1:0", and a context that ends
+// with the fetch's timeout or Close; h should honour it. Redirects are not
+// followed: a 3xx answer is the result, and counts as failed. A panic in h
+// is recovered and becomes the URL's error. It cannot be combined with
+// [WithClient].
+func WithHandler(h http.Handler) Option {
+	return func(c *config) {
+		if h == nil {
+			c.fail("WithHandler(nil): pass the application's http.Handler, or leave the option out to fetch over the network")
+			return
+		}
+		c.handler = h
+	}
+}
+
+// WithClient sets the client used to fetch over the network, for example one
+// with a custom transport or TLS settings. The client follows redirects and
+// sends cookies according to its own settings (with a Jar, cookies a page
+// sets are sent with the next fetches), and Close leaves its idle
+// connections alone. Defaults to a client without a cookie jar that follows
+// up to 10 redirects, with a keep-alive transport that keeps
+// [WithConcurrency] idle connections per host.
+func WithClient(cl *http.Client) Option {
+	return func(c *config) {
+		if cl == nil {
+			c.fail("WithClient(nil): pass an *http.Client, or leave the option out to use the default client")
+			return
+		}
+		c.client = cl
+	}
+}
+
+// WithTimeout bounds each fetch, from the request to the end of the body.
+// Defaults to [DefaultTimeout] (30s).
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) { c.timeout = d }
+}
+
+// WithHeader adds a header sent with every fetch; it may be given several
+// times, also for the same name. Use it to warm the variant that visitors
+// get from a cache that varies on a header, for example Accept-Encoding or
+// Accept-Language. A "Host" header sets the request's host, to warm a site
+// through a base URL that names one server of several.
+//
+// Shared caches, the local cache included, neither answer nor store a
+// request that carries a session cookie; a Cookie header only warms pages
+// cached per visitor.
+func WithHeader(name, value string) Option {
+	return func(c *config) {
+		if !validHeaderName(name) {
+			c.fail("WithHeader(%q, ...): the name must be a non-empty header name, such as \"Accept-Language\"", name)
+			return
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			c.fail("WithHeader(%q, %q): the value must not contain CR, LF or NUL", name, value)
+			return
+		}
+		if http.CanonicalHeaderKey(name) == "Host" {
+			c.host = value
+			return
+		}
+		c.header.Add(name, value)
+	}
+}
+
+// WithBasicAuth sends user and password with every fetch, for a site behind
+// HTTP basic authentication such as a staging site. Shared caches, the
+// local cache included, neither answer nor store a request that carries
+// Authorization unless configured to; check that yours is. By default no
+// credentials are sent.
+func WithBasicAuth(user, password string) Option {
+	return func(c *config) {
+		if user == "" || strings.Contains(user, ":") {
+			c.fail("WithBasicAuth(%q, ...): the user must be non-empty and must not contain a colon", user)
+			return
+		}
+		c.user, c.pass, c.basicAuth = user, password, true
+	}
+}
+
+// WithUserAgent sets the User-Agent header of every fetch, so that the
+// origin's logs and statistics can tell warm-up traffic apart. Defaults to
+// [DefaultUserAgent].
+func WithUserAgent(ua string) Option {
+	return func(c *config) {
+		if ua == "" {
+			c.fail(`WithUserAgent(""): name the client, such as %q, or leave the option out`, DefaultUserAgent)
+			return
+		}
+		c.userAgent = ua
+	}
+}
+
+// WithQueueSize bounds how many URLs wait in [Warmer.Enqueue]'s queue. When
+// the queue is full, a new URL is dropped: warming up is best effort, and a
+// page that was not warmed is merely rendered by its first visitor. Drops
+// are counted in [Stats.Dropped] and logged. Defaults to
+// [DefaultQueueSize] (10,000).
+func WithQueueSize(n int) Option {
+	return func(c *config) { c.queueSize = n }
+}
+
+// WithLogger sets where the Warmer writes its records: Debug for a fetch
+// made in the background, Warn for one that failed, for an invalid URL
+// given to Enqueue and for a dropped URL. [Warmer.Fetch] reports through its
+// [Summary] only. To silence the Warmer, pass
+// slog.New(slog.DiscardHandler). Defaults to [slog.Default] at the time New
+// is called.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.fail("WithLogger(nil): pass slog.New(slog.DiscardHandler) to silence the warmer")
+			return
+		}
+		c.logger = l
+	}
+}
+
+// WithOnResult sets a function called with every [Result], from
+// [Warmer.Fetch] and [Warmer.Enqueue] alike, for example to export metrics
+// or to wait for a fetch in a test. It runs on the goroutine that produced
+// the result: a background fetch, the caller of Fetch, or the caller of
+// Enqueue for an invalid URL. Keep it short; it may be called concurrently.
+// Defaults to none.
+func WithOnResult(fn func(Result)) Option {
+	return func(c *config) { c.onResult = fn }
+}
+
+// validate reports every invalid setting, each with how to fix it, and
+// parses the base URL.
+func (c *config) validate() error {
+	errs := c.errs
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.concurrency < 1 {
+		add("WithConcurrency(%d): need at least 1 fetch at a time", c.concurrency)
+	}
+	if c.delay < 0 {
+		add("WithDelay(%v): use 0 to fetch at once, or a positive delay", c.delay)
+	}
+	if c.baseURL != "" {
+		u, err := url.Parse(c.baseURL)
+		switch {
+		case err != nil:
+			add("WithBaseURL(%q): %w", c.baseURL, err)
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			add("WithBaseURL(%q): need an absolute http or https URL, such as \"https://www.example.com\"", c.baseURL)
+		case u.RawQuery != "" || u.Fragment != "":
+			add("WithBaseURL(%q): remove the query and fragment", c.baseURL)
+		default:
+			c.base = u
+		}
+	}
+	if c.handler != nil && c.client != nil {
+		add("WithHandler and WithClient: use one, the handler to fetch in this process or the client to fetch over the network")
+	}
+	if c.timeout <= 0 {
+		add("WithTimeout(%v): need a positive duration", c.timeout)
+	}
+	if c.queueSize < 1 {
+		add("WithQueueSize(%d): need room for at least 1 URL", c.queueSize)
+	}
+	return errors.Join(errs...)
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
