@@ -140,3 +140,74 @@ func ExampleWithErrorHandler() {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// Purge names what to purge: after a raw statement the callbacks cannot
+// see, or on an operator's request. PurgeTx joins a transaction, so the
+// purge waits for its commit and is dropped if it rolls back.
+func ExamplePlugin_PurgeTx() {
+	db, done := exampleDB()
+	defer done()
+
+	p := gormpurge.New(gormpurge.SinkFunc(func(_ context.Context, r backends.Request) error {
+		fmt.Println("purge", r.URLs, r.Tags)
+		return nil
+	}))
+	if err := p.Register(&Article{}); err != nil {
+		log.Fatal(err)
+	}
+	if err := db.Use(p); err != nil {
+		log.Fatal(err)
+	}
+	if err := db.AutoMigrate(&Article{}); err != nil {
+		log.Fatal(err)
+	}
+
+	ctx := context.Background()
+	if err := p.Purge(ctx, "/about", gormpurge.Targets{Tags: []string{"menu"}}); err != nil {
+		log.Fatal(err)
+	}
+	a := &Article{ID: 1, Slug: "raw"}
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("INSERT INTO articles (id, slug) VALUES (?, ?)", a.ID, a.Slug).Error; err != nil {
+			return err
+		}
+		return p.PurgeTx(tx, a) // the model's URLs and tags, after the commit
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// purge [/about] [menu]
+	// purge [/articles /articles/raw] [articles]
+}
+
+// A data migration suspends purging: its thousands of commits reach the
+// sink as one request when it resumes.
+func ExamplePlugin_Suspend() {
+	db, done := exampleDB()
+	defer done()
+
+	p := gormpurge.New(gormpurge.SinkFunc(func(_ context.Context, r backends.Request) error {
+		fmt.Println("purge", len(r.URLs), "URLs and", r.Tags)
+		return nil
+	}), gormpurge.WithLogger(slogDiscard()))
+	if err := p.Register(&Article{}); err != nil {
+		log.Fatal(err)
+	}
+	if err := db.Use(p); err != nil {
+		log.Fatal(err)
+	}
+	if err := db.AutoMigrate(&Article{}); err != nil {
+		log.Fatal(err)
+	}
+
+	ctx, job := p.Suspend(context.Background())
+	for i := range 1000 {
+		db.WithContext(ctx).Create(&Article{Slug: fmt.Sprint("imported-", i)}) // 1,000 commits
+	}
+	if err := job.Resume(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// purge 1001 URLs and [articles]
+}
