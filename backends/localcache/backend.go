@@ -17,7 +17,10 @@ type Backend struct {
 	store Store
 }
 
-var _ backends.Backend = (*Backend)(nil)
+var (
+	_ backends.Backend    = (*Backend)(nil)
+	_ backends.PurgeAller = (*Backend)(nil)
+)
 
 // NewBackend returns a Backend that purges store. It panics if store is nil.
 func NewBackend(store Store) *Backend {
@@ -58,4 +61,19 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 		return res, fmt.Errorf("localcache: purge: %w", err)
 	}
 	return res, backends.Permanent(errors.Join(bad...))
+}
+
+// CanPurgeAll returns nil: a [Store] can always be cleared.
+func (b *Backend) CanPurgeAll() error { return nil }
+
+// PurgeAll empties the store with [Store.Clear], for a dispatcher's
+// escalation to a purge of everything or an operator's "purge everything"
+// button. Result.Detail says how many entries were removed.
+func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
+	n, err := b.store.Clear(ctx)
+	res := backends.Result{Backend: BackendName, Detail: fmt.Sprintf("removed %d entries", n)}
+	if err != nil {
+		return res, fmt.Errorf("localcache: clear: %w", err)
+	}
+	return res, nil
 }

@@ -18,8 +18,8 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
 // BenchmarkMiddleware compares serving a 10 KB page straight from its
-// handler with serving it from the cache, and a miss that renders and
-// stores it.
+// handler with serving it from the cache, answering a revalidation with
+// 304 Not Modified from the cache, and a miss that renders and stores it.
 func BenchmarkMiddleware(b *testing.B) {
 	body := []byte(strings.Repeat("<p>lorem ipsum</p>", 10_000/18))
 	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -42,6 +42,22 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 	b.Run("direct", func(b *testing.B) { run(b, page) })
 	b.Run("hit", func(b *testing.B) { run(b, cached) })
+	b.Run("revalidate", func(b *testing.B) {
+		w := &discardWriter{h: http.Header{}}
+		cached.ServeHTTP(w, r)
+		cond := r.Clone(r.Context())
+		cond.Header.Set("If-None-Match", w.h.Get("ETag"))
+		w.h = http.Header{}
+		cached.ServeHTTP(w, cond)
+		if w.h.Get("Content-Length") != "" || w.h.Get("ETag") == "" {
+			b.Fatal("not a 304")
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			cached.ServeHTTP(w, cond)
+		}
+	})
 	b.Run("miss", func(b *testing.B) {
 		store := localcache.NewMemoryStore()
 		h := localcache.Middleware(store, localcache.Logger(quiet))(page)

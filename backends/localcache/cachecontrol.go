@@ -51,10 +51,19 @@ func seconds(v string) time.Duration {
 }
 
 // ttl returns how long a shared cache may keep the response, and false when
-// it must not store it at all.
-func (cc cacheControl) ttl(def time.Duration) (time.Duration, bool) {
+// it must not store it at all. def is the lifetime when the response names
+// none. With untilPurged, only s-maxage bounds the lifetime and the result
+// is 0, meaning until purged, when the response sets no s-maxage: max-age
+// is left to browsers.
+func (cc cacheControl) ttl(def time.Duration, untilPurged bool) (time.Duration, bool) {
 	if cc.noStore || cc.noCache || cc.private {
 		return 0, false
+	}
+	if untilPurged {
+		if cc.hasSMaxAge {
+			return cc.sMaxAge, cc.sMaxAge > 0
+		}
+		return 0, true
 	}
 	d := def
 	switch {

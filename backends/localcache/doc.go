@@ -6,11 +6,49 @@
 //	backend := localcache.NewBackend(store) // give it to the dispatcher
 //
 // [Middleware] caches GET responses with status 200, keyed by scheme, host,
-// path and query, one entry per value of the request headers the response
-// names in Vary. It honours Cache-Control (s-maxage, max-age, no-store,
-// no-cache, private) and falls back to a default TTL. It marks responses
-// with X-Cache: HIT or MISS, and collapses concurrent misses for the same page
-// into one call to the handler.
+// path and query (or by a [KeyFunc]), one entry per value of the request
+// headers the response names in Vary. It honours Cache-Control (s-maxage,
+// max-age, no-store, no-cache, private) and falls back to a default TTL. It
+// marks responses with X-Cache: HIT or MISS, and collapses concurrent misses
+// for the same page into one call to the handler.
+//
+// # Per-route control
+//
+// For different rules on different routes, wrap each route's handler with
+// its own Middleware; they may all share one [Store], and one [Backend]
+// purges them all:
+//
+//	articles := localcache.Middleware(store, localcache.UntilPurged())
+//	search := localcache.Middleware(store, localcache.TTL(time.Minute))
+//	mux.Handle("GET /articles/{id}", articles(articleHandler))
+//	mux.Handle("GET /search", search(searchHandler))
+//
+// # Until purged, and what browsers keep
+//
+// With [UntilPurged], the server keeps a page until a purge removes it, with
+// no expiry: right for pages whose every change gormpurge purges. But a
+// browser keeps a page for its max-age whatever the server purges, so a
+// page the server keeps "forever" must reach browsers with a short max-age,
+// or a purge would leave visitors with the old page. Server and browser
+// lifetimes are therefore separate: on an UntilPurged route, clients receive
+// Cache-Control: max-age=60 ([DefaultBrowserMaxAge]); [BrowserMaxAge] sets
+// another value on any route, 0 sending no-cache. Either way the client
+// gets exactly that Cache-Control, without Expires or Age, on hits and on
+// the misses that are stored. Without them, the handler's Cache-Control and
+// Expires are replayed as it wrote them, and [TTL] routes keep pages for
+// their s-maxage, max-age or TTL.
+//
+// # ETags and 304 Not Modified
+//
+// Every cached page has a strong ETag: the handler's own when it set one,
+// else the SHA-256 of the body, computed once when the page is stored. A
+// GET or HEAD whose If-None-Match lists it (weak comparison, "*" matches
+// any) gets 304 Not Modified from the cache, with the ETag, Cache-Control,
+// Expires and Vary headers and no body. The miss that stores a page streams
+// it to its client before the body is known, so it carries only the
+// handler's ETag, if any: a computed ETag appears from the first hit on.
+// Other conditional headers (If-Modified-Since, If-Match, If-Range) and
+// Range are ignored: otherwise a hit is the full page with status 200.
 //
 // # What is never cached
 //
@@ -18,7 +56,8 @@
 // response that carries Set-Cookie or Cache-Control private, no-store or
 // no-cache, and never answers from the cache, nor stores the answer to, a
 // request that carries Authorization or a session cookie (by default: any
-// cookie; see [SessionCookies]).
+// cookie; see [SessionCookies]). Expires and Pragma are ignored: use
+// Cache-Control.
 //
 // # Purging
 //
@@ -27,14 +66,22 @@
 // ("https://example.com/articles/1") does the same on its host only; a query
 // string in either narrows the purge to that exact query. A tag removes
 // every entry whose response carried it in the tag header (Surrogate-Key by
-// default; see [TagHeader]).
+// default; see [TagHeader]). Pages cached under a [KeyFunc] are found in the
+// same way, by the URL of the request that stored them.
 //
 // A response rendered while a purge ran is served but not stored, so that a
 // page rendered from data read before a commit cannot outlive the purge
 // that follows it.
 //
-// Expires and Pragma are ignored: use Cache-Control. A hit is always the
-// full page with status 200, also for a conditional or range request.
+// # Clearing the whole cache
+//
+// [Store.Clear] empties the store, for when pages are stale for a reason no
+// purge covers (a deploy that changed templates). [Backend] does it as a
+// purge of everything ([backends.PurgeAller]), and [ClearHandler] is an
+// endpoint for operators, to mount behind the application's admin
+// authentication only:
+//
+//	admin.Handle("/admin/cache/clear", localcache.ClearHandler(store))
 //
 // The [Store] is an interface: [MemoryStore] keeps entries in this process;
 // a store shared by several instances (such as Redis) can implement it

@@ -2,12 +2,15 @@ package localcache_test
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/localcache"
@@ -79,4 +82,113 @@ func ExampleSessionCookies() {
 	// "" -> X-Cache "MISS"
 	// "consent=yes" -> X-Cache "HIT"
 	// "sessionid=alice" -> X-Cache ""
+}
+
+// Each route gets its own Middleware on one shared store: articles, purged
+// by gormpurge whenever they change, are kept until purged, and reach
+// browsers with a 30-second max-age so that a purge shows within 30
+// seconds; search results, which no purge covers, expire after a minute.
+func ExampleUntilPurged() {
+	store := localcache.NewMemoryStore()
+	articles := localcache.Middleware(store, localcache.UntilPurged(), localcache.BrowserMaxAge(30*time.Second))
+	search := localcache.Middleware(store, localcache.TTL(time.Minute))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /articles/{id}", articles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400") // what browsers no longer see
+		io.WriteString(w, "article "+r.PathValue("id"))
+	})))
+	mux.Handle("GET /search", search(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		io.WriteString(w, "results for "+r.FormValue("q"))
+	})))
+
+	show := func(target string) {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+		fmt.Printf("%-14s %-4s Cache-Control: %s\n", target, w.Header().Get("X-Cache"), w.Header().Get("Cache-Control"))
+	}
+	show("/articles/7")
+	show("/articles/7")
+	show("/search?q=go")
+	show("/search?q=go")
+
+	// The article changed: the dispatcher calls the backend after the commit.
+	_, _ = localcache.NewBackend(store).Purge(context.Background(), backends.NewRequest([]string{"/articles/7"}, nil))
+	show("/articles/7")
+	// Output:
+	// /articles/7    MISS Cache-Control: max-age=30
+	// /articles/7    HIT  Cache-Control: max-age=30
+	// /search?q=go   MISS Cache-Control: public, max-age=60
+	// /search?q=go   HIT  Cache-Control: public, max-age=60
+	// /articles/7    MISS Cache-Control: max-age=30
+}
+
+// A KeyFunc that ignores tracking parameters: links shared with
+// utm_source and friends are served from one entry.
+func ExampleKeyFunc() {
+	withoutTracking := func(r *http.Request) string {
+		q := r.URL.Query()
+		for k := range q {
+			if strings.HasPrefix(k, "utm_") {
+				q.Del(k)
+			}
+		}
+		return r.Host + r.URL.Path + "?" + q.Encode()
+	}
+	renders := 0
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		renders++
+		io.WriteString(w, "spring sale")
+	})
+	h := localcache.Middleware(localcache.NewMemoryStore(), localcache.KeyFunc(withoutTracking))(page)
+
+	for _, target := range []string{"/sale?utm_source=newsletter", "/sale?utm_source=twitter", "/sale"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+		fmt.Printf("%-28s %s\n", target, w.Header().Get("X-Cache"))
+	}
+	fmt.Println("renders:", renders)
+	// Output:
+	// /sale?utm_source=newsletter  MISS
+	// /sale?utm_source=twitter     HIT
+	// /sale                        HIT
+	// renders: 1
+}
+
+// ClearHandler is mounted behind the application's admin authentication,
+// here a stand-in that checks HTTP basic credentials.
+func ExampleClearHandler() {
+	store := localcache.NewMemoryStore()
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "home") })
+	site := localcache.Middleware(store)(page)
+	site.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+
+	requireStaff := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			user, pass, ok := r.BasicAuth()
+			if !ok || user != "ops" || subtle.ConstantTimeCompare([]byte(pass), []byte("s3cret")) != 1 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="admin"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	admin := http.NewServeMux()
+	admin.Handle("/admin/cache/clear", localcache.ClearHandler(store))
+	h := requireStaff(admin)
+
+	for _, auth := range []bool{false, true} {
+		r := httptest.NewRequest(http.MethodPost, "/admin/cache/clear", nil)
+		if auth {
+			r.SetBasicAuth("ops", "s3cret")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Print(w.Code, " ", w.Body.String())
+	}
+	// Output:
+	// 401 unauthorized
+	// 200 removed 1 entries
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/internal/testclock"
 )
 
 func TestMain(m *testing.M) {
@@ -109,4 +110,15 @@ func respondWith(status int, h http.Header, body string) func(http.ResponseWrite
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
 	}
+}
+
+// clockedStore returns a memory store reading the time from a test clock.
+func clockedStore() (*testclock.Manual, *localcache.MemoryStore) {
+	clock := testclock.New()
+	return clock, localcache.NewMemoryStore(localcache.Clock(clock.Now))
+}
+
+// cached wraps a with its own Middleware on store, as a route of its own.
+func cached(store localcache.Store, a http.Handler, opts ...localcache.Option) http.Handler {
+	return localcache.Middleware(store, append([]localcache.Option{localcache.Logger(quiet)}, opts...)...)(a)
 }

@@ -19,6 +19,10 @@ const (
 	ixTag           = "t "
 )
 
+// keyFuncPrefix begins the keys built by a [KeyFunc]. Default keys begin
+// with the scheme, so the two never collide.
+const keyFuncPrefix = "key "
+
 // page is what identifies a cached page, before Vary.
 type page struct {
 	scheme, host, path, query string

@@ -16,8 +16,9 @@ const DefaultMaxBytes = 64 << 20
 
 // MemoryStore is a [Store] that keeps entries in this process's memory,
 // bounded by bytes: when a new entry does not fit, the least recently used
-// ones are evicted. Expired entries are removed when read or evicted; the
-// store starts no goroutine. Create it with [NewMemoryStore]; it is safe for
+// ones are evicted. Expired entries are removed when read or evicted; an
+// entry with TTL 0 stays until purged, cleared or evicted. The store starts
+// no goroutine. Create it with [NewMemoryStore]; it is safe for
 // concurrent use.
 type MemoryStore struct {
 	now      func() time.Time
@@ -32,7 +33,7 @@ type MemoryStore struct {
 
 type memItem struct {
 	e       *Entry
-	expires time.Time
+	expires time.Time // zero: never
 	size    int64
 }
 
@@ -59,7 +60,6 @@ func NewMemoryStore(opts ...StoreOption) *MemoryStore {
 	s := &MemoryStore{
 		now:      time.Now,
 		maxBytes: DefaultMaxBytes,
-		index:    make(map[string]map[string]struct{}),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -70,9 +70,16 @@ func NewMemoryStore(opts ...StoreOption) *MemoryStore {
 	if s.now == nil {
 		panic("localcache: Clock(nil): pass time.Now or a test clock's Now")
 	}
+	s.reset()
+	return s
+}
+
+// reset empties the store, with s.mu held or before s is shared.
+func (s *MemoryStore) reset() {
 	// The LRU's own count bound is never reached: bytes bound the store.
 	s.lru, _ = simplelru.NewLRU(math.MaxInt, s.evicted)
-	return s
+	s.index = make(map[string]map[string]struct{})
+	s.bytes = 0
 }
 
 // evicted forgets key's index entries and bytes. The LRU calls it, with
@@ -97,31 +104,36 @@ func (s *MemoryStore) Get(_ context.Context, key string) (*Entry, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	if !s.now().Before(it.expires) {
+	if !it.expires.IsZero() && !s.now().Before(it.expires) {
 		s.lru.Remove(key)
 		return nil, false, nil
 	}
 	return it.e, true, nil
 }
 
-// Generation returns the number of purges so far.
+// Generation returns the number of purges and clears so far.
 func (s *MemoryStore) Generation(context.Context) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.gen, nil
 }
 
-// Set stores e under key unless a purge ran since gen, or e is larger than
-// the whole store; it evicts the least recently used entries to make room.
+// Set stores e under key unless a purge or clear ran since gen, e.TTL is
+// negative, or e is larger than the whole store; it evicts the least
+// recently used entries to make room. An entry with TTL 0 never expires.
 func (s *MemoryStore) Set(_ context.Context, key string, e *Entry, gen uint64) (bool, error) {
 	size := e.size(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if gen != s.gen || size > s.maxBytes || e.TTL <= 0 {
+	if gen != s.gen || size > s.maxBytes || e.TTL < 0 {
 		return false, nil
 	}
+	var expires time.Time
+	if e.TTL > 0 {
+		expires = s.now().Add(e.TTL)
+	}
 	s.lru.Remove(key)
-	s.lru.Add(key, &memItem{e: e, expires: s.now().Add(e.TTL), size: size})
+	s.lru.Add(key, &memItem{e: e, expires: expires, size: size})
 	s.bytes += size
 	for _, ix := range e.Indexes {
 		keys := s.index[ix]
@@ -150,6 +162,17 @@ func (s *MemoryStore) Purge(_ context.Context, indexes []string) (int, error) {
 			}
 		}
 	}
+	return n, nil
+}
+
+// Clear removes every entry, expired ones not yet removed included, and
+// returns how many there were.
+func (s *MemoryStore) Clear(context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	n := s.lru.Len()
+	s.reset()
 	return n, nil
 }
 

@@ -122,3 +122,60 @@ func TestNewMemoryStorePanicsOnInvalidOptions(t *testing.T) {
 		func() { localcache.NewMemoryStore(localcache.MaxBytes(0)) })
 	assert.Panics(t, func() { localcache.NewMemoryStore(localcache.Clock(nil)) })
 }
+
+func TestMemoryStoreClear(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := localcache.NewMemoryStore()
+	gen, err := s.Generation(ctx)
+	require.NoError(t, err)
+	for _, k := range []string{"a", "b", "c"} {
+		_, _ = s.Set(ctx, k, entry("x", time.Hour, "p /"+k, "t all"), gen)
+	}
+
+	n, err := s.Clear(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	assert.Zero(t, s.Len())
+	assert.Zero(t, s.Bytes())
+	n, _ = s.Purge(ctx, []string{"t all"})
+	assert.Zero(t, n, "no index left behind")
+
+	ok, _ := s.Set(ctx, "a", entry("rendered before the clear", time.Hour), gen)
+	assert.False(t, ok, "the generation changed")
+	gen, _ = s.Generation(ctx)
+	ok, _ = s.Set(ctx, "a", entry("rendered after", time.Hour), gen)
+	assert.True(t, ok)
+	assert.Equal(t, 1, s.Len())
+}
+
+func TestMemoryStoreTTL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		ttl    time.Duration
+		stored bool
+	}{
+		{"0 is until purged", 0, true},
+		{"negative is refused", -time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			clock := testclock.New()
+			s := localcache.NewMemoryStore(localcache.Clock(clock.Now))
+			ok, err := s.Set(ctx, "k", entry("x", tt.ttl, "p /k"), 0)
+			require.NoError(t, err)
+			assert.Equal(t, tt.stored, ok)
+
+			clock.Advance(100 * 365 * 24 * time.Hour)
+			_, ok, _ = s.Get(ctx, "k")
+			assert.Equal(t, tt.stored, ok)
+			if tt.stored {
+				n, _ := s.Purge(ctx, []string{"p /k"})
+				assert.Equal(t, 1, n, "until purged")
+			}
+		})
+	}
+}

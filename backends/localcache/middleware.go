@@ -3,10 +3,13 @@ package localcache
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -18,6 +21,10 @@ const XCache = "X-Cache"
 // store and stores the 200 responses that may be shared; see the package
 // documentation for the rules. A HEAD request is answered from the entry of
 // the GET, but a HEAD miss is not stored.
+//
+// Wrap the whole mux for one policy, or each route's handler with its own
+// Middleware for per-route options; any number of them may share one
+// Store, and a purge or clear of the store applies to all of them.
 //
 // Middleware panics if an option is invalid, saying how to fix it.
 func Middleware(store Store, opts ...Option) func(http.Handler) http.Handler {
@@ -31,6 +38,7 @@ func Middleware(store Store, opts ...Option) func(http.Handler) http.Handler {
 	if err := cfg.validate(); err != nil {
 		panic("localcache: invalid configuration:\n" + err.Error())
 	}
+	cfg.browserCC = cfg.browserCacheControl()
 	return func(next http.Handler) http.Handler {
 		return &handler{next: next, store: store, cfg: &cfg}
 	}
@@ -54,17 +62,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
+	base := h.baseKey(r)
+	if base == "" {
+		h.next.ServeHTTP(w, r)
+		return
+	}
 	ctx := r.Context()
-	p := pageOf(r)
-	base := p.key()
 	key, e := h.lookup(ctx, base, r)
 	if e != nil {
 		serve(w, r, e)
 		return
 	}
 	if r.Method == http.MethodHead {
+		// Not stored, but with the headers a GET would have.
 		w.Header().Set(XCache, "MISS")
-		h.next.ServeHTTP(w, r)
+		h.next.ServeHTTP(&recorder{ResponseWriter: w, cfg: h.cfg}, r)
 		return
 	}
 
@@ -80,7 +92,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// panic goes on in this request below.
 			panicked = recover()
 		}()
-		return h.fill(w, r, p, base), nil
+		return h.fill(w, r, base), nil
 	})
 	if led {
 		if panicked != nil {
@@ -93,7 +105,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The response was personal, not cacheable, or another variant.
-	h.fill(w, r, p, base)
+	h.fill(w, r, base)
+}
+
+// baseKey returns the key of r's page before Vary, or "" when a KeyFunc
+// says not to cache r. The prefix of KeyFunc keys keeps them apart from
+// default keys, which begin with the scheme.
+func (h *handler) baseKey(r *http.Request) string {
+	if h.cfg.keyFunc == nil {
+		return pageOf(r).key()
+	}
+	k := h.cfg.keyFunc(r)
+	if k == "" {
+		return ""
+	}
+	return keyFuncPrefix + k
 }
 
 // personal reports whether r carries credentials or a session, so that the
@@ -141,15 +167,15 @@ func (h *handler) lookup(ctx context.Context, base string, r *http.Request) (str
 
 // fill renders the page with the next handler, writing it to w as it
 // comes, and stores it if it may be shared.
-func (h *handler) fill(w http.ResponseWriter, r *http.Request, p page, base string) *fill {
+func (h *handler) fill(w http.ResponseWriter, r *http.Request, base string) *fill {
 	// Stores outlive the request: a client that leaves must not stop Set.
 	ctx := context.WithoutCancel(r.Context())
 	gen, genErr := h.store.Generation(ctx)
 	w.Header().Set(XCache, "MISS")
-	rec := &recorder{ResponseWriter: w, max: h.cfg.maxEntryBytes}
+	rec := &recorder{ResponseWriter: w, cfg: h.cfg, max: h.cfg.maxEntryBytes}
 	h.next.ServeHTTP(rec, r)
 
-	e := h.entry(rec, p)
+	e := h.entry(rec, r)
 	if e == nil {
 		return nil
 	}
@@ -192,39 +218,61 @@ func (h *handler) unstored(key string, e *Entry, err error) *fill {
 
 // entry returns the entry to store for what rec captured, or nil when the
 // response must not be stored.
-func (h *handler) entry(rec *recorder, p page) *Entry {
-	if !rec.wroteHeader || rec.status != http.StatusOK || rec.overflow {
+func (h *handler) entry(rec *recorder, r *http.Request) *Entry {
+	if !rec.storable || rec.overflow {
 		return nil
 	}
-	hdr := rec.header
+	stored := rec.header // rec's own copy
+	for _, k := range unstoredHeaders {
+		delete(stored, k)
+	}
+	body := bytes.Clone(rec.body.Bytes())
+	if _, ok := stored["Etag"]; !ok {
+		stored["Etag"] = []string{computeETag(body)}
+	}
+	return &Entry{
+		Header:  stored,
+		Body:    body,
+		Vary:    rec.vary,
+		Indexes: pageOf(r).indexes(splitList(stored.Values(h.cfg.tagHeader))),
+		TTL:     rec.ttl,
+	}
+}
+
+// judge decides, from the status and headers a handler wrote, whether the
+// response may be stored, for how long (0: until purged), and which request
+// headers it varies on.
+func (c *config) judge(status int, hdr http.Header) (ttl time.Duration, vary []string, ok bool) {
+	if status != http.StatusOK {
+		return 0, nil, false
+	}
 	if _, ok := hdr["Set-Cookie"]; ok {
-		return nil
+		return 0, nil, false
 	}
-	ttl, ok := parseCacheControl(hdr).ttl(h.cfg.ttl)
+	ttl, ok = parseCacheControl(hdr).ttl(c.ttl, c.untilPurged)
 	if !ok {
-		return nil
+		return 0, nil, false
 	}
-	var vary []string
 	for _, name := range splitList(hdr.Values("Vary")) {
 		if name == "*" {
-			return nil
+			return 0, nil, false
 		}
 		vary = append(vary, http.CanonicalHeaderKey(name))
 	}
 	slices.Sort(vary)
-	vary = slices.Compact(vary)
+	return ttl, slices.Compact(vary), true
+}
 
-	stored := hdr.Clone()
-	for _, k := range unstoredHeaders {
-		delete(stored, k)
-	}
-	return &Entry{
-		Header:  stored,
-		Body:    bytes.Clone(rec.body.Bytes()),
-		Vary:    vary,
-		Indexes: p.indexes(splitList(hdr.Values(h.cfg.tagHeader))),
-		TTL:     ttl,
-	}
+// computeETag returns a strong ETag for body: the first 128 bits of its
+// SHA-256, in hex, quoted. It is the same in every process, so instances
+// behind one load balancer agree.
+func computeETag(body []byte) string {
+	sum := sha256.Sum256(body)
+	b := make([]byte, 0, 2+2*16)
+	b = append(b, '"')
+	b = hex.AppendEncode(b, sum[:16])
+	b = append(b, '"')
+	return string(b)
 }
 
 // unstoredHeaders are dropped from stored entries: hop-by-hop headers, and
@@ -234,37 +282,90 @@ var unstoredHeaders = []string{
 	"Content-Length", "Date", "Age", XCache,
 }
 
-// serve writes e as the response to r.
+// serve writes e as the response to r: 304 Not Modified when r's
+// If-None-Match matches e's ETag, else the full page with status 200.
 func serve(w http.ResponseWriter, r *http.Request, e *Entry) {
-	h := w.Header()
-	for k, vs := range e.Header {
-		h[k] = slices.Clone(vs) // the entry is shared: never hand out its slices
+	if inm, ok := r.Header["If-None-Match"]; ok {
+		if etag := e.Header["Etag"]; len(etag) > 0 && etagListMatches(inm, etag[0]) {
+			// RFC 9110, section 15.4.5: the headers a 200 would have
+			// sent that a cache needs to update what it holds.
+			n := 1 // X-Cache
+			for _, k := range notModifiedHeaders {
+				n += len(e.Header[k])
+			}
+			h, hv := w.Header(), newHeaderValues(n)
+			for _, k := range notModifiedHeaders {
+				if vs, ok := e.Header[k]; ok {
+					hv.set(h, k, vs...)
+				}
+			}
+			hv.set(h, XCache, "HIT")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
-	h.Set(XCache, "HIT")
-	h.Set("Content-Length", strconv.Itoa(len(e.Body)))
+	n := 2 // X-Cache and Content-Length
+	for _, vs := range e.Header {
+		n += len(vs)
+	}
+	h, hv := w.Header(), newHeaderValues(n)
+	for k, vs := range e.Header {
+		hv.set(h, k, vs...) // the entry is shared: never hand out its slices
+	}
+	hv.set(h, XCache, "HIT")
+	hv.set(h, "Content-Length", strconv.Itoa(len(e.Body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
 	}
 }
 
+// headerValues copies header values into one allocation for a response.
+type headerValues []string
+
+func newHeaderValues(n int) headerValues { return make(headerValues, 0, n) }
+
+// set sets h[k] to a copy of vs. k must be canonical. Each value slice is
+// capped, so that appending to one never overwrites the next.
+func (hv *headerValues) set(h http.Header, k string, vs ...string) {
+	start := len(*hv)
+	*hv = append(*hv, vs...)
+	h[k] = (*hv)[start:len(*hv):len(*hv)]
+}
+
+// notModifiedHeaders are the stored headers a 304 repeats.
+var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Etag", "Expires", "Vary"}
+
 // recorder passes a response through to the client and keeps a copy of its
-// status, headers and up to max bytes of body.
+// status, headers and up to max bytes of body. When the response may be
+// stored, it gives the client the Cache-Control of [BrowserMaxAge] before
+// passing the headers on.
 type recorder struct {
 	http.ResponseWriter
+	cfg         *config
 	max         int
 	wroteHeader bool
-	status      int
-	header      http.Header // as they were when the status was written
+	storable    bool          // by status and headers; the body may still overflow
+	ttl         time.Duration // when storable
+	vary        []string      // when storable
+	header      http.Header   // when storable: as sent to the client
 	body        bytes.Buffer
-	overflow    bool // the body passed max: not kept
+	overflow    bool // the body is not kept: too large, or not storable
 }
 
 func (rec *recorder) WriteHeader(code int) {
 	if !rec.wroteHeader && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) {
 		rec.wroteHeader = true
-		rec.status = code
-		rec.header = rec.ResponseWriter.Header().Clone()
+		hdr := rec.ResponseWriter.Header()
+		rec.ttl, rec.vary, rec.storable = rec.cfg.judge(code, hdr)
+		if rec.storable {
+			if cc := rec.cfg.browserCC; cc != "" {
+				hdr["Cache-Control"] = []string{cc}
+				delete(hdr, "Expires")
+				delete(hdr, "Age")
+			}
+			rec.header = hdr.Clone()
+		}
 	}
 	rec.ResponseWriter.WriteHeader(code)
 }
@@ -274,7 +375,7 @@ func (rec *recorder) Write(b []byte) (int, error) {
 		rec.WriteHeader(http.StatusOK)
 	}
 	if !rec.overflow {
-		if rec.body.Len()+len(b) > rec.max {
+		if rec.body.Len()+len(b) > rec.max || !rec.storable {
 			rec.overflow = true
 			rec.body = bytes.Buffer{}
 		} else {

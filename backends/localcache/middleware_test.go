@@ -409,15 +409,18 @@ func TestMiddlewarePanicsOnInvalidConfiguration(t *testing.T) {
 	tests := []struct {
 		name  string
 		store localcache.Store
-		opt   localcache.Option
+		opts  []localcache.Option
 		want  string
 	}{
-		{"nil store", nil, localcache.TTL(time.Second), "pass a Store"},
-		{"ttl", store, localcache.TTL(0), "need a positive duration"},
-		{"tag header", store, localcache.TagHeader(""), `name a header such as "Surrogate-Key"`},
-		{"session cookies", store, localcache.SessionCookies(), "name at least one cookie"},
-		{"max entry", store, localcache.MaxEntryBytes(0), "positive size"},
-		{"logger", store, localcache.Logger(nil), "slog.DiscardHandler"},
+		{"nil store", nil, []localcache.Option{localcache.TTL(time.Second)}, "pass a Store"},
+		{"ttl", store, []localcache.Option{localcache.TTL(0)}, "need a positive duration"},
+		{"tag header", store, []localcache.Option{localcache.TagHeader("")}, `name a header such as "Surrogate-Key"`},
+		{"session cookies", store, []localcache.Option{localcache.SessionCookies()}, "name at least one cookie"},
+		{"max entry", store, []localcache.Option{localcache.MaxEntryBytes(0)}, "positive size"},
+		{"logger", store, []localcache.Option{localcache.Logger(nil)}, "slog.DiscardHandler"},
+		{"ttl and until purged", store, []localcache.Option{localcache.UntilPurged(), localcache.TTL(time.Hour)}, "TTL(1h0m0s) and UntilPurged(): choose one"},
+		{"browser max age", store, []localcache.Option{localcache.BrowserMaxAge(-time.Second)}, "BrowserMaxAge(-1s): need 0"},
+		{"key func", store, []localcache.Option{localcache.KeyFunc(nil)}, "KeyFunc(nil): pass a function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,7 +430,7 @@ func TestMiddlewarePanicsOnInvalidConfiguration(t *testing.T) {
 				require.NotNil(t, p)
 				assert.Contains(t, p, tt.want)
 			}()
-			localcache.Middleware(tt.store, tt.opt)
+			localcache.Middleware(tt.store, tt.opts...)
 		})
 	}
 }

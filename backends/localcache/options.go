@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -15,16 +16,31 @@ const (
 	DefaultMaxEntryBytes = 1 << 20
 )
 
+// DefaultBrowserMaxAge is how long clients may keep a page of an
+// [UntilPurged] route when [BrowserMaxAge] is not given: 60 seconds. It
+// bounds how long a browser keeps showing a page the server has purged.
+const DefaultBrowserMaxAge = 60 * time.Second
+
 // An Option configures [Middleware].
 type Option func(*config)
 
 type config struct {
 	ttl            time.Duration
+	ttlSet         bool
+	untilPurged    bool
+	browserMaxAge  time.Duration
+	browserSet     bool
+	keyFunc        func(*http.Request) string
+	keyFuncSet     bool
 	tagHeader      string
 	sessionCookies []string // nil: any cookie makes a request private
 	maxEntryBytes  int
 	logger         *slog.Logger
 	errs           []error
+
+	// browserCC is the Cache-Control clients receive for a page the
+	// middleware stores or serves, or "" to replay the handler's.
+	browserCC string
 }
 
 func defaultConfig() config {
@@ -36,12 +52,72 @@ func defaultConfig() config {
 	}
 }
 
-// TTL sets how long a response is kept when its Cache-Control sets neither
-// s-maxage nor max-age. Purges remove entries sooner; the TTL bounds how
-// stale a page can be when a purge is lost. Defaults to [DefaultTTL] (5
-// minutes).
+// TTL sets how long the server keeps a response when its Cache-Control
+// sets neither s-maxage nor max-age. Purges remove entries sooner; the TTL
+// bounds how stale a page can be when a purge is lost. Defaults to
+// [DefaultTTL] (5 minutes). Giving both TTL and [UntilPurged] to one
+// Middleware is a configuration error.
 func TTL(d time.Duration) Option {
-	return func(c *config) { c.ttl = d }
+	return func(c *config) { c.ttl, c.ttlSet = d, true }
+}
+
+// UntilPurged makes the server keep pages with no expiry, until a purge,
+// [Store.Clear] or the store's memory bound removes them. Use it on routes
+// whose every change gormpurge purges, by URL or tag, and keep [TTL] on
+// routes that depend on data gormpurge does not see.
+//
+// A response's Cache-Control no-store, no-cache or private, or a
+// Set-Cookie, still keeps it out of the cache, and its s-maxage, when
+// present, still bounds how long the server keeps it; its max-age does not
+// (max-age, even max-age=0, is for browsers). Because a browser keeps a
+// page for its max-age whatever the server purges, clients receive
+// Cache-Control: max-age=60 ([DefaultBrowserMaxAge]) unless [BrowserMaxAge]
+// says otherwise.
+func UntilPurged() Option {
+	return func(c *config) { c.untilPurged = true }
+}
+
+// BrowserMaxAge sets how long clients may keep a page, separately from how
+// long the server keeps it. Every response the middleware stores or serves
+// from the cache reaches the client with its Cache-Control replaced by
+// exactly
+// "max-age=<d in whole seconds>", or "no-cache" when d is 0 (clients then
+// revalidate each time, which costs a 304 with the page's ETag), and
+// without Expires or Age. The handler's s-maxage and other directives are
+// not sent: a shared cache in front (a CDN) keeps the page no longer than a
+// browser does. To give a CDN its own lifetime, use a header only it reads,
+// such as CDN-Cache-Control or Surrogate-Control, which the middleware
+// passes through.
+//
+// A miss is judged by its status and headers as it streams, so a page too
+// large to store gets the same header. Personal requests and responses the
+// cache must not store (private, no-store, Set-Cookie, errors) keep the
+// handler's headers.
+//
+// Without BrowserMaxAge, clients receive the handler's own Cache-Control
+// and Expires, except on [UntilPurged] routes, where d defaults to
+// [DefaultBrowserMaxAge]. A negative d is a configuration error.
+func BrowserMaxAge(d time.Duration) Option {
+	return func(c *config) { c.browserMaxAge, c.browserSet = d, true }
+}
+
+// KeyFunc makes requests for which fn returns the same string share one
+// cache entry, in place of the default key (scheme, host, path and query).
+// Use it to ignore query parameters that do not change the page, such as
+// utm_source. The response's Vary still selects a variant within the key;
+// fn returning "" passes the request through to the handler, uncached.
+// Keys are shared by every Middleware on the same Store, so include what
+// tells the route apart (such as r.URL.Path) in them.
+//
+// Purges still find the entry: it is indexed by the path, host and query
+// of the request that filled it, and by its tags. A purge of the path (or
+// of host and path) removes it; a purge naming a query removes it only when
+// that is the query of the request that filled it.
+//
+// fn is called for every GET and HEAD request that is not personal (see
+// [SessionCookies]), on the hit path: keep it cheap.
+func KeyFunc(fn func(r *http.Request) string) Option {
+	return func(c *config) { c.keyFunc, c.keyFuncSet = fn, true }
 }
 
 // TagHeader names the response header that lists an entry's cache tags,
@@ -91,6 +167,15 @@ func (c *config) validate() error {
 	if c.ttl <= 0 {
 		errs = append(errs, fmt.Errorf("TTL(%v): need a positive duration", c.ttl))
 	}
+	if c.ttlSet && c.untilPurged {
+		errs = append(errs, fmt.Errorf("TTL(%v) and UntilPurged(): choose one; TTL bounds how long the server keeps a page, UntilPurged keeps it until a purge removes it", c.ttl))
+	}
+	if c.browserMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("BrowserMaxAge(%v): need 0 (clients revalidate each time) or a positive duration", c.browserMaxAge))
+	}
+	if c.keyFuncSet && c.keyFunc == nil {
+		errs = append(errs, errors.New("KeyFunc(nil): pass a function, or leave the option out to key by scheme, host, path and query"))
+	}
 	if c.tagHeader == "" {
 		errs = append(errs, errors.New(`TagHeader(""): name a header such as "Surrogate-Key"`))
 	}
@@ -98,4 +183,21 @@ func (c *config) validate() error {
 		errs = append(errs, fmt.Errorf("MaxEntryBytes(%d): need a positive size in bytes", c.maxEntryBytes))
 	}
 	return errors.Join(errs...)
+}
+
+// browserCacheControl returns the Cache-Control clients receive for pages
+// the middleware stores or serves, or "" when the handler's is replayed.
+func (c *config) browserCacheControl() string {
+	d := c.browserMaxAge
+	switch {
+	case c.browserSet:
+	case c.untilPurged:
+		d = DefaultBrowserMaxAge
+	default:
+		return ""
+	}
+	if d == 0 {
+		return "no-cache"
+	}
+	return "max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 }

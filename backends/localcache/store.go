@@ -7,30 +7,44 @@ import (
 )
 
 // Store keeps cached responses for [Middleware] and removes them for
-// [Backend]. Implementations must be safe for concurrent use. The store
-// treats keys and index keys as opaque strings: the middleware builds them.
+// [Backend]. Implement it to share one cache between several instances of
+// the application (for example in Redis); [MemoryStore] is the in-process
+// implementation. Implementations must be safe for concurrent use. The
+// store treats keys and index keys as opaque strings: the middleware builds
+// them.
+//
+// An entry's TTL of 0 means that it stays until Purge or Clear removes it,
+// or the store evicts it for room: a Redis store would SET it without EX.
+// A store never keeps an entry with a negative TTL.
 type Store interface {
 	// Get returns the entry stored under key, or false when there is none
 	// or it has expired. The caller must not modify the entry.
 	Get(ctx context.Context, key string) (*Entry, bool, error)
-	// Generation returns a number that changes every time Purge runs. The
-	// middleware reads it before rendering a response and passes it to Set.
+	// Generation returns a number that changes every time Purge or Clear
+	// runs. The middleware reads it before rendering a response and passes
+	// it to Set.
 	Generation(ctx context.Context) (uint64, error)
-	// Set stores e under key for e.TTL, replacing what was there, unless
-	// Purge has run since gen was read from Generation: then it stores
-	// nothing and returns false. The store must not modify e.
+	// Set stores e under key for e.TTL (until removed when e.TTL is 0),
+	// replacing what was there, unless Purge or Clear has run since gen was
+	// read from Generation, or e.TTL is negative: then it stores nothing
+	// and returns false. The store must not modify e.
 	Set(ctx context.Context, key string, e *Entry, gen uint64) (bool, error)
 	// Purge removes every entry that lists any of indexes in its Indexes,
 	// returns how many it removed, and changes the generation, even when
 	// nothing matched.
 	Purge(ctx context.Context, indexes []string) (int, error)
+	// Clear removes every entry, returns how many it removed, and changes
+	// the generation, so that a response rendered while it ran is not
+	// stored.
+	Clear(ctx context.Context) (int, error)
 }
 
 // Entry is one cached response, or one Vary record. It is not modified once
 // given to a Store.
 type Entry struct {
-	// Header holds the response headers to replay, without hop-by-hop
-	// headers, Content-Length or X-Cache.
+	// Header holds the response headers to replay, as clients receive them
+	// (see [BrowserMaxAge]), with the entry's ETag, and without hop-by-hop
+	// headers, Content-Length, Date, Age or X-Cache.
 	Header http.Header
 	// Body is the response body.
 	Body []byte
@@ -41,10 +55,12 @@ type Entry struct {
 	// page varies: it holds only Vary, which says how to find the variant
 	// that matches a request.
 	VaryRecord bool
-	// Indexes are the keys Purge finds the entry by: its path, host and
-	// query, and its tags.
+	// Indexes are the keys Purge finds the entry by: the path, host and
+	// query of the request that filled it, and its tags.
 	Indexes []string
-	// TTL is how long the store keeps the entry.
+	// TTL is how long the store keeps the entry. 0 means until it is
+	// purged, cleared or evicted (see [UntilPurged]); a store never keeps
+	// an entry with a negative TTL.
 	TTL time.Duration
 }
 

@@ -1,0 +1,51 @@
+package localcache
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+)
+
+// ClearHandler returns an operator endpoint that empties store: a POST
+// removes every entry and answers 200 with a text/plain body such as
+// "removed 42 entries"; any other method gets 405 with Allow: POST. Each
+// clear is logged with [slog.Default], at Info, or at Error with status 500
+// when the store fails. Use it when pages are stale for a reason no purge
+// covers, such as a deploy that changed templates, or data changed outside
+// the application.
+//
+// Anyone who can reach it can empty the cache and send every request to
+// the database at once: mount it behind the application's admin
+// authentication (and its CSRF protection, when that uses cookies), never
+// on the public mux unauthenticated:
+//
+//	admin := http.NewServeMux()
+//	admin.Handle("/admin/cache/clear", localcache.ClearHandler(store))
+//	mux.Handle("/admin/", requireStaff(admin)) // the application's own check
+//
+// ClearHandler panics if store is nil.
+func ClearHandler(store Store) http.Handler {
+	if store == nil {
+		panic("localcache: ClearHandler(nil): pass the Store given to Middleware")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed: POST to clear the cache", http.StatusMethodNotAllowed)
+			return
+		}
+		ctx := r.Context()
+		n, err := store.Clear(ctx)
+		if err != nil {
+			slog.Default().LogAttrs(ctx, slog.LevelError, "localcache: clear failed",
+				slog.Int("removed", n), slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
+			http.Error(w, fmt.Sprintf("clear failed after removing %d entries: %v", n, err), http.StatusInternalServerError)
+			return
+		}
+		slog.Default().LogAttrs(ctx, slog.LevelInfo, "localcache: cache cleared",
+			slog.Int("removed", n), slog.String("remote_addr", r.RemoteAddr))
+		_, _ = fmt.Fprintf(w, "removed %d entries\n", n)
+	})
+}

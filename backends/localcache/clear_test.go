@@ -1,0 +1,143 @@
+package localcache_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/backends/localcache"
+)
+
+func TestClearHandler(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		method string
+		want   int
+	}{
+		{http.MethodPost, http.StatusOK},
+		{http.MethodGet, http.StatusMethodNotAllowed},
+		{http.MethodHead, http.StatusMethodNotAllowed},
+		{http.MethodPut, http.StatusMethodNotAllowed},
+		{http.MethodDelete, http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			t.Parallel()
+			store, h := setup(t, &app{})
+			get(t, h, "/a")
+			get(t, h, "/b")
+
+			got := do(t, localcache.ClearHandler(store), tt.method, "/admin/cache/clear")
+			assert.Equal(t, tt.want, got.status)
+			assert.Equal(t, "no-store", got.header.Get("Cache-Control"))
+			if tt.want == http.StatusOK {
+				assert.Equal(t, "removed 2 entries\n", got.body)
+				assert.Equal(t, "text/plain; charset=utf-8", got.header.Get("Content-Type"))
+				assert.Zero(t, store.Len())
+				assert.Equal(t, "MISS", get(t, h, "/a").xcache)
+				return
+			}
+			assert.Equal(t, http.MethodPost, got.header.Get("Allow"))
+			assert.Equal(t, 2, store.Len(), "nothing cleared")
+		})
+	}
+}
+
+// clearFailingStore is a Store whose Clear fails, as a shared store does
+// when its server is down.
+type clearFailingStore struct {
+	localcache.Store
+}
+
+func (clearFailingStore) Clear(context.Context) (int, error) {
+	return 0, io.ErrUnexpectedEOF
+}
+
+func TestClearHandlerReportsStoreFailure(t *testing.T) {
+	t.Parallel()
+	got := do(t, localcache.ClearHandler(clearFailingStore{localcache.NewMemoryStore()}), http.MethodPost, "/clear")
+	assert.Equal(t, http.StatusInternalServerError, got.status)
+	assert.Contains(t, got.body, "unexpected EOF")
+	assert.Panics(t, func() { localcache.ClearHandler(nil) })
+}
+
+// TestRenderDuringPurgeOrClearIsNotStored: the generation guard holds for
+// every Middleware on a shared store, whichever route a purge named.
+func TestRenderDuringPurgeOrClearIsNotStored(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		purge func(t *testing.T, store localcache.Store)
+	}{
+		{"clear", func(t *testing.T, store localcache.Store) {
+			_, err := store.Clear(t.Context())
+			require.NoError(t, err)
+		}},
+		{"purge of another route", func(t *testing.T, store localcache.Store) {
+			purge(t, store, []string{"/other"}, nil)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			entered, release := make(chan struct{}), make(chan struct{})
+			a := &app{respond: func(w http.ResponseWriter, _ *http.Request, n int64) {
+				if n == 1 {
+					close(entered)
+					<-release
+				}
+				_, _ = fmt.Fprintf(w, "version %d", n)
+			}}
+			store := localcache.NewMemoryStore()
+			mux := http.NewServeMux()
+			mux.Handle("/article", cached(store, a, localcache.UntilPurged()))
+			mux.Handle("/other", cached(store, &app{}))
+
+			first := make(chan result, 1)
+			go func() { first <- get(t, mux, "/article") }()
+			<-entered
+			tt.purge(t, store)
+			close(release)
+			assert.Equal(t, "version 1", (<-first).body)
+
+			got := get(t, mux, "/article")
+			assert.Equal(t, "MISS", got.xcache, "the page rendered during the purge was not stored")
+			assert.Equal(t, "version 2", got.body)
+			assert.Equal(t, "HIT", get(t, mux, "/article").xcache)
+		})
+	}
+}
+
+func TestBackendPurgeAll(t *testing.T) {
+	t.Parallel()
+	store, h := setup(t, &app{respond: respondWith(http.StatusOK, header("Vary", "Accept-Language"), "x")})
+	get(t, h, "/a", "Accept-Language", "en")
+	get(t, h, "/a", "Accept-Language", "fr")
+	get(t, h, "/b")
+
+	var b backends.Backend = localcache.NewBackend(store)
+	pa, ok := b.(backends.PurgeAller)
+	require.True(t, ok, "the dispatcher can escalate to it")
+	require.NoError(t, pa.CanPurgeAll())
+
+	res, err := pa.PurgeAll(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, localcache.BackendName, res.Backend)
+	assert.Equal(t, "removed 5 entries", res.Detail, "two variants and their Vary record, and /b")
+	assert.Zero(t, store.Len())
+	assert.Equal(t, "MISS", get(t, h, "/b").xcache)
+}
+
+func TestBackendPurgeAllReportsStoreFailure(t *testing.T) {
+	t.Parallel()
+	b := localcache.NewBackend(clearFailingStore{localcache.NewMemoryStore()})
+	_, err := b.PurgeAll(t.Context())
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.False(t, backends.IsPermanent(err), "retried")
+}
