@@ -32,7 +32,7 @@ func (l *lane) workLoop() {
 // dispatcher stops, then settles b.
 func (l *lane) deliver(b *batch) {
 	if b.err != nil {
-		l.finish(b, Report{Backend: l.name, Outcome: Failed, Request: b.req, Err: b.err})
+		l.finish(b, Report{Backend: l.name, Outcome: Failed, Request: b.req, All: b.all, Err: b.err})
 		return
 	}
 	ctx := l.d.runCtx
@@ -49,10 +49,10 @@ func (l *lane) deliver(b *batch) {
 	// behind a bulk change has not been failing for ten minutes.
 	start := time.Now()
 	var paced time.Duration
-	rep := Report{Backend: l.name, Request: b.req}
+	rep := Report{Backend: l.name, Request: b.req, All: b.all}
 	for {
 		waitStart := time.Now()
-		err := l.waitRate(ctx, b.req)
+		err := l.waitRate(ctx, b)
 		paced += time.Since(waitStart)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -71,7 +71,7 @@ func (l *lane) deliver(b *batch) {
 			break
 		}
 		rep.Attempts++
-		res, err := l.call(ctx, b.req)
+		res, err := l.call(ctx, b)
 		rep.Result, rep.Err, rep.Elapsed = res, err, time.Since(start)
 		if err == nil {
 			rep.Outcome = Delivered
@@ -101,14 +101,19 @@ func (l *lane) deliver(b *batch) {
 			break
 		}
 		l.retried.Add(1)
-		l.d.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "dispatcher: purge failed, will retry",
+		attrs := []slog.Attr{
 			slog.String("backend", l.name),
 			slog.Int("attempt", rep.Attempts),
 			slog.Int("objects", b.req.Len()),
 			slog.String("outcome", "retry"),
 			slog.Duration("wait", wait),
 			idsAttr(res.IDs),
-			slog.Any("error", err))
+			slog.Any("error", err),
+		}
+		if b.all {
+			attrs = append(attrs, slog.Bool("all", true))
+		}
+		l.d.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "dispatcher: purge failed, will retry", attrs...)
 		if !sleep(ctx, wait) {
 			l.abandon(b, rep)
 			return
@@ -117,9 +122,10 @@ func (l *lane) deliver(b *batch) {
 	l.finish(b, rep)
 }
 
-// call makes one attempt with its own deadline. A panicking backend fails
-// the batch for good instead of crashing the program.
-func (l *lane) call(ctx context.Context, r backends.Request) (res backends.Result, err error) {
+// call makes one attempt at b with its own deadline: Purge, or PurgeAll
+// for a batch that purges everything. A panicking backend fails the batch
+// for good instead of crashing the program.
+func (l *lane) call(ctx context.Context, b *batch) (res backends.Result, err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.d.cfg.attemptTimeout)
 	defer cancel()
 	defer func() {
@@ -127,20 +133,28 @@ func (l *lane) call(ctx context.Context, r backends.Request) (res backends.Resul
 			err = backends.Permanent(fmt.Errorf("dispatcher: backend %q panicked: %v\n%s", l.name, p, debug.Stack()))
 		}
 	}()
-	res, err = l.backend.Purge(ctx, r)
+	if b.all {
+		res, err = l.esc.purgeAller.PurgeAll(ctx)
+	} else {
+		res, err = l.backend.Purge(ctx, b.req)
+		if res.Objects == 0 {
+			res.Objects = b.req.Len()
+		}
+	}
 	if res.Backend == "" {
 		res.Backend = l.name
-	}
-	if res.Objects == 0 {
-		res.Objects = r.Len()
 	}
 	return res, err
 }
 
 // waitRate waits for the lane's rate limits, then the backend's own pacing
-// (backends.Pacer), to allow a call with r.
-func (l *lane) waitRate(ctx context.Context, r backends.Request) error {
-	n := r.Len()
+// (backends.Pacer), to allow a call with b. A purge of everything counts
+// as one object and is not paced: PurgeAll paces itself.
+func (l *lane) waitRate(ctx context.Context, b *batch) error {
+	n := b.req.Len()
+	if b.all {
+		n = 1
+	}
 	if l.reqLimit != nil {
 		if err := l.reqLimit.Wait(ctx); err != nil {
 			return err
@@ -151,8 +165,8 @@ func (l *lane) waitRate(ctx context.Context, r backends.Request) error {
 			return err
 		}
 	}
-	if l.pacer != nil {
-		if err := l.pacer.Pace(ctx, r); err != nil {
+	if l.pacer != nil && !b.all {
+		if err := l.pacer.Pace(ctx, b.req); err != nil {
 			return fmt.Errorf("dispatcher: backend %q cannot pace this batch: %w", l.name, err)
 		}
 	}
@@ -171,17 +185,19 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// finish counts and reports b's outcome, then settles b: by the time Flush
-// sees b settled, or a ticket done, the hook has run. When the error of a
-// failed batch names the objects that failed (backends.Partial), only those
-// count as failed, the others as delivered.
+// finish counts and reports b's outcome, hands what it delivered to the
+// lane's Warmer, then settles b: by the time Flush sees b settled, or a
+// ticket done, the hook and the Warmer have run. When the error of a failed
+// batch names the objects that failed (backends.Partial), only those count
+// as failed, the others as delivered; a failed purge of everything fails
+// all its objects.
 func (l *lane) finish(b *batch, rep Report) {
 	end := batchEnd{req: b.req, outcome: rep.Outcome, err: rep.Err, attempts: rep.Attempts, result: rep.Result}
 	n := b.req.Len()
 	failed := 0
 	if rep.Outcome == Failed {
 		failed = n
-		if objs, ok := backends.FailedObjects(rep.Err); ok {
+		if objs, ok := backends.FailedObjects(rep.Err); ok && !b.all {
 			if f := intersect(b.req, objs); !f.Empty() {
 				end.failed, end.partial = f, true
 				failed = f.Len()
@@ -191,7 +207,53 @@ func (l *lane) finish(b *batch, rep Report) {
 	l.delivered.Add(uint64(n - failed))
 	l.failed.Add(uint64(failed))
 	l.report(rep)
+	if l.warmer != nil {
+		if urls := l.warmURLs(b, &end); len(urls) > 0 {
+			l.callWarmer(urls)
+		}
+	}
 	l.settle(b, end)
+}
+
+// warmURLs returns the URLs that b, which ended as end says, purged: all of
+// its own, and those of the handoffs it purged by tags or by a purge of
+// everything (b.warm), but none that failed.
+func (l *lane) warmURLs(b *batch, end *batchEnd) []string {
+	switch {
+	case end.outcome == Delivered:
+	case end.outcome == Failed && end.partial:
+		var urls []string
+		for _, u := range b.req.URLs {
+			if !end.fails(objKey{s: u}) {
+				urls = append(urls, u)
+			}
+		}
+		if len(b.warm) > 0 && !slices.ContainsFunc(l.esc.tags, func(t string) bool {
+			_, held := slices.BinarySearch(b.req.Tags, t)
+			return held && end.fails(objKey{tag: true, s: t})
+		}) {
+			urls = append(urls, b.warm...)
+		}
+		return backends.NewRequest(urls, nil).URLs
+	default:
+		return nil
+	}
+	if len(b.warm) == 0 {
+		return b.req.URLs
+	}
+	return backends.NewRequest(slices.Concat(b.req.URLs, b.warm), nil).URLs
+}
+
+// callWarmer hands urls to the lane's Warmer; a panic in it is logged, as
+// one in the OnResult hook is.
+func (l *lane) callWarmer(urls []string) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.d.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "dispatcher: Warmer panicked",
+				slog.String("backend", l.name), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	l.warmer.Enqueue(urls...)
 }
 
 // report logs rep and passes it to the OnResult hook.
@@ -209,6 +271,9 @@ func (l *lane) report(rep Report) {
 		slog.Int("objects", rep.Request.Len()),
 		slog.String("outcome", rep.Outcome.String()),
 		slog.Duration("elapsed", rep.Elapsed),
+	}
+	if rep.All {
+		attrs = append(attrs, slog.Bool("all", true))
 	}
 	if len(rep.Result.IDs) > 0 {
 		attrs = append(attrs, idsAttr(rep.Result.IDs))

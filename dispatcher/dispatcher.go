@@ -42,22 +42,23 @@ func New(bs []backends.Backend, opts ...Option) *Dispatcher {
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	names := make(map[string]bool, len(bs))
+	byName := make(map[string]backends.Backend, len(bs))
 	var errs []error
 	if len(bs) == 0 {
 		errs = append(errs, errors.New("New: pass at least one backend"))
 	}
 	for i, b := range bs {
-		switch {
-		case b == nil:
+		if b == nil {
 			errs = append(errs, fmt.Errorf("New: backend %d is nil", i))
-		case names[b.Name()]:
-			errs = append(errs, fmt.Errorf("New: two backends are named %q; give each a unique Name", b.Name()))
-		default:
-			names[b.Name()] = true
+			continue
 		}
+		if _, dup := byName[b.Name()]; dup {
+			errs = append(errs, fmt.Errorf("New: two backends are named %q; give each a unique Name", b.Name()))
+			continue
+		}
+		byName[b.Name()] = b
 	}
-	if err := errors.Join(append(errs, cfg.validate(names))...); err != nil {
+	if err := errors.Join(append(errs, cfg.validate(byName))...); err != nil {
 		panic("dispatcher: invalid configuration:\n" + err.Error())
 	}
 
@@ -104,8 +105,9 @@ func (d *Dispatcher) Enqueue(ctx context.Context, r backends.Request) error {
 	return d.offer(ctx, r, d.lanes, nil)
 }
 
-// offer hands r to lanes as Enqueue describes. parts, unless nil, holds r's
-// ticket part for each lane, in the same order.
+// offer hands r to lanes as Enqueue describes, escalated for the lanes
+// whose [WithEscalation] says so. parts, unless nil, holds r's ticket part
+// for each lane, in the same order.
 func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lane, parts []ticketPart) error {
 	if d.closed.Load() {
 		for i, l := range lanes {
@@ -113,21 +115,29 @@ func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lan
 		}
 		return ErrClosed
 	}
+	type waiting struct {
+		l  *lane
+		it item
+	}
 	var (
 		errs []error
-		full []int // indexes in lanes
+		full []waiting // lanes with no room under Block
 	)
 	for i, l := range lanes {
-		err := l.push(r, partAt(parts, i))
+		it := item{req: r, tk: partAt(parts, i)}
+		if l.escalates(r) {
+			it = l.escalate(ctx, r, it.tk)
+		}
+		err := l.push(it)
 		switch {
 		case errors.Is(err, errWouldBlock):
-			full = append(full, i)
+			full = append(full, waiting{l, it})
 		case err != nil:
 			errs = append(errs, err)
 		}
 	}
-	for _, i := range full {
-		if err := lanes[i].pushWait(ctx, r, partAt(parts, i)); err != nil {
+	for _, w := range full {
+		if err := w.l.pushWait(ctx, w.it); err != nil {
 			errs = append(errs, err)
 		}
 	}

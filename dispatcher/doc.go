@@ -43,6 +43,29 @@
 //	}
 //	outcomes, err := t.Wait(ctx)
 //
+// # Escalation and warm-up
+//
+// A bulk change, such as a data migration, can hand over thousands of URLs
+// at once, and a CDN that bills per purged object charges for each.
+// [WithEscalation] makes one backend purge something coarser instead of
+// any handoff (one Enqueue or Submit call) that names more than a given
+// number of URLs: a few cache tags, or everything it caches when the
+// backend implements [backends.PurgeAller]. The other backends still get
+// the URLs.
+//
+//	d := dispatcher.New(bs, dispatcher.WithEscalation("akamai",
+//		dispatcher.Escalation{Above: 500, All: true})) // with akamai.WithCPCodes
+//
+// A purge of everything subsumes the requests merged with it in the same
+// linger window: they are settled by its outcome, and its [Report] has All
+// set. Escalations are logged at Warn and counted in
+// [BackendStats.Escalated].
+//
+// [WithWarmup] hands the URLs of every batch a backend delivered to a
+// [Warmer], such as *warm.Warmer, which fetches them again so that the
+// first visitor after a purge finds them cached. For an escalated handoff it
+// gets the URLs the handoff named.
+//
 // # Guarantees
 //
 // Delivery is at most once and in memory: what is queued when the process

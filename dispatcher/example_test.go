@@ -144,3 +144,54 @@ func ExampleDispatcher_Submit() {
 	// [/admin] varnish: failed permanent: 403 Forbidden: /admin
 	// varnish: delivered 1, failed 1
 }
+
+// A data migration hands over a thousand pages at once: the CDN, billed per
+// purged object, purges one cache tag instead, while the local cache still
+// drops each page. A handoff of up to Above URLs is purged as usual.
+func ExampleWithEscalation() {
+	var (
+		mu    sync.Mutex
+		calls = map[string][]backends.Request{}
+	)
+	record := func(name string) backends.Backend {
+		return backends.Func(name, func(_ context.Context, r backends.Request) (backends.Result, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[name] = append(calls[name], r)
+			return backends.Result{}, nil
+		})
+	}
+	d := dispatcher.New([]backends.Backend{record("cdn"), record("local")},
+		dispatcher.WithEscalation("cdn", dispatcher.Escalation{Above: 500, Tags: []string{"pages"}}),
+		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	ctx := context.Background()
+
+	migrated := make([]string, 1000)
+	for i := range migrated {
+		migrated[i] = fmt.Sprintf("/pages/%d", i)
+	}
+	_ = d.Enqueue(ctx, backends.NewRequest(migrated, []string{"migration-42"}))
+	_ = d.Flush(ctx)
+	_ = d.Enqueue(ctx, backends.NewRequest([]string{"/pages/7"}, nil))
+	if err := d.Close(ctx); err != nil {
+		fmt.Println("close:", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range calls["cdn"] {
+		fmt.Printf("cdn: %d URLs, tags %v\n", len(r.URLs), r.Tags)
+	}
+	local := 0
+	for _, r := range calls["local"] {
+		local += len(r.URLs)
+	}
+	fmt.Println("local:", local, "URLs")
+	s, _ := d.Stats().Backend("cdn")
+	fmt.Printf("cdn: escalated %d handoff, %d URLs\n", s.Escalated, s.EscalatedURLs)
+	// Output:
+	// cdn: 0 URLs, tags [migration-42 pages]
+	// cdn: 1 URLs, tags []
+	// local: 1001 URLs
+	// cdn: escalated 1 handoff, 1000 URLs
+}

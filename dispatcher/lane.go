@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -19,15 +20,26 @@ import (
 var errWouldBlock = errors.New("dispatcher: would block")
 
 // item is one accepted request in a lane's queue. tk is the request's
-// share of a Ticket, nil unless it came from Submit.
+// share of a Ticket, nil unless it came from Submit; esc is nil unless the
+// request was escalated.
 //
 // The lane numbers items in the order it accepts them, and Flush waits on
 // those numbers. The queue holds them without gaps, the newest being
 // nextSeq-1, so an item's number is not stored: that keeps Enqueue's items
-// as small as they were before tickets.
+// small. For the same reason what only an escalated request needs lives
+// behind esc.
 type item struct {
 	req backends.Request
 	tk  *ticketPart
+	esc *escalated
+}
+
+// escalated is what an item escalated by WithEscalation carries besides its
+// request: for a Tags escalation req holds the tags, for All it holds the
+// handoff as it was.
+type escalated struct {
+	all  bool     // purge everything: the item's group becomes one batch calling PurgeAll
+	urls []string // for a Tags escalation with a Warmer: the URLs the handoff named
 }
 
 // group is the set of queued items one linger window merged. It settles when
@@ -42,11 +54,14 @@ type group struct {
 	ends    []batchEnd // how each of its batches ended, settled or abandoned
 }
 
-// batch is one call's worth of objects, cut to the backend's limits.
+// batch is one call's worth of objects, cut to the backend's limits, or a
+// purge of everything (all) that subsumes its group's objects, in req.
 type batch struct {
-	g   *group
-	req backends.Request
-	err error // set when the objects can never fit: fail without calling
+	g    *group
+	req  backends.Request
+	err  error    // set when the objects can never fit: fail without calling
+	all  bool     // call PurgeAll instead of Purge
+	warm []string // besides req's URLs, what the Warmer gets once delivered
 }
 
 // lane is one backend's queue, batcher and workers.
@@ -55,12 +70,14 @@ type lane struct {
 	backend    backends.Backend
 	name       string
 	limits     backends.Limits
-	maxObjects int            // per batch: the backend's limit and the rate limiter's burst; 0 means none
-	reqLimit   *rate.Limiter  // nil when unlimited
-	objLimit   *rate.Limiter  // nil when unlimited
-	pacer      backends.Pacer // nil unless the backend paces itself
-	work       chan *batch    // batcher to workers, unbuffered
-	wake       chan struct{}  // capacity 1: something for the batcher to look at
+	maxObjects int             // per batch: the backend's limit and the rate limiter's burst; 0 means none
+	reqLimit   *rate.Limiter   // nil when unlimited
+	objLimit   *rate.Limiter   // nil when unlimited
+	pacer      backends.Pacer  // nil unless the backend paces itself
+	esc        *laneEscalation // nil unless WithEscalation names the backend
+	warmer     Warmer          // nil unless WithWarmup names the backend
+	work       chan *batch     // batcher to workers, unbuffered
+	wake       chan struct{}   // capacity 1: something for the batcher to look at
 
 	mu         sync.Mutex
 	queue      []item
@@ -75,6 +92,15 @@ type lane struct {
 	abandoned  []backends.Request
 
 	enqueued, coalesced, delivered, failed, dropped, retried atomic.Uint64
+	escalatedHandoffs, escalatedURLs                         atomic.Uint64
+}
+
+// laneEscalation is a lane's WithEscalation, ready to apply.
+type laneEscalation struct {
+	Escalation
+	purgeAller backends.PurgeAller // for All
+	tags       []string            // Tags, normalised
+	to         string              // what handoffs escalate to, for the log
 }
 
 func newLane(d *Dispatcher, b backends.Backend) *lane {
@@ -90,6 +116,16 @@ func newLane(d *Dispatcher, b backends.Backend) *lane {
 	}
 	l.maxObjects = l.limits.MaxObjects
 	l.pacer, _ = b.(backends.Pacer)
+	l.warmer = d.cfg.warmers[l.name]
+	if e, ok := d.cfg.escalations[l.name]; ok {
+		l.esc = &laneEscalation{Escalation: e, to: "all"}
+		if e.All {
+			l.esc.purgeAller = b.(backends.PurgeAller) // checked by New
+		} else {
+			l.esc.tags = backends.NewRequest(nil, e.Tags).Tags
+			l.esc.to = fmt.Sprintf("tags %v", l.esc.tags)
+		}
+	}
 	if r, ok := d.cfg.rates[l.name]; ok {
 		if r.requests > 0 {
 			l.reqLimit = rate.NewLimiter(rate.Limit(r.requests), 1)
@@ -120,14 +156,40 @@ func broadcastLocked(ch *chan struct{}) {
 	*ch = make(chan struct{})
 }
 
-// push appends r, with its ticket part tk (nil for Enqueue), to the queue
-// if there is room, or applies the full-queue policy. It returns
-// errWouldBlock under Block when the queue is full.
-func (l *lane) push(r backends.Request, tk *ticketPart) error {
+// escalates reports whether the lane's escalation replaces r: whether r
+// names more URLs than it allows.
+func (l *lane) escalates(r backends.Request) bool {
+	return l.esc != nil && len(r.URLs) > l.esc.Above
+}
+
+// escalate returns the item that replaces r as the lane's escalation says,
+// and counts and logs it.
+func (l *lane) escalate(ctx context.Context, r backends.Request, tk *ticketPart) item {
+	l.escalatedHandoffs.Add(1)
+	l.escalatedURLs.Add(uint64(len(r.URLs)))
+	l.d.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "dispatcher: escalated",
+		slog.String("backend", l.name),
+		slog.Int("urls", len(r.URLs)),
+		slog.String("to", l.esc.to))
+	if l.esc.All {
+		// The handoff travels whole: the purge of everything subsumes it,
+		// and Close reports it if it is left.
+		return item{req: r, tk: tk, esc: &escalated{all: true}}
+	}
+	it := item{req: backends.NewRequest(nil, slices.Concat(l.esc.tags, r.Tags)), tk: tk, esc: &escalated{}}
+	if l.warmer != nil {
+		it.esc.urls = r.URLs
+	}
+	return it
+}
+
+// push appends it to the queue if there is room, or applies the full-queue
+// policy. It returns errWouldBlock under Block when the queue is full.
+func (l *lane) push(it item) error {
 	l.mu.Lock()
 	if l.draining {
 		l.mu.Unlock()
-		l.drop(r, tk, ErrClosed)
+		l.drop(it.req, it.tk, ErrClosed)
 		return ErrClosed
 	}
 	var oldest item
@@ -139,7 +201,7 @@ func (l *lane) push(r backends.Request, tk *ticketPart) error {
 		case Reject:
 			l.mu.Unlock()
 			err := fmt.Errorf("%w: backend %q holds %d requests", ErrQueueFull, l.name, l.d.cfg.queueSize)
-			l.drop(r, tk, err)
+			l.drop(it.req, it.tk, err)
 			return err
 		case DropOldest:
 			oldest = l.queue[0]
@@ -148,7 +210,7 @@ func (l *lane) push(r backends.Request, tk *ticketPart) error {
 			l.queuedObjs -= oldest.req.Len()
 		}
 	}
-	l.appendLocked(r, tk)
+	l.appendLocked(it)
 	l.mu.Unlock()
 	l.signal()
 	if !oldest.req.Empty() {
@@ -163,32 +225,32 @@ func (l *lane) push(r backends.Request, tk *ticketPart) error {
 }
 
 // pushWait waits for room in the queue until ctx is done or Close begins.
-func (l *lane) pushWait(ctx context.Context, r backends.Request, tk *ticketPart) error {
+func (l *lane) pushWait(ctx context.Context, it item) error {
 	for {
 		l.mu.Lock()
 		space := l.space
 		l.mu.Unlock()
-		if err := l.push(r, tk); !errors.Is(err, errWouldBlock) {
+		if err := l.push(it); !errors.Is(err, errWouldBlock) {
 			return err
 		}
 		select {
 		case <-space:
 		case <-l.d.closing:
-			l.drop(r, tk, ErrClosed)
+			l.drop(it.req, it.tk, ErrClosed)
 			return ErrClosed
 		case <-ctx.Done():
 			err := fmt.Errorf("%w: backend %q: %w", ErrQueueFull, l.name, context.Cause(ctx))
-			l.drop(r, tk, err)
+			l.drop(it.req, it.tk, err)
 			return err
 		}
 	}
 }
 
-func (l *lane) appendLocked(r backends.Request, tk *ticketPart) {
-	l.queue = append(l.queue, item{req: r, tk: tk})
+func (l *lane) appendLocked(it item) {
+	l.queue = append(l.queue, it)
 	l.nextSeq++
-	l.queuedObjs += r.Len()
-	l.enqueued.Add(uint64(r.Len()))
+	l.queuedObjs += it.req.Len()
+	l.enqueued.Add(uint64(it.req.Len()))
 }
 
 // drop counts, logs and reports a request that will not reach the backend,
@@ -279,7 +341,9 @@ func (l *lane) take() []*batch {
 	// Merge and cut outside the lock: Limits.Size may be slow.
 	var (
 		urls, tags []string
-		tickets    []item // items, if one has a ticket
+		tickets    []item   // items, if one has a ticket
+		all        bool     // an item asks to purge everything
+		warm       []string // URLs of handoffs escalated to tags, for the Warmer
 	)
 	offered := 0
 	for _, it := range items {
@@ -289,19 +353,24 @@ func (l *lane) take() []*batch {
 		if it.tk != nil {
 			tickets = items
 		}
+		if it.esc != nil {
+			all = all || it.esc.all
+			warm = append(warm, it.esc.urls...)
+		}
 	}
 	merged := backends.NewRequest(urls, tags)
 	l.coalesced.Add(uint64(offered - merged.Len()))
-	parts, tooBig := cut(merged, l.limits, l.maxObjects)
-
-	batches := make([]*batch, 0, len(parts)+len(tooBig))
-	for _, p := range parts {
-		batches = append(batches, &batch{g: g, req: p})
+	if len(warm) > 0 {
+		warm = backends.NewRequest(warm, nil).URLs
 	}
-	for _, p := range tooBig {
-		err := backends.Permanent(fmt.Errorf("dispatcher: object of %d bytes exceeds backend %q's MaxBytes of %d",
-			l.limits.SizeOf(p), l.name, l.limits.MaxBytes))
-		batches = append(batches, &batch{g: g, req: p, err: err})
+
+	var batches []*batch
+	if all {
+		// One purge of everything, sent after every item of the group was
+		// queued, covers them all.
+		batches = []*batch{{g: g, req: merged, all: true, warm: warm}}
+	} else {
+		batches = l.cutBatches(g, merged, warm)
 	}
 
 	l.mu.Lock()
@@ -311,6 +380,31 @@ func (l *lane) take() []*batch {
 	l.mu.Unlock()
 	if len(batches) == 0 {
 		l.settleGroup(g) // only for empty requests, which are never queued
+	}
+	return batches
+}
+
+// cutBatches cuts merged, the objects of g, into batches. warm, the URLs of
+// g's handoffs escalated to tags, goes with the batch that holds the
+// escalation's first tag: they are warmed when it is delivered.
+func (l *lane) cutBatches(g *group, merged backends.Request, warm []string) []*batch {
+	parts, tooBig := cut(merged, l.limits, l.maxObjects)
+	batches := make([]*batch, 0, len(parts)+len(tooBig))
+	for _, p := range parts {
+		batches = append(batches, &batch{g: g, req: p})
+	}
+	for _, p := range tooBig {
+		err := backends.Permanent(fmt.Errorf("dispatcher: object of %d bytes exceeds backend %q's MaxBytes of %d",
+			l.limits.SizeOf(p), l.name, l.limits.MaxBytes))
+		batches = append(batches, &batch{g: g, req: p, err: err})
+	}
+	if len(warm) > 0 {
+		for _, b := range batches {
+			if _, ok := slices.BinarySearch(b.req.Tags, l.esc.tags[0]); ok {
+				b.warm = warm
+				break
+			}
+		}
 	}
 	return batches
 }
@@ -482,5 +576,8 @@ func (l *lane) stats() BackendStats {
 		Failed:    l.failed.Load(),
 		Dropped:   l.dropped.Load(),
 		Retried:   l.retried.Load(),
+
+		Escalated:     l.escalatedHandoffs.Load(),
+		EscalatedURLs: l.escalatedURLs.Load(),
 	}
 }

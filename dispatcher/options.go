@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -86,6 +90,8 @@ type config struct {
 	maxBackoff     time.Duration
 	attemptTimeout time.Duration
 	rates          map[string]rateLimit
+	escalations    map[string]Escalation
+	warmers        map[string]Warmer
 	logger         *slog.Logger
 	onResult       func(Report)
 	errs           []error // problems found while applying options
@@ -176,6 +182,72 @@ func WithRateLimit(backend string, requestsPerSecond, objectsPerSecond float64) 
 	}
 }
 
+// Escalation says what a backend purges instead of a handoff that names too
+// many URLs, such as a data migration that would otherwise purge a site page
+// by page and pay the CDN for each. Give it to [WithEscalation].
+type Escalation struct {
+	// Above is the most URLs a handoff (one call to Enqueue or Submit) may
+	// name and still be purged URL by URL: a handoff with more than Above
+	// URLs is escalated, for this backend only. It must be at least 1.
+	Above int
+	// Tags, when set, are purged instead of the handoff's URLs; the
+	// handoff's own tags are kept. Set Tags or All, not both.
+	Tags []string
+	// All, when set, purges everything the backend caches instead of the
+	// handoff. The backend must implement [backends.PurgeAller], and its
+	// CanPurgeAll must return nil.
+	All bool
+}
+
+// WithEscalation makes the backend named backend purge what e says instead
+// of any handoff that names more than e.Above URLs: a few tags (e.Tags) or
+// everything it caches (e.All). Use it for a CDN that bills per purged
+// object, so that a bulk change costs one coarse purge instead of thousands
+// of URL purges. The other backends still get the handoff's URLs.
+//
+// The decision is made per handoff, when Enqueue or Submit hands it over,
+// and is logged at Warn ("dispatcher: escalated") and counted in
+// [BackendStats.Escalated]. A purge of everything subsumes the requests
+// merged with it in the same linger window: its [Report] has All set. By
+// default no backend escalates.
+func WithEscalation(backend string, e Escalation) Option {
+	e.Tags = slices.Clone(e.Tags)
+	return func(c *config) {
+		if c.escalations == nil {
+			c.escalations = make(map[string]Escalation)
+		}
+		c.escalations[backend] = e
+	}
+}
+
+// Warmer re-fetches pages after a backend purged them, so that the first
+// visitor finds them cached. *warm.Warmer (package
+// github.com/gormpurge/gormpurge/warm) implements it. Give one to
+// [WithWarmup].
+type Warmer interface {
+	// Enqueue queues urls to be fetched later. It must not block. urls
+	// may share memory with the Report of the batch: keep it, but do not
+	// modify it.
+	Enqueue(urls ...string)
+}
+
+// WithWarmup makes the dispatcher hand w the URLs of every batch that the
+// backend named backend delivered, so that w fetches them again: all of a
+// delivered batch's URLs, those not named as failed of a batch that failed
+// in part ([backends.Partial]), and none of a batch that failed or was
+// dropped. For an escalated handoff (see [WithEscalation]), w gets the URLs
+// the handoff named once the purge that replaced them is delivered. Tags are
+// never handed over. w is called from the backend's workers, after the
+// [WithOnResult] hook and with no lock held. By default nothing is warmed.
+func WithWarmup(backend string, w Warmer) Option {
+	return func(c *config) {
+		if c.warmers == nil {
+			c.warmers = make(map[string]Warmer)
+		}
+		c.warmers[backend] = w
+	}
+}
+
 // WithLogger sets where the dispatcher writes its records: Info for a
 // delivered batch, Warn for a retry or a drop, Error for a batch that failed
 // for good. To silence it, pass slog.New(slog.DiscardHandler). Defaults to
@@ -202,8 +274,9 @@ func WithOnResult(fn func(Report)) Option {
 	return func(c *config) { c.onResult = fn }
 }
 
-// validate reports every invalid setting, each with how to fix it.
-func (c *config) validate(names map[string]bool) error {
+// validate reports every invalid setting, each with how to fix it. bs holds
+// the backends by name.
+func (c *config) validate(bs map[string]backends.Backend) error {
 	errs := c.errs
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.workers < 1 {
@@ -231,12 +304,53 @@ func (c *config) validate(names map[string]bool) error {
 		add("WithAttemptTimeout(%v): need a positive deadline", c.attemptTimeout)
 	}
 	for name, r := range c.rates {
-		if !names[name] {
+		if _, ok := bs[name]; !ok {
 			add("WithRateLimit(%q, ...): no backend has that name", name)
 		}
 		if r.requests < 0 || r.objects < 0 || math.IsNaN(r.requests) || math.IsNaN(r.objects) {
 			add("WithRateLimit(%q, %v, %v): rates must be positive, or 0 for unlimited", name, r.requests, r.objects)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.escalations)) {
+		for _, problem := range escalationProblems(c.escalations[name], bs[name]) {
+			add("WithEscalation(%q, ...): %s", name, problem)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.warmers)) {
+		if _, ok := bs[name]; !ok {
+			add("WithWarmup(%q, ...): no backend has that name", name)
+		}
+		if c.warmers[name] == nil {
+			add("WithWarmup(%q, nil): pass a Warmer", name)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// escalationProblems says what is wrong with e for b, nil when no backend
+// has e's name.
+func escalationProblems(e Escalation, b backends.Backend) []string {
+	var out []string
+	if b == nil {
+		out = append(out, "no backend has that name")
+	}
+	if e.Above < 1 {
+		out = append(out, fmt.Sprintf("Above is %d: it must be at least 1", e.Above))
+	}
+	switch {
+	case len(e.Tags) > 0 && e.All:
+		out = append(out, "set Tags or All, not both")
+	case len(e.Tags) == 0 && !e.All:
+		out = append(out, "set Tags to purge instead of the URLs, or All to purge everything")
+	case slices.Contains(e.Tags, ""):
+		out = append(out, fmt.Sprintf("Tags %q holds an empty tag", e.Tags))
+	case e.All && b != nil:
+		pa, ok := b.(backends.PurgeAller)
+		if !ok {
+			out = append(out, fmt.Sprintf("All: backend of type %T cannot purge everything: it does not implement backends.PurgeAller", b))
+		} else if err := pa.CanPurgeAll(); err != nil {
+			out = append(out, "All: the backend cannot purge everything: "+err.Error())
+		}
+	}
+	return out
 }

@@ -50,6 +50,11 @@ type Report struct {
 	// only some of its objects failed; then [backends.FailedObjects] on Err
 	// tells which.
 	Request backends.Request
+	// All is set when the batch purged everything the backend caches
+	// ([WithEscalation] with All): Request lists what it subsumed, the
+	// objects of every request merged with the escalated one, the
+	// escalated handoff's URLs included.
+	All bool
 	// Result is the backend's answer to the last attempt; it is the zero
 	// value when the backend was never called.
 	Result backends.Result
@@ -98,7 +103,8 @@ type BackendStats struct {
 	Coalesced uint64
 	// Delivered is the number of objects the backend accepted, including
 	// those of a failed batch that its error does not name as failed
-	// ([backends.Partial]).
+	// ([backends.Partial]) and those a purge of everything subsumed
+	// ([Report.All]).
 	Delivered uint64
 	// Failed is the number of objects in batches that failed for good;
 	// when a batch's error names the objects that failed
@@ -111,4 +117,15 @@ type BackendStats struct {
 	// Retried is the number of calls to Purge that failed and were
 	// followed by another attempt.
 	Retried uint64
+
+	// Escalated is the number of handoffs (calls to Enqueue or Submit)
+	// that [WithEscalation] replaced, for this backend, with a purge of
+	// tags or of everything, whatever became of them then. It counts
+	// handoffs, not objects. A handoff escalated to tags counts its tags,
+	// not its URLs, in the object counters above; one escalated to
+	// everything counts its objects as the purge of everything fared.
+	Escalated uint64
+	// EscalatedURLs is the number of URLs those handoffs named, that were
+	// not purged one by one.
+	EscalatedURLs uint64
 }

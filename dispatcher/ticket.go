@@ -205,7 +205,9 @@ func (t *Ticket) Wait(ctx context.Context) ([]BackendOutcome, error) {
 // request's. Otherwise it is [Dropped] when the request, or a batch holding
 // one of its objects, never reached the backend: refused or dropped by the
 // full-queue policy, or left when Close ran out of time. Otherwise it is
-// [Delivered].
+// [Delivered]. A request that [WithEscalation] replaced for the backend is
+// settled by the batches that purged the tags, or everything, instead; so
+// is a request that a purge of everything subsumed.
 type BackendOutcome struct {
 	// Backend is the backend's name.
 	Backend string

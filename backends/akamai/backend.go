@@ -21,8 +21,9 @@ import (
 )
 
 // Backend purges from Akamai with the Fast Purge API. It implements
-// backends.Backend and backends.Pacer; use it with a dispatcher, which paces,
-// batches and retries. It is safe for concurrent use.
+// backends.Backend and backends.Pacer, and backends.PurgeAller with the CP
+// codes of [WithCPCodes]; use it with a dispatcher, which paces, batches and
+// retries. It is safe for concurrent use.
 type Backend struct {
 	name      string
 	host      string
@@ -30,6 +31,7 @@ type Backend struct {
 	network   Network
 	action    Action
 	hostnames []string
+	cpCodes   []int
 	client    *http.Client
 	limits    RateLimits
 	maxBody   int
@@ -38,8 +40,9 @@ type Backend struct {
 }
 
 var (
-	_ backends.Backend = (*Backend)(nil)
-	_ backends.Pacer   = (*Backend)(nil)
+	_ backends.Backend    = (*Backend)(nil)
+	_ backends.Pacer      = (*Backend)(nil)
+	_ backends.PurgeAller = (*Backend)(nil)
 )
 
 // DefaultRateLimitWait is how long the backend waits after a 429 whose
@@ -97,6 +100,7 @@ func New(opts ...Option) (*Backend, error) {
 		network:   c.network,
 		action:    c.action,
 		hostnames: c.hostnames,
+		cpCodes:   c.cpCodes,
 		client:    c.client,
 		limits:    c.limits,
 		maxBody:   c.maxBody,
@@ -358,6 +362,33 @@ func (b *Backend) PurgeCPCodes(ctx context.Context, codes ...int) (backends.Resu
 		}
 	}
 	return b.finish(t, len(codes), rejected)
+}
+
+// errNoCPCodes is CanPurgeAll's error for a Backend without CP codes.
+var errNoCPCodes = errors.New("akamai: purging everything needs CP codes: pass akamai.WithCPCodes(...)")
+
+// CanPurgeAll returns nil when the backend was given CP codes with
+// [WithCPCodes], which [Backend.PurgeAll] purges, and an error saying so
+// otherwise. dispatcher.New calls it for dispatcher.WithEscalation with
+// All.
+func (b *Backend) CanPurgeAll() error {
+	if len(b.cpCodes) == 0 {
+		return errNoCPCodes
+	}
+	return nil
+}
+
+// PurgeAll purges everything the site caches at Akamai: every object served
+// under the CP codes of [WithCPCodes], as [Backend.PurgeCPCodes] does,
+// pacing itself on the CP code bucket. The dispatcher calls it for a
+// handoff escalated to a purge of everything, and retries it as it retries
+// Purge. Without CP codes it returns CanPurgeAll's error, marked
+// backends.Permanent.
+func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
+	if err := b.CanPurgeAll(); err != nil {
+		return backends.Result{Backend: b.name}, backends.Permanent(err)
+	}
+	return b.PurgeCPCodes(ctx, b.cpCodes...)
 }
 
 // finish turns what a call did into its Result and error.

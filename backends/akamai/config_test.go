@@ -149,6 +149,12 @@ func TestBadSettingsFailAtNewNamingTheFault(t *testing.T) {
 		{"bad network", func(t *testing.T) []akamai.Option {
 			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithNetwork("prod")}
 		}, []string{"WithNetwork", "prod"}},
+		{"CP code not positive", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithCPCodes(12345, 0)}
+		}, []string{"WithCPCodes", ": 0:", "positive"}},
+		{"no CP code", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithCPCodes()}
+		}, []string{"WithCPCodes", "no CP code"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

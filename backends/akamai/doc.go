@@ -11,6 +11,11 @@
 // permanent, reported as an [*Error] with Akamai's title, detail and support
 // ID.
 //
+// With the site's CP codes ([WithCPCodes]), the Backend also purges
+// everything it caches in one request ([Backend.PurgeAll]), which
+// dispatcher.WithEscalation uses for a handoff too large to purge URL by
+// URL.
+//
 // Credentials come from an .edgerc file, the environment or code, and are
 // checked once, at [New]. Requests are signed with EdgeGrid
 // (EG1-HMAC-SHA256) by github.com/akamai/AkamaiOPEN-edgegrid-golang/v8.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -17,6 +18,7 @@ type config struct {
 	network   Network
 	action    Action
 	hostnames []string
+	cpCodes   []int
 	client    *http.Client
 	limits    RateLimits
 	maxBody   int
@@ -102,6 +104,28 @@ func WithHostnames(hosts ...string) Option {
 			}
 			if !slices.Contains(c.hostnames, a) {
 				c.hostnames = append(c.hostnames, a)
+			}
+		}
+	}
+}
+
+// WithCPCodes sets the site's CP codes: [Backend.PurgeAll] purges every
+// object served under them, which is how the backend purges everything, as
+// dispatcher.WithEscalation with All does. Each code is a positive integer;
+// several calls add up. Without it, the backend cannot purge everything.
+func WithCPCodes(codes ...int) Option {
+	return func(c *config) {
+		if len(codes) == 0 {
+			c.errs = append(c.errs, &ConfigError{Source: "WithCPCodes", Err: errors.New("no CP code given")})
+		}
+		for _, code := range codes {
+			if code <= 0 {
+				c.errs = append(c.errs, &ConfigError{Source: "WithCPCodes", Field: strconv.Itoa(code),
+					Err: errors.New("a CP code is a positive integer, such as 12345")})
+				continue
+			}
+			if !slices.Contains(c.cpCodes, code) {
+				c.cpCodes = append(c.cpCodes, code)
 			}
 		}
 	}
