@@ -3,6 +3,7 @@ package gormpurge_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -144,5 +145,43 @@ func BenchmarkCreateUnregistered(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			must(b, db.Create(&Log{Msg: "m"}).Error)
 		}
+	})
+}
+
+// BenchmarkPurge measures Purge on demand to a sink that does nothing:
+// resolving and validating the targets, and the handoff.
+func BenchmarkPurge(b *testing.B) {
+	p := gormpurge.New(gormpurge.SinkFunc(func(context.Context, backends.Request) error { return nil }),
+		gormpurge.WithBaseURL("https://www.example.com"), gormpurge.WithLogger(slog.New(slog.DiscardHandler)))
+	must(b, p.Register(&Post{}))
+	urls := make([]string, 100)
+	posts := make([]Post, 100)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("/posts/%d", i)
+		posts[i] = Post{ID: uint(i + 1), Slug: fmt.Sprint("post-", i)}
+	}
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name    string
+		targets []any
+	}{
+		{"1 path", []any{"/about"}},
+		{"100 paths", []any{urls}},
+		{"100 models", []any{posts}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				must(b, p.Purge(ctx, bc.targets...))
+			}
+		})
+	}
+	b.Run("suspended, 100 models", func(b *testing.B) {
+		sctx, job := p.Suspend(ctx)
+		b.ReportAllocs()
+		for b.Loop() {
+			must(b, p.Purge(sctx, posts))
+		}
+		must(b, job.Resume())
 	})
 }
