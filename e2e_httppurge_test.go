@@ -7,15 +7,19 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/httppurge"
+	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/internal/cachetest"
+	"github.com/gormpurge/gormpurge/warm"
 )
 
 // hpArticle is the model of the HTTP cache end-to-end test.
@@ -108,6 +112,81 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 			s, _ := d.Stats().Backend(b.Name())
 			require.Zero(t, s.Failed+s.Dropped, "every purge was delivered")
 			require.Positive(t, s.Delivered)
+		})
+	}
+}
+
+// TestWarmUpThroughHTTPCaches: after a commit purges a page from a real
+// Varnish, nginx and Squid, the warmer fetches it once through the cache,
+// so the first visitor gets a HIT with the new content and the origin
+// renders once per change.
+func TestWarmUpThroughHTTPCaches(t *testing.T) {
+	t.Parallel()
+	for _, kind := range cachetest.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			cachetest.Require(t, kind)
+			const site = "www.example.test"
+			quietLog := slog.New(slog.DiscardHandler)
+			db := openSQLite(t, &hpArticle{})
+
+			var renders atomic.Int64
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /articles/{id}", func(w http.ResponseWriter, r *http.Request) {
+				renders.Add(1)
+				var a hpArticle
+				if err := db.WithContext(r.Context()).First(&a, r.PathValue("id")).Error; err != nil {
+					http.Error(w, err.Error(), http.StatusNotFound)
+					return
+				}
+				w.Header().Set("Cache-Control", "public, max-age=3600")
+				_, _ = io.WriteString(w, a.Title)
+			})
+			cache := cachetest.Start(t, kind, cachetest.StartOrigin(t, mux))
+
+			b, err := httppurge.New(httppurge.WithNodes(cache.URL), httppurge.WithSiteHost(site),
+				httppurge.WithTagMode(httppurge.NoTags()), httppurge.WithLogger(quietLog))
+			require.NoError(t, err)
+			results := make(chan warm.Result, 10)
+			w, err := warm.New(warm.WithBaseURL(cache.URL), warm.WithHeader("Host", site), warm.WithLogger(quietLog),
+				warm.WithOnResult(func(r warm.Result) { results <- r }))
+			require.NoError(t, err)
+			d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quietLog), dispatcher.WithWarmup(b.Name(), w))
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				require.NoError(t, d.Close(ctx))
+				require.NoError(t, w.Close(ctx))
+				require.NoError(t, b.Close(ctx))
+			})
+			p := gormpurge.New(d, gormpurge.WithLogger(quietLog))
+			require.NoError(t, p.Register(&hpArticle{}))
+			require.NoError(t, db.Use(p))
+
+			warmed := func() {
+				t.Helper()
+				select {
+				case r := <-results:
+					require.NoError(t, r.Err)
+					require.Equal(t, http.StatusOK, r.Status)
+				case <-time.After(10 * time.Second):
+					require.Fail(t, "the page was not warmed")
+				}
+			}
+			article := hpArticle{Title: "first"}
+			require.NoError(t, db.Create(&article).Error)
+			warmed()
+			for _, title := range []string{"second", "third"} {
+				require.NoError(t, db.Model(&article).Update("title", title).Error)
+				warmed()
+				page := cache.Get(t, site, article.AbsoluteURL())
+				require.Equal(t, http.StatusOK, page.Status, page.Body)
+				require.True(t, page.Hit, "%s: the first visitor after the edit gets a hit (%s: %q)",
+					kind, kind.HitHeader(), page.Header.Get(kind.HitHeader()))
+				require.Equal(t, title, page.Body, "with the new content")
+			}
+			require.Equal(t, int64(3), renders.Load(), "the origin rendered once per change, for the warm-up")
+			require.Empty(t, results, "each purge warmed the page once")
 		})
 	}
 }
