@@ -261,6 +261,7 @@ func (p *Plugin) record(db *gorm.DB, a acc) {
 	}
 	cp := db.Statement.ConnPool
 	if t := trackedTxOf(cp); t != nil {
+		t.noteSuspension(db.Statement.Context)
 		t.c.add(a.urls, a.tags)
 		return
 	}

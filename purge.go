@@ -79,7 +79,7 @@ func (p *Plugin) PurgeTx(tx *gorm.DB, targets ...any) error {
 	t := trackedTxOf(cp)
 	switch {
 	case t == nil && untracked(cp):
-		return fmt.Errorf("%w: PurgeTx was given a transaction begun on %T, whose commit the plugin cannot see; begin transactions with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, cp)
+		return fmt.Errorf("%w: PurgeTx was given a transaction begun on %T, whose commit the plugin cannot see (such as one begun inside db.Connection); call Purge after it commits, or begin it with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, cp)
 	case t == nil:
 		return fmt.Errorf("%w: PurgeTx was given a *gorm.DB outside any transaction; pass the tx of db.Transaction or db.Begin, or call Purge", ErrNoTransaction)
 	case t.pool.plugin != p:
@@ -88,6 +88,7 @@ func (p *Plugin) PurgeTx(tx *gorm.DB, targets ...any) error {
 		return fmt.Errorf("%w: the transaction has already committed or rolled back", ErrNoTransaction)
 	}
 	out, errs := p.resolve(targets)
+	t.noteSuspension(tx.Statement.Context)
 	t.c.add(out.urls, out.tags)
 	return errors.Join(errs...)
 }
@@ -100,16 +101,24 @@ func (p *Plugin) resolve(targets []any) (acc, []error) {
 		errs []error
 	)
 	for i, t := range targets {
-		p.resolveOne(t, i, &out, &errs)
+		p.resolveOne(t, i, 0, &out, &errs)
 	}
 	return out, errs
 }
 
-func (p *Plugin) resolveOne(target any, arg int, out *acc, errs *[]error) {
+// maxTargetDepth bounds how deep []any targets may nest, so that a slice
+// that contains itself is an error, not a stack overflow.
+const maxTargetDepth = 8
+
+func (p *Plugin) resolveOne(target any, arg, depth int, out *acc, errs *[]error) {
 	add := func(err error) {
 		if err != nil {
 			*errs = append(*errs, err)
 		}
+	}
+	if depth > maxTargetDepth {
+		add(fmt.Errorf("%w: argument %d nests slices more than %d deep (does a []any contain itself?)", ErrUnsupportedTarget, arg, maxTargetDepth))
+		return
 	}
 	switch t := target.(type) {
 	case string:
@@ -130,7 +139,7 @@ func (p *Plugin) resolveOne(target any, arg int, out *acc, errs *[]error) {
 		}
 	case []any:
 		for _, v := range t {
-			p.resolveOne(v, arg, out, errs)
+			p.resolveOne(v, arg, depth+1, out, errs)
 		}
 		return
 	}
@@ -162,7 +171,7 @@ func (p *Plugin) resolveOne(target any, arg int, out *acc, errs *[]error) {
 		}
 		if elem.Kind() == reflect.Interface {
 			for i := 0; i < rv.Len(); i++ {
-				p.resolveOne(rv.Index(i).Interface(), arg, out, errs)
+				p.resolveOne(rv.Index(i).Interface(), arg, depth+1, out, errs)
 			}
 			return
 		}
@@ -206,12 +215,15 @@ func (p *Plugin) addTargets(t Targets, out *acc, errs *[]error) {
 type Suspension struct {
 	p      *Plugin
 	parent context.Context
+	done   chan struct{} // closed when Resume's handoff has returned
 
-	mu       sync.Mutex
-	c        collector
-	merged   int
-	resumed  bool
-	resumeEr error
+	mu        sync.Mutex
+	settled   *sync.Cond // signalled when pending drops
+	c         collector
+	merged    int
+	pending   int // commits under way that will join
+	resumed   bool
+	resumeErr error // set before done is closed
 }
 
 // suspensionKey finds a Plugin's Suspension in a context; one Plugin's
@@ -244,21 +256,27 @@ func (p *Plugin) Suspend(ctx context.Context) (context.Context, *Suspension) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s := &Suspension{p: p, parent: ctx}
+	s := &Suspension{p: p, parent: ctx, done: make(chan struct{})}
+	s.settled = sync.NewCond(&s.mu)
 	return context.WithValue(ctx, suspensionKey{p}, s), s
 }
 
-// Resume ends the suspension and hands off what it merged, once. It returns
-// the handoff's error, if any (also reported as the plugin reports every
-// failed handoff); it never fails the writes the job made. Later calls do
-// nothing and return the first call's error.
+// Resume ends the suspension and hands off what it merged, once, after the
+// commits already under way in it have finished. It returns the handoff's
+// error, if any (also reported as the plugin reports every failed
+// handoff); it never fails the writes the job made. Later and concurrent
+// calls wait for the first one and return its error.
 func (s *Suspension) Resume() error {
 	s.mu.Lock()
 	if s.resumed {
-		defer s.mu.Unlock()
-		return s.resumeEr
+		s.mu.Unlock()
+		<-s.done
+		return s.resumeErr
 	}
 	s.resumed = true
+	for s.pending > 0 {
+		s.settled.Wait()
+	}
 	r := s.c.request()
 	merged := s.merged
 	s.c.reset()
@@ -266,11 +284,9 @@ func (s *Suspension) Resume() error {
 
 	s.p.cfg.logger.LogAttrs(s.parent, slog.LevelInfo, "gormpurge: suspension resumed",
 		slog.Int("handoffs_merged", merged), slog.Int("urls", len(r.URLs)), slog.Int("tags", len(r.Tags)))
-	err := s.p.deliver(s.parent, r)
-	s.mu.Lock()
-	s.resumeEr = err
-	s.mu.Unlock()
-	return err
+	s.resumeErr = s.p.deliver(s.parent, r)
+	close(s.done)
+	return s.resumeErr
 }
 
 // Len returns how many distinct URLs and tags the suspension holds, for
@@ -292,6 +308,43 @@ func (s *Suspension) hold(r backends.Request) bool {
 	s.c.add(r.URLs, r.Tags)
 	s.merged++
 	return true
+}
+
+// enter registers a commit that will join the suspension, and reports
+// whether it may: false once the suspension has resumed. Each successful
+// enter is followed by one leave.
+func (s *Suspension) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resumed {
+		return false
+	}
+	s.pending++
+	return true
+}
+
+// leave adds what a commit that entered produced (nothing when it failed)
+// and lets a waiting Resume go on.
+func (s *Suspension) leave(r backends.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !r.Empty() {
+		s.c.add(r.URLs, r.Tags)
+		s.merged++
+	}
+	s.pending--
+	s.settled.Broadcast()
+}
+
+// enterSuspension enters the innermost suspension of p in ctx that has not
+// resumed, and returns it, or nil when there is none.
+func (p *Plugin) enterSuspension(ctx context.Context) *Suspension {
+	for s := p.suspension(ctx); s != nil; s = p.suspension(ctx) {
+		if s.enter() {
+			return s
+		}
+	}
+	return nil
 }
 
 // suspension returns the innermost suspension of p in ctx that has not

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -242,4 +243,102 @@ func TestSuspendIsPerPlugin(t *testing.T) {
 	assert.Equal(t, [][]string{{"/", "/posts/mine"}}, e.urlSets())
 	assert.Zero(t, job.Len())
 	require.NoError(t, job.Resume())
+}
+
+// A transaction begun without the job's context joins the suspension when
+// its statements, or PurgeTx, run under it.
+func TestSuspendFollowsTheStatementsContext(t *testing.T) {
+	forEachDB(t, func(t *testing.T, e *env) {
+		e.rec.Reset()
+		ctx, job := e.plugin.Suspend(t.Context())
+		tx := e.db.Begin()
+		require.NoError(t, tx.WithContext(ctx).Create(&Post{Slug: "late-ctx"}).Error)
+		require.NoError(t, tx.Commit().Error)
+		tx = e.db.Begin()
+		require.NoError(t, e.plugin.PurgeTx(tx.WithContext(ctx), "/by-hand"))
+		require.NoError(t, tx.Commit().Error)
+		assert.Empty(t, e.rec.Requests(), "held by the suspension")
+		require.NoError(t, job.Resume())
+		assert.Equal(t, [][]string{{"/", "/by-hand", "/posts/late-ctx"}}, e.urlSets())
+	})
+}
+
+// Resume waits for commits under way and for a concurrent Resume: every
+// write that committed under the job is purged exactly once, and every
+// caller of Resume sees the handoff's outcome.
+func TestSuspendResumeRacesCommits(t *testing.T) {
+	e := newEnv(t, "sqlite", &gorm.Config{})
+	for round := range 20 {
+		e.rec.Reset()
+		ctx, job := e.plugin.Suspend(t.Context())
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 5 {
+					assert.NoError(t, e.db.WithContext(ctx).Create(&Post{Slug: fmt.Sprintf("r%d-w%d-%d", round, w, i)}).Error)
+				}
+			}()
+		}
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- job.Resume() }()
+		}
+		wg.Wait()
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		var got []string
+		for _, r := range e.rec.Requests() {
+			got = append(got, r.URLs...)
+		}
+		for w := range 4 {
+			for i := range 5 {
+				assert.Equal(t, 1, countOf(got, fmt.Sprintf("/posts/r%d-w%d-%d", round, w, i)), "purged once")
+			}
+		}
+	}
+}
+
+func countOf(xs []string, x string) int {
+	n := 0
+	for _, s := range xs {
+		if s == x {
+			n++
+		}
+	}
+	return n
+}
+
+// A second Resume during a failing first one returns the first one's error.
+func TestConcurrentResumeReturnsTheFirstError(t *testing.T) {
+	e := newEnv(t, "sqlite", &gorm.Config{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	boom := errors.New("sink down")
+	e.rec.Hook = func(context.Context, backends.Request) error {
+		close(entered)
+		<-release
+		return boom
+	}
+	ctx, job := e.plugin.Suspend(t.Context())
+	require.NoError(t, e.plugin.Purge(ctx, "/a"))
+	first := make(chan error, 1)
+	go func() { first <- job.Resume() }()
+	<-entered
+	second := make(chan error, 1)
+	go func() { second <- job.Resume() }()
+	close(release)
+	require.ErrorIs(t, <-first, boom)
+	require.ErrorIs(t, <-second, boom)
+}
+
+// A []any that contains itself is an error, not a crash.
+func TestPurgeSelfReferencingSlice(t *testing.T) {
+	e := newEnv(t, "sqlite", &gorm.Config{})
+	loop := []any{"/ok", nil}
+	loop[1] = loop
+	err := e.plugin.Purge(t.Context(), loop)
+	require.ErrorIs(t, err, gormpurge.ErrUnsupportedTarget)
+	assert.Contains(t, err.Error(), "contain itself")
+	assert.Equal(t, []string{"/ok"}, e.rec.URLs())
 }

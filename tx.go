@@ -124,6 +124,7 @@ type trackedTx struct {
 	ctx   context.Context // the context the transaction was begun with
 	done  atomic.Bool     // Commit or Rollback was called
 	c     collector
+	susp  atomic.Pointer[Suspension] // a suspension a statement in the transaction ran under
 }
 
 func (t *trackedTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -156,15 +157,31 @@ func (t *trackedTx) ExecContext(ctx context.Context, query string, args ...any) 
 
 // Commit commits the real transaction and then hands off what was collected.
 // A second Commit, or a Commit after Rollback, hands off nothing.
+//
+// Under a suspension (see Plugin.Suspend) the request joins it instead. The
+// commit enters the suspension before the real commit, so that Resume waits
+// for it: the request is never left to fall back to an unsuspended handoff
+// after the decision not to write it into the transaction was taken.
 func (t *trackedTx) Commit() error {
 	if t.done.Swap(true) {
 		return t.inner.Commit()
 	}
 	p := t.pool.plugin
 	req := t.c.request()
+	if !req.Empty() {
+		if s := p.enterSuspension(t.suspensionContext()); s != nil {
+			err := t.inner.Commit()
+			if err != nil {
+				s.leave(backends.Request{})
+				return err
+			}
+			s.leave(req)
+			p.stats.suspended.Add(1)
+			return nil
+		}
+	}
 	inTx := false
-	// Under a suspension the request joins it after the commit instead.
-	if ts, ok := p.sink.(TxSink); ok && !req.Empty() && p.suspension(t.ctx) == nil {
+	if ts, ok := p.sink.(TxSink); ok && !req.Empty() {
 		inTx = p.enqueueTx(t.ctx, ts, t, req)
 	}
 	if err := t.inner.Commit(); err != nil {
@@ -179,6 +196,36 @@ func (t *trackedTx) Commit() error {
 		p.handoff(t.ctx, req)
 	}
 	return nil
+}
+
+// suspensionContext returns the context whose suspension, if any, the
+// transaction's request joins: the one the transaction was begun with, or,
+// when that has none, one with the suspension a statement or PurgeTx in the
+// transaction ran under (tx.WithContext(jobCtx) after db.Begin()).
+func (t *trackedTx) suspensionContext() context.Context {
+	ctx := t.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	p := t.pool.plugin
+	if p.suspension(ctx) != nil {
+		return ctx
+	}
+	if s := t.susp.Load(); s != nil {
+		return context.WithValue(ctx, suspensionKey{p}, s)
+	}
+	return ctx
+}
+
+// noteSuspension remembers the suspension ctx carries, if any, for the
+// commit: the first one seen wins.
+func (t *trackedTx) noteSuspension(ctx context.Context) {
+	if t.susp.Load() != nil || ctx == nil {
+		return
+	}
+	if s, _ := ctx.Value(suspensionKey{t.pool.plugin}).(*Suspension); s != nil {
+		t.susp.CompareAndSwap(nil, s)
+	}
 }
 
 // Rollback rolls the real transaction back and drops what was collected.
