@@ -59,6 +59,19 @@ type PurgeAller interface {
 	PurgeAll(ctx context.Context) (Result, error)
 }
 
+// TagPurger is implemented by a Backend that can tell whether it purges cache tags with its configuration.
+// The HTTP cache backend does not with httppurge.NoTags, for caches that
+// know no tags (nginx, Squid): it skips the tags of a request. The
+// dispatcher checks it at New for dispatcher.WithEscalation with Tags,
+// which would otherwise replace a handoff's URLs by tags that are never
+// purged. A Backend that does not implement TagPurger is assumed to purge
+// tags.
+type TagPurger interface {
+	Backend
+	// CanPurgeTags returns nil when Purge acts on tags, or an error saying which setting it needs.
+	CanPurgeTags() error
+}
+
 // Limits describes the largest request a Backend accepts in one call. A zero
 // field means no limit of that kind.
 type Limits struct {

@@ -215,11 +215,15 @@ func (l *lane) finish(b *batch, rep Report) {
 	l.settle(b, end)
 }
 
-// warmURLs returns the URLs that b, which ended as end says, purged: all of
-// its own, and those of the handoffs it purged by tags or by a purge of
-// everything (b.warm), but none that failed.
+// warmURLs returns the URLs that b, which ended as end says, purged and
+// that should be warmed: all of its own, and what b.warm keeps of the
+// handoffs it purged by tags, but none that failed. For a purge of
+// everything, b.warm holds them all: at most Above URLs per escalated
+// handoff, and those of the others.
 func (l *lane) warmURLs(b *batch, end *batchEnd) []string {
 	switch {
+	case end.outcome == Delivered && b.all:
+		return b.warm
 	case end.outcome == Delivered:
 	case end.outcome == Failed && end.partial:
 		var urls []string

@@ -125,8 +125,10 @@ func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lan
 	)
 	for i, l := range lanes {
 		it := item{req: r, tk: partAt(parts, i)}
-		if l.escalates(r) {
-			it = l.escalate(ctx, r, it.tk)
+		if l.esc != nil && len(r.URLs) > l.esc.Above { // rare: escalates counts again
+			if urls, ok := l.escalates(r); ok {
+				it = l.escalate(ctx, r, urls, it.tk)
+			}
 		}
 		err := l.push(it)
 		switch {

@@ -49,9 +49,9 @@
 // at once, and a CDN that bills per purged object charges for each.
 // [WithEscalation] makes one backend purge something coarser instead of
 // any handoff (one Enqueue or Submit call) that names more than a given
-// number of URLs: a few cache tags, or everything it caches when the
-// backend implements [backends.PurgeAller]. The other backends still get
-// the URLs.
+// number of URLs: a few cache tags, when the backend purges tags (see
+// [backends.TagPurger]), or everything it caches when the backend
+// implements [backends.PurgeAller]. The other backends still get the URLs.
 //
 //	d := dispatcher.New(bs, dispatcher.WithEscalation("akamai",
 //		dispatcher.Escalation{Above: 500, All: true})) // with akamai.WithCPCodes
@@ -64,7 +64,8 @@
 // [WithWarmup] hands the URLs of every batch a backend delivered to a
 // [Warmer], such as *warm.Warmer, which fetches them again so that the
 // first visitor after a purge finds them cached. For an escalated handoff it
-// gets the URLs the handoff named.
+// gets at most Above of the URLs the handoff named, so that a bulk change
+// does not become a flood of page fetches.
 //
 // # Guarantees
 //

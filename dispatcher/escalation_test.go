@@ -59,6 +59,17 @@ func (a *allBackend) Pace(context.Context, backends.Request) error {
 	return nil
 }
 
+// tagBackend is a fakeBackend that says whether it purges tags:
+// CanPurgeTags returns canErr.
+type tagBackend struct {
+	fakeBackend
+	canErr error
+}
+
+var _ backends.TagPurger = (*tagBackend)(nil)
+
+func (b *tagBackend) CanPurgeTags() error { return b.canErr }
+
 // fakeWarmer records every call to Enqueue.
 type fakeWarmer struct {
 	mu    sync.Mutex
@@ -116,6 +127,18 @@ func TestNewPanicsOnInvalidEscalationOrWarmup(t *testing.T) {
 			`WithWarmup("nope", ...): no backend has that name`},
 		{"warmup nil", dispatcher.WithWarmup("a", nil),
 			`WithWarmup("a", nil): pass a Warmer`},
+		{"warmup typed nil", dispatcher.WithWarmup("a", (*fakeWarmer)(nil)),
+			`WithWarmup("a", (*dispatcher_test.fakeWarmer)(nil)): the Warmer is a nil *dispatcher_test.fakeWarmer`},
+		{"escalation to tags refused by CanPurgeTags", dispatcher.WithEscalation("notags", dispatcher.Escalation{Above: 1, Tags: tags}),
+			`WithEscalation("notags", ...): Tags: the backend cannot purge tags: notags: set WithTagMode`},
+		{"escalation tag with a space", dispatcher.WithEscalation("a", dispatcher.Escalation{Above: 1, Tags: []string{"pages", "site pages"}}),
+			`WithEscalation("a", ...): Tags: tag "site pages" holds a space (' ' at byte 4)`},
+		{"escalation tag with a comma", dispatcher.WithEscalation("a", dispatcher.Escalation{Above: 1, Tags: []string{"a,b"}}),
+			`WithEscalation("a", ...): Tags: tag "a,b" holds a comma (',' at byte 1)`},
+		{"escalation tag with a control character", dispatcher.WithEscalation("a", dispatcher.Escalation{Above: 1, Tags: []string{"x\r\ny"}}),
+			`WithEscalation("a", ...): Tags: tag "x\r\ny" holds a control character ('\r' at byte 1)`},
+		{"escalation tag with a tab", dispatcher.WithEscalation("a", dispatcher.Escalation{Above: 1, Tags: []string{"a\tb"}}),
+			`WithEscalation("a", ...): Tags: tag "a\tb" holds a control character ('\t' at byte 1)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +147,7 @@ func TestNewPanicsOnInvalidEscalationOrWarmup(t *testing.T) {
 				&fakeBackend{name: "a"},
 				&allBackend{fakeBackend: fakeBackend{name: "all"}},
 				&allBackend{fakeBackend: fakeBackend{name: "off"}, canErr: errors.New("off: needs a zone ID")},
+				&tagBackend{fakeBackend: fakeBackend{name: "notags"}, canErr: errors.New("notags: set WithTagMode")},
 			}
 			defer func() {
 				p := recover()
@@ -385,13 +409,13 @@ func TestWarmup(t *testing.T) {
 			}},
 		{name: "tags only", req: backends.NewRequest(nil, []string{"t"})},
 		{name: "escalated to tags", esc: &dispatcher.Escalation{Above: 2, Tags: []string{"pages"}}, req: three,
-			want: [][]string{{"/a", "/b", "/c"}}},
+			want: [][]string{{"/a", "/b"}}}, // at most Above of them
 		{name: "escalated to tags, failed", esc: &dispatcher.Escalation{Above: 2, Tags: []string{"pages"}}, req: three,
 			fn: func(context.Context, backends.Request, int) (backends.Result, error) {
 				return backends.Result{}, backends.Partial(backends.NewRequest(nil, []string{"pages"}), backends.Permanent(refused))
 			}},
 		{name: "escalated to all", esc: &dispatcher.Escalation{Above: 2, All: true}, req: three,
-			want: [][]string{{"/a", "/b", "/c"}}},
+			want: [][]string{{"/a", "/b"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -429,4 +453,92 @@ func TestWarmupRunsAfterOnResult(t *testing.T) {
 	require.NoError(t, d.Flush(t.Context()))
 	assert.Equal(t, [][]string{{"/a"}}, w.Calls())
 	assert.EqualValues(t, 1, reportsSeen.Load())
+}
+
+// An escalated handoff gives the Warmer no more than Above of its URLs, so
+// that a bulk change does not become as many page fetches; the handoffs
+// merged with it that were not escalated are warmed in full.
+func TestWarmupAfterEscalationIsCapped(t *testing.T) {
+	t.Parallel()
+	prefixed := func(prefix string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%s%05d", prefix, i)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		esc  dispatcher.Escalation
+	}{
+		{"all", dispatcher.Escalation{Above: 3, All: true}},
+		{"tags", dispatcher.Escalation{Above: 3, Tags: []string{"pages"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cdn := &allBackend{fakeBackend: fakeBackend{name: "cdn"}}
+			w := &fakeWarmer{}
+			// Only Flush ends the window: the three handoffs make one group.
+			d := newDispatcher(t, []backends.Backend{cdn},
+				dispatcher.WithLinger(time.Hour),
+				dispatcher.WithEscalation("cdn", tt.esc),
+				dispatcher.WithWarmup("cdn", w))
+
+			require.NoError(t, d.Enqueue(t.Context(), urls(prefixed("/p/", 20_000)...)))
+			require.NoError(t, d.Enqueue(t.Context(), urls(prefixed("/q/", 10)...)))
+			require.NoError(t, d.Enqueue(t.Context(), urls("/a", "/z"))) // not escalated
+			require.NoError(t, d.Flush(t.Context()))
+
+			s, _ := d.Stats().Backend("cdn")
+			require.Equal(t, uint64(2), s.Escalated)
+			assert.Equal(t, [][]string{{
+				"/a",
+				"/p/00000", "/p/00001", "/p/00002",
+				"/q/00000", "/q/00001", "/q/00002",
+				"/z",
+			}}, w.Calls())
+		})
+	}
+}
+
+// Above is compared with a handoff's distinct, non-empty URLs: a Request
+// built by hand with repeated or empty URLs is not escalated for them.
+func TestEscalationCountsDistinctURLs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		req       backends.Request
+		escalated bool
+		want      []backends.Request // calls to Purge
+	}{
+		{"repeated and empty URLs", backends.Request{URLs: []string{"/b", "/a", "", "/b", "/a", ""}},
+			false, []backends.Request{urls("/a", "/b")}},
+		{"more distinct URLs than Above", backends.Request{URLs: []string{"/c", "/a", "/b", "/a", ""}},
+			true, []backends.Request{backends.NewRequest(nil, []string{"pages"})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf syncBuffer
+			cdn := &fakeBackend{name: "cdn"}
+			d := newDispatcher(t, []backends.Backend{cdn},
+				dispatcher.WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))),
+				dispatcher.WithEscalation("cdn", dispatcher.Escalation{Above: 2, Tags: []string{"pages"}}))
+
+			require.NoError(t, d.Enqueue(t.Context(), tt.req))
+			require.NoError(t, d.Flush(t.Context()))
+
+			assert.Equal(t, tt.want, cdn.Delivered())
+			s, _ := d.Stats().Backend("cdn")
+			if !tt.escalated {
+				assert.Zero(t, s.Escalated)
+				assert.NotContains(t, buf.String(), "dispatcher: escalated")
+				return
+			}
+			assert.Equal(t, uint64(1), s.Escalated)
+			assert.Equal(t, uint64(3), s.EscalatedURLs, "distinct URLs")
+			assert.Contains(t, buf.String(), `"urls":3`)
+		})
+	}
 }

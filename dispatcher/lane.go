@@ -39,7 +39,7 @@ type item struct {
 // handoff as it was.
 type escalated struct {
 	all  bool     // purge everything: the item's group becomes one batch calling PurgeAll
-	urls []string // for a Tags escalation with a Warmer: the URLs the handoff named
+	urls []string // with a Warmer: what to warm of the handoff's URLs, at most Above of them
 }
 
 // group is the set of queued items one linger window merged. It settles when
@@ -61,7 +61,7 @@ type batch struct {
 	req  backends.Request
 	err  error    // set when the objects can never fit: fail without calling
 	all  bool     // call PurgeAll instead of Purge
-	warm []string // besides req's URLs, what the Warmer gets once delivered
+	warm []string // what the Warmer gets once delivered: besides req's URLs, or instead of them when all
 }
 
 // lane is one backend's queue, batcher and workers.
@@ -157,28 +157,40 @@ func broadcastLocked(ch *chan struct{}) {
 }
 
 // escalates reports whether the lane's escalation replaces r: whether r
-// names more URLs than it allows.
-func (l *lane) escalates(r backends.Request) bool {
-	return l.esc != nil && len(r.URLs) > l.esc.Above
+// names more distinct URLs than it allows. If so, it returns r's URLs
+// normalised: a Request built by hand may repeat a URL or hold empty ones.
+// offer calls it only for a handoff of more than Above URLs as given, so
+// that the common case costs one comparison.
+func (l *lane) escalates(r backends.Request) ([]string, bool) {
+	if l.esc == nil || len(r.URLs) <= l.esc.Above {
+		return nil, false
+	}
+	norm := backends.NewRequest(r.URLs, nil).URLs
+	return norm, len(norm) > l.esc.Above
 }
 
-// escalate returns the item that replaces r as the lane's escalation says,
-// and counts and logs it.
-func (l *lane) escalate(ctx context.Context, r backends.Request, tk *ticketPart) item {
+// escalate returns the item that replaces r, whose normalised URLs are
+// urls, as the lane's escalation says, and counts and logs it.
+func (l *lane) escalate(ctx context.Context, r backends.Request, urls []string, tk *ticketPart) item {
 	l.escalatedHandoffs.Add(1)
-	l.escalatedURLs.Add(uint64(len(r.URLs)))
+	l.escalatedURLs.Add(uint64(len(urls)))
 	l.d.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "dispatcher: escalated",
 		slog.String("backend", l.name),
-		slog.Int("urls", len(r.URLs)),
+		slog.Int("urls", len(urls)),
 		slog.String("to", l.esc.to))
+	var it item
 	if l.esc.All {
 		// The handoff travels whole: the purge of everything subsumes it,
 		// and Close reports it if it is left.
-		return item{req: r, tk: tk, esc: &escalated{all: true}}
+		it = item{req: r, tk: tk, esc: &escalated{all: true}}
+	} else {
+		it = item{req: backends.NewRequest(nil, slices.Concat(l.esc.tags, r.Tags)), tk: tk, esc: &escalated{}}
 	}
-	it := item{req: backends.NewRequest(nil, slices.Concat(l.esc.tags, r.Tags)), tk: tk, esc: &escalated{}}
 	if l.warmer != nil {
-		it.esc.urls = r.URLs
+		// Warm no more of the handoff than Above allows one handoff to
+		// purge, so that a bulk change does not turn into as many page
+		// fetches. A copy lets the rest of urls go.
+		it.esc.urls = slices.Clone(urls[:min(len(urls), l.esc.Above)])
 	}
 	return it
 }
@@ -343,7 +355,7 @@ func (l *lane) take() []*batch {
 		urls, tags []string
 		tickets    []item   // items, if one has a ticket
 		all        bool     // an item asks to purge everything
-		warm       []string // URLs of handoffs escalated to tags, for the Warmer
+		warm       []string // what the Warmer gets of the escalated handoffs
 	)
 	offered := 0
 	for _, it := range items {
@@ -360,6 +372,15 @@ func (l *lane) take() []*batch {
 	}
 	merged := backends.NewRequest(urls, tags)
 	l.coalesced.Add(uint64(offered - merged.Len()))
+	if all && l.warmer != nil {
+		// A purge of everything warms what its escalated handoffs allow,
+		// and the URLs of the others in full, as a batch of them would.
+		for _, it := range items {
+			if it.esc == nil {
+				warm = append(warm, it.req.URLs...)
+			}
+		}
+	}
 	if len(warm) > 0 {
 		warm = backends.NewRequest(warm, nil).URLs
 	}

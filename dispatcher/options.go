@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -191,7 +193,11 @@ type Escalation struct {
 	// URLs is escalated, for this backend only. It must be at least 1.
 	Above int
 	// Tags, when set, are purged instead of the handoff's URLs; the
-	// handoff's own tags are kept. Set Tags or All, not both.
+	// handoff's own tags are kept. Each tag must be valid as the plugin
+	// requires of a model's tags: not empty, with no space, comma or
+	// control character. The backend must purge tags: if it implements
+	// [backends.TagPurger], its CanPurgeTags must return nil. Set Tags or
+	// All, not both.
 	Tags []string
 	// All, when set, purges everything the backend caches instead of the
 	// handoff. The backend must implement [backends.PurgeAller], and its
@@ -207,9 +213,18 @@ type Escalation struct {
 //
 // The decision is made per handoff, when Enqueue or Submit hands it over,
 // and is logged at Warn ("dispatcher: escalated") and counted in
-// [BackendStats.Escalated]. A purge of everything subsumes the requests
-// merged with it in the same linger window: its [Report] has All set. By
-// default no backend escalates.
+// [BackendStats.Escalated]. Above is compared with the handoff's distinct,
+// non-empty URLs. A purge of everything subsumes the requests merged with
+// it in the same linger window: its [Report] has All set. With
+// [WithWarmup], the Warmer gets at most Above of an escalated handoff's
+// URLs, not all of them. By default no backend escalates.
+//
+// A purge of everything paces itself inside the call to PurgeAll, under
+// the deadline of [WithAttemptTimeout], where ordinary batches are paced
+// before the attempt: the Akamai backend waits there for its CP code and
+// request rate limits, and that wait counts as part of the attempt. Keep
+// the attempt timeout longer than such a wait may last, or the attempt
+// fails and is retried.
 func WithEscalation(backend string, e Escalation) Option {
 	e.Tags = slices.Clone(e.Tags)
 	return func(c *config) {
@@ -224,10 +239,15 @@ func WithEscalation(backend string, e Escalation) Option {
 // visitor finds them cached. *warm.Warmer (package
 // github.com/gormpurge/gormpurge/warm) implements it. Give one to
 // [WithWarmup].
+//
+// Enqueue must be safe for concurrent use: every worker of the backend
+// calls it (see [WithWorkers]), and so do those of every other backend
+// given the same Warmer. It must not block: the worker that calls it
+// delivers nothing else meanwhile.
 type Warmer interface {
-	// Enqueue queues urls to be fetched later. It must not block. urls
-	// may share memory with the Report of the batch: keep it, but do not
-	// modify it.
+	// Enqueue queues urls to be fetched later, and returns without
+	// waiting for them. urls may share memory with the Report of the
+	// batch: keep it, but do not modify it.
 	Enqueue(urls ...string)
 }
 
@@ -236,9 +256,15 @@ type Warmer interface {
 // delivered batch's URLs, those not named as failed of a batch that failed
 // in part ([backends.Partial]), and none of a batch that failed or was
 // dropped. For an escalated handoff (see [WithEscalation]), w gets the URLs
-// the handoff named once the purge that replaced them is delivered. Tags are
+// the handoff named once the purge that replaced them is delivered, but at
+// most [Escalation.Above] of them (the first in sorted order): Above is
+// what you set as a fair number of URLs for one handoff, and a bulk change
+// that escalated should not become as many page fetches. The handoffs
+// merged with it that were not escalated are warmed in full. Tags are
 // never handed over. w is called from the backend's workers, after the
-// [WithOnResult] hook and with no lock held. By default nothing is warmed.
+// [WithOnResult] hook and with no lock held; see [Warmer] for what that
+// asks of it. w must not be nil, nor a nil pointer (or other nil value) of
+// a type that implements Warmer. By default nothing is warmed.
 func WithWarmup(backend string, w Warmer) Option {
 	return func(c *config) {
 		if c.warmers == nil {
@@ -320,8 +346,11 @@ func (c *config) validate(bs map[string]backends.Backend) error {
 		if _, ok := bs[name]; !ok {
 			add("WithWarmup(%q, ...): no backend has that name", name)
 		}
-		if c.warmers[name] == nil {
+		switch w := c.warmers[name]; {
+		case w == nil:
 			add("WithWarmup(%q, nil): pass a Warmer", name)
+		case isNil(w):
+			add("WithWarmup(%q, (%T)(nil)): the Warmer is a nil %T: pass one made by its constructor, such as warm.New", name, w, w)
 		}
 	}
 	return errors.Join(errs...)
@@ -342,15 +371,59 @@ func escalationProblems(e Escalation, b backends.Backend) []string {
 		out = append(out, "set Tags or All, not both")
 	case len(e.Tags) == 0 && !e.All:
 		out = append(out, "set Tags to purge instead of the URLs, or All to purge everything")
-	case slices.Contains(e.Tags, ""):
-		out = append(out, fmt.Sprintf("Tags %q holds an empty tag", e.Tags))
-	case e.All && b != nil:
+	case e.All:
+		if b == nil {
+			break
+		}
 		pa, ok := b.(backends.PurgeAller)
 		if !ok {
 			out = append(out, fmt.Sprintf("All: backend of type %T cannot purge everything: it does not implement backends.PurgeAller", b))
 		} else if err := pa.CanPurgeAll(); err != nil {
 			out = append(out, "All: the backend cannot purge everything: "+err.Error())
 		}
+	default: // Tags
+		if slices.Contains(e.Tags, "") {
+			out = append(out, fmt.Sprintf("Tags %q holds an empty tag", e.Tags))
+		}
+		for _, tag := range e.Tags {
+			if problem := tagProblem(tag); problem != "" {
+				out = append(out, fmt.Sprintf("Tags: tag %q %s", tag, problem))
+			}
+		}
+		if tp, ok := b.(backends.TagPurger); ok {
+			if err := tp.CanPurgeTags(); err != nil {
+				out = append(out, "Tags: the backend cannot purge tags: "+err.Error())
+			}
+		}
 	}
 	return out
+}
+
+// tagProblem says what makes tag, not empty, invalid as a cache tag, or
+// returns "". The rule is the plugin's for the tags models return: tags
+// travel in HTTP headers separated by spaces or commas, so those are
+// refused along with control characters.
+func tagProblem(tag string) string {
+	i := strings.IndexFunc(tag, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ' ' || r == ',' })
+	if i < 0 {
+		return ""
+	}
+	what := "a control character"
+	switch tag[i] {
+	case ' ':
+		what = "a space"
+	case ',':
+		what = "a comma"
+	}
+	return fmt.Sprintf("holds %s (%q at byte %d): tags travel in HTTP headers separated by spaces or commas", what, tag[i], i)
+}
+
+// isNil reports whether v, not nil itself, holds a nil pointer, map,
+// slice, function, channel or interface.
+func isNil(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
 }

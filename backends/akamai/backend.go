@@ -21,9 +21,10 @@ import (
 )
 
 // Backend purges from Akamai with the Fast Purge API. It implements
-// backends.Backend and backends.Pacer, and backends.PurgeAller with the CP
-// codes of [WithCPCodes]; use it with a dispatcher, which paces, batches and
-// retries. It is safe for concurrent use.
+// backends.Backend, backends.Pacer and backends.TagPurger, and
+// backends.PurgeAller with the CP codes of [WithCPCodes]; use it with a
+// dispatcher, which paces, batches and retries. It is safe for concurrent
+// use.
 type Backend struct {
 	name      string
 	host      string
@@ -43,6 +44,7 @@ var (
 	_ backends.Backend    = (*Backend)(nil)
 	_ backends.Pacer      = (*Backend)(nil)
 	_ backends.PurgeAller = (*Backend)(nil)
+	_ backends.TagPurger  = (*Backend)(nil)
 )
 
 // DefaultRateLimitWait is how long the backend waits after a 429 whose
@@ -363,6 +365,11 @@ func (b *Backend) PurgeCPCodes(ctx context.Context, codes ...int) (backends.Resu
 	}
 	return b.finish(t, len(codes), rejected)
 }
+
+// CanPurgeTags returns nil: Fast Purge purges cache tags on every
+// network, whatever the backend's settings. dispatcher.New calls it for
+// dispatcher.WithEscalation with Tags.
+func (b *Backend) CanPurgeTags() error { return nil }
 
 // errNoCPCodes is CanPurgeAll's error for a Backend without CP codes.
 var errNoCPCodes = errors.New("akamai: purging everything needs CP codes: pass akamai.WithCPCodes(...)")

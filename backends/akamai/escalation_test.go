@@ -92,3 +92,22 @@ func TestPurgeAllNeedsCPCodes(t *testing.T) {
 	assert.NotEmpty(t, res.IDs["purgeId"])
 	assert.Equal(t, []string{"12345", "98765"}, srv.Objects(akamai.KindCPCode))
 }
+
+// Fast Purge purges tags whatever the settings: the backend says so, and
+// accepts an escalation to tags.
+func TestCanPurgeTags(t *testing.T) {
+	srv := akamaitest.NewServer()
+	t.Cleanup(srv.Close)
+	b, err := akamai.New(akamai.WithCredentials(srv.Credentials()), akamai.WithHTTPClient(srv.Client()))
+	require.NoError(t, err)
+
+	var bb backends.Backend = b
+	tp, ok := bb.(backends.TagPurger)
+	require.True(t, ok, "*akamai.Backend implements backends.TagPurger")
+	assert.NoError(t, tp.CanPurgeTags())
+	assert.NotPanics(t, func() {
+		d := dispatcher.New([]backends.Backend{b},
+			dispatcher.WithEscalation("akamai", dispatcher.Escalation{Above: 500, Tags: []string{"site"}}))
+		require.NoError(t, d.Close(t.Context()))
+	})
+}

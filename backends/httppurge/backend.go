@@ -35,7 +35,10 @@ type Backend struct {
 	drained chan struct{} // closed when active drops to 0 after Close
 }
 
-var _ backends.Backend = (*Backend)(nil)
+var (
+	_ backends.Backend   = (*Backend)(nil)
+	_ backends.TagPurger = (*Backend)(nil)
+)
 
 // New returns a Backend configured by opts. It returns an error naming each
 // invalid setting. With [WithDiscovery], it starts a goroutine that refreshes
@@ -84,6 +87,19 @@ func (b *Backend) Name() string { return b.cfg.name }
 // Limits returns at most [WithMaxObjects] objects per call.
 func (b *Backend) Limits() backends.Limits {
 	return backends.Limits{MaxObjects: b.cfg.maxObjects}
+}
+
+// errNoTags is CanPurgeTags's error for a Backend whose TagMode is NoTags.
+var errNoTags = errors.New("httppurge: the tag mode is NoTags, which skips tags: pass httppurge.WithTagMode(...) with XKey, SurrogateKey, BanTags or a TagMode of your own")
+
+// CanPurgeTags returns nil when Purge purges tags, and an error naming
+// [WithTagMode] when the backend's TagMode is [NoTags], which skips them.
+// dispatcher.New calls it for dispatcher.WithEscalation with Tags.
+func (b *Backend) CanPurgeTags() error {
+	if !b.cfg.tags.enabled() {
+		return errNoTags
+	}
+	return nil
 }
 
 // Nodes returns the base URLs of the nodes purges go to now.

@@ -152,3 +152,73 @@ func TestClusterOptions(t *testing.T) {
 	_, err = httppurge.NewCluster()
 	assert.ErrorContains(t, err, "no nodes")
 }
+
+// A backend in NoTags mode says it purges no tags, naming the option that
+// changes it; every other mode purges them. So does each node of a Cluster.
+func TestCanPurgeTags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mode *httppurge.TagMode // nil: the default
+		ok   bool
+	}{
+		{"default", nil, true},
+		{"XKey", ptr(httppurge.XKey()), true},
+		{"BanTags", ptr(httppurge.BanTags("X-Ban-Tags")), true},
+		{"NoTags", ptr(httppurge.NoTags()), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := []httppurge.Option{httppurge.WithNodes("10.0.0.5:6081", "10.0.0.6:6081")}
+			if tt.mode != nil {
+				opts = append(opts, httppurge.WithTagMode(*tt.mode))
+			}
+			c, err := httppurge.NewCluster(opts...)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, c.Close(context.Background())) })
+			bs := []backends.Backend{newBackend(t, opts...)}
+			bs = append(bs, c.Backends()...)
+			for _, b := range bs {
+				tp, ok := b.(backends.TagPurger)
+				require.True(t, ok, "%s implements backends.TagPurger", b.Name())
+				err := tp.CanPurgeTags()
+				if tt.ok {
+					assert.NoError(t, err, b.Name())
+				} else {
+					assert.ErrorContains(t, err, "httppurge.WithTagMode", b.Name())
+				}
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Escalating to tags a backend that skips them would report the purge
+// delivered with nothing sent: New refuses it. With a tag mode, the
+// escalated handoff reaches the node as its tags.
+func TestEscalationToTagsNeedsATagMode(t *testing.T) {
+	t.Parallel()
+	node := newFakeNode(t)
+	esc := dispatcher.WithEscalation("nginx", dispatcher.Escalation{Above: 2, Tags: []string{"site"}})
+
+	noTags := newBackend(t, httppurge.WithName("nginx"), httppurge.WithNodes(node.URL), httppurge.WithTagMode(httppurge.NoTags()))
+	assert.PanicsWithValue(t,
+		"dispatcher: invalid configuration:\n"+
+			`WithEscalation("nginx", ...): Tags: the backend cannot purge tags: `+
+			"httppurge: the tag mode is NoTags, which skips tags: pass httppurge.WithTagMode(...) with XKey, SurrogateKey, BanTags or a TagMode of your own",
+		func() { dispatcher.New([]backends.Backend{noTags}, esc) })
+
+	xkey := newBackend(t, httppurge.WithName("nginx"), httppurge.WithNodes(node.URL))
+	d := dispatcher.New([]backends.Backend{xkey}, esc, dispatcher.WithLogger(quiet))
+	t.Cleanup(func() { require.NoError(t, d.Close(context.Background())) })
+	tk, err := d.Submit(t.Context(), backends.NewRequest([]string{"/a", "/b", "/c"}, nil))
+	require.NoError(t, err)
+	out, err := tk.Wait(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, dispatcher.Delivered, out[0].Outcome)
+	reqs := node.requests()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, "site", reqs[0].Header.Get("xkey-purge"))
+}

@@ -79,7 +79,9 @@ func BanTags(header string) TagMode {
 }
 
 // NoTags does not purge tags, for caches that know none (nginx, Squid):
-// the tags of a request are skipped, and Result.Detail counts them.
+// the tags of a request are skipped, and Result.Detail counts them. A
+// Backend in this mode reports it through [Backend.CanPurgeTags], so that
+// dispatcher.New refuses to escalate its handoffs to tags.
 func NoTags() TagMode { return TagMode{} }
 
 // enabled reports whether m purges tags.
