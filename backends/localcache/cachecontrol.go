@@ -12,10 +12,13 @@ type cacheControl struct {
 	noStore, noCache, private bool
 	maxAge, sMaxAge           time.Duration
 	hasMaxAge, hasSMaxAge     bool
+
+	// Passed on to clients when [BrowserMaxAge] replaces the rest.
+	mustRevalidate, proxyRevalidate, noTransform bool
 }
 
 // parseCacheControl reads every Cache-Control line of h. A malformed max-age
-// counts as 0: the response is not stored.
+// or s-maxage counts as 0, and the smallest of repeated ones wins.
 func parseCacheControl(h http.Header) cacheControl {
 	var cc cacheControl
 	for _, line := range h.Values("Cache-Control") {
@@ -30,13 +33,27 @@ func parseCacheControl(h http.Header) cacheControl {
 			case "private":
 				cc.private = true
 			case "max-age":
-				cc.maxAge, cc.hasMaxAge = seconds(value), true
+				cc.maxAge, cc.hasMaxAge = smallest(cc.maxAge, cc.hasMaxAge, seconds(value)), true
 			case "s-maxage":
-				cc.sMaxAge, cc.hasSMaxAge = seconds(value), true
+				cc.sMaxAge, cc.hasSMaxAge = smallest(cc.sMaxAge, cc.hasSMaxAge, seconds(value)), true
+			case "must-revalidate":
+				cc.mustRevalidate = true
+			case "proxy-revalidate":
+				cc.proxyRevalidate = true
+			case "no-transform":
+				cc.noTransform = true
 			}
 		}
 	}
 	return cc
+}
+
+// smallest returns d, or old when there was one (has) and it is smaller.
+func smallest(old time.Duration, has bool, d time.Duration) time.Duration {
+	if has {
+		return min(old, d)
+	}
+	return d
 }
 
 func seconds(v string) time.Duration {
@@ -73,4 +90,36 @@ func (cc cacheControl) ttl(def time.Duration, untilPurged bool) (time.Duration, 
 		d = cc.maxAge
 	}
 	return d, d > 0
+}
+
+// browser returns the Cache-Control clients receive, in place of the
+// handler's, for a response the middleware may store: max-age is the
+// smaller of the handler's max-age, when it set one, and lifetime, or
+// no-cache when lifetime is 0; must-revalidate, proxy-revalidate and
+// no-transform are kept when the handler set them. Every other directive
+// is dropped: s-maxage, which is the server's; public, which only matters
+// for requests the middleware never answers; and those that would let
+// clients keep the page longer, such as immutable or
+// stale-while-revalidate.
+func (cc cacheControl) browser(lifetime time.Duration) string {
+	b := make([]byte, 0, 64)
+	if lifetime == 0 {
+		b = append(b, "no-cache"...)
+	} else {
+		if cc.hasMaxAge {
+			lifetime = min(lifetime, cc.maxAge)
+		}
+		b = append(b, "max-age="...)
+		b = strconv.AppendInt(b, int64(lifetime/time.Second), 10)
+	}
+	if cc.mustRevalidate {
+		b = append(b, ", must-revalidate"...)
+	}
+	if cc.proxyRevalidate {
+		b = append(b, ", proxy-revalidate"...)
+	}
+	if cc.noTransform {
+		b = append(b, ", no-transform"...)
+	}
+	return string(b)
 }

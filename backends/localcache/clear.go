@@ -16,19 +16,36 @@ import (
 //
 // Anyone who can reach it can empty the cache and send every request to
 // the database at once: mount it behind the application's admin
-// authentication (and its CSRF protection, when that uses cookies), never
-// on the public mux unauthenticated:
+// authentication, never on the public mux unauthenticated:
 //
 //	admin := http.NewServeMux()
 //	admin.Handle("/admin/cache/clear", localcache.ClearHandler(store))
 //	mux.Handle("/admin/", requireStaff(admin)) // the application's own check
+//
+// Against cross-site request forgery, where another site's page makes a
+// signed-in operator's browser send the POST with their cookies, the
+// endpoint is wrapped in [http.CrossOriginProtection]: a POST that a
+// browser marks as cross-origin, by its Sec-Fetch-Site header or else by
+// an Origin whose host is not the request's Host, gets 403 Forbidden and
+// clears nothing (and is logged at Warn). Same-origin POSTs, such as a
+// form or fetch on the application's own admin pages, and requests without
+// those headers, such as curl's or a deploy script's, are allowed. An admin
+// page on another origin cannot use the endpoint.
 //
 // ClearHandler panics if store is nil.
 func ClearHandler(store Store) http.Handler {
 	if store == nil {
 		panic("localcache: ClearHandler(nil): pass the Store given to Middleware")
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slog.Default().LogAttrs(r.Context(), slog.LevelWarn, "localcache: cross-origin clear refused",
+			slog.String("remote_addr", r.RemoteAddr), slog.String("origin", r.Header.Get("Origin")),
+			slog.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")))
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "forbidden: cross-origin request; clear the cache from the same origin", http.StatusForbidden)
+	}))
+	return csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if r.Method != http.MethodPost {
@@ -47,5 +64,5 @@ func ClearHandler(store Store) http.Handler {
 		slog.Default().LogAttrs(ctx, slog.LevelInfo, "localcache: cache cleared",
 			slog.Int("removed", n), slog.String("remote_addr", r.RemoteAddr))
 		_, _ = fmt.Fprintf(w, "removed %d entries\n", n)
-	})
+	}))
 }

@@ -49,6 +49,43 @@ func TestClearHandler(t *testing.T) {
 	}
 }
 
+// TestClearHandlerRefusesCrossOriginPOST: a page on another site cannot
+// make an operator's browser clear the cache; the operator's own admin
+// pages and clients that are not browsers (curl) can.
+func TestClearHandlerRefusesCrossOriginPOST(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		kv   []string // request headers; the request's host is example.com
+		want int
+	}{
+		{"cross-site", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+		{"same-site, another origin", []string{"Sec-Fetch-Site", "same-site"}, http.StatusForbidden},
+		{"Origin of another host", []string{"Origin", "https://attacker.example"}, http.StatusForbidden},
+		{"same-origin", []string{"Sec-Fetch-Site", "same-origin", "Origin", "http://example.com"}, http.StatusOK},
+		{"Origin of the same host", []string{"Origin", "http://example.com"}, http.StatusOK},
+		{"typed in the address bar", []string{"Sec-Fetch-Site", "none"}, http.StatusOK},
+		{"not a browser", nil, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			store, h := setup(t, &app{})
+			get(t, h, "/a")
+
+			got := do(t, localcache.ClearHandler(store), http.MethodPost, "http://example.com/admin/cache/clear", tt.kv...)
+			assert.Equal(t, tt.want, got.status)
+			assert.Equal(t, "no-store", got.header.Get("Cache-Control"))
+			if tt.want == http.StatusOK {
+				assert.Zero(t, store.Len(), "cleared")
+				return
+			}
+			assert.Equal(t, 1, store.Len(), "nothing cleared")
+			assert.Equal(t, "HIT", get(t, h, "/a").xcache)
+		})
+	}
+}
+
 // clearFailingStore is a Store whose Clear fails, as a shared store does
 // when its server is down.
 type clearFailingStore struct {

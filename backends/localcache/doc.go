@@ -7,10 +7,29 @@
 //
 // [Middleware] caches GET responses with status 200, keyed by scheme, host,
 // path and query (or by a [KeyFunc]), one entry per value of the request
-// headers the response names in Vary. It honours Cache-Control (s-maxage,
-// max-age, no-store, no-cache, private) and falls back to a default TTL. It
-// marks responses with X-Cache: HIT or MISS, and collapses concurrent misses
-// for the same page into one call to the handler.
+// headers the response names in Vary (but see Accept-Encoding below). It
+// honours Cache-Control (s-maxage, max-age, no-store, no-cache, private)
+// and falls back to a default TTL. It marks responses with X-Cache: HIT or
+// MISS, and collapses concurrent misses for the same page into one call to
+// the handler. It reads the handler's header names in any spelling
+// (w.Header()["ETag"], w.Header()["set-cookie"]) and sends them in the
+// canonical one.
+//
+// # Vary: Accept-Encoding
+//
+// As Varnish does, the middleware reduces Accept-Encoding to "gzip" when
+// the request lists gzip with a q other than 0, and to "" otherwise (gzip
+// only: not "*", deflate, br or zstd), so that browsers sending
+// "gzip, deflate, br, zstd" and a warm-up sending "gzip" share one variant.
+// That is right only when the handler gives them the same response, so the
+// reduced key holds only a response without Content-Encoding, or gzip'd
+// for a request that accepts gzip. A response in another encoding (br,
+// zstd, deflate), which the handler may have chosen for what that
+// request's full Accept-Encoding lists, is stored for that exact value
+// only, and served to requests that send exactly the same. A request is
+// answered from the reduced variant when there is one, else from the one
+// for its exact value, so a client that accepts br may get the shared gzip
+// variant: never a body in an encoding it did not ask for.
 //
 // # Per-route control
 //
@@ -30,13 +49,19 @@
 // browser keeps a page for its max-age whatever the server purges, so a
 // page the server keeps "forever" must reach browsers with a short max-age,
 // or a purge would leave visitors with the old page. Server and browser
-// lifetimes are therefore separate: on an UntilPurged route, clients receive
-// Cache-Control: max-age=60 ([DefaultBrowserMaxAge]); [BrowserMaxAge] sets
-// another value on any route, 0 sending no-cache. Either way the client
-// gets exactly that Cache-Control, without Expires or Age, on hits and on
-// the misses that are stored. Without them, the handler's Cache-Control and
-// Expires are replayed as it wrote them, and [TTL] routes keep pages for
-// their s-maxage, max-age or TTL.
+// lifetimes are therefore separate: on an UntilPurged route, clients may
+// keep a page 60 seconds ([DefaultBrowserMaxAge]); [BrowserMaxAge] sets
+// another lifetime on any route, in whole seconds, 0 sending no-cache.
+// Either way the middleware writes the client's Cache-Control, without
+// Expires or Age, on hits and on the misses that are stored, and never
+// looser than the handler's: max-age is the smaller of that lifetime and
+// the handler's own max-age, and the handler's must-revalidate,
+// proxy-revalidate and no-transform are kept. A handler's
+// "max-age=0, must-revalidate" thus reaches clients as it is, and
+// "public, max-age=86400, immutable" as "max-age=60": immutable and
+// s-maxage are dropped. Without these options, the handler's Cache-Control
+// and Expires are replayed as it wrote them, and [TTL] routes keep pages
+// for their s-maxage, max-age or TTL.
 //
 // # ETags and 304 Not Modified
 //
@@ -66,8 +91,16 @@
 // ("https://example.com/articles/1") does the same on its host only; a query
 // string in either narrows the purge to that exact query. A tag removes
 // every entry whose response carried it in the tag header (Surrogate-Key by
-// default; see [TagHeader]). Pages cached under a [KeyFunc] are found in the
-// same way, by the URL of the request that stored them.
+// default; see [TagHeader]).
+//
+// Pages cached under a [KeyFunc] are found by the path, host and raw query
+// of the request that filled them, not by the KeyFunc's key. A purge by
+// path, the usual case since gormpurge's models name paths, removes every
+// entry of the page, whatever the query that filled it. A purge naming a
+// query ("/list?page=2") matches only an entry filled by a request with
+// exactly that raw query ("page=2"), not one filled by
+// "/list?page=2&utm_source=mail" that the KeyFunc keyed alike; queries are
+// not normalised for purges.
 //
 // A response rendered while a purge ran is served but not stored, so that a
 // page rendered from data read before a commit cannot outlive the purge
@@ -79,11 +112,14 @@
 // purge covers (a deploy that changed templates). [Backend] does it as a
 // purge of everything ([backends.PurgeAller]), and [ClearHandler] is an
 // endpoint for operators, to mount behind the application's admin
-// authentication only:
+// authentication only. It answers POST only, and refuses with 403 a POST
+// that a browser marks as cross-origin ([http.CrossOriginProtection]), so
+// that another site cannot make an operator's browser clear the cache:
 //
 //	admin.Handle("/admin/cache/clear", localcache.ClearHandler(store))
 //
 // The [Store] is an interface: [MemoryStore] keeps entries in this process;
 // a store shared by several instances (such as Redis) can implement it
-// without changes to the middleware.
+// without changes to the middleware. Such a store must treat an entry's
+// TTL of 0 as no expiry, and implement Clear, which is new in this version.
 package localcache

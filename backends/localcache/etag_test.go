@@ -47,12 +47,21 @@ func TestHitCarriesAnETag(t *testing.T) {
 
 func TestIfNoneMatch(t *testing.T) {
 	t.Parallel()
-	var version atomic.Int64
-	a := versioned(&version, header("Cache-Control", "max-age=60", "Vary", "Accept-Language", "Surrogate-Key", "a"))
+	// Each language is a variant with its own body, so its own ETag.
+	a := &app{respond: func(w http.ResponseWriter, r *http.Request, _ int64) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Language")
+		w.Header().Set("Surrogate-Key", "a")
+		_, _ = fmt.Fprint(w, "version 0", r.Header.Get("Accept-Language"))
+	}}
 	_, h := setup(t, a)
 	get(t, h, "/a")
 	etag := get(t, h, "/a").header.Get("ETag")
 	require.NotEmpty(t, etag)
+	get(t, h, "/a", "Accept-Language", "fr")
+	frETag := get(t, h, "/a", "Accept-Language", "fr").header.Get("ETag")
+	require.NotEmpty(t, frETag)
+	require.NotEqual(t, etag, frETag)
 
 	tests := []struct {
 		name        string
@@ -67,6 +76,7 @@ func TestIfNoneMatch(t *testing.T) {
 		{"weak form", http.MethodGet, []string{"W/" + etag}, http.StatusNotModified},
 		{"HEAD", http.MethodHead, []string{etag}, http.StatusNotModified},
 		{"other ETag", http.MethodGet, []string{`"other"`}, http.StatusOK},
+		{"another variant's ETag", http.MethodGet, []string{frETag}, http.StatusOK},
 		{"unquoted", http.MethodGet, []string{etag[1 : len(etag)-1]}, http.StatusOK},
 		{"empty", http.MethodGet, []string{""}, http.StatusOK},
 	}
@@ -93,6 +103,13 @@ func TestIfNoneMatch(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("another variant's ETag, own variant not cached", func(t *testing.T) {
+		got := get(t, h, "/a", "Accept-Language", "de", "If-None-Match", frETag)
+		assert.Equal(t, http.StatusOK, got.status)
+		assert.Equal(t, "MISS", got.xcache)
+		assert.Equal(t, "version 0de", got.body)
+	})
 }
 
 func TestHandlersOwnETagIsKept(t *testing.T) {

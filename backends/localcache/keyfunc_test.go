@@ -76,6 +76,20 @@ func TestKeyFuncEntriesArePurged(t *testing.T) {
 	}
 }
 
+// TestKeyFuncPurgeByQueryMatchesOnlyTheFillingQuery pins what KeyFunc
+// documents: a purge naming a query matches the raw query of the request
+// that filled the entry, not the KeyFunc's key; a purge by path removes it.
+func TestKeyFuncPurgeByQueryMatchesOnlyTheFillingQuery(t *testing.T) {
+	t.Parallel()
+	store, h := setup(t, &app{}, localcache.KeyFunc(withoutTracking), localcache.UntilPurged())
+	assert.Equal(t, "MISS", get(t, h, "/list?page=2&utm_source=newsletter").xcache)
+
+	purge(t, store, []string{"/list?page=2", "/list?utm_source=newsletter&page=2"}, nil)
+	assert.Equal(t, "HIT", get(t, h, "/list?page=2").xcache, "not the query that filled the entry")
+	purge(t, store, []string{"/list"}, nil)
+	assert.Equal(t, "MISS", get(t, h, "/list?page=2").xcache, "a purge by path removes it")
+}
+
 func TestKeyFuncEmptyPassesThrough(t *testing.T) {
 	t.Parallel()
 	a := &app{}

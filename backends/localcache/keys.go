@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -62,8 +64,10 @@ func (p page) indexes(tags []string) []string {
 }
 
 // variantKey is the key of the variant of base that r selects, given the
-// headers the page varies on.
-func variantKey(base string, vary []string, r *http.Request) string {
+// headers the page varies on. Accept-Encoding is keyed by what
+// acceptEncoding returns for r, unless exactEncoding says to key it by its
+// full value.
+func variantKey(base string, vary []string, r *http.Request, exactEncoding bool) string {
 	if len(vary) == 0 {
 		return base
 	}
@@ -72,10 +76,72 @@ func variantKey(base string, vary []string, r *http.Request) string {
 	for _, name := range vary {
 		b.WriteByte('\n') // cannot occur in a header value
 		b.WriteString(name)
-		b.WriteByte(':')
-		b.WriteString(strings.Join(r.Header.Values(name), ","))
+		value := strings.Join(r.Header.Values(name), ",")
+		if name == "Accept-Encoding" && !exactEncoding {
+			// '=' keeps these keys apart from full values, after ':'.
+			b.WriteByte('=')
+			value = acceptEncoding(value)
+		} else {
+			b.WriteByte(':')
+		}
+		b.WriteString(value)
 	}
 	return b.String()
+}
+
+// varyKey is the key that e, stored as the response to r, goes under: the
+// variant of base that r selects, with r's Accept-Encoding reduced to what
+// acceptEncoding returns when e's encoding suits every request that reduces
+// in the same way (see sharedEncoding), and in full otherwise.
+func varyKey(base string, e *Entry, r *http.Request) string {
+	exact := slices.Contains(e.Vary, "Accept-Encoding") &&
+		!sharedEncoding(e.Header, acceptEncoding(strings.Join(r.Header.Values("Accept-Encoding"), ",")))
+	return variantKey(base, e.Vary, r, exact)
+}
+
+// acceptEncoding reduces an Accept-Encoding field value to "gzip" when it
+// lists gzip with a q other than 0, and to "" otherwise, so that browsers
+// ("gzip, deflate, br, zstd") and clients that ask for gzip alone share one
+// variant, as Varnish does. A malformed q counts as 0.
+func acceptEncoding(v string) string {
+	for member := range strings.SplitSeq(v, ",") {
+		coding, params, _ := strings.Cut(member, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			name, value, _ := strings.Cut(p, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				var err error
+				if q, err = strconv.ParseFloat(strings.TrimSpace(value), 64); err != nil {
+					q = 0
+				}
+			}
+		}
+		if q > 0 {
+			return "gzip"
+		}
+	}
+	return ""
+}
+
+// sharedEncoding reports whether a response with header h, to a request
+// whose Accept-Encoding reduces to accept, suits every request that reduces
+// to the same: one without Content-Encoding does, and so does a gzip one
+// when accept is "gzip". One in another encoding (br, zstd) may be the
+// handler's choice for what that request's full Accept-Encoding lists, and
+// is kept for requests with that exact value only.
+func sharedEncoding(h http.Header, accept string) bool {
+	ce := h["Content-Encoding"]
+	switch {
+	case len(ce) == 0:
+		return true
+	case len(ce) > 1:
+		return false
+	}
+	v := strings.TrimSpace(ce[0])
+	return v == "" || strings.EqualFold(v, "identity") || (accept == "gzip" && strings.EqualFold(v, "gzip"))
 }
 
 // purgeIndex returns the index key that a purge of u looks up: a path

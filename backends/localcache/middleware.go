@@ -38,7 +38,7 @@ func Middleware(store Store, opts ...Option) func(http.Handler) http.Handler {
 	if err := cfg.validate(); err != nil {
 		panic("localcache: invalid configuration:\n" + err.Error())
 	}
-	cfg.browserCC = cfg.browserCacheControl()
+	cfg.browserPolicy()
 	return func(next http.Handler) http.Handler {
 		return &handler{next: next, store: store, cfg: &cfg}
 	}
@@ -100,7 +100,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if f, _ := v.(*fill); f != nil && f.entry != nil && variantKey(base, f.entry.Vary, r) == f.key {
+	if f, _ := v.(*fill); f != nil && f.entry != nil && varyKey(base, f.entry, r) == f.key {
 		serve(w, r, f.entry)
 		return
 	}
@@ -153,16 +153,25 @@ func (h *handler) lookup(ctx context.Context, base string, r *http.Request) (str
 	if !e.VaryRecord {
 		return base, e
 	}
-	key := variantKey(base, e.Vary, r)
-	e, ok, err = h.store.Get(ctx, key)
+	key := variantKey(base, e.Vary, r, false)
+	if v := h.variant(ctx, key); v != nil || !slices.Contains(e.Vary, "Accept-Encoding") {
+		return key, v
+	}
+	// A variant in an encoding kept for one Accept-Encoding value.
+	return key, h.variant(ctx, variantKey(base, e.Vary, r, true))
+}
+
+// variant returns the variant stored under key, or nil.
+func (h *handler) variant(ctx context.Context, key string) *Entry {
+	e, ok, err := h.store.Get(ctx, key)
 	if err != nil {
 		h.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "localcache: store get failed", slog.String("key", key), slog.Any("error", err))
-		return key, nil
+		return nil
 	}
 	if !ok || e.VaryRecord {
-		return key, nil
+		return nil
 	}
-	return key, e
+	return e
 }
 
 // fill renders the page with the next handler, writing it to w as it
@@ -185,7 +194,7 @@ func (h *handler) fill(w http.ResponseWriter, r *http.Request, base string) *fil
 	}
 	key := base
 	if len(e.Vary) > 0 {
-		key = variantKey(base, e.Vary, r)
+		key = varyKey(base, e, r)
 		vr := &Entry{VaryRecord: true, Vary: e.Vary, Indexes: e.Indexes, TTL: e.TTL}
 		if ok, err := h.set(ctx, base, vr, gen); !ok {
 			return h.unstored(key, e, err)
@@ -241,26 +250,41 @@ func (h *handler) entry(rec *recorder, r *http.Request) *Entry {
 
 // judge decides, from the status and headers a handler wrote, whether the
 // response may be stored, for how long (0: until purged), and which request
-// headers it varies on.
-func (c *config) judge(status int, hdr http.Header) (ttl time.Duration, vary []string, ok bool) {
+// headers it varies on, and returns the Cache-Control it read. hdr's keys
+// must be canonical (see canonicalKeys).
+func (c *config) judge(status int, hdr http.Header) (ttl time.Duration, vary []string, cc cacheControl, ok bool) {
 	if status != http.StatusOK {
-		return 0, nil, false
+		return 0, nil, cc, false
 	}
 	if _, ok := hdr["Set-Cookie"]; ok {
-		return 0, nil, false
+		return 0, nil, cc, false
 	}
-	ttl, ok = parseCacheControl(hdr).ttl(c.ttl, c.untilPurged)
+	cc = parseCacheControl(hdr)
+	ttl, ok = cc.ttl(c.ttl, c.untilPurged)
 	if !ok {
-		return 0, nil, false
+		return 0, nil, cc, false
 	}
 	for _, name := range splitList(hdr.Values("Vary")) {
 		if name == "*" {
-			return 0, nil, false
+			return 0, nil, cc, false
 		}
 		vary = append(vary, http.CanonicalHeaderKey(name))
 	}
 	slices.Sort(vary)
-	return ttl, slices.Compact(vary), true
+	return ttl, slices.Compact(vary), cc, true
+}
+
+// canonicalKeys renames the keys of h that a handler wrote in another
+// spelling than [http.CanonicalHeaderKey]'s (h["ETag"], h["set-cookie"]),
+// merging their values into the canonical key's, so that the middleware
+// finds them, and adds no second Cache-Control or ETag of its own.
+func canonicalKeys(h http.Header) {
+	for k, vs := range h {
+		if ck := http.CanonicalHeaderKey(k); ck != k {
+			delete(h, k)
+			h[ck] = append(h[ck], vs...)
+		}
+	}
 }
 
 // computeETag returns a strong ETag for body: the first 128 bits of its
@@ -339,7 +363,7 @@ var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Etag", "
 // recorder passes a response through to the client and keeps a copy of its
 // status, headers and up to max bytes of body. When the response may be
 // stored, it gives the client the Cache-Control of [BrowserMaxAge] before
-// passing the headers on.
+// passing the headers on. It spells the handler's header keys canonically.
 type recorder struct {
 	http.ResponseWriter
 	cfg         *config
@@ -357,10 +381,12 @@ func (rec *recorder) WriteHeader(code int) {
 	if !rec.wroteHeader && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) {
 		rec.wroteHeader = true
 		hdr := rec.ResponseWriter.Header()
-		rec.ttl, rec.vary, rec.storable = rec.cfg.judge(code, hdr)
+		canonicalKeys(hdr)
+		var cc cacheControl
+		rec.ttl, rec.vary, cc, rec.storable = rec.cfg.judge(code, hdr)
 		if rec.storable {
-			if cc := rec.cfg.browserCC; cc != "" {
-				hdr["Cache-Control"] = []string{cc}
+			if rec.cfg.browser {
+				hdr["Cache-Control"] = []string{cc.browser(rec.cfg.browserLifetime)}
 				delete(hdr, "Expires")
 				delete(hdr, "Age")
 			}

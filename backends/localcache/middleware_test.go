@@ -75,6 +75,10 @@ func TestResponsesThatAreNeverStored(t *testing.T) {
 		opts    []localcache.Option
 	}{
 		{"Set-Cookie", respondWith(200, header("Set-Cookie", "sessionid=abc; HttpOnly"), "hello alice"), nil},
+		{"set-cookie, not canonical", respondWith(200, http.Header{"set-cookie": {"sessionid=abc"}}, "hello alice"), nil},
+		{"SET-COOKIE, not canonical", respondWith(200, http.Header{"SET-COOKIE": {"sessionid=abc"}}, "hello alice"), nil},
+		{"cache-control no-store, not canonical", respondWith(200, http.Header{"cache-control": {"no-store"}}, "secret"), nil},
+		{"vary *, not canonical", respondWith(200, http.Header{"VARY": {"*"}}, "x"), nil},
 		{"private", respondWith(200, header("Cache-Control", "private, max-age=60"), "hello alice"), nil},
 		{"no-store", respondWith(200, header("Cache-Control", "no-store"), "secret"), nil},
 		{"no-cache", respondWith(200, header("Cache-Control", "public, no-cache"), "fresh"), nil},
@@ -420,6 +424,8 @@ func TestMiddlewarePanicsOnInvalidConfiguration(t *testing.T) {
 		{"logger", store, []localcache.Option{localcache.Logger(nil)}, "slog.DiscardHandler"},
 		{"ttl and until purged", store, []localcache.Option{localcache.UntilPurged(), localcache.TTL(time.Hour)}, "TTL(1h0m0s) and UntilPurged(): choose one"},
 		{"browser max age", store, []localcache.Option{localcache.BrowserMaxAge(-time.Second)}, "BrowserMaxAge(-1s): need 0"},
+		{"browser max age under a second", store, []localcache.Option{localcache.BrowserMaxAge(500 * time.Millisecond)}, "BrowserMaxAge(500ms): need 0 (clients revalidate each time) or a positive whole number of seconds"},
+		{"browser max age not whole seconds", store, []localcache.Option{localcache.BrowserMaxAge(1500 * time.Millisecond)}, "BrowserMaxAge(1.5s): need 0"},
 		{"key func", store, []localcache.Option{localcache.KeyFunc(nil)}, "KeyFunc(nil): pass a function"},
 	}
 	for _, tt := range tests {

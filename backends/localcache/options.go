@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -16,8 +15,9 @@ const (
 	DefaultMaxEntryBytes = 1 << 20
 )
 
-// DefaultBrowserMaxAge is how long clients may keep a page of an
-// [UntilPurged] route when [BrowserMaxAge] is not given: 60 seconds. It
+// DefaultBrowserMaxAge is the longest time clients may keep a page of an
+// [UntilPurged] route when [BrowserMaxAge] is not given: 60 seconds, or
+// less when the handler's max-age says so. It
 // bounds how long a browser keeps showing a page the server has purged.
 const DefaultBrowserMaxAge = 60 * time.Second
 
@@ -38,9 +38,11 @@ type config struct {
 	logger         *slog.Logger
 	errs           []error
 
-	// browserCC is the Cache-Control clients receive for a page the
-	// middleware stores or serves, or "" to replay the handler's.
-	browserCC string
+	// browser says whether clients receive a Cache-Control of the
+	// middleware's (see [BrowserMaxAge]) for the pages it stores, rather
+	// than the handler's; browserLifetime is the longest max-age it gives.
+	browser         bool
+	browserLifetime time.Duration
 }
 
 func defaultConfig() config {
@@ -70,33 +72,39 @@ func TTL(d time.Duration) Option {
 // Set-Cookie, still keeps it out of the cache, and its s-maxage, when
 // present, still bounds how long the server keeps it; its max-age does not
 // (max-age, even max-age=0, is for browsers). Because a browser keeps a
-// page for its max-age whatever the server purges, clients receive
+// page for its max-age whatever the server purges, clients receive at most
 // Cache-Control: max-age=60 ([DefaultBrowserMaxAge]) unless [BrowserMaxAge]
 // says otherwise.
 func UntilPurged() Option {
 	return func(c *config) { c.untilPurged = true }
 }
 
-// BrowserMaxAge sets how long clients may keep a page, separately from how
-// long the server keeps it. Every response the middleware stores or serves
-// from the cache reaches the client with its Cache-Control replaced by
-// exactly
-// "max-age=<d in whole seconds>", or "no-cache" when d is 0 (clients then
-// revalidate each time, which costs a 304 with the page's ETag), and
-// without Expires or Age. The handler's s-maxage and other directives are
-// not sent: a shared cache in front (a CDN) keeps the page no longer than a
-// browser does. To give a CDN its own lifetime, use a header only it reads,
-// such as CDN-Cache-Control or Surrogate-Control, which the middleware
-// passes through.
+// BrowserMaxAge sets the longest time clients may keep a page, separately
+// from how long the server keeps it. Every response the middleware stores
+// or serves from the cache reaches the client with its Cache-Control
+// replaced by "max-age=<seconds>", where seconds is the smaller of d and
+// the handler's own max-age when it set one, or by "no-cache" when d is 0
+// (clients then revalidate each time, which costs a 304 with the page's
+// ETag); and without Expires or Age. BrowserMaxAge never loosens what the
+// handler said: its max-age=0 stays max-age=0, and its must-revalidate,
+// proxy-revalidate and no-transform are kept, as in
+// "max-age=0, must-revalidate". Its other directives are not sent: not
+// immutable, which would keep browsers from revalidating a purged page,
+// nor s-maxage, so a shared cache in front (a CDN) keeps the page no
+// longer than a browser does. To give a CDN its own lifetime, use a header
+// only it reads, such as CDN-Cache-Control or Surrogate-Control, which the
+// middleware passes through.
 //
 // A miss is judged by its status and headers as it streams, so a page too
 // large to store gets the same header. Personal requests and responses the
-// cache must not store (private, no-store, Set-Cookie, errors) keep the
-// handler's headers.
+// cache must not store (private, no-store, no-cache, Set-Cookie, errors)
+// keep the handler's headers.
 //
 // Without BrowserMaxAge, clients receive the handler's own Cache-Control
 // and Expires, except on [UntilPurged] routes, where d defaults to
-// [DefaultBrowserMaxAge]. A negative d is a configuration error.
+// [DefaultBrowserMaxAge]. Max-age counts whole seconds, so d must be 0 or
+// a positive whole number of seconds: a negative d, or one such as
+// 500*time.Millisecond or 1500*time.Millisecond, is a configuration error.
 func BrowserMaxAge(d time.Duration) Option {
 	return func(c *config) { c.browserMaxAge, c.browserSet = d, true }
 }
@@ -109,10 +117,16 @@ func BrowserMaxAge(d time.Duration) Option {
 // Keys are shared by every Middleware on the same Store, so include what
 // tells the route apart (such as r.URL.Path) in them.
 //
-// Purges still find the entry: it is indexed by the path, host and query
-// of the request that filled it, and by its tags. A purge of the path (or
-// of host and path) removes it; a purge naming a query removes it only when
-// that is the query of the request that filled it.
+// Purges find the entry by the path, host and raw query of the request
+// that filled it, and by its tags, not by fn's key. A purge by path
+// ("/list", or "https://example.com/list"), the usual case since the URLs
+// of gormpurge's models name paths, removes every entry of the page,
+// whatever the queries of the requests that filled them. A purge naming a
+// query ("/list?page=2") matches only an entry filled by a request whose
+// raw query was exactly "page=2": not one filled by
+// "/list?page=2&utm_source=mail" or "/list?utm_source=mail&page=2", although
+// fn gives them the same key. The middleware does not normalise queries
+// for purges; purge such pages by path, or by tag.
 //
 // fn is called for every GET and HEAD request that is not personal (see
 // [SessionCookies]), on the hit path: keep it cheap.
@@ -170,8 +184,8 @@ func (c *config) validate() error {
 	if c.ttlSet && c.untilPurged {
 		errs = append(errs, fmt.Errorf("TTL(%v) and UntilPurged(): choose one; TTL bounds how long the server keeps a page, UntilPurged keeps it until a purge removes it", c.ttl))
 	}
-	if c.browserMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("BrowserMaxAge(%v): need 0 (clients revalidate each time) or a positive duration", c.browserMaxAge))
+	if c.browserMaxAge < 0 || c.browserMaxAge%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("BrowserMaxAge(%v): need 0 (clients revalidate each time) or a positive whole number of seconds, as max-age counts, such as 30*time.Second", c.browserMaxAge))
 	}
 	if c.keyFuncSet && c.keyFunc == nil {
 		errs = append(errs, errors.New("KeyFunc(nil): pass a function, or leave the option out to key by scheme, host, path and query"))
@@ -185,19 +199,12 @@ func (c *config) validate() error {
 	return errors.Join(errs...)
 }
 
-// browserCacheControl returns the Cache-Control clients receive for pages
-// the middleware stores or serves, or "" when the handler's is replayed.
-func (c *config) browserCacheControl() string {
-	d := c.browserMaxAge
+// browserPolicy sets c.browser and c.browserLifetime from the options.
+func (c *config) browserPolicy() {
 	switch {
 	case c.browserSet:
+		c.browser, c.browserLifetime = true, c.browserMaxAge
 	case c.untilPurged:
-		d = DefaultBrowserMaxAge
-	default:
-		return ""
+		c.browser, c.browserLifetime = true, DefaultBrowserMaxAge
 	}
-	if d == 0 {
-		return "no-cache"
-	}
-	return "max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 }

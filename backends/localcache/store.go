@@ -13,9 +13,15 @@ import (
 // store treats keys and index keys as opaque strings: the middleware builds
 // them.
 //
-// An entry's TTL of 0 means that it stays until Purge or Clear removes it,
-// or the store evicts it for room: a Redis store would SET it without EX.
-// A store never keeps an entry with a negative TTL.
+// Implementations must treat an entry's TTL of 0 as "no expiry", not as
+// "expire now": the entry stays until Purge or Clear removes it, or the
+// store evicts it for room. [UntilPurged] routes store every page with TTL
+// 0. A Redis store, for example, must SET such an entry without EX or PX,
+// never with "EX 0", which Redis rejects. A store never keeps an entry
+// with a negative TTL.
+//
+// Clear is new in this version: a Store written for an earlier one must
+// add it (see [MemoryStore.Clear]) to compile.
 type Store interface {
 	// Get returns the entry stored under key, or false when there is none
 	// or it has expired. The caller must not modify the entry.
@@ -24,7 +30,7 @@ type Store interface {
 	// runs. The middleware reads it before rendering a response and passes
 	// it to Set.
 	Generation(ctx context.Context) (uint64, error)
-	// Set stores e under key for e.TTL (until removed when e.TTL is 0),
+	// Set stores e under key for e.TTL (with no expiry when e.TTL is 0),
 	// replacing what was there, unless Purge or Clear has run since gen was
 	// read from Generation, or e.TTL is negative: then it stores nothing
 	// and returns false. The store must not modify e.
