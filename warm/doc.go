@@ -18,12 +18,27 @@
 // Pages are fetched over the network with GET, or in this process through
 // [WithHandler], for example through the application's handler wrapped in
 // the local cache's Middleware. Either way, the body is read to the end and
-// discarded: caches store only complete responses.
+// discarded: caches store only complete responses. Redirects are not
+// followed (unless a [WithClient] client follows them), and every fetch asks
+// for the gzip variant, as browsers do (see [WithHeader]).
 //
-// Warming up is best effort. A URL that cannot be fetched is reported in
-// its [Result] and logged, never retried; a URL that finds Enqueue's queue
-// full is dropped. A page that was not warmed is simply rendered for its
-// first visitor, as it would have been without this package.
+// In process, the base URL's scheme and host must be those the application
+// itself sees in visitors' requests, since the local cache keys pages by
+// them. Behind a proxy or load balancer that terminates TLS, the
+// application sees plain http: give the base URL as
+// "http://www.example.com", not "https://..." (or set the public host with
+// a Host header), or the pages are warmed under keys no visitor's request
+// matches (see [WithBaseURL]).
+//
+// Warming up is best effort: a URL that cannot be fetched, or gets an
+// answer other than 2xx, is never retried. Fetch reports every URL in its
+// [Result], to its progress function, [WithOnResult] and the [Summary] it
+// returns, and logs nothing. Enqueue reports each Result to WithOnResult
+// and to the logger ([WithLogger]): a failure at Warn level, a success at
+// Debug; it also logs, at Warn, an invalid URL and a URL dropped because
+// the queue was full or the Warmer closed. A page that was not warmed is
+// simply rendered for its first visitor, as it would have been without
+// this package.
 //
 // Caches share pages between visitors, so they neither answer nor store
 // requests that carry credentials or session cookies. Warm pages as an

@@ -29,7 +29,10 @@ func Example() {
 	fetched := make(chan warm.Result, 1)
 	w, err := warm.New(
 		warm.WithHandler(site),
-		warm.WithBaseURL("https://www.example.com"), // the host visitors use
+		// The scheme and host the application sees: behind a proxy that
+		// terminates TLS, visitors of https://www.example.com come in as
+		// plain http, so the pages must be warmed under http too.
+		warm.WithBaseURL("http://www.example.com"),
 		warm.WithOnResult(func(r warm.Result) { fetched <- r }),
 		warm.WithLogger(slog.New(slog.DiscardHandler)),
 	)
@@ -41,7 +44,10 @@ func Example() {
 
 	visit := func() {
 		rec := httptest.NewRecorder()
-		site.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://www.example.com/articles/7", nil))
+		req := httptest.NewRequest(http.MethodGet, "http://www.example.com/articles/7", nil) // as the proxy forwards it
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("Accept-Encoding", "gzip")
+		site.ServeHTTP(rec, req)
 		fmt.Printf("visitor: %s: %s\n", rec.Header().Get("X-Cache"), rec.Body)
 	}
 	visit()

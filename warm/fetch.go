@@ -74,7 +74,8 @@ func (w *Warmer) fetch(ctx context.Context, t target) Result {
 	return r
 }
 
-// request returns the GET request for t, with the configured headers.
+// request returns the GET request for t, with the configured headers and
+// the default ones.
 func (w *Warmer) request(ctx context.Context, t target) *http.Request {
 	u := *t.u // the request's URL may be changed by whoever handles it
 	req := (&http.Request{
@@ -91,6 +92,12 @@ func (w *Warmer) request(ctx context.Context, t target) *http.Request {
 		req.Host = w.cfg.host
 	}
 	req.Header.Set("User-Agent", w.cfg.userAgent)
+	if _, set := req.Header["Accept-Encoding"]; !set {
+		// The gzip variant, as browsers ask for: see WithHeader. Set
+		// explicitly, it stops Go's transport from decompressing the
+		// body, which is discarded anyway.
+		req.Header.Set("Accept-Encoding", DefaultAcceptEncoding)
+	}
 	if w.cfg.basicAuth {
 		req.SetBasicAuth(w.cfg.user, w.cfg.pass)
 	}

@@ -16,6 +16,9 @@ const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultQueueSize   = 10_000
 	DefaultUserAgent   = "gormpurge-warm/1"
+	// DefaultAcceptEncoding is the Accept-Encoding header of every fetch,
+	// unless one is given to [WithHeader]: the variant browsers get.
+	DefaultAcceptEncoding = "gzip"
 )
 
 // An Option configures a [Warmer]. Options are applied in order by [New],
@@ -78,10 +81,19 @@ func WithDelay(d time.Duration) Option {
 
 // WithBaseURL sets the site that paths such as "/posts/1" are fetched from,
 // for example "https://www.example.com" or "http://127.0.0.1:8080". A path
-// replaces the base URL's path, as in a link. With [WithHandler], it gives
-// the in-process requests their scheme and host. Without it, a path is an
+// replaces the base URL's path, as in a link. Without it, a path is an
 // error for that URL unless [WithHandler] is set. Absolute URLs are fetched
 // as they are.
+//
+// With [WithHandler], the base URL gives the in-process requests their
+// scheme and host, and a cache in the application keys pages by them: give
+// the scheme and host the application itself sees in visitors' requests,
+// not necessarily those in the browser's address bar. Behind a proxy or
+// load balancer that terminates TLS, the application sees plain http, so
+// use "http://www.example.com" (or keep a base URL that names a server, and
+// set the public host with WithHeader("Host", ...)); with
+// "https://www.example.com" the pages would be warmed under an https key
+// that no visitor's request matches, and visitors would still miss.
 func WithBaseURL(base string) Option {
 	return func(c *config) { c.baseURL = base }
 }
@@ -93,10 +105,17 @@ func WithBaseURL(base string) Option {
 // URL's host, or the base URL's for a path ("localhost" without
 // [WithBaseURL]), the URL's scheme (a request for an https URL has a
 // non-nil TLS field), RemoteAddr "127.0.0.1:0", and a context that ends
-// with the fetch's timeout or Close; h should honour it. Redirects are not
+// with the fetch's [WithTimeout], with the ctx given to [Warmer.Fetch] for
+// its fetches, and, for Enqueue's fetches, when a Close whose ctx ended
+// gives up waiting for them; h should honour it. Redirects are not
 // followed: a 3xx answer is the result, and counts as failed. A panic in h
 // is recovered and becomes the URL's error. It cannot be combined with
 // [WithClient].
+//
+// The scheme and host must be those the application sees in visitors'
+// requests, since the local cache keys pages by them: behind a proxy that
+// terminates TLS, that is http and the public host, so use a base URL such
+// as "http://www.example.com". See WithBaseURL.
 func WithHandler(h http.Handler) Option {
 	return func(c *config) {
 		if h == nil {
@@ -111,8 +130,13 @@ func WithHandler(h http.Handler) Option {
 // with a custom transport or TLS settings. The client follows redirects and
 // sends cookies according to its own settings (with a Jar, cookies a page
 // sets are sent with the next fetches), and Close leaves its idle
-// connections alone. Defaults to a client without a cookie jar that follows
-// up to 10 redirects, with a keep-alive transport that keeps
+// connections alone. If it follows redirects (an http.Client does unless
+// its CheckRedirect says otherwise), the headers given to [WithHeader]
+// follow them too, to whatever host they lead; net/http only drops
+// Authorization and Cookie, hence [WithBasicAuth]'s credentials, on the way
+// to another domain. Set CheckRedirect to return [http.ErrUseLastResponse]
+// to keep them home. Defaults to a client without a cookie jar that follows
+// no redirect (see [New]), with a keep-alive transport that keeps
 // [WithConcurrency] idle connections per host.
 func WithClient(cl *http.Client) Option {
 	return func(c *config) {
@@ -132,13 +156,24 @@ func WithTimeout(d time.Duration) Option {
 
 // WithHeader adds a header sent with every fetch; it may be given several
 // times, also for the same name. Use it to warm the variant that visitors
-// get from a cache that varies on a header, for example Accept-Encoding or
-// Accept-Language. A "Host" header sets the request's host, to warm a site
-// through a base URL that names one server of several.
+// get from a cache that varies on a header, for example Accept-Language. A
+// "Host" header sets the request's host, to warm a site through a base URL
+// that names one server of several.
 //
-// Shared caches, the local cache included, neither answer nor store a
-// request that carries a session cookie; a Cookie header only warms pages
-// cached per visitor.
+// Every fetch sends "Accept-Encoding: gzip" ([DefaultAcceptEncoding])
+// unless an Accept-Encoding header is given here. Pages that Vary on
+// Accept-Encoding are cached once per variant, and browsers all ask for
+// gzip: caches such as Varnish, and the local cache, reduce the header to
+// gzip or not, so a fetch without it would warm the variant no visitor
+// asks for. Give Accept-Encoding here to warm another variant, such as
+// "identity" for the uncompressed one. Since the header is set explicitly,
+// Go's transport does not decompress the body; it is discarded anyway.
+//
+// A Cookie header makes most caches pass the request to the origin without
+// answering or storing it: Varnish's built-in VCL does for any Cookie, and
+// so does the local cache by default (see its SessionCookies option). A
+// warm-up as a logged-in visitor only helps a cache configured to key
+// pages on that cookie.
 func WithHeader(name, value string) Option {
 	return func(c *config) {
 		if !validHeaderName(name) {
@@ -195,9 +230,11 @@ func WithQueueSize(n int) Option {
 }
 
 // WithLogger sets where the Warmer writes its records: Debug for a fetch
-// made in the background, Warn for one that failed, for an invalid URL
-// given to Enqueue and for a dropped URL. [Warmer.Fetch] reports through its
-// [Summary] only. To silence the Warmer, pass
+// made in the background by [Warmer.Enqueue], Warn for one that failed
+// (no answer, or a status other than 2xx), for an invalid URL given to
+// Enqueue and for a dropped URL, Error for a panic in the [WithOnResult]
+// function. [Warmer.Fetch] logs nothing: it reports through its [Summary],
+// its progress function and WithOnResult. To silence the Warmer, pass
 // slog.New(slog.DiscardHandler). Defaults to [slog.Default] at the time New
 // is called.
 func WithLogger(l *slog.Logger) Option {
@@ -215,7 +252,10 @@ func WithLogger(l *slog.Logger) Option {
 // or to wait for a fetch in a test. It runs on the goroutine that produced
 // the result: a background fetch, the caller of Fetch, or the caller of
 // Enqueue for an invalid URL. Keep it short; it may be called concurrently.
-// Defaults to none.
+// A panic in fn is recovered and logged at Error level. [Warmer.Close]
+// waits for the background fetches but not for their calls of fn, which
+// may still run after Close returns; fn should not call Close, and if it
+// does, Close returns without waiting for fn. Defaults to none.
 func WithOnResult(fn func(Result)) Option {
 	return func(c *config) { c.onResult = fn }
 }

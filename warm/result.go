@@ -13,10 +13,10 @@ import (
 // answer, not an error, but counts as failed in a [Summary].
 type Result struct {
 	URL      string        // as given to Fetch or Enqueue
-	Status   int           // the final answer's status, after redirects; 0 when the URL could not be fetched
+	Status   int           // the answer's status (a 3xx unless a WithClient client followed it); 0 when the URL could not be fetched
 	Cache    string        // the answer's X-Cache header (such as HIT or MISS), else its X-Cache-Status, else ""
 	Duration time.Duration // from the request to the end of the body
-	Bytes    int64         // body bytes read, after any decompression
+	Bytes    int64         // body bytes read, as sent: compressed if the server compressed the page
 	Err      error         // why the URL could not be fetched; it names the URL
 }
 

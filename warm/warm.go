@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,10 @@ type Warmer struct {
 	sem       chan struct{} // one token per fetch in flight, Fetch and Enqueue alike
 
 	mu      sync.Mutex
-	queue   []pending           // in order of enqueueing, hence of due time
-	waiting map[string]struct{} // the URLs in queue
+	queue   []pending         // in order of enqueueing, hence of due time; stale slots included
+	waiting map[string]uint64 // the URLs waiting, each with the seq of its live slot in queue
+	stale   int               // slots in queue whose URL was enqueued again later: run skips them
+	seq     uint64            // the seq of the last slot queued; the first is 1
 	closed  bool
 
 	wake    chan struct{}      // tells run that the queue is no longer empty
@@ -30,21 +33,24 @@ type Warmer struct {
 	idle    chan struct{}      // closed by run once it and its fetches have ended
 	runCtx  context.Context    // parent of the background fetches
 	cancel  context.CancelFunc // cancels runCtx
-	fetches sync.WaitGroup     // the background fetches, owned by run
+	fetches sync.WaitGroup     // the background fetches, owned by run; not their onResult calls
 	close   sync.Once
 
 	fetched, failed, dropped atomic.Uint64
 }
 
-// pending is a URL waiting in Enqueue's queue.
+// pending is a slot of Enqueue's queue: a URL and when it falls due. A slot
+// is live while waiting maps its URL to its seq; it goes stale when the URL
+// is enqueued again, which queues a new slot at the back.
 type pending struct {
 	t   target
 	due time.Time
+	seq uint64
 }
 
 // Stats is a snapshot of a Warmer's counters, for metrics and tests.
 type Stats struct {
-	Queued  int    // URLs waiting in Enqueue's queue now
+	Queued  int    // distinct URLs waiting in Enqueue's queue now
 	Fetched uint64 // URLs fetched with a 2xx answer, by Fetch and Enqueue
 	Failed  uint64 // URLs that were invalid, got no answer or got another status
 	Dropped uint64 // enqueued URLs never fetched: the queue was full, or Close came first
@@ -53,6 +59,13 @@ type Stats struct {
 // New returns a Warmer configured by opts and starts the goroutine that
 // serves [Warmer.Enqueue]; stop it with Close. It returns an error that
 // names every invalid option and says how to fix it.
+//
+// Without [WithHandler] or [WithClient], pages are fetched with a client of
+// New's that does not follow redirects: a 3xx answer is the URL's Result,
+// and counts as failed, as it does in process. A redirect is not the page a
+// cache keeps, and following it would send the configured headers and
+// credentials ([WithHeader], [WithBasicAuth]) to whatever host or scheme it
+// names. A client given to WithClient keeps its own redirect policy.
 func New(opts ...Option) (*Warmer, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -65,7 +78,7 @@ func New(opts ...Option) (*Warmer, error) {
 	w := &Warmer{
 		cfg:     cfg,
 		sem:     make(chan struct{}, cfg.concurrency),
-		waiting: make(map[string]struct{}),
+		waiting: make(map[string]uint64),
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		idle:    make(chan struct{}),
@@ -83,19 +96,22 @@ func New(opts ...Option) (*Warmer, error) {
 	return w, nil
 }
 
-// defaultClient returns a client without a cookie jar whose transport keeps
-// one idle connection per concurrent fetch.
+// defaultClient returns a client without a cookie jar that follows no
+// redirect, whose transport keeps one idle connection per concurrent fetch.
 func defaultClient(concurrency int) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          concurrency,
-		MaxIdleConnsPerHost:   concurrency,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}}
+	return &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          concurrency,
+			MaxIdleConnsPerHost:   concurrency,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+	}
 }
 
 // Fetch fetches each distinct URL in urls once, at most [WithConcurrency] at
@@ -106,23 +122,27 @@ func defaultClient(concurrency int) *http.Client {
 // A URL is an absolute http or https URL, or a path beginning with "/" (see
 // [WithBaseURL]); any other is a Result with an error naming it. Each fetch
 // is a GET whose body is read to the end and discarded, since caches store
-// only complete responses. The default client follows redirects and sends
-// no cookies; see [WithClient] and [WithHandler].
+// only complete responses. The default client follows no redirect and sends
+// no cookies; see [New], [WithClient] and [WithHandler].
 //
+// Fetch reports through its Summary, progress and [WithOnResult] only: it
+// logs nothing, not even failures, since its caller has every Result.
 // progress, unless nil, is called once per distinct URL, one call at a time
-// on the caller's goroutine, for example to draw a progress bar. When ctx
-// ends, the fetches in flight are cancelled and the URLs not yet fetched
-// fail with ctx's cause. After Close, every URL fails with [ErrClosed].
-// Close does not stop a Fetch in progress: cancel its ctx.
+// on the caller's goroutine, for example to draw a progress bar; a panic in
+// it cancels the fetches in flight and goes on up to Fetch's caller, and no
+// goroutine of Fetch's is left waiting. When ctx ends, the fetches in flight
+// are cancelled and the URLs not yet fetched fail with ctx's cause. After
+// Close, every URL fails with [ErrClosed]. Close does not stop a Fetch in
+// progress: cancel its ctx.
 func (w *Warmer) Fetch(ctx context.Context, urls []string, progress func(Result)) Summary {
 	start := w.cfg.clock.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // also when progress panics: the fetches in flight end soon
 	var t tally
 	emit := func(r Result) {
 		w.count(r)
 		t.add(r)
-		if w.cfg.onResult != nil {
-			w.cfg.onResult(r)
-		}
+		w.report(r)
 		if progress != nil {
 			progress(r)
 		}
@@ -150,7 +170,10 @@ func (w *Warmer) Fetch(ctx context.Context, urls []string, progress func(Result)
 		jobs = append(jobs, tg)
 	}
 
-	results := make(chan Result)
+	// Fetches in flight hold a token of sem each, so they are never more
+	// than its capacity: each can send its result and end even if this
+	// function is gone, unwound by a panic in progress.
+	results := make(chan Result, cap(w.sem))
 	done := ctx.Done()
 	inflight := 0
 	for len(jobs) > 0 || inflight > 0 {
@@ -184,12 +207,19 @@ func (w *Warmer) Fetch(ctx context.Context, urls []string, progress func(Result)
 // Enqueue schedules each URL to be fetched once in the background, no
 // sooner than [WithDelay] after this call, at most [WithConcurrency] at a
 // time together with Fetch. Use it right after a purge, so that the first
-// visitor finds the page cached. It never blocks, and is best effort: a URL
-// already waiting is not queued again; one that arrives when the queue is
-// full, or after Close began, is dropped, counted in [Stats.Dropped] and
-// logged. An invalid URL (see [Warmer.Fetch]) is logged, counted in
-// [Stats.Failed] and reported to [WithOnResult] before Enqueue returns.
-// Results of the fetches go to [WithOnResult] and the logger.
+// visitor finds the page cached. It never blocks, and is best effort.
+//
+// A URL still waiting from an earlier call moves to the back of the queue
+// and is fetched once, no sooner than WithDelay after this call: it was
+// purged again, and the new purge needs the delay to propagate too. (A URL
+// purged again and again, more often than the delay, waits until the
+// purges pause.) It takes one place in the queue, however often it is
+// enqueued. A new URL that arrives when [WithQueueSize] URLs are waiting,
+// or after Close began, is dropped, counted in [Stats.Dropped] and logged.
+// An invalid URL (see [Warmer.Fetch]) is logged, counted in [Stats.Failed]
+// and reported to [WithOnResult] before Enqueue returns. Each fetch's
+// Result goes to WithOnResult and to the logger: Warn when it failed, Debug
+// when it did not.
 func (w *Warmer) Enqueue(urls ...string) {
 	due := w.cfg.clock.Now().Add(w.cfg.delay)
 	for _, raw := range urls {
@@ -198,9 +228,7 @@ func (w *Warmer) Enqueue(urls ...string) {
 			w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: invalid URL not enqueued", slog.String("url", raw), slog.Any("error", err))
 			r := Result{URL: raw, Err: err}
 			w.count(r)
-			if w.cfg.onResult != nil {
-				w.cfg.onResult(r)
-			}
+			w.report(r)
 			continue
 		}
 		var why string
@@ -209,12 +237,10 @@ func (w *Warmer) Enqueue(urls ...string) {
 		switch {
 		case w.closed:
 			why = "the warmer is closed"
-		case dup:
-		case len(w.queue) >= w.cfg.queueSize:
+		case !dup && len(w.waiting) >= w.cfg.queueSize:
 			why = "the queue is full"
 		default:
-			w.queue = append(w.queue, pending{t: tg, due: due})
-			w.waiting[raw] = struct{}{}
+			w.push(tg, due, dup)
 		}
 		w.mu.Unlock()
 		if why != "" {
@@ -228,6 +254,50 @@ func (w *Warmer) Enqueue(urls ...string) {
 	}
 }
 
+// push queues tg, due at due. If its URL was waiting (dup), the URL's
+// earlier slot goes stale; the queue is compacted once the stale slots
+// outnumber the live ones, so that it never holds more than twice
+// [WithQueueSize] slots and a few. w.mu must be held.
+func (w *Warmer) push(tg target, due time.Time, dup bool) {
+	w.seq++
+	w.queue = append(w.queue, pending{t: tg, due: due, seq: w.seq})
+	w.waiting[tg.raw] = w.seq
+	if !dup {
+		return
+	}
+	w.stale++
+	if w.stale > len(w.waiting) {
+		q := w.queue[:0]
+		for _, p := range w.queue {
+			if w.live(p) {
+				q = append(q, p)
+			}
+		}
+		clear(w.queue[len(q):])
+		w.queue, w.stale = q, 0
+	}
+}
+
+// live reports whether p is the slot its URL waits in. w.mu must be held.
+func (w *Warmer) live(p pending) bool {
+	return w.waiting[p.t.raw] == p.seq
+}
+
+// head drops the stale slots at the front of the queue and returns the
+// first live one, if any. w.mu must be held.
+func (w *Warmer) head() (pending, bool) {
+	for len(w.queue) > 0 {
+		p := w.queue[0]
+		if w.live(p) {
+			return p, true
+		}
+		w.queue[0] = pending{}
+		w.queue = w.queue[1:]
+		w.stale--
+	}
+	return pending{}, false
+}
+
 // run starts the background fetches as they fall due, until Close; then it
 // waits for them and closes idle.
 func (w *Warmer) run() {
@@ -235,13 +305,9 @@ func (w *Warmer) run() {
 	defer w.fetches.Wait()
 	for {
 		w.mu.Lock()
-		empty := len(w.queue) == 0
-		var due time.Time
-		if !empty {
-			due = w.queue[0].due
-		}
+		p, ok := w.head()
 		w.mu.Unlock()
-		if empty {
+		if !ok {
 			select {
 			case <-w.wake:
 				continue
@@ -249,11 +315,11 @@ func (w *Warmer) run() {
 				return
 			}
 		}
-		if wait := due.Sub(w.cfg.clock.Now()); wait > 0 {
+		if wait := p.due.Sub(w.cfg.clock.Now()); wait > 0 {
 			c, stopTimer := w.cfg.clock.Timer(wait)
 			select {
 			case <-c:
-				continue // look again: the queue may have been emptied by Close
+				continue // look again: p may have gone stale, or Close emptied the queue
 			case <-w.stop:
 				stopTimer()
 				return
@@ -265,26 +331,48 @@ func (w *Warmer) run() {
 			return
 		}
 		w.mu.Lock()
-		if w.closed || len(w.queue) == 0 {
+		if w.closed {
 			w.mu.Unlock()
 			<-w.sem
 			return
 		}
-		p := w.queue[0]
+		if q, ok := w.head(); !ok || q.seq != p.seq {
+			w.mu.Unlock()
+			<-w.sem
+			continue // p was enqueued again meanwhile, so it is due later
+		}
 		w.queue[0] = pending{}
 		w.queue = w.queue[1:]
 		delete(w.waiting, p.t.raw)
 		w.mu.Unlock()
-		w.fetches.Go(func() {
+		w.fetches.Add(1)
+		go func() {
 			r := w.fetch(w.runCtx, p.t)
 			<-w.sem
 			w.count(r)
 			w.log(r)
-			if w.cfg.onResult != nil {
-				w.cfg.onResult(r)
-			}
-		})
+			// Close waits for the fetch, not for onResult, so that
+			// onResult may call Close without waiting for itself.
+			w.fetches.Done()
+			w.report(r)
+		}()
 	}
+}
+
+// report calls the function of [WithOnResult], if any, with r. A panic in it
+// is recovered and logged: a broken metrics hook must not crash the process
+// from a background fetch, nor stop Fetch or Enqueue halfway.
+func (w *Warmer) report(r Result) {
+	if w.cfg.onResult == nil {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			w.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "warm: the WithOnResult function panicked",
+				slog.String("url", r.URL), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	w.cfg.onResult(r)
 }
 
 // count adds r to the counters.
@@ -314,18 +402,22 @@ func (w *Warmer) log(r Result) {
 // in [Stats.Dropped], and the background fetches in flight are let finish.
 // If ctx ends first, Close cancels them and returns ctx's cause once they
 // have returned; an in-process handler that ignores its request's context
-// delays Close until it returns. Close then closes the default client's
-// idle connections.
+// delays Close until it returns. A Close that finds the background fetches
+// already ended returns nil, even if ctx has ended too. Close then closes
+// the default client's idle connections.
 //
 // Close may be called more than once and concurrently; every call waits for
-// the background fetches to end. It does not stop a [Warmer.Fetch] in
-// progress.
+// the background fetches to end, but not for the calls of the
+// [WithOnResult] function they make, which may still be running when Close
+// returns. That function should not call Close; if it does, Close does not
+// wait for it, and so does not deadlock. Close does not stop a
+// [Warmer.Fetch] in progress.
 func (w *Warmer) Close(ctx context.Context) error {
 	w.close.Do(func() {
 		w.mu.Lock()
 		w.closed = true
-		n := len(w.queue)
-		w.queue = nil
+		n := len(w.waiting)
+		w.queue, w.stale = nil, 0
 		clear(w.waiting)
 		w.mu.Unlock()
 		close(w.stop)
@@ -336,11 +428,15 @@ func (w *Warmer) Close(ctx context.Context) error {
 	})
 	var err error
 	select {
-	case <-w.idle:
-	case <-ctx.Done():
-		w.cancel()
-		<-w.idle
-		err = fmt.Errorf("warm: close: %w", context.Cause(ctx))
+	case <-w.idle: // already idle: even an ended ctx is no error
+	default:
+		select {
+		case <-w.idle:
+		case <-ctx.Done():
+			w.cancel()
+			<-w.idle
+			err = fmt.Errorf("warm: close: %w", context.Cause(ctx))
+		}
 	}
 	w.cancel()
 	if w.ownClient {
@@ -352,7 +448,7 @@ func (w *Warmer) Close(ctx context.Context) error {
 // Stats returns the Warmer's counters.
 func (w *Warmer) Stats() Stats {
 	w.mu.Lock()
-	queued := len(w.queue)
+	queued := len(w.waiting)
 	w.mu.Unlock()
 	return Stats{
 		Queued:  queued,

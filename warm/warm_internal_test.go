@@ -76,7 +76,7 @@ func withClock(c clock) Option {
 // delayed returns a Warmer with a fake clock and the given delay, fetching
 // through a handler that records the clock's time of each request, and the
 // channels of its results.
-func delayed(t *testing.T, delay time.Duration) (*Warmer, *fakeClock, <-chan Result, func() []time.Time) {
+func delayed(t *testing.T, delay time.Duration, opts ...Option) (*Warmer, *fakeClock, <-chan Result, func() []time.Time) {
 	clk := newFakeClock()
 	var (
 		mu   sync.Mutex
@@ -88,8 +88,8 @@ func delayed(t *testing.T, delay time.Duration) (*Warmer, *fakeClock, <-chan Res
 		hits = append(hits, clk.Now())
 	})
 	results := make(chan Result, 100)
-	w, err := New(WithHandler(h), WithDelay(delay), withClock(clk),
-		WithLogger(slog.New(slog.DiscardHandler)), WithOnResult(func(r Result) { results <- r }))
+	w, err := New(append([]Option{WithHandler(h), WithDelay(delay), withClock(clk),
+		WithLogger(slog.New(slog.DiscardHandler)), WithOnResult(func(r Result) { results <- r })}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	return w, clk, results, func() []time.Time {
@@ -141,6 +141,61 @@ func TestEnqueueDedupesWhilePending(t *testing.T) {
 	clk.Advance(delay)
 	assert.Equal(t, "/a", (<-results).URL)
 	assert.Len(t, hits(), 3)
+}
+
+// A URL purged again while it waits needs the whole delay again, for the
+// second purge to propagate.
+func TestEnqueueAgainPostponesTheFetch(t *testing.T) {
+	const delay = 5 * time.Second
+	w, clk, results, hits := delayed(t, delay)
+	w.Enqueue("/a", "/b")
+	require.Equal(t, delay, <-clk.started)
+
+	clk.Advance(4 * time.Second)
+	second := clk.Now()
+	w.Enqueue("/a")
+	assert.Equal(t, Stats{Queued: 2}, w.Stats())
+
+	clk.Advance(time.Second) // /b is due; so was /a, before it was enqueued again
+	assert.Equal(t, "/b", (<-results).URL)
+	select {
+	case r := <-results:
+		t.Fatalf("%s fetched %v after it was enqueued again", r.URL, clk.Now().Sub(second))
+	case d := <-clk.started:
+		assert.Equal(t, 4*time.Second, d, "the warmer waits for the delay after the second Enqueue")
+	}
+	clk.Advance(4*time.Second - time.Millisecond)
+	assert.Len(t, hits(), 1)
+	assert.Equal(t, Stats{Queued: 1, Fetched: 1}, w.Stats())
+
+	clk.Advance(time.Millisecond)
+	assert.Equal(t, "/a", (<-results).URL)
+	assert.Equal(t, second.Add(delay), hits()[1])
+	assert.Equal(t, Stats{Fetched: 2}, w.Stats())
+}
+
+// However often a URL is enqueued again, it takes one place against
+// WithQueueSize, and its stale slots do not pile up in the queue.
+func TestEnqueueAgainTakesOnePlace(t *testing.T) {
+	const size = 2
+	w, clk, results, hits := delayed(t, time.Second, WithQueueSize(size))
+	w.Enqueue("/a", "/b")
+	<-clk.started
+	for range 1000 {
+		w.Enqueue("/b", "/a")
+	}
+	w.Enqueue("/c") // the queue is full
+	assert.Equal(t, Stats{Queued: 2, Dropped: 1}, w.Stats())
+	w.mu.Lock()
+	assert.LessOrEqual(t, len(w.queue), 2*size+1, "stale slots are compacted")
+	w.mu.Unlock()
+
+	clk.Advance(time.Second)
+	assert.ElementsMatch(t, []string{"/a", "/b"}, []string{(<-results).URL, (<-results).URL})
+	w.Enqueue("/d", "/d")
+	require.NoError(t, w.Close(context.Background()))
+	assert.Len(t, hits(), 2, "each URL was fetched once")
+	assert.Equal(t, Stats{Fetched: 2, Dropped: 2}, w.Stats(), "/d is dropped once")
 }
 
 func TestEnqueueWithoutDelayStartsNoTimer(t *testing.T) {

@@ -230,7 +230,7 @@ func TestFetchSendsNoCookiesItWasGiven(t *testing.T) {
 	assert.Empty(t, <-cookies, "the default client has no cookie jar")
 }
 
-func TestFetchFollowsRedirectsOverTheNetworkOnly(t *testing.T) {
+func TestFetchFollowsNoRedirectByDefault(t *testing.T) {
 	var hits counter
 	mux := http.NewServeMux()
 	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
@@ -243,21 +243,48 @@ func TestFetchFollowsRedirectsOverTheNetworkOnly(t *testing.T) {
 		_, _ = w.Write([]byte("new"))
 	})
 
-	t.Run("network", func(t *testing.T) {
+	for _, mode := range []string{"network", "handler"} {
+		t.Run(mode, func(t *testing.T) {
+			opt := warm.WithHandler(mux)
+			if mode == "network" {
+				opt = warm.WithBaseURL(newServer(t, mux).URL)
+			}
+			w := newWarmer(t, opt)
+			var got warm.Result
+			sum := w.Fetch(context.Background(), []string{"/old"}, func(r warm.Result) { got = r })
+			assert.NoError(t, got.Err)
+			assert.Equal(t, http.StatusMovedPermanently, got.Status)
+			assert.Equal(t, 1, sum.Failed, "a redirect is not a page a cache keeps")
+		})
+	}
+	t.Run("a client of the caller's follows its own policy", func(t *testing.T) {
 		srv := newServer(t, mux)
-		w := newWarmer(t, warm.WithBaseURL(srv.URL))
+		w := newWarmer(t, warm.WithBaseURL(srv.URL), warm.WithClient(srv.Client()))
 		var got warm.Result
 		w.Fetch(context.Background(), []string{"/old"}, func(r warm.Result) { got = r })
 		assert.Equal(t, warm.Result{URL: "/old", Status: http.StatusOK, Cache: "HIT", Duration: got.Duration, Bytes: 3}, got)
 	})
-	t.Run("handler", func(t *testing.T) {
-		w := newWarmer(t, warm.WithHandler(mux))
-		var got warm.Result
-		sum := w.Fetch(context.Background(), []string{"/old"}, func(r warm.Result) { got = r })
-		assert.Equal(t, http.StatusMovedPermanently, got.Status)
-		assert.Equal(t, 1, sum.Failed, "a redirect is not a page a cache keeps")
-	})
-	assert.Equal(t, map[string]int{"/old": 2, "/new": 1}, hits.all())
+	assert.Equal(t, map[string]int{"/old": 3, "/new": 1}, hits.all())
+}
+
+// A redirect to another site must not take the warm-up's headers and
+// credentials there, nor count as the page warmed.
+func TestFetchKeepsHeadersFromRedirectTargets(t *testing.T) {
+	var elsewhere counter
+	other := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.add(r.Header.Get("X-Warmup-Token") + " " + r.Header.Get("Authorization"))
+		_, _ = w.Write([]byte("someone else's page"))
+	}))
+	origin := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
+	}))
+	w := newWarmer(t, warm.WithBaseURL(origin.URL), warm.WithHeader("X-Warmup-Token", "s3cret"), warm.WithBasicAuth("ops", "pw"))
+
+	sum := w.Fetch(context.Background(), []string{"/articles/7"}, nil)
+
+	assert.Empty(t, elsewhere.all(), "nothing was sent to the redirect's target")
+	assert.Equal(t, warm.Summary{URLs: 1, Failed: 1, ByStatus: map[int]int{http.StatusFound: 1},
+		Min: sum.Min, Median: sum.Median, P95: sum.P95, Max: sum.Max, Elapsed: sum.Elapsed}, sum)
 }
 
 func TestFetchThroughHandler(t *testing.T) {
@@ -595,4 +622,120 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		require.NoError(t, err)
 		assert.NoError(t, w.Close(context.Background()))
 	})
+}
+
+func TestFetchAsksForGzipUnlessTold(t *testing.T) {
+	noCompression := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	t.Cleanup(noCompression.CloseIdleConnections)
+	tests := []struct {
+		name  string
+		opts  []warm.Option
+		modes []string
+		want  []string
+	}{
+		{"default", nil, []string{"network", "handler"}, []string{"gzip"}},
+		{"a client whose transport asks for none", []warm.Option{warm.WithClient(noCompression)}, []string{"network"}, []string{"gzip"}},
+		{"given", []warm.Option{warm.WithHeader("accept-encoding", "identity")}, []string{"network", "handler"}, []string{"identity"}},
+	}
+	for _, tt := range tests {
+		for _, mode := range tt.modes {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				got := make(chan []string, 1)
+				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					got <- r.Header.Values("Accept-Encoding")
+				})
+				opts := []warm.Option{warm.WithHandler(h)}
+				if mode == "network" {
+					opts = []warm.Option{warm.WithBaseURL(newServer(t, h).URL)}
+				}
+				w := newWarmer(t, append(opts, tt.opts...)...)
+				require.Equal(t, 1, w.Fetch(context.Background(), []string{"/p"}, nil).OK)
+				assert.Equal(t, tt.want, <-got)
+			})
+		}
+	}
+}
+
+// A page that varies on Accept-Encoding is warmed in the variant browsers
+// get.
+func TestWarmTheGzipVariant(t *testing.T) {
+	store := localcache.NewMemoryStore()
+	site := localcache.Middleware(store, localcache.Logger(quiet))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Accept-Encoding")
+		_, _ = w.Write([]byte("page"))
+	}))
+	w := newWarmer(t, warm.WithHandler(site), warm.WithBaseURL("http://www.example.com"))
+	require.Equal(t, 1, w.Fetch(context.Background(), []string{"/a"}, nil).OK)
+
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "http://www.example.com/a", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	site.ServeHTTP(rec, req)
+	assert.Equal(t, "HIT", rec.Header().Get(localcache.XCache))
+}
+
+func TestCloseOnceIdleIgnoresAnEndedContext(t *testing.T) {
+	w, err := warm.New(warm.WithLogger(quiet))
+	require.NoError(t, err)
+	require.NoError(t, w.Close(context.Background()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 { // a select between idle and ctx would pick ctx half the time
+		require.NoError(t, w.Close(ctx), "nothing was left to cancel")
+	}
+}
+
+func TestFetchProgressPanicLeavesNoFetchBehind(t *testing.T) {
+	g := newGate(t) // holds /slow until its context ends
+	h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			g.ServeHTTP(rw, r)
+		}
+	})
+	w := newWarmer(t, warm.WithHandler(h), warm.WithConcurrency(2))
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	assert.PanicsWithValue(t, "progress bar broke", func() {
+		w.Fetch(context.Background(), []string{"/slow", "/fast"}, func(r warm.Result) {
+			assert.Equal(t, "/fast", r.URL)
+			panic("progress bar broke")
+		})
+	})
+	assert.Equal(t, "/slow", <-g.arrived)
+	// Deferred: goleak checks that /slow was cancelled and its goroutine
+	// ended, although nobody receives its result.
+}
+
+func TestOnResultPanicIsRecoveredAndLogged(t *testing.T) {
+	logged := make(chan string, 10)
+	logger := hookLogger(func(msg string) {
+		if strings.Contains(msg, "panicked") {
+			logged <- msg
+		}
+	})
+	w := newWarmer(t, warm.WithHandler(http.NotFoundHandler()), warm.WithLogger(logger),
+		warm.WithOnResult(func(warm.Result) { panic("metrics exporter broke") }))
+
+	w.Enqueue("/a") // in the background: a panic there would end the process
+	assert.Equal(t, "warm: the WithOnResult function panicked", <-logged)
+	w.Enqueue("not a URL", "/b")
+	assert.Equal(t, "warm: the WithOnResult function panicked", <-logged, "Enqueue went on")
+	assert.Equal(t, "warm: the WithOnResult function panicked", <-logged)
+	sum := w.Fetch(context.Background(), []string{"/c"}, nil)
+	assert.Equal(t, 1, sum.URLs)
+	assert.Equal(t, "warm: the WithOnResult function panicked", <-logged)
+	require.NoError(t, w.Close(context.Background()))
+	assert.Equal(t, warm.Stats{Failed: 4}, w.Stats())
+}
+
+func TestOnResultMayCallClose(t *testing.T) {
+	closed := make(chan error, 1)
+	var w *warm.Warmer
+	w = newWarmer(t, warm.WithHandler(http.NotFoundHandler()), warm.WithOnResult(func(r warm.Result) {
+		closed <- w.Close(context.Background()) // must not wait for this very call
+	}))
+	w.Enqueue("/a")
+	require.NoError(t, <-closed)
+	w.Enqueue("/b")
+	assert.Equal(t, warm.Stats{Failed: 1, Dropped: 1}, w.Stats())
 }
