@@ -35,8 +35,8 @@
 // [Result], to its progress function, [WithOnResult] and the [Summary] it
 // returns, and logs nothing. Enqueue reports each Result to WithOnResult
 // and to the logger ([WithLogger]): a failure at Warn level, a success at
-// Debug; it also logs, at Warn, an invalid URL and a URL dropped because
-// the queue was full or the Warmer closed. A page that was not warmed is
+// Debug; it also logs, at Warn, an invalid URL, and once per call the URLs
+// it dropped because the queue was full or the Warmer closed. A page that was not warmed is
 // simply rendered for its first visitor, as it would have been without
 // this package.
 //

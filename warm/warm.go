@@ -215,13 +215,19 @@ func (w *Warmer) Fetch(ctx context.Context, urls []string, progress func(Result)
 // purged again and again, more often than the delay, waits until the
 // purges pause.) It takes one place in the queue, however often it is
 // enqueued. A new URL that arrives when [WithQueueSize] URLs are waiting,
-// or after Close began, is dropped, counted in [Stats.Dropped] and logged.
+// or after Close began, is dropped and counted in [Stats.Dropped]; each call
+// logs its drops once, with their count.
 // An invalid URL (see [Warmer.Fetch]) is logged, counted in [Stats.Failed]
 // and reported to [WithOnResult] before Enqueue returns. Each fetch's
 // Result goes to WithOnResult and to the logger: Warn when it failed, Debug
 // when it did not.
 func (w *Warmer) Enqueue(urls ...string) {
 	due := w.cfg.clock.Now().Add(w.cfg.delay)
+	var (
+		dropped   int
+		why       string
+		firstDrop string
+	)
 	for _, raw := range urls {
 		tg, err := w.resolve(raw)
 		if err != nil {
@@ -231,22 +237,31 @@ func (w *Warmer) Enqueue(urls ...string) {
 			w.report(r)
 			continue
 		}
-		var why string
 		w.mu.Lock()
 		_, dup := w.waiting[raw]
+		drop := ""
 		switch {
 		case w.closed:
-			why = "the warmer is closed"
+			drop = "the warmer is closed"
 		case !dup && len(w.waiting) >= w.cfg.queueSize:
-			why = "the queue is full"
+			drop = "the queue is full"
 		default:
 			w.push(tg, due, dup)
 		}
 		w.mu.Unlock()
-		if why != "" {
+		if drop != "" {
 			w.dropped.Add(1)
-			w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: URL dropped: "+why, slog.String("url", raw))
+			if dropped == 0 {
+				why, firstDrop = drop, raw
+			}
+			dropped++
 		}
+	}
+	if dropped > 0 {
+		// One record per call, not per URL: a large purge must not flood
+		// the log.
+		w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: URLs dropped: "+why,
+			slog.Int("count", dropped), slog.String("first", firstDrop))
 	}
 	select {
 	case w.wake <- struct{}{}:

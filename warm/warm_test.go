@@ -480,7 +480,7 @@ func TestEnqueueDropsWhenQueueIsFull(t *testing.T) {
 	logger := hookLogger(func(msg string) {
 		mu.Lock()
 		defer mu.Unlock()
-		if strings.HasPrefix(msg, "warm: URL dropped") {
+		if strings.HasPrefix(msg, "warm: URLs dropped") {
 			drops = append(drops, msg)
 		}
 	})
@@ -494,7 +494,7 @@ func TestEnqueueDropsWhenQueueIsFull(t *testing.T) {
 	w.Enqueue("/e", "/b", "/f") // /b is already waiting: neither queued nor dropped
 	assert.Equal(t, warm.Stats{Queued: 3, Dropped: 2}, w.Stats())
 	mu.Lock()
-	assert.Equal(t, []string{"warm: URL dropped: the queue is full", "warm: URL dropped: the queue is full"}, drops)
+	assert.Equal(t, []string{"warm: URLs dropped: the queue is full"}, drops, "one record for the call's 2 drops")
 	mu.Unlock()
 
 	g.open()
