@@ -30,6 +30,26 @@ type hpArticle struct {
 
 func (a *hpArticle) AbsoluteURL() string { return fmt.Sprintf("/articles/%d", a.ID) }
 
+// articlePages is the origin of the HTTP cache tests: each article's page,
+// cacheable for an hour. It counts the pages it renders in renders, unless
+// nil.
+func articlePages(db *gorm.DB, renders *atomic.Int64) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /articles/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if renders != nil {
+			renders.Add(1)
+		}
+		var a hpArticle
+		if err := db.WithContext(r.Context()).First(&a, r.PathValue("id")).Error; err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = io.WriteString(w, a.Title)
+	})
+	return mux
+}
+
 // TestHTTPCachesEndToEnd runs a small net/http app on GORM and SQLite behind
 // a real Varnish, nginx and Squid, with the plugin purging through the
 // dispatcher and the httppurge backend: after a commit the next visitor
@@ -47,17 +67,7 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 			db := openSQLite(t, &hpArticle{})
 
 			// The application: the origin the cache fetches from.
-			mux := http.NewServeMux()
-			mux.HandleFunc("GET /articles/{id}", func(w http.ResponseWriter, r *http.Request) {
-				var a hpArticle
-				if err := db.WithContext(r.Context()).First(&a, r.PathValue("id")).Error; err != nil {
-					http.Error(w, err.Error(), http.StatusNotFound)
-					return
-				}
-				w.Header().Set("Cache-Control", "public, max-age=3600")
-				_, _ = io.WriteString(w, a.Title)
-			})
-			cache := cachetest.Start(t, kind, cachetest.StartOrigin(t, mux))
+			cache := cachetest.Start(t, kind, cachetest.StartOrigin(t, articlePages(db, nil)))
 
 			b, err := httppurge.New(
 				httppurge.WithNodes(cache.URL),
@@ -131,18 +141,7 @@ func TestWarmUpThroughHTTPCaches(t *testing.T) {
 			db := openSQLite(t, &hpArticle{})
 
 			var renders atomic.Int64
-			mux := http.NewServeMux()
-			mux.HandleFunc("GET /articles/{id}", func(w http.ResponseWriter, r *http.Request) {
-				renders.Add(1)
-				var a hpArticle
-				if err := db.WithContext(r.Context()).First(&a, r.PathValue("id")).Error; err != nil {
-					http.Error(w, err.Error(), http.StatusNotFound)
-					return
-				}
-				w.Header().Set("Cache-Control", "public, max-age=3600")
-				_, _ = io.WriteString(w, a.Title)
-			})
-			cache := cachetest.Start(t, kind, cachetest.StartOrigin(t, mux))
+			cache := cachetest.Start(t, kind, cachetest.StartOrigin(t, articlePages(db, &renders)))
 
 			b, err := httppurge.New(httppurge.WithNodes(cache.URL), httppurge.WithSiteHost(site),
 				httppurge.WithTagMode(httppurge.NoTags()), httppurge.WithLogger(quietLog))
