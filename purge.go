@@ -26,7 +26,8 @@ import (
 //   - a []any holding any of these.
 //
 // URLs and tags are normalised and validated as the callbacks do (see
-// [WithBaseURL] and [WithAllowedHosts]). What is valid is handed off in one
+// [WithBaseURL] and [WithAllowedHosts]); empty ones are skipped, and nil
+// pointers inside a slice of models too. What is valid is handed off in one
 // request; what is not is returned as errors, each a *[TargetError] naming
 // the URL or tag, a *[ModelError], or an error matching
 // [ErrUnsupportedTarget] naming the target's type. The handoff's own
@@ -122,12 +123,10 @@ func (p *Plugin) resolveOne(target any, arg, depth int, out *acc, errs *[]error)
 	}
 	switch t := target.(type) {
 	case string:
-		add(p.addURL("", t, out))
+		p.addTargets(Targets{URLs: []string{t}}, out, errs)
 		return
 	case []string:
-		for _, u := range t {
-			add(p.addURL("", u, out))
-		}
+		p.addTargets(Targets{URLs: t}, out, errs)
 		return
 	case Targets:
 		p.addTargets(t, out, errs)
@@ -192,6 +191,8 @@ func (p *Plugin) resolveOne(target any, arg, depth int, out *acc, errs *[]error)
 	add(fmt.Errorf("%w: argument %d: cannot purge a %s: pass URLs (string, []string), registered models (or slices of them) or gormpurge.Targets", ErrUnsupportedTarget, arg, t))
 }
 
+// addTargets adds t's URLs and tags, skipping empty ones as the callbacks
+// do, and appends an error for each it rejects.
 func (p *Plugin) addTargets(t Targets, out *acc, errs *[]error) {
 	for _, u := range t.URLs {
 		if u != "" {

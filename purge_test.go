@@ -50,7 +50,7 @@ func TestPurge(t *testing.T) {
 		t.Run("nothing to purge hands off nothing", func(t *testing.T) {
 			e.rec.Reset()
 			require.NoError(t, e.plugin.Purge(t.Context()))
-			require.NoError(t, e.plugin.Purge(t.Context(), []string{}, []Post{}))
+			require.NoError(t, e.plugin.Purge(t.Context(), []string{}, []Post{}, "", []string{""}, gormpurge.Targets{Tags: []string{""}}))
 			assert.Empty(t, e.rec.Requests())
 		})
 	})
