@@ -1,0 +1,619 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends/akamai"
+	"github.com/gormpurge/gormpurge/backends/akamai/akamaitest"
+	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/internal/cachetest"
+	"github.com/gormpurge/gormpurge/warm"
+)
+
+const (
+	hitBadge  = "Served from the cache (X-Cache: HIT)"
+	missBadge = "Freshly rendered (X-Cache: MISS)"
+
+	firstPost = "/posts/hello-gormpurge" // tags caching, gormpurge
+	firstEdit = firstPost + "/edit"
+	oldTitle  = "Hello, gormpurge"
+)
+
+// blog is the example running in the test process on 127.0.0.1, with
+// every purge and warm-up recorded.
+type blog struct {
+	t      *testing.T
+	app    *app
+	url    string
+	client *http.Client
+	log    *syncBuffer
+
+	mu      sync.Mutex
+	reports []dispatcher.Report
+	warmed  chan warm.Result
+}
+
+// startBlog starts the blog with cfg on a free 127.0.0.1 port, with a new
+// database in t.TempDir unless cfg names one, and stops it when t ends.
+func startBlog(t *testing.T, cfg config) *blog {
+	t.Helper()
+	if cfg.dbPath == "" {
+		cfg.dbPath = filepath.Join(t.TempDir(), "blog.db")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	b := &blog{t: t, log: &syncBuffer{}, warmed: make(chan warm.Result, 100)}
+	cfg.siteURL = "http://" + ln.Addr().String()
+	cfg.onPurge = func(r dispatcher.Report) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.reports = append(b.reports, r)
+	}
+	cfg.onWarm = func(r warm.Result) { b.warmed <- r }
+	b.app, err = newApp(cfg, b.log)
+	if err != nil {
+		ln.Close()
+	}
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(b.app.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	b.url = srv.URL
+	b.client = srv.Client()
+	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		assert.NoError(t, b.app.Close(ctx))
+	})
+	return b
+}
+
+// page is an answer of the blog.
+type page struct {
+	status int
+	cache  string // X-Cache
+	header http.Header
+	body   string
+}
+
+// rendered returns the time the page says it was rendered at.
+func (p page) rendered() string {
+	m := regexp.MustCompile(`Rendered at <time>([^<]+)</time>`).FindStringSubmatch(p.body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func (b *blog) get(path string) page {
+	b.t.Helper()
+	return b.do(http.MethodGet, path, nil)
+}
+
+func (b *blog) do(method, path string, form url.Values) page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(b.t.Context(), method, b.url+path, body)
+	require.NoError(b.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := b.client.Do(req)
+	require.NoError(b.t, err)
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	require.NoError(b.t, err)
+	return page{status: res.StatusCode, cache: res.Header.Get(localcache.XCache), header: res.Header, body: string(data)}
+}
+
+// miss asserts that path is freshly rendered, shows want, and says so.
+func (b *blog) miss(path, want string) page {
+	b.t.Helper()
+	p := b.get(path)
+	require.Equal(b.t, http.StatusOK, p.status, "%s: %s", path, p.body)
+	assert.Equal(b.t, "MISS", p.cache, "%s: X-Cache", path)
+	assert.Contains(b.t, p.body, missBadge, "%s: the badge", path)
+	assert.Contains(b.t, p.body, want, path)
+	return p
+}
+
+// hit asserts that path is served from the cache, shows want, and says so.
+func (b *blog) hit(path, want string) page {
+	b.t.Helper()
+	p := b.get(path)
+	require.Equal(b.t, http.StatusOK, p.status, "%s: %s", path, p.body)
+	assert.Equal(b.t, "HIT", p.cache, "%s: X-Cache", path)
+	assert.Contains(b.t, p.body, hitBadge, "%s: the badge", path)
+	assert.Contains(b.t, p.body, want, path)
+	return p
+}
+
+// edit posts the edit form of a post.
+func (b *blog) edit(path, title, body, tags string) page {
+	b.t.Helper()
+	return b.do(http.MethodPost, path+"/edit", url.Values{"title": {title}, "body": {body}, "tags": {tags}})
+}
+
+// flush waits until the purges committed so far reached the caches.
+func (b *blog) flush() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(b.t, b.app.Flush(ctx))
+}
+
+// takeReports returns the purges reported since the last call.
+func (b *blog) takeReports() []dispatcher.Report {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.reports
+	b.reports = nil
+	return r
+}
+
+// purged returns the URLs and tags the backend named purged in reports.
+func purged(reports []dispatcher.Report, backend string) (urls, tags []string) {
+	for _, r := range reports {
+		if r.Backend == backend && r.Outcome == dispatcher.Delivered {
+			urls = append(urls, r.Request.URLs...)
+			tags = append(tags, r.Request.Tags...)
+		}
+	}
+	slices.Sort(urls)
+	slices.Sort(tags)
+	return slices.Compact(urls), slices.Compact(tags)
+}
+
+// The issue's walk-through: pages are cached, an edit purges every page
+// that shows the post and no other, the next view is fresh, and the edit
+// form is never cached.
+func TestEditPurgesEveryPageShowingThePost(t *testing.T) {
+	b := startBlog(t, config{})
+
+	// Pages that show the first post, and pages that do not.
+	showing := []string{"/", firstPost, "/tags/caching", "/tags/gormpurge"}
+	others := []string{"/posts/after-the-commit", "/posts/both-sides", "/tags/transactions", "/tags/gorm"}
+	for _, path := range slices.Concat(showing, others) {
+		first := b.miss(path, "gormpurge blog")
+		again := b.hit(path, "gormpurge blog")
+		assert.Equal(t, first.rendered(), again.rendered(), "%s: a hit shows when the page was rendered", path)
+		assert.Equal(t, "no-cache", again.header.Get("Cache-Control"), "%s: browsers revalidate every view", path)
+	}
+	b.hit(firstPost, oldTitle)
+	b.hit("/", oldTitle)
+
+	// The edit form is never cached.
+	for range 2 {
+		form := b.get(firstEdit)
+		require.Equal(t, http.StatusOK, form.status)
+		assert.Equal(t, "MISS", form.cache)
+		assert.Equal(t, "no-store", form.header.Get("Cache-Control"))
+		assert.Contains(t, form.body, `value="caching, gormpurge"`)
+	}
+	b.flush()
+	require.Empty(t, b.takeReports(), "reading purges nothing")
+
+	// Drop "caching", keep "gormpurge", add "fresh".
+	res := b.edit(firstPost, "Fresh & new title", "New text.\n\nSecond paragraph.", "gormpurge, Fresh")
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	assert.Equal(t, firstPost, res.header.Get("Location"))
+	b.flush()
+
+	// The plugin purged, by URL, the post's page, the index and the pages
+	// of the tags it lost, kept and gained, and its cache tag.
+	urls, tags := purged(b.takeReports(), localcache.BackendName)
+	assert.Equal(t, []string{"/", firstPost, "/tags/caching", "/tags/fresh", "/tags/gormpurge"}, urls)
+	assert.Equal(t, []string{"post-1"}, tags)
+	assert.Regexp(t, `level=INFO msg=purge backend=localcache outcome=delivered urls="\[/ /posts/hello-gormpurge /tags/caching /tags/fresh /tags/gormpurge\]" tags=\[post-1\] result="removed 4 entries"`, b.log.String())
+
+	const newTitle = "Fresh &amp; new title"
+	post := b.miss(firstPost, newTitle)
+	assert.Contains(t, post.body, "<p>Second paragraph.</p>")
+	assert.Contains(t, post.body, `href="/tags/fresh"`)
+	assert.NotContains(t, post.body, `href="/tags/caching"`)
+	b.hit(firstPost, newTitle)
+	for _, path := range []string{"/", "/tags/gormpurge", "/tags/fresh"} {
+		p := b.miss(path, newTitle)
+		assert.NotContains(t, p.body, oldTitle, path)
+		b.hit(path, newTitle)
+	}
+	p := b.miss("/tags/caching", "Both sides of a many-to-many link")
+	assert.NotContains(t, p.body, oldTitle, "the post left the tag")
+	assert.NotContains(t, p.body, newTitle)
+	for _, path := range others {
+		b.hit(path, "gormpurge blog")
+	}
+}
+
+// An edit that fails inside its transaction rolls back, tags included,
+// and purges nothing: every page stays cached, and right.
+func TestRolledBackEditPurgesNothing(t *testing.T) {
+	b := startBlog(t, config{})
+	paths := []string{"/", firstPost, "/tags/caching", "/tags/gormpurge"}
+	for _, path := range paths {
+		b.miss(path, oldTitle)
+		b.hit(path, oldTitle)
+	}
+
+	// The empty title is refused after the tags were written in the same
+	// transaction.
+	res := b.edit(firstPost, "  ", "Other text", "rollback-only")
+	require.Equal(t, http.StatusBadRequest, res.status)
+	assert.Contains(t, res.body, "a post needs a title")
+	assert.Contains(t, res.body, `value="rollback-only"`, "the form keeps what was typed")
+	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
+
+	// A tag name that cannot be a URL is refused before the transaction.
+	res = b.edit(firstPost, "Title", "Text", "no/slashes")
+	require.Equal(t, http.StatusBadRequest, res.status)
+	assert.Contains(t, res.body, "use letters, digits and hyphens")
+
+	b.flush()
+	assert.Empty(t, b.takeReports(), "a rolled-back edit purges nothing")
+	for _, path := range paths {
+		b.hit(path, oldTitle)
+	}
+	var post Post
+	require.NoError(t, b.app.db.Preload("Tags").Where("slug = ?", "hello-gormpurge").Take(&post).Error)
+	assert.Equal(t, oldTitle, post.Title)
+	assert.Equal(t, []string{"caching", "gormpurge"}, tagNames(post.Tags), "the tags were rolled back too")
+	var n int64
+	require.NoError(t, b.app.db.Model(&Tag{}).Where("name = ?", "rollback-only").Count(&n).Error)
+	assert.Zero(t, n, "the new tag was rolled back")
+
+	assert.Equal(t, http.StatusNotFound, b.edit("/posts/nope", "Title", "", "").status)
+}
+
+// The database is created and seeded on the first run and reused, as it
+// was left, on the next.
+func TestDatabaseSeededOnFirstRunOnly(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "blog.db")
+	ctx := t.Context()
+
+	a, err := newApp(config{dbPath: dbPath}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, a.seeded)
+	assert.Equal(t, "hello-gormpurge", a.firstSlug)
+	assert.FileExists(t, dbPath)
+	var posts, tags int64
+	require.NoError(t, a.db.Model(&Post{}).Count(&posts).Error)
+	require.NoError(t, a.db.Model(&Tag{}).Count(&tags).Error)
+	assert.EqualValues(t, len(seedPosts), posts)
+	assert.EqualValues(t, 4, tags)
+	require.NoError(t, a.db.Model(&Post{}).Where("slug = ?", "both-sides").Update("title", "Edited").Error)
+	require.NoError(t, a.Close(ctx))
+
+	var log syncBuffer
+	a, err = newApp(config{dbPath: dbPath}, &log)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, a.Close(ctx)) }()
+	assert.False(t, a.seeded)
+	assert.Contains(t, log.String(), `msg="using the existing database"`)
+	var again, tagsAgain int64
+	require.NoError(t, a.db.Model(&Post{}).Count(&again).Error)
+	require.NoError(t, a.db.Model(&Tag{}).Count(&tagsAgain).Error)
+	assert.Equal(t, posts, again, "no second seed")
+	assert.Equal(t, tags, tagsAgain)
+	var edited Post
+	require.NoError(t, a.db.Where("slug = ?", "both-sides").Take(&edited).Error)
+	assert.Equal(t, "Edited", edited.Title)
+}
+
+// With -warm, the purged pages are rendered again at once: the first
+// visitor after an edit gets the new page from the cache.
+func TestWarmAfterEdit(t *testing.T) {
+	b := startBlog(t, config{warm: true})
+	for _, path := range []string{"/", firstPost, "/tags/gormpurge", "/tags/gorm"} {
+		b.miss(path, "gormpurge blog")
+	}
+
+	res := b.edit(firstPost, "Warm title", "Warm text", "caching, gormpurge")
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	b.flush()
+	urls, _ := purged(b.takeReports(), localcache.BackendName)
+	assert.Equal(t, []string{"/", firstPost, "/tags/caching", "/tags/gormpurge"}, urls)
+	waitWarmed(t, b.warmed, urls)
+
+	for _, path := range []string{firstPost, "/", "/tags/gormpurge", "/tags/caching"} {
+		b.hit(path, "Warm title")
+	}
+	b.hit("/tags/gorm", "Both sides") // not purged, still cached
+	assert.Contains(t, b.log.String(), `msg=warmed url=/posts/hello-gormpurge status=200 cache=MISS`)
+}
+
+// waitWarmed waits until every URL in urls was warmed.
+func waitWarmed(t *testing.T, results <-chan warm.Result, urls []string) {
+	t.Helper()
+	left := slices.Clone(urls)
+	timeout := time.After(10 * time.Second)
+	for len(left) > 0 {
+		select {
+		case r := <-results:
+			require.NoError(t, r.Err)
+			require.Equal(t, http.StatusOK, r.Status, r.URL)
+			left = slices.DeleteFunc(left, func(u string) bool { return u == r.URL })
+		case <-timeout:
+			require.Failf(t, "not warmed", "%q", left)
+		}
+	}
+}
+
+// The clear endpoint empties the local cache, for requests from this
+// machine only.
+func TestClearCache(t *testing.T) {
+	b := startBlog(t, config{})
+	b.miss("/", oldTitle)
+	b.miss(firstPost, oldTitle)
+
+	assert.Equal(t, http.StatusMethodNotAllowed, b.get("/admin/cache/clear").status)
+	res := b.do(http.MethodPost, "/admin/cache/clear", nil)
+	require.Equal(t, http.StatusOK, res.status)
+	assert.Equal(t, "removed 2 entries\n", res.body)
+	b.miss("/", oldTitle)
+
+	// From another machine.
+	req := httptest.NewRequest(http.MethodPost, "/admin/cache/clear", nil)
+	req.RemoteAddr = "192.0.2.7:40000"
+	w := httptest.NewRecorder()
+	b.app.Handler().ServeHTTP(w, req)
+	assert.Equal(t, http.StatusForbidden, w.Code)
+	b.hit("/", oldTitle)
+}
+
+// run serves until its context ends, prints where to browse, and shuts
+// down gracefully.
+func TestRun(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "blog.db")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{addr: "127.0.0.1:0", dbPath: dbPath, akamaiSection: "ccu", akamaiNetwork: "staging"}, pw)
+		pw.Close()
+	}()
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		s := bufio.NewScanner(pr)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+	}()
+
+	var base string
+	re := regexp.MustCompile(`^Blog running at (http://127\.0\.0\.1:\d+)/ \(edit a post at (http://127\.0\.0\.1:\d+)/posts/hello-gormpurge/edit\)$`)
+	for base == "" {
+		select {
+		case line, ok := <-lines:
+			require.True(t, ok, "run ended before it printed where to browse")
+			if m := re.FindStringSubmatch(line); m != nil {
+				require.Equal(t, m[1], m[2])
+				base = m[1]
+			}
+		case err := <-done:
+			require.FailNow(t, "run returned early", "%v", err)
+		}
+	}
+	assert.FileExists(t, dbPath)
+
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer client.CloseIdleConnections()
+	for _, want := range []string{"MISS", "HIT"} {
+		res, err := client.Get(base + firstPost)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		assert.Equal(t, want, res.Header.Get(localcache.XCache))
+		assert.Contains(t, string(body), oldTitle)
+	}
+	res, err := client.PostForm(base+firstEdit, url.Values{"title": {"Saved by run"}, "tags": {"gormpurge"}})
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	// Shut down at once: a purge still queued is delivered before run
+	// returns.
+	cancel()
+	var log []string
+	for line := range lines {
+		log = append(log, line)
+	}
+	require.NoError(t, <-done)
+	all := strings.Join(log, "\n")
+	assert.Contains(t, all, `msg="post saved" post=hello-gormpurge title="Saved by run"`)
+	assert.Contains(t, all, `msg="shutting down"`)
+	assert.Contains(t, all, `msg=purge backend=localcache outcome=delivered urls="[/ /posts/hello-gormpurge /tags/caching /tags/gormpurge]" tags=[post-1]`)
+	_, err = net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second)
+	assert.Error(t, err, "the server is closed")
+}
+
+func TestParseFlags(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, config{addr: "127.0.0.1:8080", dbPath: "blog.db", akamaiSection: "ccu", akamaiNetwork: "staging"}, cfg)
+
+	cfg, err = parseFlags([]string{"-addr", "127.0.0.1:9000", "-db", "x.db", "-varnish", "http://127.0.0.1:6081",
+		"-site-host", "www.example.com", "-akamai-edgerc", "~/.edgerc", "-akamai-section", "purge",
+		"-akamai-network", "production", "-warm", "-v"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, config{addr: "127.0.0.1:9000", dbPath: "x.db", varnish: "http://127.0.0.1:6081",
+		siteHost: "www.example.com", akamaiEdgerc: "~/.edgerc", akamaiSection: "purge", akamaiNetwork: "production",
+		warm: true, verbose: true}, cfg)
+
+	var out bytes.Buffer
+	_, err = parseFlags([]string{"extra"}, &out)
+	require.Error(t, err)
+	assert.Contains(t, out.String(), `unexpected argument "extra"`)
+	assert.Contains(t, out.String(), "-varnish node")
+}
+
+// With -varnish and -akamai-edgerc, an edit purges a Varnish node (here a
+// stand-in recording the PURGE requests) and Akamai (the fake Fast Purge
+// API of akamaitest) too, after the local cache.
+func TestVarnishAndAkamaiFlags(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		seen  []string
+		local atomic.Pointer[app]
+	)
+	varnish := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		line := r.Method + " " + r.RequestURI + " Host:" + r.Host
+		if k := r.Header.Get("Xkey-Purge"); k != "" {
+			line += " xkey-purge:" + k
+		}
+		// The page must have left the local cache already, or Varnish
+		// would fetch the old page from it again.
+		if a := local.Load(); a != nil && r.Header.Get("Xkey-Purge") == "" {
+			if a.store.Len() != 0 {
+				line += " (local cache not purged)"
+			}
+		}
+		mu.Lock()
+		seen = append(seen, line)
+		mu.Unlock()
+	}))
+	defer varnish.Close()
+	fake := akamaitest.NewServer()
+	defer fake.Close()
+	edgerc := filepath.Join(t.TempDir(), "edgerc")
+	require.NoError(t, fake.WriteEdgerc(edgerc, "ccu"))
+
+	b := startBlog(t, config{varnish: varnish.URL, siteHost: "www.example.com",
+		akamaiEdgerc: edgerc, akamaiSection: "ccu", akamaiNetwork: "staging", akamaiClient: fake.Client()})
+	local.Store(b.app)
+	b.miss(firstPost, oldTitle)
+	res := b.edit(firstPost, "Purged everywhere", "", "gormpurge")
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	b.flush()
+
+	reports := b.takeReports()
+	for _, name := range []string{localcache.BackendName, "varnish", "akamai-staging"} {
+		urls, tags := purged(reports, name)
+		assert.Equal(t, []string{"/", firstPost, "/tags/caching", "/tags/gormpurge"}, urls, name)
+		assert.Equal(t, []string{"post-1"}, tags, name)
+	}
+	mu.Lock()
+	slices.Sort(seen)
+	assert.Equal(t, []string{
+		"PURGE / Host:www.example.com",
+		"PURGE / Host:www.example.com xkey-purge:post-1",
+		"PURGE /posts/hello-gormpurge Host:www.example.com",
+		"PURGE /tags/caching Host:www.example.com",
+		"PURGE /tags/gormpurge Host:www.example.com",
+	}, seen)
+	mu.Unlock()
+
+	for _, p := range fake.Purges() {
+		assert.Equal(t, akamai.Staging, p.Network)
+	}
+	assert.ElementsMatch(t, []string{
+		"https://www.example.com/", "https://www.example.com/posts/hello-gormpurge",
+		"https://www.example.com/tags/caching", "https://www.example.com/tags/gormpurge",
+	}, fake.Objects(akamai.KindURL))
+	assert.Equal(t, []string{"post-1"}, fake.Objects(akamai.KindTag))
+	assert.Regexp(t, `msg=purge backend=akamai-staging outcome=delivered .* ids=`, b.log.String())
+}
+
+func TestBadBackendFlags(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		cfg  config
+		want string
+	}{
+		"akamai without site host": {config{akamaiEdgerc: "edgerc", akamaiNetwork: "staging"}, "-akamai-edgerc needs -site-host"},
+		"akamai network":           {config{akamaiEdgerc: "edgerc", siteHost: "www.example.com", akamaiNetwork: "prod"}, `-akamai-network "prod"`},
+		"akamai credentials":       {config{akamaiEdgerc: filepath.Join(dir, "missing"), siteHost: "www.example.com", akamaiNetwork: "staging"}, "-akamai-edgerc"},
+		"varnish node":             {config{varnish: "ftp://127.0.0.1:6081"}, "-varnish ftp://127.0.0.1:6081"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc.cfg.dbPath = filepath.Join(t.TempDir(), "blog.db")
+			_, err := newApp(tc.cfg, io.Discard)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// Behind a real Varnish (GORMPURGE_TEST_CACHES=1): Varnish keeps the
+// pages, and an edit purges them from Varnish and the local cache.
+func TestBehindRealVarnish(t *testing.T) {
+	cachetest.Require(t, cachetest.Varnish)
+	var blogHandler atomic.Pointer[http.Handler]
+	origin := cachetest.StartOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*blogHandler.Load()).ServeHTTP(w, r)
+	}))
+	cache := cachetest.Start(t, cachetest.Varnish, origin)
+	b := startBlog(t, config{varnish: cache.URL, siteHost: "blog.test"})
+	h := b.app.Handler()
+	blogHandler.Store(&h)
+
+	for _, path := range []string{firstPost, "/tags/gorm"} {
+		p := cache.Get(t, "blog.test", path)
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		assert.False(t, p.Hit, path)
+		p = cache.Get(t, "blog.test", path)
+		assert.True(t, p.Hit, "%s: Varnish keeps the page", path)
+	}
+
+	res := b.edit(firstPost, "Through Varnish", "", "gormpurge")
+	require.Equal(t, http.StatusSeeOther, res.status, res.body)
+	b.flush()
+	p := cache.Get(t, "blog.test", firstPost)
+	assert.False(t, p.Hit, "purged from Varnish")
+	assert.Contains(t, p.Body, "Through Varnish")
+	assert.Contains(t, p.Body, missBadge, "and from the local cache")
+	assert.True(t, cache.Get(t, "blog.test", "/tags/gorm").Hit, "other pages stay in Varnish")
+}
+
+func tagNames(tags []Tag) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = t.Name
+	}
+	slices.Sort(out)
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

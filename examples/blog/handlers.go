@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/gormpurge/gormpurge/backends/localcache"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// cacheStatusPlaceholder marks where the cache badge goes in every page. The
+// page is cached with the placeholder; cacheBadge fills it in on the way out,
+// so that a page served from the cache says so.
+const cacheStatusPlaceholder = "<!--cache-status-->"
+
+// parsePages returns each page's template, with the shared layout.
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		// html/template drops comments from templates: hand the
+		// placeholder over as HTML.
+		"cacheStatus": func() template.HTML { return cacheStatusPlaceholder },
+		"paragraphs": func(s string) []string {
+			var out []string
+			for _, p := range strings.Split(s, "\n\n") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+			return out
+		},
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"index", "post", "tag", "edit"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// routes returns the blog's handler.
+func (a *app) routes() http.Handler {
+	// Pages stay in the local cache until a purge removes them
+	// (UntilPurged): every change to what they show is a GORM write the
+	// plugin sees. Browsers get "Cache-Control: no-cache" (BrowserMaxAge(0)):
+	// they ask again on every view, so each view shows what the server's
+	// cache did, and no browser keeps showing a post after its edit. A real
+	// site may let browsers keep pages for a minute (the default), and
+	// accept that a browser shows an edit up to a minute late.
+	pages := localcache.Middleware(a.store, localcache.UntilPurged(), localcache.BrowserMaxAge(0),
+		localcache.Logger(a.detail))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", pages(http.HandlerFunc(a.index)))
+	mux.Handle("GET /posts/{slug}", pages(http.HandlerFunc(a.post)))
+	mux.Handle("GET /tags/{name}", pages(http.HandlerFunc(a.tag)))
+	// Behind the cache too, to show that it never keeps a no-store page.
+	mux.Handle("GET /posts/{slug}/edit", pages(http.HandlerFunc(a.editForm)))
+	// Refuses cross-site form posts: another site cannot make a visitor's
+	// browser edit a post.
+	mux.Handle("POST /posts/{slug}/edit", http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.saveEdit)))
+	// Empties the local cache: curl -X POST http://127.0.0.1:8080/admin/cache/clear
+	// A real site mounts this behind its admin authentication. This demo
+	// only refuses requests from other machines, which is no protection
+	// behind a proxy on the same machine (a local Varnish): every request
+	// then comes from loopback.
+	mux.Handle("POST /admin/cache/clear", loopbackOnly(localcache.ClearHandler(a.store)))
+	return cacheBadge(mux)
+}
+
+// pageData is what the templates show.
+type pageData struct {
+	Title    string
+	Rendered time.Time
+	Posts    []Post
+	Post     *Post
+	Tag      *Tag
+	Form     editForm
+	Error    string
+	Purges   []string // the edit page: what saving purges
+	PostTag  string   // the edit page: the post's cache tag
+}
+
+// editForm holds the edit form's fields.
+type editForm struct {
+	Title, Body, Tags string
+}
+
+func (a *app) index(w http.ResponseWriter, r *http.Request) {
+	var posts []Post
+	if err := a.posts(a.db.WithContext(r.Context())).Find(&posts).Error; err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	setCacheTags(w, posts...)
+	a.render(w, r, http.StatusOK, "index", pageData{Title: "Posts", Posts: posts})
+}
+
+func (a *app) post(w http.ResponseWriter, r *http.Request) {
+	post, ok := a.findPost(w, r)
+	if !ok {
+		return
+	}
+	setCacheTags(w, *post)
+	a.render(w, r, http.StatusOK, "post", pageData{Title: post.Title, Post: post})
+}
+
+func (a *app) tag(w http.ResponseWriter, r *http.Request) {
+	db := a.db.WithContext(r.Context())
+	var tag Tag
+	if err := db.Where("name = ?", r.PathValue("name")).Take(&tag).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+		http.NotFound(w, r)
+		return
+	} else if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	var posts []Post
+	err := a.posts(db).Joins("JOIN post_tags ON post_tags.post_id = posts.id AND post_tags.tag_id = ?", tag.ID).Find(&posts).Error
+	if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	setCacheTags(w, posts...)
+	a.render(w, r, http.StatusOK, "tag", pageData{Title: "Tagged " + tag.Name, Tag: &tag, Posts: posts})
+}
+
+func (a *app) editForm(w http.ResponseWriter, r *http.Request) {
+	post, ok := a.findPost(w, r)
+	if !ok {
+		return
+	}
+	names := make([]string, len(post.Tags))
+	for i, t := range post.Tags {
+		names[i] = t.Name
+	}
+	form := editForm{Title: post.Title, Body: post.Body, Tags: strings.Join(names, ", ")}
+	a.renderEdit(w, r, http.StatusOK, post, form, "")
+}
+
+// saveEdit saves the edit form in one transaction: the post's tags, then
+// its title and text. After the commit the plugin purges the post's page,
+// the index, the pages of the tags it lost, kept and gained (the tag
+// links were written), and its cache tag. If anything fails, the whole
+// edit rolls back and nothing is purged.
+func (a *app) saveEdit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	form := editForm{
+		Title: strings.TrimSpace(r.PostFormValue("title")),
+		Body:  strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"),
+		Tags:  r.PostFormValue("tags"),
+	}
+	slug := r.PathValue("slug")
+	names, err := parseTags(form.Tags)
+	if err != nil {
+		a.renderEdit(w, r, http.StatusBadRequest, &Post{Slug: slug, Title: slug}, form, err.Error())
+		return
+	}
+	var post Post
+	err = a.db.WithContext(r.Context()).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Preload("Tags").Where("slug = ?", slug).Take(&post).Error; err != nil {
+			return err
+		}
+		tags, err := findOrCreateTags(tx, names)
+		if err != nil {
+			return err
+		}
+		if len(tags) == 0 {
+			err = tx.Model(&post).Association("Tags").Clear()
+		} else {
+			err = tx.Model(&post).Association("Tags").Replace(tags)
+		}
+		if err != nil {
+			return err
+		}
+		post.Title, post.Body = form.Title, form.Body
+		// Checked here, after the tags were written, to show a rollback:
+		// an empty title undoes the new tags too, and nothing is purged.
+		// (A check that needs the database, such as a unique title,
+		// belongs in the transaction anyway.)
+		if err := post.validate(); err != nil {
+			return err
+		}
+		return tx.Model(&post).Select("Title", "Body", "UpdatedAt").Updates(&post).Error
+	})
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		http.NotFound(w, r)
+	case errors.Is(err, errEmptyTitle):
+		a.log.Info("edit refused, rolled back", "post", slug, "reason", err)
+		a.renderEdit(w, r, http.StatusBadRequest, &Post{Slug: slug, Title: slug}, form, err.Error())
+	case err != nil:
+		a.serverError(w, r, err)
+	default:
+		a.log.Info("post saved", "post", slug, "title", post.Title, "tags", names)
+		http.Redirect(w, r, post.AbsoluteURL(), http.StatusSeeOther)
+	}
+}
+
+// posts is the query of a list of posts, with their tags.
+func (a *app) posts(db *gorm.DB) *gorm.DB {
+	return db.Preload("Tags", func(db *gorm.DB) *gorm.DB { return db.Order("name") }).Order("posts.id")
+}
+
+// findPost loads the post named in the path, or answers 404.
+func (a *app) findPost(w http.ResponseWriter, r *http.Request) (*Post, bool) {
+	var post Post
+	err := a.posts(a.db.WithContext(r.Context())).Where("slug = ?", r.PathValue("slug")).Take(&post).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		http.NotFound(w, r)
+		return nil, false
+	case err != nil:
+		a.serverError(w, r, err)
+		return nil, false
+	}
+	return &post, true
+}
+
+func (a *app) renderEdit(w http.ResponseWriter, r *http.Request, status int, post *Post, form editForm, problem string) {
+	// A form is personal: no cache may keep it.
+	w.Header().Set("Cache-Control", "no-store")
+	data := pageData{Title: "Edit " + post.Title, Post: post, Form: form, Error: problem}
+	if problem == "" {
+		data.Purges = []string{post.AbsoluteURL(), "/"}
+		for _, t := range post.Tags {
+			data.Purges = append(data.Purges, t.AbsoluteURL())
+		}
+		data.PostTag = postTag(post.ID)
+	}
+	a.render(w, r, status, "edit", data)
+}
+
+// render writes a page.
+func (a *app) render(w http.ResponseWriter, r *http.Request, status int, page string, data pageData) {
+	data.Rendered = time.Now()
+	var buf bytes.Buffer
+	if err := a.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (a *app) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	http.Error(w, "internal server error", http.StatusInternalServerError)
+}
+
+// setCacheTags lists the cache tags of the posts a page shows, so that a
+// purge of a post's tag removes every page that shows it, from every cache:
+// Surrogate-Key for the local cache (and Fastly), xkey for Varnish's xkey
+// module, Edge-Cache-Tag for Akamai. Surrogate-Control gives the caches in
+// front their own lifetime, since browsers are told no-cache (see routes):
+// with it, Varnish's built-in VCL stores the page (see README.md).
+func setCacheTags(w http.ResponseWriter, posts ...Post) {
+	tags := make([]string, 0, len(posts))
+	for i := range posts {
+		tags = append(tags, posts[i].PurgeTags()...)
+	}
+	h := w.Header()
+	h.Set("Surrogate-Control", "max-age=86400")
+	if len(tags) == 0 {
+		return
+	}
+	h.Set("Surrogate-Key", strings.Join(tags, " "))
+	h.Set("Xkey", strings.Join(tags, " "))
+	h.Set("Edge-Cache-Tag", strings.Join(tags, ","))
+}
+
+// cacheBadge fills in the cache badge of every HTML page from the X-Cache
+// header the local cache set: the page says whether it was served from the
+// cache or freshly rendered. It keeps each response in memory to do so; the
+// pages are small.
+func cacheBadge(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
+			// The local cache would answer a revalidation with 304 Not
+			// Modified, and the browser would show the copy it has, with
+			// the badge of an earlier view. The demo drops the
+			// validators so that every view is a whole page that tells
+			// what the cache did this time. A real site keeps them: a
+			// 304 costs no rendering and no body.
+			r = r.Clone(r.Context())
+			r.Header.Del("If-None-Match")
+			r.Header.Del("If-Modified-Since")
+		}
+		bw := &badgeWriter{w: w}
+		next.ServeHTTP(bw, r)
+		bw.finish(r)
+	})
+}
+
+// badgeWriter keeps a response until finish writes it, with the badge.
+type badgeWriter struct {
+	w      http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (b *badgeWriter) Header() http.Header { return b.w.Header() }
+
+func (b *badgeWriter) WriteHeader(code int) {
+	if b.status == 0 && code >= 200 {
+		b.status = code
+	}
+}
+
+func (b *badgeWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *badgeWriter) finish(r *http.Request) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	h := b.w.Header()
+	body := b.body.Bytes()
+	if strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+		if i := bytes.Index(body, []byte(cacheStatusPlaceholder)); i >= 0 {
+			body = bytes.Join([][]byte{body[:i], []byte(badge(h.Get(localcache.XCache))), body[i+len(cacheStatusPlaceholder):]}, nil)
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+		} else if r.Method == http.MethodHead {
+			h.Del("Content-Length") // the page would get a badge: its length is not known
+		}
+		// A hit and a miss of one page now differ by their badge: the
+		// cache's ETag, made for the page without it, no longer fits.
+		h.Del("Etag")
+	}
+	b.w.WriteHeader(b.status)
+	_, _ = b.w.Write(body)
+}
+
+// badge returns the HTML of the cache badge for the X-Cache value xcache.
+func badge(xcache string) string {
+	switch xcache {
+	case "HIT":
+		return `<p class="cache-status hit">Served from the cache (X-Cache: HIT)</p>`
+	case "MISS":
+		return `<p class="cache-status miss">Freshly rendered (X-Cache: MISS)</p>`
+	default:
+		return `<p class="cache-status none">Not cached</p>`
+	}
+}
+
+// loopbackOnly refuses requests that do not come from this machine.
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			http.Error(w, "forbidden: clear the cache from the machine the blog runs on", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

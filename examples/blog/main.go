@@ -1,0 +1,124 @@
+// Command blog is a small blog on SQLite that caches its own pages and has
+// the gormpurge plugin purge them after every committed edit.
+//
+//	go run ./examples/blog
+//
+// It creates blog.db in the current directory on its first run, with a few
+// posts, and prints where to browse. Every page says whether it came from
+// the cache; editing a post purges the post's page, the pages of its tags
+// and the index, and the log shows each purge. Flags add a Varnish node
+// and Akamai credentials as further caches to purge; see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		os.Exit(2)
+	}
+	// The records of localcache.ClearHandler go to the default logger.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stdout, nil)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "blog:", err)
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads the command line; errors and usage go to output.
+func parseFlags(args []string, output io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("blog", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintf(output, "Usage: go run ./examples/blog [flags]\n\n"+
+			"A small blog whose pages are cached until the gormpurge plugin purges them.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`address` to listen on")
+	fs.StringVar(&cfg.dbPath, "db", "blog.db", "SQLite database `file`, created and seeded on first run")
+	fs.StringVar(&cfg.varnish, "varnish", "", "also purge this Varnish (or other HTTP PURGE) cache `node`, such as http://127.0.0.1:6081")
+	fs.StringVar(&cfg.siteHost, "site-host", "", "the `host` visitors use in front of Varnish or Akamai, such as www.example.com\n(default with -varnish: the node's host and port)")
+	fs.StringVar(&cfg.akamaiEdgerc, "akamai-edgerc", "", "also purge Akamai, with the credentials in this .edgerc `file` (needs -site-host)")
+	fs.StringVar(&cfg.akamaiSection, "akamai-section", "ccu", "the .edgerc `section` to read")
+	fs.StringVar(&cfg.akamaiNetwork, "akamai-network", "staging", "the Akamai `network` to purge: staging or production")
+	fs.BoolVar(&cfg.warm, "warm", false, "after a purge, render the purged pages again into the local cache")
+	fs.BoolVar(&cfg.verbose, "v", false, "verbose: log SQL statements and the components' debug records")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintln(output, err)
+		fs.Usage()
+		return config{}, err
+	}
+	return cfg, nil
+}
+
+// run serves the blog on cfg.addr until ctx is done, then shuts down
+// gracefully: it stops taking requests, delivers the purges still queued
+// and closes the database. It prints where to browse, and logs, to out.
+func run(ctx context.Context, cfg config, out io.Writer) error {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	cfg.siteURL = "http://" + browseAddr(ln.Addr())
+	a, err := newApp(cfg, out)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(out, "Blog running at %s/ (edit a post at %s/posts/%s/edit)\n", cfg.siteURL, cfg.siteURL, a.firstSlug)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if shutdownErr := srv.Shutdown(stopCtx); err == nil {
+		err = shutdownErr
+	}
+	return errors.Join(err, a.Close(stopCtx))
+}
+
+// browseAddr returns the address to browse for a listener's address: a
+// listener on every interface is browsed on 127.0.0.1.
+func browseAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
