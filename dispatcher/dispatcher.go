@@ -202,10 +202,17 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	if d.lanes == nil {
 		return nil
 	}
+	// Take the lock at once when it is free, so that a ctx that is already
+	// done still closes the dispatcher (cancelling what is in flight)
+	// instead of losing a random choice against its own Done channel.
 	select {
 	case d.closeSem <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	default:
+		select {
+		case d.closeSem <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	}
 	defer func() { <-d.closeSem }()
 	if d.closeDone {

@@ -516,6 +516,31 @@ func TestCloseWithDeadlineReportsWhatWasLeft(t *testing.T) {
 	// goleak in TestMain checks that every goroutine stopped.
 }
 
+// Close with a context that is already done still closes: it cancels what
+// is in flight and reports it, every time (the lock is free, so it must not
+// lose a random choice against the done context).
+func TestCloseWithAContextAlreadyDone(t *testing.T) {
+	t.Parallel()
+	for range 50 {
+		g := newGate() // never opened
+		stuck := &fakeBackend{name: "stuck", fn: g.fn}
+		d := dispatcher.New([]backends.Backend{stuck}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0))
+		tk, err := d.Submit(t.Context(), urls("/1"))
+		require.NoError(t, err)
+		<-g.entered
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		var ue *dispatcher.UndeliveredError
+		require.ErrorAs(t, d.Close(done), &ue, "Close closed")
+		select {
+		case <-tk.Done():
+		default:
+			require.Fail(t, "the ticket of the cancelled request is not settled")
+		}
+	}
+	// goleak in TestMain checks that every goroutine stopped.
+}
+
 func TestCloseCancelsRetryWait(t *testing.T) {
 	t.Parallel()
 	a := &fakeBackend{name: "a", fn: func(context.Context, backends.Request, int) (backends.Result, error) {
