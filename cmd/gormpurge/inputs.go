@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/gormpurge/gormpurge/backends/akamai"
+)
+
+// input is one object named on the command line or in a file, and where.
+type input struct {
+	value string
+	where string // "argument 2", "urls.txt:14", "stdin:3"
+}
+
+// invalidInput is an input that cannot be used, and why.
+type invalidInput struct {
+	Where string `json:"where"`
+	Input string `json:"input"`
+	Error string `json:"error"`
+}
+
+func (i invalidInput) String() string {
+	return fmt.Sprintf("%s: %q: %s", i.Where, i.Input, i.Error)
+}
+
+// readInputs collects the objects of a command: args, unless args is just
+// "-", which reads stdin; then each file, "-" again meaning stdin. Files
+// and stdin hold one object per line; blank lines and lines whose first
+// non-blank character is # are skipped.
+func readInputs(args, files []string, stdin io.Reader) ([]input, error) {
+	var out []input
+	stdinRead := false
+	readStdin := func() error {
+		if stdinRead {
+			return usageErrorf("standard input (-) is named twice")
+		}
+		stdinRead = true
+		got, err := readLines(stdin, "stdin")
+		if err != nil {
+			return usageErrorf("reading standard input: %v", err)
+		}
+		out = append(out, got...)
+		return nil
+	}
+	switch {
+	case len(args) == 1 && args[0] == "-":
+		if err := readStdin(); err != nil {
+			return nil, err
+		}
+	default:
+		for i, a := range args {
+			if a == "-" {
+				return nil, usageErrorf("- (read standard input) must be the only argument")
+			}
+			out = append(out, input{value: strings.TrimSpace(a), where: fmt.Sprintf("argument %d", i+1)})
+		}
+	}
+	for _, f := range files {
+		if f == "-" {
+			if err := readStdin(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, usageErrorf("--file: %v", err)
+		}
+		got, err := readLines(fh, f)
+		fh.Close()
+		if err != nil {
+			return nil, usageErrorf("--file %s: %v", f, err)
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// maxLine is the longest line readLines accepts.
+const maxLine = 1 << 20
+
+// readLines reads one object per line from r, named name in messages.
+func readLines(r io.Reader, name string) ([]input, error) {
+	var out []input
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if n == 1 {
+			line = strings.TrimPrefix(line, "\uFEFF") // a byte order mark
+		}
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, input{value: line, where: fmt.Sprintf("%s:%d", name, n)})
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("a line is longer than %d bytes", maxLine)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkFunc returns the object to use for one input value, or why it
+// cannot be used.
+type checkFunc func(s string) (string, error)
+
+// check sorts ins into the values check accepts and the invalid ones.
+func check(ins []input, fn checkFunc) (ok []string, bad []invalidInput) {
+	for _, in := range ins {
+		v, err := fn(in.value)
+		if err != nil {
+			bad = append(bad, invalidInput{Where: in.where, Input: in.value, Error: err.Error()})
+			continue
+		}
+		ok = append(ok, v)
+	}
+	return ok, bad
+}
+
+// invalidError is the usage error for inputs that cannot be used, listing
+// the first of them.
+func invalidError(bad []invalidInput, hint string) error {
+	var b strings.Builder
+	noun := "inputs"
+	if len(bad) == 1 {
+		noun = "input"
+	}
+	fmt.Fprintf(&b, "%d invalid %s; nothing was sent (%s):", len(bad), noun, hint)
+	writeInvalid(&b, bad, 20)
+	return usageErrorf("%s", b.String())
+}
+
+// writeInvalid lists up to limit invalid inputs, one per line.
+func writeInvalid(w io.Writer, bad []invalidInput, limit int) {
+	for i, x := range bad {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(w, "\n  ... and %d more", len(bad)-i)
+			break
+		}
+		fmt.Fprintf(w, "\n  %s", x)
+	}
+}
+
+// hasSpaceOrControl reports whether s holds white space or a control
+// character.
+func hasSpaceOrControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}
+
+// checkURL accepts an absolute http(s) URL, and a path beginning with "/"
+// when pathsOK; pathHint says what a path needs otherwise.
+func checkURL(pathsOK bool, pathHint string) checkFunc {
+	return func(s string) (string, error) {
+		if s == "" {
+			return "", errors.New("empty")
+		}
+		if hasSpaceOrControl(s) {
+			return "", errors.New("holds white space or a control character (percent-encode it)")
+		}
+		u, err := url.Parse(s)
+		if err != nil {
+			return "", fmt.Errorf("not a URL: %v", errors.Unwrap(err))
+		}
+		switch {
+		case u.Scheme == "" && u.Host == "" && strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//"):
+			if !pathsOK {
+				return "", errors.New("a path: " + pathHint)
+			}
+			return s, nil
+		case !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
+			return "", errors.New("not an absolute http or https URL, nor a path beginning with /")
+		case u.Hostname() == "":
+			return "", errors.New("no host")
+		case u.User != nil:
+			return "", errors.New("user information (user@) is not allowed in a purged URL")
+		}
+		return s, nil
+	}
+}
+
+// akamaiTagChars are the characters Fast Purge refuses in a cache tag.
+const akamaiTagChars = ` ,"=()?;/[]<>*@\{}:`
+
+// checkTag accepts a cache tag: no white space, comma or control
+// character, and for Akamai none of the characters it refuses and at most
+// [akamai.MaxTagLength] bytes.
+func checkTag(forAkamai bool) checkFunc {
+	return func(s string) (string, error) {
+		switch {
+		case s == "":
+			return "", errors.New("empty")
+		case hasSpaceOrControl(s):
+			return "", errors.New("holds white space or a control character: tags travel in HTTP headers, separated by spaces")
+		case strings.Contains(s, ","):
+			return "", errors.New("holds a comma: tags travel in HTTP headers, separated by spaces or commas")
+		}
+		if forAkamai {
+			if i := strings.IndexAny(s, akamaiTagChars); i >= 0 {
+				return "", fmt.Errorf("holds %q, which Akamai refuses in a tag (none of %s)", s[i], akamaiTagChars)
+			}
+			if len(s) > akamai.MaxTagLength {
+				return "", fmt.Errorf("%d bytes long: Akamai takes at most %d", len(s), akamai.MaxTagLength)
+			}
+		}
+		return s, nil
+	}
+}
+
+// checkCPCode accepts a CP code: a positive decimal integer.
+func checkCPCode(s string) (string, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || strings.HasPrefix(s, "+") {
+		return "", errors.New("a CP code is a positive whole number, such as 12345")
+	}
+	return strconv.Itoa(n), nil
+}

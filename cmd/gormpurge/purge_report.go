@@ -1,0 +1,241 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gormpurge/gormpurge/dispatcher"
+)
+
+// listLimit is how many objects the text summary lists per failure cause
+// (and a dry run in all, unless it lists every one); --json lists all.
+const listLimit = 20
+
+// purgeReport is the summary of a purge, printed as text or as JSON.
+type purgeReport struct {
+	Backend     string `json:"backend"`
+	Description string `json:"description"`
+	Kind        string `json:"kind"` // url, tag or cpcode
+	DryRun      bool   `json:"dryRun,omitempty"`
+	// Objects counts the distinct valid objects; Duplicates the inputs
+	// that repeated one.
+	Objects    int `json:"objects"`
+	Duplicates int `json:"duplicates,omitempty"`
+	Purged     int `json:"purged"`
+	Failed     int `json:"failed"`
+	// Invalid lists the inputs skipped with --skip-invalid.
+	Invalid []invalidInput `json:"invalid,omitempty"`
+	// AkamaiRequests are the Fast Purge requests Akamai accepted.
+	AkamaiRequests   []akamaiRequest `json:"akamaiRequests,omitempty"`
+	EstimatedSeconds float64         `json:"estimatedSeconds,omitempty"`
+	// Nodes says what each HTTP cache node did.
+	Nodes    []nodeReport `json:"nodes,omitempty"`
+	Failures []failure    `json:"failures,omitempty"`
+	Elapsed  string       `json:"elapsed,omitempty"`
+
+	// Dry runs: what would be sent, and in about how many requests (per
+	// node for HTTP caches).
+	List              []string `json:"list,omitempty"`
+	EstimatedRequests int      `json:"estimatedRequests,omitempty"`
+	PerNode           bool     `json:"perNode,omitempty"` // EstimatedRequests is per HTTP cache node
+
+	kind  purgeKind
+	nodes map[string]*nodeReport
+}
+
+// akamaiRequest is one accepted Fast Purge request.
+type akamaiRequest struct {
+	PurgeID   string `json:"purgeId"`
+	SupportID string `json:"supportId,omitempty"`
+}
+
+// nodeReport sums what one HTTP cache node answered.
+type nodeReport struct {
+	Node string `json:"node"`
+	// Purged and NotCached count the node's answers: the page was purged,
+	// or was not cached (404).
+	Purged    int `json:"purged"`
+	NotCached int `json:"notCached"`
+	// FailedBatches counts the batches that failed on the node, and
+	// Errors says how.
+	FailedBatches int      `json:"failedBatches,omitempty"`
+	Errors        []string `json:"errors,omitempty"`
+}
+
+// failure is one object not purged, and why.
+type failure struct {
+	Object string `json:"object"`
+	Error  string `json:"error"`
+}
+
+// fail records that obj was not purged, for reason.
+func (r *purgeReport) fail(obj, reason string) {
+	r.Failed++
+	r.Failures = append(r.Failures, failure{Object: obj, Error: reason})
+}
+
+// addResults records the ids and node answers of the batches in reports.
+func (r *purgeReport) addResults(reports []dispatcher.Report) {
+	seen := map[string]bool{}
+	for _, a := range r.AkamaiRequests {
+		seen[a.PurgeID] = true
+	}
+	for _, rp := range reports {
+		ids := rp.Result.IDs
+		if len(ids) == 0 {
+			continue
+		}
+		if pids, ok := ids["purgeId"]; ok { // Akamai
+			sids := strings.Split(ids["supportId"], ",")
+			for i, pid := range strings.Split(pids, ",") {
+				if pid == "" || seen[pid] {
+					continue
+				}
+				seen[pid] = true
+				req := akamaiRequest{PurgeID: pid}
+				if i < len(sids) {
+					req.SupportID = sids[i]
+				}
+				r.AkamaiRequests = append(r.AkamaiRequests, req)
+			}
+			if est, err := strconv.ParseFloat(ids["estimatedSeconds"], 64); err == nil {
+				r.EstimatedSeconds = max(r.EstimatedSeconds, est)
+			}
+			continue
+		}
+		for node, said := range ids { // HTTP caches: node -> what it did
+			if r.nodes == nil {
+				r.nodes = map[string]*nodeReport{}
+			}
+			n := r.nodes[node]
+			if n == nil {
+				n = &nodeReport{Node: node}
+				r.nodes[node] = n
+			}
+			var purged, notCached int
+			switch {
+			case strings.HasPrefix(said, "ok:"):
+				if _, err := fmt.Sscanf(said, "ok: %d purged, %d not cached", &purged, &notCached); err == nil {
+					n.Purged += purged
+					n.NotCached += notCached
+				}
+			case strings.HasPrefix(said, "failed"):
+				n.FailedBatches++
+				if !slices.Contains(n.Errors, said) {
+					n.Errors = append(n.Errors, said)
+				}
+			}
+		}
+	}
+	r.Nodes = r.Nodes[:0]
+	for _, k := range slices.Sorted(maps.Keys(r.nodes)) {
+		r.Nodes = append(r.Nodes, *r.nodes[k])
+	}
+	if len(r.Nodes) == 0 {
+		r.Nodes = nil
+	}
+}
+
+// write prints the report on w, as JSON or as text.
+func (r *purgeReport) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(r)
+	}
+	var b strings.Builder
+	if r.DryRun {
+		r.writeDryRun(&b)
+	} else {
+		r.writeText(&b)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (r *purgeReport) writeDryRun(b *strings.Builder) {
+	requests := plural(r.EstimatedRequests, "request", "requests")
+	where := fmt.Sprintf("about %d %s", r.EstimatedRequests, requests)
+	if r.PerNode {
+		where = fmt.Sprintf("%d %s to each node", r.EstimatedRequests, requests)
+	}
+	fmt.Fprintf(b, "Dry run: nothing was sent.\nWould purge %s with %s (%s), in %s%s:\n",
+		r.kind.count(r.Objects), r.Backend, r.Description, where, r.duplicates())
+	for _, o := range r.List {
+		fmt.Fprintf(b, "  %s\n", o)
+	}
+	r.writeInvalid(b)
+}
+
+// duplicates returns ", N duplicates ignored" or "".
+func (r *purgeReport) duplicates() string {
+	if r.Duplicates == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d %s ignored", r.Duplicates, plural(r.Duplicates, "duplicate", "duplicates"))
+}
+
+func (r *purgeReport) writeText(b *strings.Builder) {
+	fmt.Fprintf(b, "Purged %d of %s with %s (%s) in %s%s.\n",
+		r.Purged, r.kind.count(r.Objects), r.Backend, r.Description, r.Elapsed, r.duplicates())
+	if n := len(r.AkamaiRequests); n > 0 {
+		fmt.Fprintf(b, "Akamai accepted %d %s", n, plural(n, "request", "requests"))
+		if r.EstimatedSeconds > 0 {
+			fmt.Fprintf(b, "; done in about %ss", strconv.FormatFloat(r.EstimatedSeconds, 'f', -1, 64))
+		}
+		b.WriteString(":\n")
+		for _, a := range r.AkamaiRequests {
+			fmt.Fprintf(b, "  purgeId %s", a.PurgeID)
+			if a.SupportID != "" && a.SupportID != a.PurgeID {
+				fmt.Fprintf(b, "  supportId %s", a.SupportID)
+			}
+			b.WriteString("\n")
+		}
+	}
+	for _, n := range r.Nodes {
+		fmt.Fprintf(b, "  %s: %d purged, %d not cached", n.Node, n.Purged, n.NotCached)
+		if n.FailedBatches > 0 {
+			fmt.Fprintf(b, "; %d %s failed", n.FailedBatches, plural(n.FailedBatches, "batch", "batches"))
+		}
+		b.WriteString("\n")
+	}
+	if r.Failed > 0 {
+		fmt.Fprintf(b, "Not purged: %s\n", r.kind.count(r.Failed))
+		// Grouped by cause, in the order first met.
+		var causes []string
+		by := map[string][]string{}
+		for _, f := range r.Failures {
+			if _, ok := by[f.Error]; !ok {
+				causes = append(causes, f.Error)
+			}
+			by[f.Error] = append(by[f.Error], f.Object)
+		}
+		for _, c := range causes {
+			objs := by[c]
+			fmt.Fprintf(b, "  %s:\n", c)
+			for i, o := range objs {
+				if i == listLimit {
+					fmt.Fprintf(b, "    ... and %d more (--json lists every one)\n", len(objs)-i)
+					break
+				}
+				fmt.Fprintf(b, "    %s\n", o)
+			}
+		}
+	}
+	r.writeInvalid(b)
+}
+
+func (r *purgeReport) writeInvalid(b *strings.Builder) {
+	if len(r.Invalid) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "Skipped %d invalid %s (--skip-invalid):", len(r.Invalid), plural(len(r.Invalid), "input", "inputs"))
+	writeInvalid(b, r.Invalid, 0)
+	b.WriteString("\n")
+}
