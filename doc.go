@@ -7,9 +7,17 @@
 // row and the cache tags they carry, and hands them to a [Sink] (usually the
 // asynchronous dispatcher in package dispatcher) once the write is committed.
 //
-//	p := gormpurge.New(d, gormpurge.WithBaseURL("https://www.example.com"))
+//	p := gormpurge.New(d)
 //	if err := p.Register(&Post{}, &Tag{}); err != nil { ... }
 //	if err := db.Use(p); err != nil { ... }
+//
+// [WithBaseURL] turns the site-relative paths models return into absolute
+// URLs, for a CDN; the local page cache purges paths on every host, so leave
+// it out there. The runnable example in examples/blog wires the plugin, the
+// dispatcher and the local cache together.
+//
+// To purge without a model callback, see [Plugin.Purge]; for bulk jobs,
+// [Plugin.Suspend].
 //
 // # What a model says
 //
@@ -57,7 +65,18 @@
 // are invisible: raw SQL through db.Exec or db.Raw, statements on db.Table
 // without a model, and work in a *sql.Tx begun and committed by hand
 // (including one begun with Begin inside db.Connection, which is reported as
-// [ErrUntrackedTransaction]). For those, purge by hand through the Sink.
+// [ErrUntrackedTransaction]). For those, purge by name: [Plugin.PurgeTx]
+// inside a transaction begun through GORM (handed off with its commit,
+// dropped with its rollback), [Plugin.Purge] outside one or after the
+// commit of a transaction the plugin cannot see.
+//
+// # Bulk jobs
+//
+// A data migration or an import runs its writes with the context
+// [Plugin.Suspend] returns: their purges are merged and handed off once, by
+// [Suspension.Resume], instead of once per commit. The dispatcher's
+// escalation policy (dispatcher.WithEscalation) can then turn that one large
+// handoff into a purge of tags or of everything.
 //
 // # Installing with other plugins
 //
