@@ -42,11 +42,14 @@ type config struct {
 	// it listens.
 	siteURL string
 
-	// For the tests: hooks on every purge and warm-up, and the client that
-	// reaches a fake Akamai.
-	onPurge      func(dispatcher.Report)
-	onWarm       func(warm.Result)
-	akamaiClient *http.Client
+	// For the tests: hooks on every purge and warm-up, the client that
+	// reaches a fake Akamai, and shorter bounds than editWait and
+	// shutdownTimeout when not zero.
+	onPurge         func(dispatcher.Report)
+	onWarm          func(warm.Result)
+	akamaiClient    *http.Client
+	editWait        time.Duration
+	shutdownTimeout time.Duration
 }
 
 // app is the blog: its database with the gormpurge plugin, the local page
@@ -285,26 +288,53 @@ func (a *app) Handler() http.Handler { return a.handler }
 // every cache (or has failed for good).
 func (a *app) Flush(ctx context.Context) error { return a.disp.Flush(ctx) }
 
+// closeTimeout bounds what Close does after the dispatcher has stopped:
+// stopping the warmer and closing the backends, which have nothing left to
+// wait for by then.
+const closeTimeout = 2 * time.Second
+
 // Close delivers the purges still queued, within ctx, then stops the
 // warmer, closes the backends and the database. Call it after the HTTP
-// server has shut down.
+// server has shut down. Purges left undelivered when ctx ends make it
+// return the dispatcher's *dispatcher.UndeliveredError (see shutdown).
 func (a *app) Close(ctx context.Context) error {
-	var errs []error
-	if a.disp != nil {
-		errs = append(errs, a.disp.Close(ctx))
+	undelivered, err := a.shutdown(ctx)
+	if undelivered != nil {
+		return errors.Join(undelivered, err)
 	}
+	return err
+}
+
+// shutdown is Close, with the purges the dispatcher could not deliver
+// within ctx apart from the other errors: a cache that is down does not
+// make the blog's shutdown fail (see run).
+func (a *app) shutdown(ctx context.Context) (*dispatcher.UndeliveredError, error) {
+	var (
+		undelivered *dispatcher.UndeliveredError
+		errs        []error
+	)
+	if a.disp != nil {
+		if err := a.disp.Close(ctx); !errors.As(err, &undelivered) {
+			errs = append(errs, err)
+		}
+	}
+	// The dispatcher may have used all of ctx: what follows gets a
+	// context of its own, so that a backend's Close is not handed one
+	// that has already expired (and does not report ctx's end again).
+	closeCtx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
 	if a.warmer != nil {
-		errs = append(errs, a.warmer.Close(ctx))
+		errs = append(errs, a.warmer.Close(closeCtx))
 	}
 	for _, c := range a.closers {
-		errs = append(errs, c(ctx))
+		errs = append(errs, c(closeCtx))
 	}
 	if a.db != nil {
 		if sqlDB, err := a.db.DB(); err == nil {
 			errs = append(errs, sqlDB.Close())
 		}
 	}
-	return errors.Join(errs...)
+	return undelivered, errors.Join(errs...)
 }
 
 // closeQuietly releases what a failed newApp had opened.

@@ -9,12 +9,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +41,20 @@ const (
 	firstEdit = firstPost + "/edit"
 	oldTitle  = "Hello, gormpurge"
 )
+
+// mainArgsEnv, set in the environment, makes the test binary run the blog
+// itself, with the arguments it holds (one per line), in place of the
+// tests (see TestSecondInterruptQuitsAtOnce).
+const mainArgsEnv = "BLOG_TEST_MAIN_ARGS"
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(mainArgsEnv); ok {
+		os.Args = append([]string{"blog"}, strings.Split(args, "\n")...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // blog is the example running in the test process on 127.0.0.1, with
 // every purge and warm-up recorded.
@@ -112,7 +130,19 @@ func (b *blog) get(path string) page {
 	return b.do(http.MethodGet, path, nil)
 }
 
+// getWithCookie gets path with a Cookie header.
+func (b *blog) getWithCookie(path, cookie string) page {
+	b.t.Helper()
+	return b.send(b.client, b.request(http.MethodGet, path, nil, http.Header{"Cookie": {cookie}}))
+}
+
 func (b *blog) do(method, path string, form url.Values) page {
+	b.t.Helper()
+	return b.send(b.client, b.request(method, path, form, nil))
+}
+
+// request returns a request for path, with form as its body, and header.
+func (b *blog) request(method, path string, form url.Values, header http.Header) *http.Request {
 	b.t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -120,10 +150,19 @@ func (b *blog) do(method, path string, form url.Values) page {
 	}
 	req, err := http.NewRequestWithContext(b.t.Context(), method, b.url+path, body)
 	require.NoError(b.t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	res, err := b.client.Do(req)
+	return req
+}
+
+// send sends req with client and reads the answer.
+func (b *blog) send(client *http.Client, req *http.Request) page {
+	b.t.Helper()
+	res, err := client.Do(req)
 	require.NoError(b.t, err)
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
@@ -289,6 +328,81 @@ func TestRolledBackEditPurgesNothing(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, b.edit("/posts/nope", "Title", "", "").status)
 }
 
+// Saving an edit waits until its purges are delivered before it
+// redirects: a browser that follows the redirect at once gets the new page,
+// freshly rendered, not the old one from the cache.
+func TestEditRedirectShowsTheNewPage(t *testing.T) {
+	b := startBlog(t, config{})
+	b.miss(firstPost, oldTitle)
+	b.hit(firstPost, oldTitle)
+	b.miss("/", oldTitle)
+
+	follow := &http.Client{Transport: b.client.Transport} // follows redirects
+	req := b.request(http.MethodPost, firstEdit, url.Values{"title": {"Read your own write"}, "body": {"New."}, "tags": {"gormpurge"}}, nil)
+	p := b.send(follow, req)
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	require.Equal(t, "MISS", p.cache, "the page the redirect leads to")
+	assert.Contains(t, p.body, missBadge)
+	assert.Contains(t, p.body, "<h1>Read your own write</h1>")
+	assert.NotContains(t, p.body, oldTitle)
+	b.hit(firstPost, "Read your own write")
+	b.miss("/", "Read your own write")
+}
+
+// Cookies other than the blog's session cookie, such as those other apps
+// on 127.0.0.1 set, do not keep pages out of the cache.
+func TestOtherCookiesDoNotDisableTheCache(t *testing.T) {
+	b := startBlog(t, config{})
+
+	for i, want := range []string{"MISS", "HIT"} {
+		p := b.getWithCookie(firstPost, "csrftoken=abc")
+		require.Equal(t, http.StatusOK, p.status)
+		assert.Equal(t, want, p.cache, "request %d", i)
+	}
+	assert.Contains(t, b.getWithCookie(firstPost, "csrftoken=abc; _ga=GA1.1").body, hitBadge)
+	b.hit(firstPost, oldTitle) // the same entry as without cookies
+
+	// The session cookie makes a request personal: neither answered from
+	// the cache nor stored.
+	for _, cookie := range []string{"blog_session=x", "csrftoken=abc; blog_session=x"} {
+		for _, path := range []string{firstPost, "/tags/gorm"} {
+			p := b.getWithCookie(path, cookie)
+			require.Equal(t, http.StatusOK, p.status)
+			assert.Empty(t, p.cache, "%s with %s", path, cookie)
+			assert.Contains(t, p.body, "Not cached", "%s with %s", path, cookie)
+		}
+	}
+	b.miss("/tags/gorm", "Both sides") // the personal requests stored nothing
+}
+
+// A refused edit shows the form again under the post's own title; an
+// unknown post is 404 whatever the form says.
+func TestRefusedEditShowsThePost(t *testing.T) {
+	b := startBlog(t, config{})
+	for _, tc := range []struct{ title, tags, problem string }{
+		{"  ", "gormpurge", "a post needs a title"},        // refused in the transaction
+		{"Title", "no/slashes", "use letters, digits and"}, // refused before it
+	} {
+		res := b.edit(firstPost, tc.title, "Text", tc.tags)
+		require.Equal(t, http.StatusBadRequest, res.status, res.body)
+		assert.Contains(t, res.body, tc.problem)
+		assert.Contains(t, res.body, "<h1>Edit “Hello, gormpurge”</h1>", tc.problem)
+		assert.Contains(t, res.body, "<title>Edit Hello, gormpurge · gormpurge blog</title>", tc.problem)
+		assert.Contains(t, res.body, `action="/posts/hello-gormpurge/edit"`, tc.problem)
+	}
+
+	for _, form := range []url.Values{
+		{"title": {"Title"}, "tags": {"ok"}},
+		{"title": {""}, "tags": {"ok"}},
+		{"title": {"Title"}, "tags": {"no/slashes"}},
+	} {
+		res := b.do(http.MethodPost, "/posts/nope/edit", form)
+		assert.Equal(t, http.StatusNotFound, res.status, "%v: %s", form, res.body)
+	}
+	b.flush()
+	assert.Empty(t, b.takeReports())
+}
+
 // The database is created and seeded on the first run and reused, as it
 // was left, on the next.
 func TestDatabaseSeededOnFirstRunOnly(t *testing.T) {
@@ -385,19 +499,30 @@ func TestClearCache(t *testing.T) {
 	b.hit("/", oldTitle)
 }
 
-// run serves until its context ends, prints where to browse, and shuts
-// down gracefully.
-func TestRun(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "blog.db")
+// running is run serving in the test process.
+type running struct {
+	base   string        // where to browse
+	cancel func()        // ends run's context
+	lines  <-chan string // what run printed, closed when it returns
+	done   <-chan error  // what run returned
+}
+
+// startRun calls run with cfg (on 127.0.0.1:0, with a new database) and
+// stop, and waits until it prints where to browse.
+func startRun(t *testing.T, cfg config, stop func()) running {
+	t.Helper()
+	cfg.addr = "127.0.0.1:0"
+	cfg.dbPath = filepath.Join(t.TempDir(), "blog.db")
+	cfg.akamaiSection, cfg.akamaiNetwork = "ccu", "staging"
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{addr: "127.0.0.1:0", dbPath: dbPath, akamaiSection: "ccu", akamaiNetwork: "staging"}, pw)
+		done <- run(ctx, stop, cfg, pw)
 		pw.Close()
 	}()
-	lines := make(chan string, 100)
+	lines := make(chan string, 1000)
 	go func() {
 		defer close(lines)
 		s := bufio.NewScanner(pr)
@@ -406,21 +531,39 @@ func TestRun(t *testing.T) {
 		}
 	}()
 
-	var base string
 	re := regexp.MustCompile(`^Blog running at (http://127\.0\.0\.1:\d+)/ \(edit a post at (http://127\.0\.0\.1:\d+)/posts/hello-gormpurge/edit\)$`)
-	for base == "" {
+	for {
 		select {
 		case line, ok := <-lines:
 			require.True(t, ok, "run ended before it printed where to browse")
 			if m := re.FindStringSubmatch(line); m != nil {
 				require.Equal(t, m[1], m[2])
-				base = m[1]
+				assert.FileExists(t, cfg.dbPath)
+				return running{base: m[1], cancel: cancel, lines: lines, done: done}
 			}
 		case err := <-done:
 			require.FailNow(t, "run returned early", "%v", err)
 		}
 	}
-	assert.FileExists(t, dbPath)
+}
+
+// stop ends run's context, and returns the whole log and what run
+// returned.
+func (r running) stop() (string, error) {
+	r.cancel()
+	var log []string
+	for line := range r.lines {
+		log = append(log, line)
+	}
+	return strings.Join(log, "\n"), <-r.done
+}
+
+// run serves until its context ends, prints where to browse, and shuts
+// down gracefully.
+func TestRun(t *testing.T) {
+	var stopped atomic.Bool
+	r := startRun(t, config{}, func() { stopped.Store(true) })
+	base := r.base
 
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
@@ -437,20 +580,139 @@ func TestRun(t *testing.T) {
 	res.Body.Close()
 	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
 
-	// Shut down at once: a purge still queued is delivered before run
-	// returns.
-	cancel()
-	var log []string
-	for line := range lines {
-		log = append(log, line)
-	}
-	require.NoError(t, <-done)
-	all := strings.Join(log, "\n")
+	assert.False(t, stopped.Load())
+	all, err := r.stop()
+	require.NoError(t, err)
+	assert.True(t, stopped.Load(), "run calls stop once its context is done")
 	assert.Contains(t, all, `msg="post saved" post=hello-gormpurge title="Saved by run"`)
-	assert.Contains(t, all, `msg="shutting down"`)
+	assert.Contains(t, all, `msg="shutting down" hint="press Ctrl-C again to quit at once"`)
 	assert.Contains(t, all, `msg=purge backend=localcache outcome=delivered urls="[/ /posts/hello-gormpurge /tags/caching /tags/gormpurge]" tags=[post-1]`)
+	assert.NotContains(t, all, "level=WARN")
 	_, err = net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second)
 	assert.Error(t, err, "the server is closed")
+}
+
+// downNode returns the address of a cache node that refuses connections.
+func downNode(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return "http://" + addr
+}
+
+// With a Varnish node down, an edit redirects once its wait is over, and
+// the shutdown logs the purges it could not deliver but does not fail.
+func TestShutdownWithACacheDown(t *testing.T) {
+	r := startRun(t, config{varnish: downNode(t), editWait: 100 * time.Millisecond,
+		shutdownTimeout: 300 * time.Millisecond}, nil)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer client.CloseIdleConnections()
+	res, err := client.PostForm(r.base+firstEdit, url.Values{"title": {"Varnish is down"}, "tags": {"gormpurge"}})
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	all, err := r.stop()
+	require.NoError(t, err, "undelivered purges do not make the shutdown fail")
+	assert.Contains(t, all, `level=WARN msg="redirecting before the purges were delivered`)
+	assert.Contains(t, all, `msg=purge backend=localcache outcome=delivered`)
+	assert.Contains(t, all, `level=WARN msg="purges not delivered before shutdown" backend=varnish urls="[/ /posts/hello-gormpurge /tags/caching /tags/gormpurge]" tags=[post-1] error="context deadline exceeded"`)
+	assert.Equal(t, 1, strings.Count(all, `msg="purges not delivered before shutdown"`), all)
+}
+
+// What Close does after the dispatcher gets a context of its own: the
+// dispatcher may have used up Close's.
+func TestCloseGivesBackendsTheirOwnContext(t *testing.T) {
+	a, err := newApp(config{dbPath: filepath.Join(t.TempDir(), "blog.db"), varnish: downNode(t)}, io.Discard)
+	require.NoError(t, err)
+	var closerErr atomic.Pointer[error]
+	a.closers = append(a.closers, func(ctx context.Context) error {
+		err := ctx.Err()
+		closerErr.Store(&err)
+		return nil
+	})
+	var post Post
+	require.NoError(t, a.db.Where("slug = ?", "hello-gormpurge").Take(&post).Error)
+	require.NoError(t, a.db.Model(&post).Update("title", "Queued").Error) // a purge Varnish never gets
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // used up
+	undelivered, err := a.shutdown(ctx)
+	require.NoError(t, err, "the backends closed without ctx")
+	require.NotNil(t, undelivered)
+	assert.Contains(t, undelivered.Requests, "varnish")
+	assert.ErrorIs(t, undelivered, context.Canceled)
+	require.NotNil(t, closerErr.Load(), "the closers ran")
+	assert.NoError(t, *closerErr.Load())
+}
+
+// The blog run as its own process (see TestMain): the first Ctrl-C starts
+// the graceful shutdown, a second one ends the process at once.
+func TestSecondInterruptQuitsAtOnce(t *testing.T) {
+	if signal.Ignored(os.Interrupt) {
+		// The blog would inherit it: no Ctrl-C would end it.
+		t.Skip("SIGINT is ignored in this process (started in the background by a shell without job control?)")
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), mainArgsEnv+"=-addr\n127.0.0.1:0\n-db\n"+filepath.Join(t.TempDir(), "blog.db"))
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	var waitErr error
+	exited := make(chan struct{}) // closed once waitErr is set
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	lines := make(chan string, 1000)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+		waitErr = cmd.Wait() // after the output is read, as Wait closes the pipe
+		close(exited)
+	}()
+	waitLine := func(re *regexp.Regexp) []string {
+		t.Helper()
+		for line := range lines {
+			if m := re.FindStringSubmatch(line); m != nil {
+				return m
+			}
+		}
+		require.FailNow(t, "the blog ended before printing", "%s", re)
+		return nil
+	}
+	addr := waitLine(regexp.MustCompile(`^Blog running at http://(127\.0\.0\.1:\d+)/ `))[1]
+
+	// A request whose headers never end holds the graceful shutdown up:
+	// the server waits for it, for 10 seconds.
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\n"))
+	require.NoError(t, err)
+
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	waitLine(regexp.MustCompile(`msg="shutting down"`))
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	<-exited
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, waitErr, &exitErr, "the blog exited with a status, not nil")
+	status, ok := exitErr.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	assert.True(t, status.Signaled(), "ended by the second interrupt, not after the shutdown: %v", exitErr)
+	assert.Equal(t, syscall.SIGINT, status.Signal())
 }
 
 func TestParseFlags(t *testing.T) {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"html/template"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,15 @@ var templateFS embed.FS
 // page is cached with the placeholder; cacheBadge fills it in on the way out,
 // so that a page served from the cache says so.
 const cacheStatusPlaceholder = "<!--cache-status-->"
+
+// sessionCookie is the cookie that would carry a visitor's session, were
+// the blog to have logins: a request with it is never answered from the
+// cache, nor stored. Other cookies do not matter (see routes).
+const sessionCookie = "blog_session"
+
+// editWait bounds how long saving an edit waits for its purges to reach
+// the caches before it redirects to the post (see saveEdit).
+const editWait = 2 * time.Second
 
 // parsePages returns each page's template, with the shared layout.
 func parsePages() (map[string]*template.Template, error) {
@@ -60,8 +71,15 @@ func (a *app) routes() http.Handler {
 	// cache did, and no browser keeps showing a post after its edit. A real
 	// site may let browsers keep pages for a minute (the default), and
 	// accept that a browser shows an edit up to a minute late.
+	//
+	// By default any cookie makes a request personal, never cached; and
+	// browsers send every cookie of 127.0.0.1, set by any app on any port,
+	// to the blog, so a developer would see "Not cached" everywhere. Only
+	// the blog's own session cookie makes a page personal. The blog has no
+	// sessions: blog_session is the name it would give that cookie (a
+	// site with logins names its own here).
 	pages := localcache.Middleware(a.store, localcache.UntilPurged(), localcache.BrowserMaxAge(0),
-		localcache.Logger(a.detail))
+		localcache.SessionCookies(sessionCookie), localcache.Logger(a.detail))
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", pages(http.HandlerFunc(a.index)))
@@ -157,57 +175,79 @@ func (a *app) editForm(w http.ResponseWriter, r *http.Request) {
 // links were written), and its cache tag. If anything fails, the whole
 // edit rolls back and nothing is purged.
 func (a *app) saveEdit(w http.ResponseWriter, r *http.Request) {
+	// The post first: an unknown post is 404, whatever the form says, and
+	// a refused form is shown again under the post's own title.
+	post, ok := a.findPost(w, r)
+	if !ok {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	form := editForm{
 		Title: strings.TrimSpace(r.PostFormValue("title")),
 		Body:  strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"),
 		Tags:  r.PostFormValue("tags"),
 	}
-	slug := r.PathValue("slug")
 	names, err := parseTags(form.Tags)
 	if err != nil {
-		a.renderEdit(w, r, http.StatusBadRequest, &Post{Slug: slug, Title: slug}, form, err.Error())
+		a.renderEdit(w, r, http.StatusBadRequest, post, form, err.Error())
 		return
 	}
-	var post Post
+	// The transaction edits a copy: post stays as it was stored, for the
+	// form to show again if the edit is refused.
+	edited := *post
+	edited.Tags = slices.Clone(post.Tags)
 	err = a.db.WithContext(r.Context()).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Preload("Tags").Where("slug = ?", slug).Take(&post).Error; err != nil {
-			return err
-		}
 		tags, err := findOrCreateTags(tx, names)
 		if err != nil {
 			return err
 		}
 		if len(tags) == 0 {
-			err = tx.Model(&post).Association("Tags").Clear()
+			err = tx.Model(&edited).Association("Tags").Clear()
 		} else {
-			err = tx.Model(&post).Association("Tags").Replace(tags)
+			err = tx.Model(&edited).Association("Tags").Replace(tags)
 		}
 		if err != nil {
 			return err
 		}
-		post.Title, post.Body = form.Title, form.Body
+		edited.Title, edited.Body = form.Title, form.Body
 		// Checked here, after the tags were written, to show a rollback:
 		// an empty title undoes the new tags too, and nothing is purged.
 		// (A check that needs the database, such as a unique title,
 		// belongs in the transaction anyway.)
-		if err := post.validate(); err != nil {
+		if err := edited.validate(); err != nil {
 			return err
 		}
-		return tx.Model(&post).Select("Title", "Body", "UpdatedAt").Updates(&post).Error
+		return tx.Model(&edited).Select("Title", "Body", "UpdatedAt").Updates(&edited).Error
 	})
 	switch {
-	case errors.Is(err, gorm.ErrRecordNotFound):
-		http.NotFound(w, r)
 	case errors.Is(err, errEmptyTitle):
-		a.log.Info("edit refused, rolled back", "post", slug, "reason", err)
-		a.renderEdit(w, r, http.StatusBadRequest, &Post{Slug: slug, Title: slug}, form, err.Error())
+		a.log.Info("edit refused, rolled back", "post", post.Slug, "reason", err)
+		a.renderEdit(w, r, http.StatusBadRequest, post, form, err.Error())
+		return
 	case err != nil:
 		a.serverError(w, r, err)
-	default:
-		a.log.Info("post saved", "post", slug, "title", post.Title, "tags", names)
-		http.Redirect(w, r, post.AbsoluteURL(), http.StatusSeeOther)
+		return
 	}
+	a.log.Info("post saved", "post", edited.Slug, "title", edited.Title, "tags", names)
+
+	// Purges are asynchronous: the plugin queues them at the commit, and
+	// the dispatcher delivers them a moment later (it lingers to batch
+	// them). Redirected at once, the editor's browser would often fetch
+	// the post before its purge, and get the old page from the cache. So
+	// the editor reads their own write: saving waits until the purges are
+	// delivered, for at most editWait, then redirects anyway. Other
+	// visitors never wait.
+	wait := editWait
+	if a.cfg.editWait > 0 {
+		wait = a.cfg.editWait
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	if err := a.Flush(ctx); err != nil {
+		a.log.Warn("redirecting before the purges were delivered: the post may show its old version for a moment",
+			"post", edited.Slug, "error", err)
+	}
+	http.Redirect(w, r, edited.AbsoluteURL(), http.StatusSeeOther)
 }
 
 // posts is the query of a list of posts, with their tags.

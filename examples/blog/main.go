@@ -17,10 +17,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -35,9 +37,13 @@ func main() {
 	}
 	// The records of localcache.ClearHandler go to the default logger.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stdout, nil)))
+	// The first Ctrl-C (or SIGTERM) ends ctx and starts a graceful
+	// shutdown. run calls stop as soon as it does, which gives the signals
+	// back their default handling: a second Ctrl-C ends the process at
+	// once, without waiting for the shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, os.Stdout); err != nil {
+	if err := run(ctx, stop, cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "blog:", err)
 		os.Exit(1)
 	}
@@ -74,10 +80,21 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	return cfg, nil
 }
 
+// shutdownTimeout bounds a graceful shutdown: the requests in progress
+// and the delivery of the purges still queued.
+const shutdownTimeout = 10 * time.Second
+
 // run serves the blog on cfg.addr until ctx is done, then shuts down
 // gracefully: it stops taking requests, delivers the purges still queued
-// and closes the database. It prints where to browse, and logs, to out.
-func run(ctx context.Context, cfg config, out io.Writer) error {
+// (for up to shutdownTimeout) and closes the database. It prints where to
+// browse, and logs, to out. stop, if not nil, is called as soon as ctx is
+// done, before the shutdown: main passes the stop of its signal context,
+// so that a second Ctrl-C ends the process at once.
+//
+// Purges that could not be delivered in time (a cache that is down) are
+// logged, not returned: run returns an error only if the server, or
+// closing the database or a backend, failed.
+func run(ctx context.Context, stop func(), cfg config, out io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -100,14 +117,32 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	select {
 	case err = <-served:
 	case <-ctx.Done():
-		a.log.Info("shutting down")
+		if stop != nil {
+			stop()
+		}
+		a.log.Info("shutting down", "hint", "press Ctrl-C again to quit at once")
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	timeout := shutdownTimeout
+	if cfg.shutdownTimeout > 0 {
+		timeout = cfg.shutdownTimeout
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if shutdownErr := srv.Shutdown(stopCtx); err == nil {
 		err = shutdownErr
 	}
-	return errors.Join(err, a.Close(stopCtx))
+	undelivered, closeErr := a.shutdown(stopCtx)
+	if undelivered != nil {
+		// The purges were kept as long as the shutdown allowed; the
+		// caches that missed them keep the old pages until they expire
+		// or are cleared. That is worth a warning, not a failed exit.
+		for _, name := range slices.Sorted(maps.Keys(undelivered.Requests)) {
+			r := undelivered.Requests[name]
+			a.log.Warn("purges not delivered before shutdown", "backend", name,
+				"urls", r.URLs, "tags", r.Tags, "error", undelivered.Err)
+		}
+	}
+	return errors.Join(err, closeErr)
 }
 
 // browseAddr returns the address to browse for a listener's address: a
