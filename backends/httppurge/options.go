@@ -99,14 +99,17 @@ func WithDiscoveryInterval(d time.Duration) Option {
 // path ("/articles/1"): the site's host name, such as "www.example.com",
 // since the caches key their objects by Host and path. With several hosts,
 // each path is purged once per host. An absolute URL is always purged with
-// its own host. Defaults to none: a path then fails with a
+// its own host. Hosts are sent lowercased: host names are case-insensitive,
+// and caches such as Varnish hash the Host header as sent. Defaults to none: a path then fails with a
 // [backends.Permanent] error that says to set this option.
 func WithSiteHost(hosts ...string) Option {
 	return func(c *config) {
 		if len(hosts) == 0 {
 			c.errs = append(c.errs, errors.New("WithSiteHost(): name at least one host, such as \"www.example.com\""))
 		}
-		c.siteHosts = append(c.siteHosts, hosts...)
+		for _, h := range hosts {
+			c.siteHosts = append(c.siteHosts, strings.ToLower(h))
+		}
 	}
 }
 

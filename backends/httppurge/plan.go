@@ -180,8 +180,10 @@ func (b *Backend) urlJobs(raw string) ([]*job, error) {
 }
 
 // hostHeader returns the Host header a browser sends for host under scheme:
-// without the scheme's default port.
+// lowercased, as host names are case-insensitive and caches such as Varnish
+// hash the Host as sent, and without the scheme's default port.
 func hostHeader(scheme, host string) string {
+	host = strings.ToLower(host)
 	h, port, err := net.SplitHostPort(host)
 	if err != nil {
 		return host // no port
