@@ -38,6 +38,7 @@ type config struct {
 	retention      time.Duration
 	deleteOnDone   bool
 	listen         bool
+	noMigrate      bool
 	logger         *slog.Logger
 	onError        func(context.Context, error)
 	errs           []error
@@ -135,6 +136,20 @@ func WithDeleteDelivered() Option {
 // (PgBouncer), where LISTEN does not work. Defaults to listening.
 func WithoutListen() Option {
 	return func(c *config) { c.listen = false }
+}
+
+// WithoutMigrate makes New create and alter nothing: it only checks that
+// the table exists with every column the outbox needs, and returns an
+// [*Error] (Op "check schema") naming the table and the missing columns
+// otherwise. A missing claim index (on state, available_at, id) is logged
+// at Warn: the outbox works without it, but claims scan the table. Use it
+// for applications whose DDL is managed by migration tooling (create the
+// table as New would, see the package documentation), for database users
+// without DDL rights, and for read-only tools that must not touch the
+// schema. Defaults to off: New creates the table, its columns and its
+// index when they are missing.
+func WithoutMigrate() Option {
+	return func(c *config) { c.noMigrate = true }
 }
 
 // WithLogger sets where the outbox and its relays write: Error for failed

@@ -36,7 +36,8 @@ type Outbox struct {
 
 // New returns an Outbox on db's database, creating its table and index if
 // they are missing and adding any column an older version of the table
-// lacks. It supports PostgreSQL, MySQL 8 / MariaDB 10.6 and later (older
+// lacks; with [WithoutMigrate] it only checks that the table has every
+// column it needs. It supports PostgreSQL, MySQL 8 / MariaDB 10.6 and later (older
 // versions work without SKIP LOCKED: relays then wait on each other's
 // claims) and SQLite.
 //
@@ -72,6 +73,12 @@ func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, erro
 	// Processes starting together race to create the table: the loser's
 	// statement fails, and a second look finds the table made.
 	for try := 1; ; try++ {
+		if cfg.noMigrate {
+			if err := checkSchema(ctx, mdb, cfg.table, cfg.logger); err != nil {
+				return nil, err
+			}
+			break
+		}
 		err := migrate(ctx, mdb, d, cfg.table)
 		if err == nil {
 			break

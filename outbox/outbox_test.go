@@ -454,3 +454,35 @@ func TestSlowOutboxWriteDoesNotFailTheCommit(t *testing.T) {
 		})
 	}
 }
+
+// With WithoutMigrate, New creates and alters nothing: a table that lacks
+// outbox columns, or no table at all, is an *outbox.Error naming the table
+// and what is missing; a proper outbox table works.
+func TestNewWithoutMigrate(t *testing.T) {
+	forEachKind(t, func(t *testing.T, kind string) {
+		db := testdb.Open(t, kind, nil)
+		require.NoError(t, db.Exec(`CREATE TABLE users (id BIGINT PRIMARY KEY, state VARCHAR(16), name VARCHAR(64))`).Error)
+		_, err := outbox.New(db, outbox.WithTable("users"), outbox.WithLogger(quiet), outbox.WithoutMigrate())
+		var oe *outbox.Error
+		require.ErrorAs(t, err, &oe)
+		assert.Equal(t, "users", oe.Table)
+		assert.ErrorContains(t, err, "missing columns created_at, available_at, attempts, lease_owner, urls, tags, done_backends, last_error")
+		assert.False(t, db.Migrator().HasColumn("users", "created_at"), "nothing added")
+		assert.False(t, db.Migrator().HasIndex("users", "users_claim_idx"), "no index created")
+
+		_, err = outbox.New(db, outbox.WithTable("absent_outbox"), outbox.WithLogger(quiet), outbox.WithoutMigrate())
+		require.ErrorAs(t, err, &oe)
+		assert.ErrorContains(t, err, "absent_outbox")
+		assert.False(t, db.Migrator().HasTable("absent_outbox"), "nothing created")
+
+		// A proper table, made by New; then WithoutMigrate uses it.
+		_, err = outbox.New(db, outbox.WithTable("real_outbox"), outbox.WithLogger(quiet))
+		require.NoError(t, err)
+		ob, err := outbox.New(db, outbox.WithTable("real_outbox"), outbox.WithLogger(quiet), outbox.WithoutMigrate())
+		require.NoError(t, err)
+		require.NoError(t, ob.Enqueue(context.Background(), backends.NewRequest([]string{"/x"}, nil)))
+		st, err := ob.Status(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), st.Pending)
+	})
+}

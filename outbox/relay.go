@@ -793,7 +793,8 @@ func errorKind(err error) string {
 // runs out.
 type Error struct {
 	// Op says what the statement was for: "claim", "mark delivered",
-	// "record failed rows", "renew leases", "prune" or "listen".
+	// "record failed rows", "renew leases", "prune" or "listen"; "check
+	// schema" for a table that New with [WithoutMigrate] finds unfit.
 	Op string
 	// Table is the outbox table.
 	Table string

@@ -2,7 +2,9 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -195,6 +197,39 @@ func migrate(ctx context.Context, db *gorm.DB, d dialect, table string) error {
 		}
 	}
 	return nil
+}
+
+// checkSchema checks, without changing anything, that the table exists
+// with every column the outbox needs ([WithoutMigrate]). A missing claim
+// index is only logged.
+func checkSchema(ctx context.Context, db *gorm.DB, table string, logger *slog.Logger) error {
+	m := db.WithContext(ctx).Migrator()
+	if !m.HasTable(table) {
+		return &Error{Op: "check schema", Table: table, Err: errors.New("the table does not exist (WithoutMigrate: New creates nothing)")}
+	}
+	var missing []string
+	for _, c := range columns {
+		if !m.HasColumn(table, c.name) {
+			missing = append(missing, c.name)
+		}
+	}
+	if len(missing) > 0 {
+		return &Error{Op: "check schema", Table: table, Err: fmt.Errorf(
+			"not an outbox table: missing %s %s (WithoutMigrate: New alters nothing)",
+			plural(len(missing), "column", "columns"), strings.Join(missing, ", "))}
+	}
+	if !m.HasIndex(table, indexName(table)) {
+		logger.WarnContext(ctx, "outbox: the claim index is missing: claims scan the table",
+			"table", table, "index", indexName(table), "columns", "state, available_at, id")
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // indexName is the claim index's name: the table's name plus a suffix,
