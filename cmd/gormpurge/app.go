@@ -61,8 +61,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // runEnv runs the command line args in e and returns the exit status. It
-// prints errors to e.stderr.
-func runEnv(ctx context.Context, args []string, e *env) int {
+// prints errors to e.stderr. A panic is a failure (exit status 1), told
+// with its message: something may have been sent.
+func runEnv(ctx context.Context, args []string, e *env) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(e.stderr, "gormpurge: internal error: %v\n%s", p, debug.Stack())
+			code = exitFailed
+		}
+	}()
 	root := newRootCmd(e)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -75,7 +82,7 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 		// come before any work: the command line is wrong.
 		xe = &exitError{code: exitUsage, err: err}
 	}
-	code := xe.code
+	code = xe.code
 	if xe.err != nil {
 		fmt.Fprintf(e.stderr, "gormpurge: %v\n", xe.err)
 	}
@@ -171,7 +178,7 @@ Exit status:
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.SetUsageFunc(usage)
-	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log every request and batch on stderr (log/slog at Debug); otherwise only retries, rate limits and errors the summary does not give")
+	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each batch, its outcome and each retry on stderr (log/slog at Debug; HTTP caches log per batch, not per request); otherwise only retries, rate limits and errors the summary does not give")
 	root.CompletionOptions.HiddenDefaultCmd = true
 
 	root.AddCommand(newPurgeCmd(a), newWarmCmd(a), newOutboxCmd(a))

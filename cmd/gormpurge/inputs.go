@@ -121,7 +121,7 @@ func check(ins []input, fn checkFunc) (ok []string, bad []invalidInput) {
 	for _, in := range ins {
 		v, err := fn(in.value)
 		if err != nil {
-			bad = append(bad, invalidInput{Where: in.where, Input: in.value, Error: err.Error()})
+			bad = append(bad, invalidInput{Where: in.where, Input: redactURL(in.value), Error: redactText(err.Error(), in.value)})
 			continue
 		}
 		ok = append(ok, v)
@@ -186,8 +186,72 @@ func checkURL(pathsOK bool, pathHint string) checkFunc {
 		case u.User != nil:
 			return "", errors.New("user information (user@) is not allowed in a purged URL")
 		}
-		return s, nil
+		return lowerSchemeHost(s, u), nil
 	}
+}
+
+// lowerSchemeHost returns s, an absolute URL that parsed as u, with its
+// scheme and host lowercased: they are case-insensitive, and caches key
+// pages by the Host as sent, so HTTP://WWW.EXAMPLE.COM/a is purged as
+// http://www.example.com/a and merges with it. The rest is kept as given.
+func lowerSchemeHost(s string, u *url.URL) string {
+	rest := s[len(u.Scheme)+1:] // after "scheme:"
+	if !strings.HasPrefix(rest, "//") {
+		return s
+	}
+	rest = rest[2:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(rest[:end]) + rest[end:]
+}
+
+// redactURL returns s with the password of its user information, if any,
+// replaced by "xxxxx", as [url.URL.Redacted] does, also when s does not
+// parse.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+		return s
+	}
+	i := strings.Index(s, "//")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+2:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return s
+	}
+	user, _, ok := strings.Cut(rest[:at], ":")
+	if !ok {
+		return s
+	}
+	return s[:i+2] + user + ":xxxxx" + rest[at:]
+}
+
+// redactText returns msg with every occurrence of the URL raw, and of its
+// password, redacted.
+func redactText(msg, raw string) string {
+	red := redactURL(raw)
+	if red == raw {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, raw, red)
+	msg = strings.ReplaceAll(msg, strconv.Quote(raw), strconv.Quote(red))
+	if u, err := url.Parse(raw); err == nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
 }
 
 // akamaiTagChars are the characters Fast Purge refuses in a cache tag.

@@ -275,7 +275,8 @@ func (a *app) withOutbox(ctx context.Context, o *outboxOptions, fn func(ob *outb
 	if !db.WithContext(ctx).Migrator().HasTable(o.table) {
 		return failedf("the database has no table %s: check --table and the database (the application creates the table with outbox.New)", o.table)
 	}
-	ob, err := outbox.NewContext(ctx, db, outbox.WithTable(o.table), outbox.WithLogger(a.logger))
+	// The commands read and update rows; the schema is the application's.
+	ob, err := outbox.NewContext(ctx, db, outbox.WithTable(o.table), outbox.WithLogger(a.logger), outbox.WithoutMigrate())
 	if err != nil {
 		return failedf("%v", err)
 	}

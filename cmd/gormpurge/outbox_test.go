@@ -159,6 +159,15 @@ func TestOutboxMissing(t *testing.T) {
 	assert.Equal(t, exitFailed, r.code)
 	assert.Contains(t, r.stderr, "no table other_outbox")
 
+	// A table that is not an outbox is refused, and left as it was.
+	for _, cmd := range [][]string{{"status"}, {"list"}, {"retry-dead", "--all"}} {
+		r = gormpurge(t, append(append([]string{"outbox"}, cmd...), "--dsn", dsn, "--table", "unrelated")...)
+		assert.Equal(t, exitFailed, r.code, cmd)
+		assert.Contains(t, r.stderr, "table unrelated: not an outbox table: missing columns created_at", cmd)
+		assert.False(t, db.Migrator().HasColumn("unrelated", "state"), "%v added no column", cmd)
+		assert.False(t, db.Migrator().HasIndex("unrelated", "unrelated_claim_idx"), "%v created no index", cmd)
+	}
+
 	missing := filepath.Join(t.TempDir(), "missing.db")
 	r = gormpurge(t, "outbox", "status", "--dsn", missing)
 	assert.Equal(t, exitFailed, r.code)

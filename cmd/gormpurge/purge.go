@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -27,6 +29,16 @@ const (
 	// progress bar advances as each chunk settles. The dispatcher merges
 	// chunks into batches as large as the backend takes.
 	chunkSize = 100
+	// defaultAttemptTimeout bounds one call to a backend (one batch).
+	defaultAttemptTimeout = 2 * time.Minute
+	// httpBatchRequests is about how many requests one batch sends to each
+	// HTTP cache node: a path is one request per --site-host, so a batch
+	// holds httpBatchRequests/len(siteHosts) objects. With the default
+	// node concurrency and request timeout, such a batch ends within
+	// --attempt-timeout even on a slow node.
+	httpBatchRequests = 100
+	// maxNodeConcurrency bounds --node-concurrency.
+	maxNodeConcurrency = 256
 )
 
 // purgeOptions are the purge command's flags.
@@ -49,9 +61,13 @@ type purgeOptions struct {
 	banHeader string
 	headers   []string
 
-	maxAttempts int
-	timeout     time.Duration
-	dryRun      bool
+	requestTimeout  time.Duration
+	nodeConcurrency int
+
+	maxAttempts    int
+	attemptTimeout time.Duration
+	timeout        time.Duration
+	dryRun         bool
 
 	json       bool
 	noProgress bool
@@ -60,7 +76,7 @@ type purgeOptions struct {
 // Flags that apply to one kind of backend only.
 var (
 	akamaiOnlyFlags = []string{"section", "network", "action", "cpcodes"}
-	httpOnlyFlags   = []string{"method", "tag-mode", "ban-header", "header"}
+	httpOnlyFlags   = []string{"method", "tag-mode", "ban-header", "header", "request-timeout", "node-concurrency"}
 )
 
 func newPurgeCmd(a *app) *cobra.Command {
@@ -130,7 +146,7 @@ AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
 	group(f, "Objects", "file", "tags", "cpcodes", "site-host", "skip-invalid")
 
 	f.BoolVar(&o.akamai, "akamai", false, "purge from Akamai, with credentials from AKAMAI_* variables or ~/.edgerc")
-	f.StringVar(&o.edgerc, "akamai-edgerc", defaultEdgerc, "purge from Akamai, with credentials from this .edgerc `FILE`")
+	f.StringVar(&o.edgerc, "akamai-edgerc", "", "purge from Akamai, with credentials from this .edgerc `FILE` (--akamai reads ~/.edgerc after the environment)")
 	f.StringVar(&o.section, "section", akamai.DefaultSection, "the .edgerc `SECTION` (or AKAMAI_<SECTION>_* variables); \"ccu\" falls back to \"default\"")
 	f.StringVar(&o.network, "network", string(akamai.Production), "Akamai `NETWORK`: production or staging")
 	f.StringVar(&o.action, "action", string(akamai.Invalidate), "`ACTION`: invalidate (revalidate with the origin) or delete (fetch anew)")
@@ -141,12 +157,15 @@ AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
 	f.StringVar(&o.tagMode, "tag-mode", "xkey", "how the caches purge tags (`MODE`): xkey, xkey-soft, surrogate-key, ban, or none")
 	f.StringVar(&o.banHeader, "ban-header", defaultBanHeader, "the `HEADER` holding the ban expression with --tag-mode ban")
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "add `'Name: value'` to every purge request, such as a token the cache checks; repeatable")
-	group(f, "HTTP caches", "http-nodes", "method", "tag-mode", "ban-header", "header")
+	f.DurationVar(&o.requestTimeout, "request-timeout", httppurge.DefaultRequestTimeout, "give up on one purge request to a node after this `DURATION`")
+	f.IntVar(&o.nodeConcurrency, "node-concurrency", httppurge.DefaultNodeConcurrency, fmt.Sprintf("send at most `N` purge requests to each node at once (1 to %d)", maxNodeConcurrency))
+	group(f, "HTTP caches", "http-nodes", "method", "tag-mode", "ban-header", "header", "request-timeout", "node-concurrency")
 
 	f.IntVar(&o.maxAttempts, "max-attempts", dispatcher.DefaultMaxAttempts, "try each batch at most `N` times, with backoff, before it fails; 1 disables retries")
+	f.DurationVar(&o.attemptTimeout, "attempt-timeout", defaultAttemptTimeout, "give up on one attempt at a batch after this `DURATION` (at most --timeout); HTTP caches get about 100 requests per node per batch")
 	f.DurationVar(&o.timeout, "timeout", defaultPurgeTimeout, "give up on what is not purged after this `DURATION`, in all")
 	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "check the objects and the configuration, print what would be sent, send nothing")
-	group(f, "Delivery", "max-attempts", "timeout", "dry-run")
+	group(f, "Delivery", "max-attempts", "attempt-timeout", "timeout", "dry-run")
 
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON")
 	f.BoolVar(&o.noProgress, "no-progress", false, "draw no progress bar")
@@ -196,6 +215,14 @@ func (a *app) purge(cmd *cobra.Command, o *purgeOptions, args []string) error {
 	if o.tags && o.cpcodes {
 		return usageErrorf("--tags and --cpcodes: choose one")
 	}
+	// Host names are case-insensitive: lowercased, equal ones merge.
+	var hosts []string
+	for _, h := range o.siteHosts {
+		if h = strings.ToLower(strings.TrimSpace(h)); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	o.siteHosts = hosts
 	if o.cpcodes && len(o.siteHosts) > 0 {
 		return usageErrorf("--site-host does not apply to --cpcodes")
 	}
@@ -204,6 +231,15 @@ func (a *app) purge(cmd *cobra.Command, o *purgeOptions, args []string) error {
 	}
 	if o.timeout <= 0 {
 		return usageErrorf("--timeout %v: need a positive duration", o.timeout)
+	}
+	if o.attemptTimeout <= 0 {
+		return usageErrorf("--attempt-timeout %v: need a positive duration", o.attemptTimeout)
+	}
+	if o.requestTimeout <= 0 {
+		return usageErrorf("--request-timeout %v: need a positive duration", o.requestTimeout)
+	}
+	if o.nodeConcurrency < 1 || o.nodeConcurrency > maxNodeConcurrency {
+		return usageErrorf("--node-concurrency %d: need 1 to %d", o.nodeConcurrency, maxNodeConcurrency)
 	}
 
 	kind := kindURLs
@@ -319,6 +355,9 @@ func (a *app) akamaiBackend(edgercGiven bool, o *purgeOptions) (*akamai.Backend,
 		akamai.WithLogger(a.logger),
 	}
 	if edgercGiven {
+		if o.edgerc == "" {
+			return nil, "", usageErrorf("--akamai-edgerc: name the .edgerc file")
+		}
 		opts = append(opts, akamai.WithEdgerc(o.edgerc, o.section))
 	} else {
 		opts = append(opts, akamai.WithEnv(o.section), akamai.WithEdgerc(defaultEdgerc, o.section))
@@ -360,6 +399,9 @@ func (a *app) httpBackend(o *purgeOptions, kind purgeKind) (*httppurge.Backend, 
 		httppurge.WithMethod(strings.ToUpper(o.method)),
 		httppurge.WithTagMode(mode(o.banHeader)),
 		httppurge.WithLogger(a.logger),
+		httppurge.WithRequestTimeout(o.requestTimeout),
+		httppurge.WithNodeConcurrency(o.nodeConcurrency),
+		httppurge.WithMaxObjects(httpBatchObjects(len(o.siteHosts))),
 	}
 	if len(o.siteHosts) > 0 {
 		opts = append(opts, httppurge.WithSiteHost(o.siteHosts...))
@@ -383,14 +425,42 @@ func (a *app) httpBackend(o *purgeOptions, kind purgeKind) (*httppurge.Backend, 
 	return b, fmt.Sprintf("%s to %d %s: %s", what, len(nodes), plural(len(nodes), "node", "nodes"), strings.Join(nodes, ", ")), nil
 }
 
-// parseHeader parses a --header value, "Name: value".
+// httpBatchObjects returns how many objects one batch to HTTP caches
+// holds, so that it sends about httpBatchRequests requests to each node
+// when each path is purged on siteHosts hosts.
+func httpBatchObjects(siteHosts int) int {
+	return max(1, httpBatchRequests/max(1, siteHosts))
+}
+
+// parseHeader parses a --header value, "Name: value". Its errors never
+// show the value, which may be a token.
 func parseHeader(h string) (name, value string, err error) {
 	name, value, ok := strings.Cut(h, ":")
 	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-	if !ok || name == "" {
-		return "", "", usageErrorf("--header %q: want 'Name: value'", h)
+	switch {
+	case !ok && validHeaderName(name):
+		return "", "", usageErrorf("--header %s: no colon; want 'Name: value'", name)
+	case !ok || name == "":
+		return "", "", usageErrorf("--header: want 'Name: value' (value not shown)")
+	case !validHeaderName(name):
+		return "", "", usageErrorf("--header: %q is not a valid header name; want 'Name: value'", name)
+	case strings.ContainsFunc(value, func(r rune) bool { return r != '\t' && (r < ' ' || r == 0x7f) }):
+		return "", "", usageErrorf("--header %s: the value holds a control character (value not shown)", name)
 	}
 	return name, value, nil
+}
+
+// validHeaderName reports whether s is an HTTP token, as header names are.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x7f || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // closeBackend releases a backend's connections.
@@ -414,15 +484,23 @@ func (a *app) deliver(ctx context.Context, b backends.Backend, objects []string,
 	var (
 		mu      sync.Mutex
 		reports []dispatcher.Report
+		states  = map[string]*objectState{} // what the reports say of each object
 	)
+	var rec *attemptRecorder
+	if hb, ok := b.(*httppurge.Backend); ok {
+		rec = &attemptRecorder{Backend: hb}
+		b = rec
+	}
 	d := dispatcher.New([]backends.Backend{b},
 		dispatcher.WithLogger(a.logger),
 		dispatcher.WithMaxAttempts(o.maxAttempts),
 		dispatcher.WithMaxElapsed(o.timeout),
+		dispatcher.WithAttemptTimeout(min(o.attemptTimeout, o.timeout)),
 		dispatcher.WithOnResult(func(r dispatcher.Report) {
 			mu.Lock()
 			defer mu.Unlock()
 			reports = append(reports, r)
+			recordReport(states, r)
 		}),
 	)
 
@@ -450,7 +528,7 @@ func (a *app) deliver(ctx context.Context, b backends.Backend, objects []string,
 	}
 
 	bar := a.newProgress(len(objects), "purging", o.noProgress)
-	why := func(err error) string { // why a chunk was not sent
+	why := func(err error) string { // why an object was not sent
 		switch {
 		case ctx.Err() != nil:
 			return "not purged: interrupted"
@@ -459,38 +537,27 @@ func (a *app) deliver(ctx context.Context, b backends.Backend, objects []string,
 		case err != nil:
 			return "not purged: " + errorText(err)
 		}
-		return "not purged"
+		return "not purged: not sent"
 	}
+	// settle counts the objects of chunk i by the reports of the batches
+	// that held them: the dispatcher calls the hook before the ticket is
+	// done, and a chunk may be spread over several batches, so the
+	// ticket's single outcome does not tell each object's.
 	settle := func(i int) {
 		c := chunks[i]
-		outs := tickets[i].Outcomes()
-		if len(outs) == 0 {
-			rep.Purged += len(c)
-			bar.add(len(c))
-			return
-		}
-		out := outs[0]
-		switch out.Outcome {
-		case dispatcher.Delivered:
-			rep.Purged += len(c)
-		case dispatcher.Failed:
-			var failed map[string]bool
-			if fo, ok := backends.FailedObjects(out.Err); ok {
-				failed = map[string]bool{}
-				for _, s := range slices.Concat(fo.URLs, fo.Tags) {
-					failed[s] = true
-				}
-			}
-			for _, obj := range c {
-				if failed == nil || failed[obj] {
-					rep.fail(obj, reasonFor(obj, out.Err))
-				} else {
-					rep.Purged++
-				}
-			}
-		default: // Dropped
-			for _, obj := range c {
-				rep.fail(obj, why(out.Err))
+		mu.Lock()
+		defer mu.Unlock()
+		for _, obj := range c {
+			st := states[obj]
+			switch {
+			case st != nil && st.delivered:
+				rep.Purged++
+			case st != nil && st.outcome == dispatcher.Failed && st.err != nil:
+				rep.fail(obj, reasonFor(obj, st.err))
+			case st != nil:
+				rep.fail(obj, why(st.err))
+			default:
+				rep.fail(obj, why(nil))
 			}
 		}
 		bar.add(len(c))
@@ -530,7 +597,80 @@ wait:
 
 	mu.Lock()
 	defer mu.Unlock()
-	rep.addResults(reports)
+	var attempts []backends.Result
+	if rec != nil {
+		attempts = rec.results()
+	}
+	rep.addResults(reports, attempts)
+}
+
+// attemptRecorder is an HTTP cache backend that keeps the result of every
+// call to Purge: each attempt at a batch, for the per-node counts.
+type attemptRecorder struct {
+	*httppurge.Backend
+	mu  sync.Mutex
+	res []backends.Result
+}
+
+func (r *attemptRecorder) Purge(ctx context.Context, req backends.Request) (backends.Result, error) {
+	res, err := r.Backend.Purge(ctx, req)
+	r.mu.Lock()
+	r.res = append(r.res, res)
+	r.mu.Unlock()
+	return res, err
+}
+
+func (r *attemptRecorder) results() []backends.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.res)
+}
+
+// objectState is what the dispatcher's reports say of one object: that a
+// batch delivered it, else how the last batch that held it ended.
+type objectState struct {
+	delivered bool
+	outcome   dispatcher.Outcome
+	err       error
+}
+
+// recordReport records in states what r says of each object of its batch:
+// delivered when r was, or when r failed in part and its error does not
+// name the object ([backends.FailedObjects]); failed or dropped otherwise.
+// A delivery is never undone by a later report.
+func recordReport(states map[string]*objectState, r dispatcher.Report) {
+	objs := slices.Concat(r.Request.URLs, r.Request.Tags)
+	var failed map[string]bool // nil: the whole batch failed
+	if r.Outcome == dispatcher.Failed {
+		if fo, ok := backends.FailedObjects(r.Err); ok {
+			failed = map[string]bool{}
+			for _, s := range slices.Concat(fo.URLs, fo.Tags) {
+				failed[s] = true
+			}
+			// A Partial naming none of the batch's objects is about all
+			// of them, as the dispatcher counts it.
+			if !slices.ContainsFunc(objs, func(s string) bool { return failed[s] }) {
+				failed = nil
+			}
+		}
+	}
+	for _, obj := range objs {
+		st := states[obj]
+		if st == nil {
+			st = &objectState{}
+			states[obj] = st
+		}
+		if st.delivered {
+			continue
+		}
+		switch {
+		case r.Outcome == dispatcher.Delivered,
+			r.Outcome == dispatcher.Failed && failed != nil && !failed[obj]:
+			st.delivered = true
+		default:
+			st.outcome, st.err = r.Outcome, r.Err
+		}
+	}
 }
 
 // closeNow closes d at once, cancelling what is in flight and dropping
@@ -542,7 +682,9 @@ func closeNow(d *dispatcher.Dispatcher) {
 }
 
 // purgeCPCodes purges whole CP codes, recording the outcome in rep. The
-// backend paces them itself and does not retry.
+// backend paces them itself; a temporary failure is tried again with
+// exponential backoff, as the dispatcher does, up to --max-attempts
+// within --timeout.
 func (a *app) purgeCPCodes(ctx context.Context, b *akamai.Backend, objects []string, o *purgeOptions, rep *purgeReport) {
 	runCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -550,8 +692,11 @@ func (a *app) purgeCPCodes(ctx context.Context, b *akamai.Backend, objects []str
 	for i, s := range objects {
 		codes[i], _ = strconv.Atoi(s) // checked by checkCPCode
 	}
-	res, err := b.PurgeCPCodes(runCtx, codes...)
-	rep.addResults([]dispatcher.Report{{Result: res}})
+	err := retryCPCodes(runCtx, a.logger, o.maxAttempts, func() error {
+		res, err := b.PurgeCPCodes(runCtx, codes...)
+		rep.addResults([]dispatcher.Report{{Result: res}}, nil)
+		return err
+	})
 	var rej *akamai.RejectedError
 	switch {
 	case err == nil:
@@ -578,6 +723,41 @@ func (a *app) purgeCPCodes(ctx context.Context, b *akamai.Backend, objects []str
 		}
 		for _, s := range objects {
 			rep.fail(s, reason)
+		}
+	}
+}
+
+// retryCPCodes calls purge until it succeeds, fails for good
+// ([backends.IsPermanent], or Akamai refused some of the objects), has
+// been called maxAttempts times, or the next wait would end past ctx's
+// deadline. The waits grow exponentially as the dispatcher's do, and are
+// at least what a [backends.RetryAfter] error asks.
+func retryCPCodes(ctx context.Context, logger *slog.Logger, maxAttempts int, purge func() error) error {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = dispatcher.DefaultInitialBackoff
+	bo.MaxInterval = dispatcher.DefaultMaxBackoff
+	bo.Multiplier = 1.5
+	bo.Reset()
+	for attempt := 1; ; attempt++ {
+		err := purge()
+		var rej *akamai.RejectedError
+		if err == nil || backends.IsPermanent(err) || errors.As(err, &rej) || attempt >= maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		wait := bo.NextBackOff()
+		if d, ok := backends.RetryDelay(err); ok {
+			wait = max(wait, d)
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return err
+		}
+		logger.WarnContext(ctx, "cpcodes: purge failed; retrying", "attempt", attempt, "wait", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
 		}
 	}
 }

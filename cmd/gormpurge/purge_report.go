@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
@@ -79,8 +80,12 @@ func (r *purgeReport) fail(obj, reason string) {
 	r.Failures = append(r.Failures, failure{Object: obj, Error: reason})
 }
 
-// addResults records the ids and node answers of the batches in reports.
-func (r *purgeReport) addResults(reports []dispatcher.Report) {
+// addResults records the ids and node answers of the batches in reports,
+// and what each HTTP cache node purged in attempts: the results of every
+// call to the backend, since a batch's report gives only its last
+// attempt's, where a node that purged in an earlier one says "ok in an
+// earlier attempt".
+func (r *purgeReport) addResults(reports []dispatcher.Report, attempts []backends.Result) {
 	seen := map[string]bool{}
 	for _, a := range r.AkamaiRequests {
 		seen[a.PurgeID] = true
@@ -109,26 +114,22 @@ func (r *purgeReport) addResults(reports []dispatcher.Report) {
 			continue
 		}
 		for node, said := range ids { // HTTP caches: node -> what it did
-			if r.nodes == nil {
-				r.nodes = map[string]*nodeReport{}
-			}
-			n := r.nodes[node]
-			if n == nil {
-				n = &nodeReport{Node: node}
-				r.nodes[node] = n
-			}
-			var purged, notCached int
-			switch {
-			case strings.HasPrefix(said, "ok:"):
-				if _, err := fmt.Sscanf(said, "ok: %d purged, %d not cached", &purged, &notCached); err == nil {
-					n.Purged += purged
-					n.NotCached += notCached
-				}
-			case strings.HasPrefix(said, "failed"):
+			n := r.node(node)
+			if strings.HasPrefix(said, "failed") {
 				n.FailedBatches++
 				if !slices.Contains(n.Errors, said) {
 					n.Errors = append(n.Errors, said)
 				}
+			}
+		}
+	}
+	for _, res := range attempts {
+		for node, said := range res.IDs {
+			var purged, notCached int
+			if _, err := fmt.Sscanf(said, "ok: %d purged, %d not cached", &purged, &notCached); err == nil {
+				n := r.node(node)
+				n.Purged += purged
+				n.NotCached += notCached
 			}
 		}
 	}
@@ -139,6 +140,19 @@ func (r *purgeReport) addResults(reports []dispatcher.Report) {
 	if len(r.Nodes) == 0 {
 		r.Nodes = nil
 	}
+}
+
+// node returns the report of the HTTP cache node, adding it if new.
+func (r *purgeReport) node(key string) *nodeReport {
+	if r.nodes == nil {
+		r.nodes = map[string]*nodeReport{}
+	}
+	n := r.nodes[key]
+	if n == nil {
+		n = &nodeReport{Node: key}
+		r.nodes[key] = n
+	}
+	return n
 }
 
 // write prints the report on w, as JSON or as text.

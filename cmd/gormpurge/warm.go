@@ -80,7 +80,7 @@ cache is configured for it.`,
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "fetch the valid pages when some are invalid, and report those (exit status 1)")
 	group(f, "Pages", "file", "base-url", "skip-invalid")
 
-	f.IntVarP(&o.concurrency, "concurrency", "c", warm.DefaultConcurrency, "fetch at most `N` pages at a time")
+	f.IntVarP(&o.concurrency, "concurrency", "c", warm.DefaultConcurrency, fmt.Sprintf("fetch at most `N` pages at a time (1 to %d)", maxWarmConcurrency))
 	f.DurationVar(&o.timeout, "timeout", warm.DefaultTimeout, "bound each fetch by this `DURATION`, from the request to the end of the page")
 	f.StringVarP(&o.basicAuth, "basic-auth", "u", "", "send basic authentication as `USER:PASSWORD`, or USER with the password in $"+passwordEnv)
 	f.StringArrayVarP(&o.headers, "header", "H", nil, "send `'Name: value'` with every fetch, such as 'Accept-Language: de'; repeatable")
@@ -94,9 +94,13 @@ cache is configured for it.`,
 	return cmd
 }
 
+// maxWarmConcurrency bounds --concurrency: each fetch is a goroutine and
+// a connection.
+const maxWarmConcurrency = 1024
+
 func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
-	if o.concurrency < 1 {
-		return usageErrorf("--concurrency %d: need at least 1", o.concurrency)
+	if o.concurrency < 1 || o.concurrency > maxWarmConcurrency {
+		return usageErrorf("--concurrency %d: need 1 to %d", o.concurrency, maxWarmConcurrency)
 	}
 	if o.timeout <= 0 {
 		return usageErrorf("--timeout %v: need a positive duration", o.timeout)
@@ -132,7 +136,7 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	}
 	w, err := warm.New(opts...)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return usageErrorf("%s", redactText(err.Error(), o.baseURL))
 	}
 	defer func() { _ = w.Close(cmd.Context()) }() // Fetch is over: nothing is left to wait for
 
