@@ -241,7 +241,7 @@ func (c *config) validate() ([]*node, error) {
 	for _, s := range c.nodes {
 		n, err := parseNode(s)
 		if err != nil {
-			add("WithNodes(%q): %v", s, err)
+			add("WithNodes(%q): %v", redactNode(s), err)
 			continue
 		}
 		if seen[n.key] {

@@ -55,6 +55,27 @@ func parseNode(s string) (*node, error) {
 		addr: net.JoinHostPort(hostname, port)}, nil
 }
 
+// redactNode returns the node s as WithNodes took it, for messages: with
+// any password in it replaced, so that a refused node URL never puts a
+// secret into an error or a log.
+func redactNode(s string) string {
+	raw := s
+	if !strings.Contains(s, "://") {
+		raw = "http://" + s
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if i := strings.LastIndex(s, "@"); i >= 0 { // unparsable, perhaps with credentials
+			return "xxxxx" + s[i:]
+		}
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		return u.Redacted()
+	}
+	return s
+}
+
 // checkSiteHost reports why h cannot be a Host header.
 func checkSiteHost(h string) error {
 	if strings.Contains(h, "://") || strings.ContainsAny(h, "/?#@") {

@@ -162,6 +162,11 @@ func TestSecretsRedacted(t *testing.T) {
 	assert.Equal(t, exitUsage, r.code)
 	assert.NotContains(t, r.stderr, "hunter2")
 	assert.Empty(t, n.requests(), "nothing was sent")
+
+	// A node's password never reaches the summary or the errors.
+	node := "http://op:hunter2@" + strings.TrimPrefix(n.url, "http://")
+	r = gormpurge(t, "purge", "--http-nodes", node, "--site-host", "www.example.test", "/a")
+	assert.NotContains(t, r.stderr+r.stdout, "hunter2", "exit %d", r.code)
 }
 
 // --cpcodes retries a temporary failure, and --max-attempts bounds it.
