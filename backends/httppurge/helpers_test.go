@@ -96,7 +96,9 @@ func (f *fakeNode) status(code int, reason string) {
 			if ok {
 				conn, buf, err := hj.Hijack()
 				if err == nil {
-					_, _ = buf.WriteString("HTTP/1.1 " + itoa(code) + " " + reason + "\r\nContent-Length: 0\r\n\r\n")
+					// It closes the connection, and says so, as a cache does:
+					// a client must not send the next request on it.
+					_, _ = buf.WriteString("HTTP/1.1 " + itoa(code) + " " + reason + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 					_ = buf.Flush()
 					_ = conn.Close()
 					return
