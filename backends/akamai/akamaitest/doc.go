@@ -78,7 +78,9 @@
 // signature timestamps are checked against [WithNow] (default: time.Now),
 // because the signing library stamps requests with real time. Give one
 // [ScaledClock] to the fake and to the client under test to run minutes of
-// pacing at Akamai's published limits in seconds.
+// pacing at Akamai's published limits in seconds. [WithLatency] delays
+// requests and answers on the WithClock clock, so that a request spends its
+// tokens when it arrives, as at Akamai, and not when the client sent it.
 //
 // # Faults and records
 //

@@ -24,6 +24,7 @@ type config struct {
 	headersToSign []string // lower case, in signing order
 	maxBody       int
 	creds         *akamai.Credentials // fixed credentials, for this package's tests
+	latency       func() (arrive, answer time.Duration)
 }
 
 func defaultConfig() config {
@@ -46,6 +47,18 @@ func WithClock(c akamai.Clock) Option {
 		}
 		cfg.clock = c
 	}
+}
+
+// WithLatency delays every request on the [WithClock] clock, as the
+// network between a client and Akamai does: a request reaches the fake
+// arrive after the client sent it, and is checked, spends its tokens (the
+// buckets refilled up to that moment) and is recorded ([Purge.At]) only
+// then; its answer leaves answer later again. f is called once per request,
+// from the server's goroutines, so it must be safe for concurrent use; it
+// may return different delays each time, so that requests overtake one
+// another. A nil f, the default, means no delay.
+func WithLatency(f func() (arrive, answer time.Duration)) Option {
+	return func(cfg *config) { cfg.latency = f }
 }
 
 // WithRateLimits sets the sizes and refill rates of the token buckets. A zero

@@ -147,11 +147,22 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client went away
 	}
-	if rep := s.authenticate(r, body); rep != nil {
-		s.write(w, rep)
+	var answer time.Duration
+	if f := s.cfg.latency; f != nil {
+		var arrive time.Duration
+		arrive, answer = f()
+		if s.cfg.clock.Sleep(r.Context(), arrive) != nil {
+			return // the client went away before the request arrived
+		}
+	}
+	rep := s.authenticate(r, body)
+	if rep == nil {
+		rep = s.handle(r, body)
+	}
+	if s.cfg.clock.Sleep(r.Context(), answer) != nil {
 		return
 	}
-	s.write(w, s.handle(r, body))
+	s.write(w, rep)
 }
 
 // handle answers a correctly signed request, in Akamai's order: injected

@@ -940,3 +940,30 @@ func TestScaledClock(t *testing.T) {
 	defer cancel()
 	assert.ErrorIs(t, c.Sleep(ctx, time.Hour), context.DeadlineExceeded)
 }
+
+// With network latency, a request spends its tokens when it arrives, from
+// buckets refilled up to that moment, and is recorded at that time.
+func TestLatencyDebitsOnArrival(t *testing.T) {
+	clock := testclock.New()
+	start := clock.Now()
+	const arrive, answer = 1500 * time.Millisecond, 250 * time.Millisecond
+	srv := newServer(t, akamaitest.WithClock(clock),
+		akamaitest.WithRateLimits(akamai.RateLimits{URLs: akamai.Bucket{Burst: 2, PerSecond: 1}}),
+		akamaitest.WithLatency(func() (time.Duration, time.Duration) { return arrive, answer }))
+
+	a := post(t, srv, urlPath, objects("https://www.example.com/1", "https://www.example.com/2"))
+	require.Equal(t, http.StatusCreated, a.status, string(a.raw))
+	assert.Equal(t, "0", remaining(t, a, "-Objects"), "the full bucket refilled nothing while the request travelled")
+	assert.Equal(t, start.Add(arrive+answer), clock.Now(), "the answer comes back after both delays")
+
+	// Sent when the bucket is empty, it arrives 1.5 s later, when 1.75
+	// tokens have come back: a bucket debited at sending would refuse it.
+	a = post(t, srv, urlPath, objects("https://www.example.com/3"))
+	require.Equal(t, http.StatusCreated, a.status, string(a.raw))
+	assert.Equal(t, "0", remaining(t, a, "-Objects"))
+
+	purges := srv.Purges()
+	require.Len(t, purges, 2)
+	assert.Equal(t, start.Add(arrive), purges[0].At, "recorded on arrival")
+	assert.Equal(t, start.Add(2*arrive+answer), purges[1].At)
+}
