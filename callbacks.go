@@ -386,7 +386,7 @@ func (p *Plugin) rowTargets(m *modelInfo, row reflect.Value, out *acc) []error {
 func (p *Plugin) addURL(model, u string, out *acc) error {
 	n, err := p.urls.normalizeURL(u)
 	if err != nil {
-		return &TargetError{Model: model, Kind: "url", Value: u, Err: err}
+		return &TargetError{Model: model, Kind: "url", Value: backends.RedactURL(u), Err: err}
 	}
 	out.urls = append(out.urls, n)
 	return nil

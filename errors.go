@@ -10,16 +10,19 @@ import (
 // Sentinel errors, reported through the error handler (see WithErrorHandler)
 // wrapped in the typed errors below. Match them with errors.Is.
 var (
-	// ErrInvalidURL: a model returned a URL with control characters, an
-	// unsupported scheme, no host, or a form that does not parse. The URL is
-	// not sent.
-	ErrInvalidURL = errors.New("gormpurge: invalid purge URL")
-	// ErrForeignHost: a model returned a URL whose host is not in the
-	// allow-list set with WithAllowedHosts. The URL is not sent.
+	// ErrInvalidURL: a model returned a URL with no canonical form
+	// (backends.CanonicalURL): control characters, an unsupported scheme,
+	// user information, no host, a value beginning with "//". The URL is not
+	// sent. It is backends.ErrInvalidURL.
+	ErrInvalidURL = backends.ErrInvalidURL
+	// ErrForeignHost: a model returned a URL whose host is neither the base
+	// URL's (WithBaseURL) nor one WithAllowedHosts names. The URL is not
+	// sent.
 	ErrForeignHost = errors.New("gormpurge: host not allowed")
 	// ErrInvalidTag: a model returned a cache tag with whitespace, a comma or
-	// a control character. The tag is not sent.
-	ErrInvalidTag = errors.New("gormpurge: invalid cache tag")
+	// a control character (backends.CanonicalTag). The tag is not sent. It is
+	// backends.ErrInvalidTag.
+	ErrInvalidTag = backends.ErrInvalidTag
 	// ErrUntrackedTransaction: a registered model was written inside a
 	// transaction the plugin cannot see commit (one begun on a raw
 	// *sql.Conn inside db.Connection, or by another connection-pool
@@ -44,7 +47,7 @@ var (
 type TargetError struct {
 	Model string // the model's Go type, such as "main.Post"; empty for a URL or tag given to Purge
 	Kind  string // "url" or "tag"
-	Value string // the rejected value, as the model returned it
+	Value string // the rejected value, as the model returned it, with any credential redacted (backends.RedactURL)
 	Err   error  // wraps ErrInvalidURL, ErrForeignHost or ErrInvalidTag
 }
 

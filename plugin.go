@@ -303,14 +303,18 @@ func defaultConfig() config {
 // WithBaseURL resolves the site-relative paths models return ("/posts/1")
 // against base ("https://www.example.com"), so that the Sink receives
 // absolute URLs. Without it, paths are handed off as paths, for backends
-// that know the site's host. Defaults to none.
+// that know the site's host. With it, absolute URLs must be on base's host
+// (or on one WithAllowedHosts names): anything else is rejected with
+// ErrForeignHost. Defaults to none.
 func WithBaseURL(base string) Option {
 	return func(c *config) { c.baseURL = base }
 }
 
 // WithAllowedHosts rejects absolute URLs whose host is not one of hosts (the
 // base URL's host is always allowed), so that a bug or hostile data in a
-// model cannot purge another site's pages. Defaults to allowing any host.
+// model cannot purge another site's pages. Internationalised names may be
+// given in Unicode or punycode. Defaults to allowing any host without
+// WithBaseURL, and only the base URL's host with it.
 func WithAllowedHosts(hosts ...string) Option {
 	return func(c *config) { c.allowedHosts = append(c.allowedHosts, hosts...) }
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // AbsoluteURLer is implemented by a model that has a page of its own, such as
@@ -33,118 +35,116 @@ type urlPolicy struct {
 	allowedHosts map[string]bool // nil: any host
 }
 
-// normalizeURL validates raw and returns its normal form: an absolute URL with
-// a lower-case scheme and host and no fragment, or, with no base URL set, a
-// site-relative path. Errors wrap ErrInvalidURL or ErrForeignHost.
+// normalizeURL validates raw and returns its canonical form
+// ([backends.CanonicalURL]): an absolute URL or, with no base URL set, a
+// site-relative path. With a base URL, paths and relative references are
+// resolved against it, and an absolute URL must be on the base URL's host
+// or one WithAllowedHosts names. A value beginning with "//" is always
+// refused: a user-chosen slug behind "/" + slug must not name another host.
+// Errors wrap ErrInvalidURL or ErrForeignHost and never quote raw.
 func (p *urlPolicy) normalizeURL(raw string) (string, error) {
-	if isPlainPath(raw) { // the common case, without parsing
-		if p.base == nil {
-			return raw, nil
-		}
-		if p.base.Path == "/" && p.base.RawQuery == "" {
-			return p.base.Scheme + "://" + p.base.Host + raw, nil
-		}
-	}
-	if i := strings.IndexFunc(raw, isControl); i >= 0 {
-		return "", fmt.Errorf("%w: control character %q at byte %d", ErrInvalidURL, raw[i], i)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidURL, err)
-	}
-	if u.Opaque != "" {
-		return "", fmt.Errorf("%w: opaque URL", ErrInvalidURL)
-	}
-	u.Fragment, u.RawFragment = "", ""
-	if !u.IsAbs() && u.Host == "" {
-		if p.base != nil {
-			u = p.base.ResolveReference(u)
+	if p.base != nil && !hasScheme(raw) && !strings.HasPrefix(raw, "//") {
+		if strings.HasPrefix(raw, "/") { // an absolute path replaces the base's path and query
+			raw = p.base.Scheme + "://" + p.base.Host + raw
 		} else {
-			if !strings.HasPrefix(u.Path, "/") {
-				return "", fmt.Errorf("%w: a site-relative path must begin with \"/\" (or set WithBaseURL)", ErrInvalidURL)
+			if i := strings.IndexFunc(raw, isControl); i >= 0 {
+				return "", fmt.Errorf("%w: control character %q at byte %d", ErrInvalidURL, raw[i], i)
 			}
-			u.User = nil
-			return u.String(), nil
+			ref, err := url.Parse(raw)
+			if err != nil {
+				return "", fmt.Errorf("%w: a relative reference that does not parse", ErrInvalidURL)
+			}
+			raw = p.base.ResolveReference(ref).String()
 		}
 	}
-	if u.Scheme == "" && p.base != nil { // "//host/path"
-		u.Scheme = p.base.Scheme
+	n, err := backends.CanonicalURL(raw)
+	if err != nil {
+		return "", err
 	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%w: unsupported scheme %q (want http or https)", ErrInvalidURL, u.Scheme)
+	if n[0] == '/' || p.allowedHosts == nil {
+		return n, nil
 	}
-	if u.Hostname() == "" {
-		return "", fmt.Errorf("%w: no host", ErrInvalidURL)
+	if host := hostnameOf(n); !p.allowedHosts[host] {
+		return "", fmt.Errorf("%w: %q", ErrForeignHost, host)
 	}
-	if u.User != nil {
-		return "", fmt.Errorf("%w: user information is not allowed in a purge URL", ErrInvalidURL)
-	}
-	u.Host = strings.ToLower(u.Host)
-	if p.allowedHosts != nil && !p.allowedHosts[u.Hostname()] {
-		return "", fmt.Errorf("%w: %q", ErrForeignHost, u.Hostname())
-	}
-	if u.Path == "" {
-		u.Path = "/"
-	}
-	return u.String(), nil
+	return n, nil
 }
 
-// normalizeTag validates a cache tag. Tags travel in HTTP headers separated by
-// spaces or commas, so those are refused along with control characters.
-func normalizeTag(tag string) (string, error) {
-	if i := strings.IndexFunc(tag, func(r rune) bool { return isControl(r) || r == ' ' || r == ',' }); i >= 0 {
-		return "", fmt.Errorf("%w: character %q at byte %d", ErrInvalidTag, tag[i], i)
-	}
-	return tag, nil
-}
-
-// isPlainPath reports whether s is a site-relative path made only of
-// characters that url.Parse and URL.String leave as they are, so that it is
-// already in normal form.
-func isPlainPath(s string) bool {
-	if len(s) == 0 || s[0] != '/' || (len(s) > 1 && s[1] == '/') {
+// hasScheme reports whether s begins with a URL scheme and "://".
+func hasScheme(s string) bool {
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok || scheme == "" {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '/' || c == '-' || c == '_' || c == '.' || c == '~':
-		default:
+	for i := 0; i < len(scheme); i++ {
+		c := scheme[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
 			return false
 		}
 	}
-	return !strings.Contains(s, "/.")
+	return true
+}
+
+// hostnameOf returns the host name, without port, of a canonical absolute
+// URL.
+func hostnameOf(canonical string) string {
+	_, rest, _ := strings.Cut(canonical, "://")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		return rest[:end+1]
+	}
+	host, _, _ := strings.Cut(rest, ":")
+	return host
+}
+
+// normalizeTag validates a cache tag ([backends.CanonicalTag]): tags travel
+// in HTTP headers separated by spaces or commas, so those are refused along
+// with control characters.
+func normalizeTag(tag string) (string, error) {
+	return backends.CanonicalTag(tag)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// newURLPolicy validates the base URL and host allow-list options.
+// newURLPolicy validates the base URL and host allow-list options. With a
+// base URL, absolute URLs must be on its host or on one the allow-list
+// names.
 func newURLPolicy(base string, hosts []string) (*urlPolicy, error) {
 	p := &urlPolicy{}
 	if base != "" {
 		u, err := url.Parse(base)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-			return nil, fmt.Errorf("gormpurge: WithBaseURL(%q): want an absolute http or https URL such as \"https://www.example.com\"", base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" || u.User != nil {
+			return nil, fmt.Errorf("gormpurge: WithBaseURL(%q): want an absolute http or https URL without user information, such as \"https://www.example.com\"", backends.RedactURL(base))
 		}
-		u.Host = strings.ToLower(u.Host)
+		c, err := backends.CanonicalURL(u.Scheme + "://" + u.Host + "/")
+		if err != nil {
+			return nil, fmt.Errorf("gormpurge: WithBaseURL(%q): %w", backends.RedactURL(base), err)
+		}
+		u.Scheme, u.Host, _ = strings.Cut(strings.TrimSuffix(c, "/"), "://")
+		u.Fragment, u.RawFragment = "", ""
 		if u.Path == "" {
 			u.Path = "/"
 		}
 		p.base = u
 	}
-	if len(hosts) > 0 {
+	if len(hosts) > 0 || p.base != nil {
 		p.allowedHosts = make(map[string]bool, len(hosts)+1)
 		for _, h := range hosts {
-			h = strings.ToLower(strings.TrimSpace(h))
+			h = strings.TrimSpace(h)
 			if h == "" || strings.ContainsAny(h, "/:@ ") {
-				return nil, fmt.Errorf("gormpurge: WithAllowedHosts: %q is not a host name (give names like \"www.example.com\", without scheme or port)", h)
+				return nil, fmt.Errorf("gormpurge: WithAllowedHosts: %q is not a host name (give names like \"www.example.com\", without scheme or port)", backends.RedactURL(h))
 			}
-			p.allowedHosts[h] = true
+			c, err := backends.CanonicalHost("https", h)
+			if err != nil {
+				return nil, fmt.Errorf("gormpurge: WithAllowedHosts: %q: %w", h, err)
+			}
+			p.allowedHosts[c] = true
 		}
 		if p.base != nil {
-			p.allowedHosts[p.base.Hostname()] = true
+			p.allowedHosts[hostnameOf(p.base.Scheme+"://"+p.base.Host)] = true
 		}
 	}
 	return p, nil
