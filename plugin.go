@@ -203,7 +203,11 @@ func (p *Plugin) enqueueTx(ctx context.Context, ts TxSink, t *trackedTx, r backe
 	})
 	if err != nil {
 		p.stats.handoffErrors.Add(1)
-		p.report(ctx, &HandoffError{Request: r, Err: fmt.Errorf("writing inside the transaction (falling back to Enqueue after commit): %w", err)})
+		// Commit goes on: if the transaction still commits, the request is
+		// handed to Enqueue after it; if the commit fails (the write may
+		// have cost the transaction its connection), nothing was committed
+		// and nothing is handed off.
+		p.report(ctx, &HandoffError{Request: r, Err: fmt.Errorf("writing inside the transaction failed; the request goes to Enqueue after the commit if the transaction still commits: %w", err)})
 		return false
 	}
 	return true

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -27,6 +28,9 @@ type Outbox struct {
 	d     dialect
 	table string
 	q     queries
+	// rowBytes bounds the JSON of one row's URLs and tags together: a
+	// larger request is written as several rows.
+	rowBytes int
 
 	mu     sync.Mutex
 	relays map[*Relay]struct{} // relays in this process, woken by commits
@@ -88,17 +92,46 @@ func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, erro
 		}
 		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 	}
+	rowBytes := maxRowBytes
 	if d.name == "mysql" {
 		d.skipLocked = probeSkipLocked(ctx, sqlDB, d, cfg.table)
+		rowBytes = rowBytesFor(packetLimit(ctx, sqlDB))
 	}
 	return &Outbox{
-		db:     sqlDB,
-		cfg:    cfg,
-		d:      d,
-		table:  cfg.table,
-		q:      buildQueries(d, cfg.table),
-		relays: make(map[*Relay]struct{}),
+		db:       sqlDB,
+		cfg:      cfg,
+		d:        d,
+		table:    cfg.table,
+		q:        buildQueries(d, cfg.table),
+		rowBytes: rowBytes,
+		relays:   make(map[*Relay]struct{}),
 	}, nil
+}
+
+// maxRowBytes bounds the JSON of one row's URLs and tags together, on every
+// database: a request larger than that (a bulk update of a few hundred
+// thousand rows) is written as several rows, so that no statement comes
+// near MySQL's max_allowed_packet, whose smallest default is 4 MiB (16 MiB
+// on MariaDB), and no row makes a claim hold tens of megabytes.
+const maxRowBytes = 1 << 20
+
+// packetLimit returns MySQL's max_allowed_packet, or 0 if it cannot be read.
+func packetLimit(ctx context.Context, db *sql.DB) int64 {
+	var n int64
+	if err := db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&n); err != nil {
+		return 0
+	}
+	return n
+}
+
+// rowBytesFor returns the row bound for a server whose packets are limited
+// to packet bytes (0: unknown): a statement carries the row's two JSON
+// values, which the driver may escape to twice their size, plus the SQL.
+func rowBytesFor(packet int64) int {
+	if packet <= 0 {
+		return maxRowBytes
+	}
+	return int(max(min(int64(maxRowBytes), (packet-4096)/4), 256))
 }
 
 // probeSkipLocked reports whether the server understands SKIP LOCKED.
@@ -158,26 +191,108 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// insert writes r as one row, or as several when it is larger than a row
+// may be (see maxRowBytes). Several rows written outside a transaction are
+// written in one of their own, so that a request is kept whole or not at
+// all.
 func (o *Outbox) insert(ctx context.Context, x execer, r backends.Request) error {
-	urls, err := encodeList(r.URLs)
+	rows, err := splitRows(r, o.rowBytes)
 	if err != nil {
-		return fmt.Errorf("outbox: encoding the request's URLs: %w", err)
+		return fmt.Errorf("outbox: encoding the request: %w", err)
 	}
-	tags, err := encodeList(r.Tags)
-	if err != nil {
-		return fmt.Errorf("outbox: encoding the request's tags: %w", err)
+	if db, ok := x.(*sql.DB); ok && len(rows) > 1 {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			o.writeErrors.Add(uint64(len(rows)))
+			return fmt.Errorf("outbox: writing to table %s: %w", o.table, err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if err := o.insertRows(ctx, tx, rows); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			o.writeErrors.Add(uint64(len(rows)))
+			return fmt.Errorf("outbox: writing to table %s: %w", o.table, err)
+		}
+		return nil
 	}
+	return o.insertRows(ctx, x, rows)
+}
+
+func (o *Outbox) insertRows(ctx context.Context, x execer, rows []encodedRow) error {
 	now := time.Now().UnixMilli()
-	args := []any{now, now, urls, tags}
-	if o.d.name == "postgres" {
-		args = append(args, o.channel())
+	for i, row := range rows {
+		args := []any{now, now, row.urls, row.tags}
+		if o.d.name == "postgres" {
+			args = append(args, o.channel())
+		}
+		if _, err := x.ExecContext(ctx, o.q.insert, args...); err != nil {
+			o.writeErrors.Add(uint64(len(rows) - i))
+			if len(rows) > 1 {
+				return fmt.Errorf("outbox: writing to table %s (row %d of the %d the request takes): %w", o.table, i+1, len(rows), err)
+			}
+			return fmt.Errorf("outbox: writing to table %s: %w", o.table, err)
+		}
+		o.written.Add(1)
 	}
-	if _, err := x.ExecContext(ctx, o.q.insert, args...); err != nil {
-		o.writeErrors.Add(1)
-		return fmt.Errorf("outbox: writing to table %s: %w", o.table, err)
-	}
-	o.written.Add(1)
 	return nil
+}
+
+// encodedRow is the urls and tags columns of one row: JSON arrays.
+type encodedRow struct{ urls, tags string }
+
+// splitRows encodes r as the rows that hold it: one unless its URLs and
+// tags together take more than limit bytes of JSON, in which case each row
+// holds as many as fit (at least one). Order is kept.
+func splitRows(r backends.Request, limit int) ([]encodedRow, error) {
+	var (
+		rows       []encodedRow
+		urls, tags bytes.Buffer
+		item       bytes.Buffer
+	)
+	enc := json.NewEncoder(&item)
+	enc.SetEscapeHTML(false) // "<>&" as themselves, not 6 bytes each
+	flush := func() {
+		rows = append(rows, encodedRow{urls: closeList(&urls), tags: closeList(&tags)})
+		urls.Reset()
+		tags.Reset()
+	}
+	add := func(list *bytes.Buffer, s string) error {
+		item.Reset()
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+		v := bytes.TrimSuffix(item.Bytes(), []byte("\n"))
+		// Each list costs its brackets; each item its comma.
+		size := urls.Len() + tags.Len() + 4 + len(v) + 1
+		if urls.Len()+tags.Len() > 0 && size > limit {
+			flush()
+		}
+		if list.Len() > 0 {
+			list.WriteByte(',')
+		}
+		list.Write(v)
+		return nil
+	}
+	for _, u := range r.URLs {
+		if err := add(&urls, u); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range r.Tags {
+		if err := add(&tags, t); err != nil {
+			return nil, err
+		}
+	}
+	if urls.Len()+tags.Len() > 0 || len(rows) == 0 {
+		flush()
+	}
+	return rows, nil
+}
+
+// closeList returns the items in b as a JSON array.
+func closeList(b *bytes.Buffer) string {
+	return "[" + b.String() + "]"
 }
 
 // channel is the PostgreSQL notification channel of the table.
