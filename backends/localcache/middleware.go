@@ -1,17 +1,21 @@
 package localcache
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // XCache is the response header the middleware sets to "HIT" or "MISS".
@@ -45,16 +49,61 @@ func Middleware(store Store, opts ...Option) func(http.Handler) http.Handler {
 }
 
 type handler struct {
-	next   http.Handler
-	store  Store
-	cfg    *config
-	flight singleflight.Group
+	next    http.Handler
+	store   Store
+	cfg     *config
+	flights flights
 }
 
 // fill is what a miss produced, shared with the requests that waited on it.
 type fill struct {
 	key   string // the variant key the entry belongs under
-	entry *Entry // nil when the response may not be shared
+	entry *Entry
+}
+
+// flights collapses concurrent misses of one key into one render: the
+// first request leads, the others wait until it releases them.
+type flights struct {
+	mu    sync.Mutex
+	calls map[string]*flight
+}
+
+// flight is one render that other requests may wait on.
+type flight struct {
+	done     chan struct{} // closed by release
+	fill     *fill         // set before done closes; nil: render your own
+	released bool          // guarded by flights.mu
+}
+
+// join returns the flight of key, and whether the caller leads it: then it
+// must call release.
+func (g *flights) join(key string) (*flight, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.calls[key]; ok {
+		return c, false
+	}
+	if g.calls == nil {
+		g.calls = make(map[string]*flight)
+	}
+	c := &flight{done: make(chan struct{})}
+	g.calls[key] = c
+	return c, true
+}
+
+// release ends the wait on c with f, and lets the next miss of key lead a
+// flight of its own. Only the first call counts.
+func (g *flights) release(key string, c *flight, f *fill) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.released, c.fill = true, f
+	close(c.done)
+	if g.calls[key] == c {
+		delete(g.calls, key)
+	}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -76,36 +125,31 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		// Not stored, but with the headers a GET would have.
 		w.Header().Set(XCache, "MISS")
-		h.next.ServeHTTP(&recorder{ResponseWriter: w, cfg: h.cfg}, r)
+		h.next.ServeHTTP(&recorder{ResponseWriter: w, cfg: h.cfg, streaming: true}, r)
 		return
 	}
 
-	var (
-		led      bool
-		panicked any
-	)
-	v, _, _ := h.flight.Do(key, func() (any, error) {
-		led = true
-		defer func() {
-			// Recover here so that the requests waiting on this one
-			// render their own page instead of panicking too; the
-			// panic goes on in this request below.
-			panicked = recover()
-		}()
-		return h.fill(w, r, base), nil
-	})
-	if led {
-		if panicked != nil {
-			panic(panicked)
+	c, leader := h.flights.join(key)
+	if leader {
+		// Whatever happens to the render (a panic, runtime.Goexit), the
+		// requests waiting on it stop waiting.
+		defer h.flights.release(key, c, nil)
+		h.fill(w, r, base, func(f *fill) { h.flights.release(key, c, f) })
+		return
+	}
+	select {
+	case <-c.done:
+		if f := c.fill; f != nil && varyKey(base, f.entry, r) == f.key {
+			serve(w, r, f.entry)
+			return
 		}
-		return
+	case <-ctx.Done():
+		// This client left or timed out: render for it, as without the
+		// cache (the response will not be stored).
 	}
-	if f, _ := v.(*fill); f != nil && f.entry != nil && varyKey(base, f.entry, r) == f.key {
-		serve(w, r, f.entry)
-		return
-	}
-	// The response was personal, not cacheable, or another variant.
-	h.fill(w, r, base)
+	// The response was personal, not cacheable, streamed, another
+	// variant, or this request stopped waiting.
+	h.fill(w, r, base, nil)
 }
 
 // baseKey returns the key of r's page before Vary, or "" when a KeyFunc
@@ -174,64 +218,87 @@ func (h *handler) variant(ctx context.Context, key string) *Entry {
 	return e
 }
 
-// fill renders the page with the next handler, writing it to w as it
-// comes, and stores it if it may be shared.
-func (h *handler) fill(w http.ResponseWriter, r *http.Request, base string) *fill {
+// fill renders the page with the next handler and stores it if it may be
+// shared. While the response may still be stored, it is kept in a buffer,
+// and reaches w only once the handler has returned, release has been
+// called with what the waiting requests may share, and the entry is
+// known; as soon as it may not be stored (its status or headers say so,
+// it grows past MaxEntryBytes, or the handler flushes or hijacks), release
+// is called with nil and the response streams through to w. release may
+// be nil.
+//
+// A response is stored only when the handler returned normally, the
+// request's context was not done by then, the body has the length its
+// Content-Length declares, writing it to w succeeded and no purge ran
+// since the render began.
+func (h *handler) fill(w http.ResponseWriter, r *http.Request, base string, release func(*fill)) {
+	if release == nil {
+		release = func(*fill) {}
+	}
 	// Stores outlive the request: a client that leaves must not stop Set.
 	ctx := context.WithoutCancel(r.Context())
 	gen, genErr := h.store.Generation(ctx)
 	w.Header().Set(XCache, "MISS")
-	rec := &recorder{ResponseWriter: w, cfg: h.cfg, max: h.cfg.maxEntryBytes}
+	rec := &recorder{ResponseWriter: w, cfg: h.cfg, max: h.cfg.maxEntryBytes, release: release}
 	h.next.ServeHTTP(rec, r)
 
-	e := h.entry(rec, r)
-	if e == nil {
-		return nil
+	if !rec.buffered() {
+		release(nil) // streamed or hijacked, or nothing written
+		return
 	}
+	e := h.entry(rec, r)
 	if genErr != nil {
 		h.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "localcache: store generation failed", slog.Any("error", genErr))
-		return nil
+		e = nil
+	}
+	if r.Context().Err() != nil {
+		// The handler may have stopped rendering half way.
+		e = nil
+	}
+	if e == nil {
+		release(nil)
+		_ = rec.send()
+		return
 	}
 	key := base
 	if len(e.Vary) > 0 {
 		key = varyKey(base, e, r)
+	}
+	// Waiting requests may share the page unless a purge ran meanwhile (it
+	// may have been rendered from data the purge replaced).
+	if now, err := h.store.Generation(ctx); err == nil && now == gen {
+		release(&fill{key: key, entry: e})
+	} else {
+		release(nil)
+	}
+	if err := rec.send(); err != nil {
+		return // this client may not have the page: do not store it either
+	}
+	if len(e.Vary) > 0 {
 		vr := &Entry{VaryRecord: true, Vary: e.Vary, Indexes: e.Indexes, TTL: e.TTL}
-		if ok, err := h.set(ctx, base, vr, gen); !ok {
-			return h.unstored(key, e, err)
+		if !h.set(ctx, base, vr, gen) {
+			return
 		}
 	}
-	ok, err := h.set(ctx, key, e, gen)
-	if !ok {
-		return h.unstored(key, e, err)
-	}
-	return &fill{key: key, entry: e}
+	h.set(ctx, key, e, gen)
 }
 
-func (h *handler) set(ctx context.Context, key string, e *Entry, gen uint64) (bool, error) {
+func (h *handler) set(ctx context.Context, key string, e *Entry, gen uint64) bool {
 	ok, err := h.store.Set(ctx, key, e, gen)
 	if err != nil {
 		h.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "localcache: store set failed", slog.String("key", key), slog.Any("error", err))
 	}
-	return ok, err
+	return ok
 }
 
-// unstored decides whether waiting requests may share a response the store
-// did not keep: yes if the store failed, no if a purge ran meanwhile (the
-// page may have been rendered from data the purge replaced).
-func (h *handler) unstored(key string, e *Entry, err error) *fill {
-	if err != nil {
-		return &fill{key: key, entry: e}
-	}
-	return nil
-}
-
-// entry returns the entry to store for what rec captured, or nil when the
-// response must not be stored.
+// entry returns the entry to store for what rec buffered, or nil when the
+// response must not be stored: its body's length is not the Content-Length
+// the handler declared.
 func (h *handler) entry(rec *recorder, r *http.Request) *Entry {
-	if !rec.storable || rec.overflow {
+	if !rec.lengthAgrees() {
 		return nil
 	}
-	stored := rec.header // rec's own copy
+	stored := rec.header.Clone()
 	for _, k := range unstoredHeaders {
 		delete(stored, k)
 	}
@@ -252,14 +319,14 @@ func (h *handler) entry(rec *recorder, r *http.Request) *Entry {
 // response may be stored, for how long (0: until purged), and which request
 // headers it varies on, and returns the Cache-Control it read. hdr's keys
 // must be canonical (see canonicalKeys).
-func (c *config) judge(status int, hdr http.Header) (ttl time.Duration, vary []string, cc cacheControl, ok bool) {
-	if status != http.StatusOK {
+func (c *config) judge(status int, hdr http.Header, now time.Time) (ttl time.Duration, vary []string, cc cacheControl, ok bool) {
+	if status != http.StatusOK || streamed(hdr) {
 		return 0, nil, cc, false
 	}
 	if _, ok := hdr["Set-Cookie"]; ok {
 		return 0, nil, cc, false
 	}
-	cc = parseCacheControl(hdr)
+	cc = parseCacheControl(hdr, now)
 	ttl, ok = cc.ttl(c.ttl, c.untilPurged)
 	if !ok {
 		return 0, nil, cc, false
@@ -272,6 +339,22 @@ func (c *config) judge(status int, hdr http.Header) (ttl time.Duration, vary []s
 	}
 	slices.Sort(vary)
 	return ttl, slices.Compact(vary), cc, true
+}
+
+// streamed reports whether a response with header hdr cannot be kept whole:
+// an event stream, which never ends, or one with trailers, which an entry
+// does not hold.
+func streamed(hdr http.Header) bool {
+	if _, ok := hdr["Trailer"]; ok {
+		return true
+	}
+	for k := range hdr {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	mt, _, _ := strings.Cut(hdr.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
 }
 
 // canonicalKeys renames the keys of h that a handler wrote in another
@@ -360,63 +443,202 @@ func (hv *headerValues) set(h http.Header, k string, vs ...string) {
 // notModifiedHeaders are the stored headers a 304 repeats.
 var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Etag", "Expires", "Vary"}
 
-// recorder passes a response through to the client and keeps a copy of its
-// status, headers and up to max bytes of body. When the response may be
-// stored, it gives the client the Cache-Control of [BrowserMaxAge] before
-// passing the headers on. It spells the handler's header keys canonically.
+// recorder stands between the handler and the client's ResponseWriter. It
+// judges the response by its status and headers when the handler writes
+// them, and gives the client the Cache-Control of [BrowserMaxAge] when the
+// response may be stored. It spells the handler's header keys
+// canonically.
+//
+// While the response may be stored, the recorder buffers it: nothing
+// reaches the client until send. As soon as it may not (by its status or
+// headers, a body larger than max, a flush or a hijack), it calls release
+// with nil and streams: what it buffered, then every write, go straight
+// through. A recorder created streaming only judges and passes through.
 type recorder struct {
 	http.ResponseWriter
-	cfg         *config
-	max         int
+	cfg     *config
+	max     int
+	release func(*fill) // called once the response streams, when not nil
+
 	wroteHeader bool
-	storable    bool          // by status and headers; the body may still overflow
-	ttl         time.Duration // when storable
-	vary        []string      // when storable
-	header      http.Header   // when storable: as sent to the client
-	body        bytes.Buffer
-	overflow    bool // the body is not kept: too large, or not storable
+	status      int
+	streaming   bool          // passing writes through to the client
+	hijacked    bool          // the handler took the connection
+	ttl         time.Duration // while buffered
+	vary        []string      // while buffered
+	header      http.Header   // while buffered: as the client is to receive it
+	body        bytes.Buffer  // while buffered
+}
+
+// buffered reports whether the handler wrote a response that is still
+// buffered, and so may be stored.
+func (rec *recorder) buffered() bool {
+	return rec.wroteHeader && !rec.streaming && !rec.hijacked
 }
 
 func (rec *recorder) WriteHeader(code int) {
-	if !rec.wroteHeader && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) {
-		rec.wroteHeader = true
-		hdr := rec.ResponseWriter.Header()
-		canonicalKeys(hdr)
-		var cc cacheControl
-		rec.ttl, rec.vary, cc, rec.storable = rec.cfg.judge(code, hdr)
-		if rec.storable {
-			if rec.cfg.browser {
-				hdr["Cache-Control"] = []string{cc.browser(rec.cfg.browserLifetime)}
-				delete(hdr, "Expires")
-				delete(hdr, "Age")
-			}
-			rec.header = hdr.Clone()
+	if rec.hijacked {
+		return
+	}
+	if rec.wroteHeader {
+		if rec.streaming {
+			rec.ResponseWriter.WriteHeader(code) // net/http says it is superfluous
+		}
+		return
+	}
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		rec.ResponseWriter.WriteHeader(code) // informational: sent now
+		return
+	}
+	rec.wroteHeader, rec.status = true, code
+	hdr := rec.ResponseWriter.Header()
+	canonicalKeys(hdr)
+	ttl, vary, cc, storable := rec.cfg.judge(code, hdr, time.Now())
+	if storable && rec.cfg.browser {
+		hdr["Cache-Control"] = []string{cc.browser(rec.cfg.browserLifetime)}
+		delete(hdr, "Expires")
+		delete(hdr, "Age")
+	}
+	if rec.streaming {
+		rec.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if !storable {
+		rec.stream()
+		return
+	}
+	rec.ttl, rec.vary, rec.header = ttl, vary, hdr.Clone()
+}
+
+// stream makes the response unstorable: it releases the waiting requests
+// and sends the client the status and what was buffered.
+func (rec *recorder) stream() {
+	if rec.streaming {
+		return
+	}
+	rec.streaming = true
+	if rec.release != nil {
+		rec.release(nil)
+	}
+	if !rec.wroteHeader || rec.hijacked {
+		return
+	}
+	if rec.header != nil {
+		rec.restoreHeader()
+	}
+	rec.ResponseWriter.WriteHeader(rec.status)
+	if rec.body.Len() > 0 {
+		_, _ = rec.ResponseWriter.Write(rec.body.Bytes())
+	}
+	rec.body = bytes.Buffer{}
+	rec.header = nil
+}
+
+// restoreHeader gives the client's header map the values the handler had
+// written when it called WriteHeader: as with net/http, later changes do
+// not count. X-Cache is kept.
+func (rec *recorder) restoreHeader() {
+	hdr := rec.ResponseWriter.Header()
+	for k := range hdr {
+		if _, ok := rec.header[k]; !ok {
+			delete(hdr, k)
 		}
 	}
-	rec.ResponseWriter.WriteHeader(code)
+	for k, vs := range rec.header {
+		hdr[k] = slices.Clone(vs)
+	}
+}
+
+// lengthAgrees reports whether the buffered body has the length the
+// handler's Content-Length declares, if it declared one.
+func (rec *recorder) lengthAgrees() bool {
+	cl, ok := rec.header["Content-Length"]
+	if !ok {
+		return true
+	}
+	if len(cl) != 1 {
+		return false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
+	return err == nil && n == int64(rec.body.Len())
+}
+
+// send writes the buffered response to the client, with its
+// Content-Length, and flushes it, returning the first error. The
+// connection may still fail afterwards; an error means the client surely
+// did not get the whole response.
+func (rec *recorder) send() error {
+	rec.restoreHeader()
+	hdr := rec.ResponseWriter.Header()
+	if _, ok := hdr["Content-Length"]; !ok {
+		if _, ok := hdr["Transfer-Encoding"]; !ok {
+			hdr["Content-Length"] = []string{strconv.Itoa(rec.body.Len())}
+		}
+	}
+	rec.streaming = true
+	rec.ResponseWriter.WriteHeader(rec.status)
+	if _, err := rec.ResponseWriter.Write(rec.body.Bytes()); err != nil {
+		return fmt.Errorf("localcache: writing the response: %w", err)
+	}
+	if err := http.NewResponseController(rec.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("localcache: flushing the response: %w", err)
+	}
+	return nil
 }
 
 func (rec *recorder) Write(b []byte) (int, error) {
+	if rec.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if !rec.wroteHeader {
 		rec.WriteHeader(http.StatusOK)
 	}
-	if !rec.overflow {
-		if rec.body.Len()+len(b) > rec.max || !rec.storable {
-			rec.overflow = true
-			rec.body = bytes.Buffer{}
-		} else {
-			rec.body.Write(b)
-		}
+	if !rec.streaming && (rec.body.Len()+len(b) > rec.max || rec.exceedsLength(len(b))) {
+		rec.stream()
 	}
-	return rec.ResponseWriter.Write(b)
+	if rec.streaming {
+		return rec.ResponseWriter.Write(b)
+	}
+	return rec.body.Write(b)
 }
 
-// Flush lets streaming handlers flush through the middleware.
-func (rec *recorder) Flush() {
+// exceedsLength reports whether n more bytes make the buffered body longer
+// than the Content-Length the handler declared.
+func (rec *recorder) exceedsLength(n int) bool {
+	cl, ok := rec.header["Content-Length"]
+	if !ok || len(cl) != 1 {
+		return false
+	}
+	declared, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
+	return err == nil && int64(rec.body.Len()+n) > declared
+}
+
+// Flush sends the response so far to the client: a response flushed
+// before it ends is a stream, and is not stored.
+func (rec *recorder) Flush() { _ = rec.FlushError() }
+
+// FlushError is Flush, returning the client's error; http.ResponseController
+// calls it.
+func (rec *recorder) FlushError() error {
+	if rec.hijacked {
+		return http.ErrHijacked
+	}
 	if !rec.wroteHeader {
 		rec.WriteHeader(http.StatusOK)
 	}
-	_ = http.NewResponseController(rec.ResponseWriter).Flush()
+	rec.stream()
+	return http.NewResponseController(rec.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection to the handler, after what was buffered;
+// the response is not stored.
+func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	rec.stream()
+	conn, rw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
+	if err == nil {
+		rec.hijacked = true
+	}
+	return conn, rw, err
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -112,7 +112,9 @@ func TestUntilPurgedStillRefusesPrivateResponses(t *testing.T) {
 }
 
 // TestBrowserCacheControl lists the Cache-Control and Expires a client
-// receives, on the miss that stores a page and on the hits after it.
+// receives, on the miss that stores a page and on the hits after it. The
+// handler's response is already 5 seconds old (Age: 5): its max-age counts
+// from then, so clients, who do not receive the Age, get 5 seconds less.
 func TestBrowserCacheControl(t *testing.T) {
 	t.Parallel()
 	const expires = "Thu, 01 Jan 2099 00:00:00 GMT"
@@ -127,18 +129,19 @@ func TestBrowserCacheControl(t *testing.T) {
 		{"until purged, browser 30 s", []localcache.Option{localcache.UntilPurged(), localcache.BrowserMaxAge(30 * time.Second)}, "public, max-age=86400", "max-age=30", ""},
 		{"until purged, browser 0: revalidate", []localcache.Option{localcache.UntilPurged(), localcache.BrowserMaxAge(0)}, "public, max-age=86400", "no-cache", ""},
 		{"s-maxage is not passed on", []localcache.Option{localcache.UntilPurged()}, "s-maxage=3600, max-age=600, immutable", "max-age=60", ""},
-		{"until purged, handler's shorter max-age", []localcache.Option{localcache.UntilPurged()}, "public, max-age=5", "max-age=5", ""},
+		{"until purged, handler's shorter max-age, less its Age", []localcache.Option{localcache.UntilPurged()}, "public, max-age=15", "max-age=10", ""},
+		{"until purged, handler's max-age used up by its Age", []localcache.Option{localcache.UntilPurged()}, "public, max-age=5", "max-age=0", ""},
 		{"until purged, handler's max-age=0", []localcache.Option{localcache.UntilPurged()}, "max-age=0", "max-age=0", ""},
 		{"until purged, handler's max-age=0, must-revalidate", []localcache.Option{localcache.UntilPurged()}, "max-age=0, must-revalidate", "max-age=0, must-revalidate", ""},
 		{"until purged, no max-age written", []localcache.Option{localcache.UntilPurged()}, "public", "max-age=60", ""},
 		{"revalidation directives kept, immutable and stale-* dropped", []localcache.Option{localcache.UntilPurged()},
 			"public, max-age=86400, Must-Revalidate, proxy-revalidate, no-transform, immutable, stale-while-revalidate=600, stale-if-error=600",
 			"max-age=60, must-revalidate, proxy-revalidate, no-transform", ""},
-		{"repeated max-age: the smallest", []localcache.Option{localcache.UntilPurged()}, "max-age=30, MAX-AGE=10, max-age=20", "max-age=10", ""},
+		{"repeated max-age: the smallest", []localcache.Option{localcache.UntilPurged()}, "max-age=30, MAX-AGE=10, max-age=20", "max-age=5", ""},
 		{"malformed max-age: 0", []localcache.Option{localcache.UntilPurged()}, "max-age=soon", "max-age=0", ""},
 		{"browser 0 keeps must-revalidate", []localcache.Option{localcache.UntilPurged(), localcache.BrowserMaxAge(0)}, "max-age=0, must-revalidate", "no-cache, must-revalidate", ""},
 		{"TTL route, browser 30 s, handler's max-age=0", []localcache.Option{localcache.TTL(time.Hour), localcache.BrowserMaxAge(30 * time.Second)}, "s-maxage=600, max-age=0", "max-age=0", ""},
-		{"TTL route, browser 30 s, handler's max-age=10", []localcache.Option{localcache.TTL(time.Hour), localcache.BrowserMaxAge(30 * time.Second)}, "max-age=10, no-transform", "max-age=10, no-transform", ""},
+		{"TTL route, browser 30 s, handler's max-age=10", []localcache.Option{localcache.TTL(time.Hour), localcache.BrowserMaxAge(30 * time.Second)}, "max-age=10, no-transform", "max-age=5, no-transform", ""},
 		{"TTL route, browser 30 s", []localcache.Option{localcache.TTL(time.Hour), localcache.BrowserMaxAge(30 * time.Second)}, "public, max-age=300", "max-age=30", ""},
 		{"TTL route: replayed as written", []localcache.Option{localcache.TTL(time.Hour)}, "public, max-age=300", "public, max-age=300", expires},
 		{"TTL route, none written", nil, "", "", expires},
