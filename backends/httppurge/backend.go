@@ -137,7 +137,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 		res.Detail = err.Error()
 		return res, err
 	}
-	jobs, skipped, bad := b.plan(r)
+	jobs, skipped, refused, bad := b.plan(r)
 
 	key := keyOf(r)
 	before, _ := b.tried.Get(key) // nil on a first attempt
@@ -181,6 +181,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 		b.disc.refreshSoon() // the node may have left the cluster
 	}
 	perm = append(perm, before.failures(nodes)...)
+	nodesFailed := len(perm) > 0
 	perm = append(perm, bad...)
 	if len(temp) > 0 {
 		b.tried.Add(key, after)
@@ -191,7 +192,12 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 		return res, err
 	}
 	b.tried.Remove(key)
-	return res, backends.Permanent(errors.Join(perm...))
+	err = backends.Permanent(errors.Join(perm...))
+	if !nodesFailed && len(bad) > 0 {
+		// Every node purged the rest: only the refused objects failed.
+		return res, backends.Partial(refused, err)
+	}
+	return res, err
 }
 
 // Close stops the discovery goroutine, waits for calls to Purge in progress

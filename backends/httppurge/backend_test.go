@@ -290,8 +290,10 @@ func TestBadObjects(t *testing.T) {
 		{"path without a site host", nil, []string{"/a"}, nil, `WithSiteHost("www.example.com")`},
 		{"scheme", []httppurge.Option{httppurge.WithSiteHost("h")}, []string{"ftp://h/a"}, nil, `scheme "ftp"`},
 		{"relative path", []httppurge.Option{httppurge.WithSiteHost("h")}, []string{"a/b"}, nil, "beginning with"},
-		{"tag with a space", nil, nil, []string{"two words"}, "separator"},
+		{"tag with a space", nil, nil, []string{"two words"}, "several tags"},
 		{"tag with a newline", nil, nil, []string{"a\nb"}, "control character"},
+		{"empty URL", []httppurge.Option{httppurge.WithSiteHost("h")}, []string{""}, nil, "empty URL"},
+		{"empty tag", nil, nil, []string{""}, "empty tag"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,6 +309,9 @@ func TestBadObjects(t *testing.T) {
 			assert.ErrorContains(t, err, tt.message)
 			assert.Equal(t, []string{"/fine"}, n.uris(), "the good URL is purged")
 			assert.Contains(t, res.Detail, "objects refused")
+			failed, ok := backends.FailedObjects(err)
+			require.True(t, ok, "only the refused objects failed")
+			assert.Equal(t, backends.Request{URLs: tt.urls, Tags: tt.tags}, failed)
 		})
 	}
 

@@ -40,8 +40,22 @@
 // A node whose answer concerns the node as a whole (no answer, 5xx, 403,
 // ...) receives nothing more in that call, and is tried again as a whole.
 // A URL that is neither an absolute http(s) URL nor a path, a path with no
-// site host set, or a tag that cannot fit in a header fails with a
-// [backends.Permanent] error after the others are purged.
+// site host set, or a tag that the cache would not read as one tag (empty,
+// white space, a comma, a control character, invalid UTF-8, the tag mode's
+// separator) or that cannot fit in a header fails on its own, named in a
+// [backends.Permanent] error, after the others are purged. When every node
+// purged the rest, the error is a [backends.Partial] naming those objects,
+// so that the dispatcher counts only them as failed.
+//
+// # Validation and secrets
+//
+// [New] refuses every setting that would reach the wire as something other
+// than itself: methods, header names and [TagMode.Header] must be HTTP
+// tokens (and not a header that frames the request, such as Host or
+// Content-Length); [TagMode.Path] must be a path in printable ASCII; site
+// hosts, header values and the tag framing must hold no control character.
+// No error, log or panic of the package shows a credential: node URLs (and
+// any URL) appear as [RedactURL] shows them, and header values not at all.
 //
 // # One node at a time
 //

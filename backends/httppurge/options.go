@@ -131,11 +131,11 @@ func WithHeader(name, value string) Option {
 			return
 		}
 		if strings.ContainsFunc(value, isCtl) {
-			c.errs = append(c.errs, fmt.Errorf("WithHeader(%q, %q): the value holds a control character", name, value))
+			// The value is not shown: it may be a token.
+			c.errs = append(c.errs, fmt.Errorf("WithHeader(%q, ...): the value holds a control character (value not shown)", name))
 			return
 		}
-		switch http.CanonicalHeaderKey(name) {
-		case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Expect", "Te", "Trailer", "Upgrade":
+		if reservedHeader(name) {
 			c.errs = append(c.errs, fmt.Errorf("WithHeader(%q, ...): the backend sets this header itself (use WithSiteHost for Host)", name))
 			return
 		}
@@ -256,7 +256,7 @@ func (c *config) validate() ([]*node, error) {
 	}
 	for _, h := range c.siteHosts {
 		if err := checkSiteHost(h); err != nil {
-			add("WithSiteHost(%q): %v", h, err)
+			add("WithSiteHost(%q): %v", redactNode(h), err)
 		}
 	}
 	if !isToken(c.method) {
@@ -296,6 +296,17 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// reservedHeader reports whether the backend writes the header name itself
+// (Host), or it frames the message or the connection: set by a user, it
+// would split or corrupt the requests.
+func reservedHeader(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Expect", "Te", "Trailer", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // isCtl reports whether r may not appear in a header value.

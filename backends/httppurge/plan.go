@@ -32,7 +32,7 @@ func parseNode(s string) (*node, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("not a URL: %w", err)
+		return nil, parseError(s, err)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	switch {
@@ -55,25 +55,15 @@ func parseNode(s string) (*node, error) {
 		addr: net.JoinHostPort(hostname, port)}, nil
 }
 
-// redactNode returns the node s as WithNodes took it, for messages: with
-// any password in it replaced, so that a refused node URL never puts a
-// secret into an error or a log.
-func redactNode(s string) string {
-	raw := s
-	if !strings.Contains(s, "://") {
-		raw = "http://" + s
+// parseError describes err, url.Parse's error for s, without quoting s:
+// url.Parse quotes the whole URL, and the part of it at fault, which may be
+// a piece of a password or of a query value.
+func parseError(s string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && !strings.ContainsAny(s, "@?#") {
+		return fmt.Errorf("not a valid URL: %w", ue.Err)
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if i := strings.LastIndex(s, "@"); i >= 0 { // unparsable, perhaps with credentials
-			return "xxxxx" + s[i:]
-		}
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		return u.Redacted()
-	}
-	return s
+	return errors.New("not a valid URL: check its percent-escapes, host and port")
 }
 
 // checkSiteHost reports why h cannot be a Host header.
@@ -115,37 +105,41 @@ func headerBlock(h http.Header) string {
 }
 
 // plan turns r into the requests each node receives. Objects that cannot be
-// purged at all are reported in bad; tags skipped under NoTags are counted.
-func (b *Backend) plan(r backends.Request) (jobs []*job, skippedTags int, bad []error) {
+// purged at all are left out: they are in refused, and why in bad. Tags
+// skipped under NoTags are counted.
+func (b *Backend) plan(r backends.Request) (jobs []*job, skippedTags int, refused backends.Request, bad []error) {
 	jobs = make([]*job, 0, len(r.URLs)*max(1, len(b.cfg.siteHosts))+1)
 	for _, raw := range r.URLs {
 		js, err := b.urlJobs(raw)
 		if err != nil {
-			bad = append(bad, err)
+			refused.URLs, bad = append(refused.URLs, raw), append(bad, err)
 			continue
 		}
 		jobs = append(jobs, js...)
 	}
 	if len(r.Tags) == 0 {
-		return jobs, 0, bad
+		return jobs, 0, refused, bad
 	}
 	m := b.cfg.tags
 	if !m.enabled() {
-		return jobs, len(r.Tags), bad
+		return jobs, len(r.Tags), refused, bad
 	}
-	values, counts, badTags := m.chunks(r.Tags)
-	bad = append(bad, badTags...)
+	values, counts, refusedTags, badTags := m.chunks(r.Tags)
+	refused.Tags, bad = refusedTags, append(bad, badTags...)
 	host := ""
 	if len(b.cfg.siteHosts) > 0 {
 		host = b.cfg.siteHosts[0]
 	}
+	target, _ := parseTagPath(m.path()) // checked by New
 	for i, v := range values {
 		h := b.header.Clone()
 		h.Set(m.Header, v)
 		jobs = append(jobs, &job{
 			method:      m.Method,
 			uri:         m.path(),
-			path:        m.path(),
+			path:        target.Path,
+			rawPath:     target.RawPath,
+			rawQuery:    target.RawQuery,
 			host:        host,
 			header:      h,
 			headerBlock: headerBlock(h),
@@ -153,25 +147,28 @@ func (b *Backend) plan(r backends.Request) (jobs []*job, skippedTags int, bad []
 			tags:        counts[i],
 		})
 	}
-	return jobs, 0, bad
+	return jobs, 0, refused, bad
 }
 
 // urlJobs returns the requests that purge one URL: an absolute URL under its
 // own host, a path under every site host.
 func (b *Backend) urlJobs(raw string) ([]*job, error) {
+	if raw == "" {
+		return nil, errors.New("httppurge: cannot purge an empty URL")
+	}
 	if strings.ContainsFunc(raw, isCtl) {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a control character", raw)
+		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a control character", RedactURL(raw))
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", raw, err)
+		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", RedactURL(raw), parseError(raw, err))
 	}
 	if u.Path == "" {
 		u.Path = "/"
 	}
 	target := u.RequestURI()
 	if strings.ContainsFunc(target, isSpaceOrCtl) {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a space", raw)
+		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a space", RedactURL(raw))
 	}
 	mk := func(host string) *job {
 		return &job{method: b.cfg.method, uri: target, path: u.Path, rawPath: u.RawPath, rawQuery: u.RawQuery,
@@ -180,18 +177,18 @@ func (b *Backend) urlJobs(raw string) ([]*job, error) {
 	if u.IsAbs() || u.Host != "" {
 		scheme := strings.ToLower(u.Scheme)
 		if scheme != "http" && scheme != "https" {
-			return nil, fmt.Errorf("httppurge: cannot purge %q: scheme %q is not http or https", raw, u.Scheme)
+			return nil, fmt.Errorf("httppurge: cannot purge %q: scheme %q is not http or https", RedactURL(raw), u.Scheme)
 		}
 		if u.Hostname() == "" {
-			return nil, fmt.Errorf("httppurge: cannot purge %q: no host", raw)
+			return nil, fmt.Errorf("httppurge: cannot purge %q: no host", RedactURL(raw))
 		}
 		return []*job{mk(hostHeader(scheme, u.Host))}, nil
 	}
 	if !strings.HasPrefix(u.Path, "/") {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", raw)
+		return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", RedactURL(raw))
 	}
 	if len(b.cfg.siteHosts) == 0 {
-		return nil, fmt.Errorf("httppurge: cannot purge path %q: the caches key pages by Host, and no site host is set: use WithSiteHost(\"www.example.com\"), or have gormpurge hand over absolute URLs (gormpurge.WithBaseURL)", raw)
+		return nil, fmt.Errorf("httppurge: cannot purge path %q: the caches key pages by Host, and no site host is set: use WithSiteHost(\"www.example.com\"), or have gormpurge hand over absolute URLs (gormpurge.WithBaseURL)", RedactURL(raw))
 	}
 	jobs := make([]*job, 0, len(b.cfg.siteHosts))
 	for _, h := range b.cfg.siteHosts {

@@ -3,8 +3,11 @@ package httppurge
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultMaxHeaderBytes is the largest tag header value the presets send in
@@ -16,7 +19,9 @@ const DefaultMaxHeaderBytes = 8000
 // TagMode says how cache tags are purged: each request sends Method to
 // Path with the tags in one header, Header: Prefix, then the tags (each
 // passed through Quote when it is set) joined by Separator, then Suffix.
-// Tags that do not fit in MaxHeaderBytes go in further requests.
+// Tags that do not fit in MaxHeaderBytes go in further requests. A tag the
+// cache would not read as one tag (empty, white space, a comma, a control
+// character, invalid UTF-8, or Separator when Quote is nil) is refused.
 //
 // The zero TagMode is [NoTags]: tags are not purged.
 type TagMode struct {
@@ -25,7 +30,9 @@ type TagMode struct {
 	// Header is the request header that carries the tags, such as
 	// "xkey-purge".
 	Header string
-	// Path is the request path; "/" when empty.
+	// Path is the request path, perhaps with a query, sent as given:
+	// printable ASCII beginning with "/", anything else percent-encoded;
+	// "/" when empty.
 	Path string
 	// Prefix, Separator and Suffix frame the tags in the header value.
 	Prefix, Separator, Suffix string
@@ -97,9 +104,13 @@ func (m TagMode) validate() error {
 	}
 	if !isToken(m.Header) {
 		errs = append(errs, fmt.Errorf("field Header %q is not a valid header name", m.Header))
+	} else if reservedHeader(m.Header) {
+		errs = append(errs, fmt.Errorf("field Header %q: the backend sets this header itself; name the header your cache reads the tags from", m.Header))
 	}
-	if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
-		errs = append(errs, fmt.Errorf("field Path %q must begin with \"/\"", m.Path))
+	if m.Path != "" {
+		if _, err := parseTagPath(m.Path); err != nil {
+			errs = append(errs, fmt.Errorf("field Path %q: %w", m.Path, err))
+		}
 	}
 	if m.Separator == "" {
 		errs = append(errs, errors.New("field Separator is empty: tags would run together"))
@@ -115,7 +126,7 @@ func (m TagMode) validate() error {
 	return errors.Join(errs...)
 }
 
-// path returns the request path of tag purges.
+// path returns the request path of tag purges, as sent.
 func (m TagMode) path() string {
 	if m.Path == "" {
 		return "/"
@@ -123,10 +134,33 @@ func (m TagMode) path() string {
 	return m.Path
 }
 
+// parseTagPath parses a TagMode's Path, which is sent as the request
+// target as it is: a path beginning with "/", and perhaps a query, in
+// printable ASCII (anything else percent-encoded), without a fragment.
+func parseTagPath(p string) (*url.URL, error) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, errors.New("must begin with \"/\"")
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return nil, fmt.Errorf("byte %d (%q): only printable ASCII without spaces or \"#\" may be sent as a request target; percent-encode the rest", i, c)
+		}
+	}
+	u, err := url.ParseRequestURI(p)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("not a valid path: %w", err)
+	}
+	return u, nil
+}
+
 // chunks splits tags, in order, into header values that each fit
-// MaxHeaderBytes. A tag that cannot be sent is reported in bad and left
-// out.
-func (m TagMode) chunks(tags []string) (values []string, counts []int, bad []error) {
+// MaxHeaderBytes. A tag that cannot be sent is left out: it is in refused,
+// and why in bad.
+func (m TagMode) chunks(tags []string) (values []string, counts []int, refused []string, bad []error) {
 	var (
 		b strings.Builder
 		n int
@@ -141,19 +175,21 @@ func (m TagMode) chunks(tags []string) (values []string, counts []int, bad []err
 	}
 	for _, tag := range tags {
 		if err := m.checkTag(tag); err != nil {
-			bad = append(bad, err)
+			refused, bad = append(refused, tag), append(bad, err)
 			continue
 		}
 		q := tag
 		if m.Quote != nil {
 			q = m.Quote(tag)
 			if strings.ContainsFunc(q, isCtl) {
+				refused = append(refused, tag)
 				bad = append(bad, fmt.Errorf("httppurge: tag %q: TagMode.Quote returned %q, which holds a control character", tag, q))
 				continue
 			}
 		}
 		if m.MaxHeaderBytes > 0 {
 			if len(m.Prefix)+len(q)+len(m.Suffix) > m.MaxHeaderBytes {
+				refused = append(refused, tag)
 				bad = append(bad, fmt.Errorf("httppurge: tag %.40q...: %d bytes do not fit in one %s header of %d bytes (TagMode.MaxHeaderBytes)",
 					tag, len(q), m.Header, m.MaxHeaderBytes))
 				continue
@@ -171,15 +207,24 @@ func (m TagMode) chunks(tags []string) (values []string, counts []int, bad []err
 		n++
 	}
 	flush()
-	return values, counts, bad
+	return values, counts, refused, bad
 }
 
-// checkTag reports a tag that cannot be sent in m's header.
+// checkTag reports a tag that cannot be sent in m's header as one tag:
+// the caches read tag headers as lists separated by white space or commas,
+// so a tag holding one would purge other tags, and a control character
+// could end the header.
 func (m TagMode) checkTag(tag string) error {
-	if strings.ContainsFunc(tag, isCtl) {
+	switch {
+	case tag == "":
+		return errors.New("httppurge: an empty tag purges nothing")
+	case !utf8.ValidString(tag):
+		return fmt.Errorf("httppurge: tag %q is not valid UTF-8", tag)
+	case strings.ContainsFunc(tag, unicode.IsControl):
 		return fmt.Errorf("httppurge: tag %q holds a control character", tag)
-	}
-	if m.Quote == nil && strings.Contains(tag, m.Separator) {
+	case strings.ContainsFunc(tag, unicode.IsSpace) || strings.Contains(tag, ","):
+		return fmt.Errorf("httppurge: tag %q holds white space or a comma, which separate tags in the %s header: the cache would read it as several tags", tag, m.Header)
+	case m.Quote == nil && strings.Contains(tag, m.Separator):
 		return fmt.Errorf("httppurge: tag %q holds the separator %q of the %s header: the cache would read it as several tags", tag, m.Separator, m.Header)
 	}
 	return nil
