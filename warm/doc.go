@@ -44,4 +44,30 @@
 // requests that carry credentials or session cookies. Warm pages as an
 // anonymous visitor unless your cache is configured otherwise; see
 // [WithHeader] and [WithBasicAuth].
+//
+// # Hosts and credentials
+//
+// The base URL's scheme, host and port are the Warmer's site, and the only
+// one it sends its credentials and headers to ([WithBasicAuth],
+// [WithHeader], a Host header included); they require [WithBaseURL],
+// unless [WithHandler] is set (the site is then http://localhost). A path
+// always resolves on the site: "//host/x", "/\host/x" and "/%2F%2Fhost/x"
+// stay on it, or are invalid. An absolute URL on any other host, port or
+// scheme is refused, not fetched: its Result's error wraps [ErrRefused]
+// and names its host, Enqueue logs it at Warn with the host, and
+// [Stats.Refused] and [Summary.Refused] count it. [WithAllowedHosts] lets
+// the Warmer fetch other hosts too, as an anonymous visitor: only the
+// User-Agent and "Accept-Encoding: gzip" go there. So a page URL that a
+// hostile value turned into "http://attacker.example/x" gets nothing from
+// the Warmer. A URL with a user or password is refused too, and no
+// password in a URL reaches an error, a log or a Result. Without a base
+// URL or a handler, no credentials or headers can be configured, and
+// absolute URLs are fetched on any host, or on the allowed hosts only
+// when [WithAllowedHosts] is given.
+//
+// The default client follows no redirect and uses no proxy (HTTP_PROXY and
+// the like are ignored). A [WithClient] client may follow redirects, but
+// only within the same rules: a redirect to a refused host is not
+// followed, and one to an allowed host goes without the credentials and
+// headers.
 package warm

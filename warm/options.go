@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,19 +33,24 @@ type config struct {
 	delay       time.Duration
 	baseURL     string
 	base        *url.URL // baseURL parsed by validate; nil without WithBaseURL
-	handler     http.Handler
-	client      *http.Client
-	timeout     time.Duration
-	header      http.Header
-	host        string // a Host given to WithHeader; sets Request.Host
-	user, pass  string
-	basicAuth   bool
-	userAgent   string
-	queueSize   int
-	logger      *slog.Logger
-	onResult    func(Result)
-	clock       clock
-	errs        []error // problems found while applying options
+	site        *origin  // set by validate: the base URL's, or http://localhost for a handler without one
+	hosts       []string // as given to WithAllowedHosts
+	// allowedHosts holds the hosts given to WithAllowedHosts, as
+	// canonicalHost returns them; nil without the option.
+	allowedHosts map[string]bool
+	handler      http.Handler
+	client       *http.Client
+	timeout      time.Duration
+	header       http.Header
+	host         string // a Host given to WithHeader; sets Request.Host
+	user, pass   string
+	basicAuth    bool
+	userAgent    string
+	queueSize    int
+	logger       *slog.Logger
+	onResult     func(Result)
+	clock        clock
+	errs         []error // problems found while applying options
 }
 
 func defaultConfig() config {
@@ -81,9 +87,21 @@ func WithDelay(d time.Duration) Option {
 
 // WithBaseURL sets the site that paths such as "/posts/1" are fetched from,
 // for example "https://www.example.com" or "http://127.0.0.1:8080". A path
-// replaces the base URL's path, as in a link. Without it, a path is an
-// error for that URL unless [WithHandler] is set. Absolute URLs are fetched
-// as they are.
+// replaces the base URL's path, as in a link; a value such as "//host/x",
+// "/\\host/x" or "/%2F%2Fhost/x" is a path too (or invalid), and stays on
+// the base URL's host. Without it, a path is an error for that URL unless
+// [WithHandler] is set. The base URL must not contain a user or password:
+// give them to [WithBasicAuth].
+//
+// The base URL's scheme, host and port are the Warmer's site: the only one
+// its credentials and headers ([WithBasicAuth], [WithHeader]) are sent to.
+// An absolute URL is fetched with them if it has the same scheme, host name
+// (in any case) and port (the scheme's default when none is given) as the
+// base URL; on any other host, port or scheme it is refused, not fetched,
+// and reported with an error wrapping [ErrRefused], unless its host is one
+// given to [WithAllowedHosts], in which case it is fetched without them.
+// So a URL that a hostile value turned into "http://attacker.example/x"
+// gets nothing from the Warmer, and the site's pages are warmed as before.
 //
 // With [WithHandler], the base URL gives the in-process requests their
 // scheme and host, and a cache in the application keys pages by them: give
@@ -93,7 +111,10 @@ func WithDelay(d time.Duration) Option {
 // use "http://www.example.com" (or keep a base URL that names a server, and
 // set the public host with WithHeader("Host", ...)); with
 // "https://www.example.com" the pages would be warmed under an https key
-// that no visitor's request matches, and visitors would still miss.
+// that no visitor's request matches, and visitors would still miss. Then
+// give the Warmer paths, or absolute URLs in http: an absolute
+// "https://www.example.com/..." is on another scheme than the base URL, and
+// refused.
 func WithBaseURL(base string) Option {
 	return func(c *config) { c.baseURL = base }
 }
@@ -103,7 +124,8 @@ func WithBaseURL(base string) Option {
 // [github.com/gormpurge/gormpurge/backends/localcache.Middleware], so that
 // the page cache is filled without a round trip. Each request gets the
 // URL's host, or the base URL's for a path ("localhost" without
-// [WithBaseURL]), the URL's scheme (a request for an https URL has a
+// [WithBaseURL], and then the site of the credentials and headers is
+// http://localhost: see WithBaseURL for which URLs are refused), the URL's scheme (a request for an https URL has a
 // non-nil TLS field), RemoteAddr "127.0.0.1:0", and a context that ends
 // with the fetch's [WithTimeout], with the ctx given to [Warmer.Fetch] for
 // its fetches, and, for Enqueue's fetches, when a Close whose ctx ended
@@ -127,17 +149,27 @@ func WithHandler(h http.Handler) Option {
 }
 
 // WithClient sets the client used to fetch over the network, for example one
-// with a custom transport or TLS settings. The client follows redirects and
-// sends cookies according to its own settings (with a Jar, cookies a page
-// sets are sent with the next fetches), and Close leaves its idle
-// connections alone. If it follows redirects (an http.Client does unless
-// its CheckRedirect says otherwise), the headers given to [WithHeader]
-// follow them too, to whatever host they lead; net/http only drops
-// Authorization and Cookie, hence [WithBasicAuth]'s credentials, on the way
-// to another domain. Set CheckRedirect to return [http.ErrUseLastResponse]
-// to keep them home. Defaults to a client without a cookie jar that follows
-// no redirect (see [New]), with a keep-alive transport that keeps
-// [WithConcurrency] idle connections per host.
+// with a custom transport, TLS settings or a proxy. The client sends
+// cookies according to its own settings (with a Jar, cookies a page sets
+// are sent with the next fetches to the hosts that set them), its
+// transport's proxy sees what it carries (over plain http, every header,
+// the credentials included), and Close leaves its idle connections alone.
+//
+// New uses a copy of cl whose CheckRedirect applies the Warmer's host
+// policy before cl's own (or, without one, net/http's limit of 10
+// redirects): a redirect to a URL that [WithBaseURL] says is refused is
+// not followed, and fails with an error wrapping [ErrRefused] that names
+// its host; one to a host given to [WithAllowedHosts] is followed without
+// the credentials and headers, and without a Referer; only one on the
+// base URL's scheme, host and port carries them. (net/http on its own
+// copies every header to any host, and Authorization and Cookie to the
+// same host name on another port.) Set cl's CheckRedirect to return
+// [http.ErrUseLastResponse] to follow none.
+//
+// Defaults to a client without a cookie jar that follows no redirect (see
+// [New]) and uses no proxy, not even one named by HTTP_PROXY or
+// HTTPS_PROXY, with a keep-alive transport that keeps [WithConcurrency]
+// idle connections per host.
 func WithClient(cl *http.Client) Option {
 	return func(c *config) {
 		if cl == nil {
@@ -154,11 +186,16 @@ func WithTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = d }
 }
 
-// WithHeader adds a header sent with every fetch; it may be given several
-// times, also for the same name. Use it to warm the variant that visitors
-// get from a cache that varies on a header, for example Accept-Language. A
-// "Host" header sets the request's host, to warm a site through a base URL
-// that names one server of several.
+// WithHeader adds a header sent with every fetch from the site, the base
+// URL's scheme, host and port ([WithBaseURL], which it requires unless
+// [WithHandler] is set); it may be given several times, also for the same
+// name. Use it to warm the variant that visitors get from a cache that
+// varies on a header, for example Accept-Language. A "Host" header sets
+// the request's host, to warm a site through a base URL that names one
+// server of several. Fetches from a host given to [WithAllowedHosts] get
+// none of these headers, Host included: only the User-Agent and
+// "Accept-Encoding: gzip". An error of New's names a header, never its
+// value.
 //
 // Every fetch sends "Accept-Encoding: gzip" ([DefaultAcceptEncoding])
 // unless an Accept-Encoding header is given here. Pages that Vary on
@@ -181,7 +218,7 @@ func WithHeader(name, value string) Option {
 			return
 		}
 		if strings.ContainsAny(value, "\r\n\x00") {
-			c.fail("WithHeader(%q, %q): the value must not contain CR, LF or NUL", name, value)
+			c.fail("WithHeader(%q, ...): the value must not contain CR, LF or NUL", name) // the value may be a secret
 			return
 		}
 		if http.CanonicalHeaderKey(name) == "Host" {
@@ -192,11 +229,14 @@ func WithHeader(name, value string) Option {
 	}
 }
 
-// WithBasicAuth sends user and password with every fetch, for a site behind
-// HTTP basic authentication such as a staging site. Shared caches, the
-// local cache included, neither answer nor store a request that carries
-// Authorization unless configured to; check that yours is. By default no
-// credentials are sent.
+// WithBasicAuth sends user and password with every fetch from the site,
+// the base URL's scheme, host and port ([WithBaseURL], which it requires
+// unless [WithHandler] is set), for a site behind HTTP basic
+// authentication such as a staging site; never to another host, one given
+// to [WithAllowedHosts] included, nor through a redirect (see
+// [WithClient]). Shared caches, the local cache included, neither answer
+// nor store a request that carries Authorization unless configured to;
+// check that yours is. By default no credentials are sent.
 func WithBasicAuth(user, password string) Option {
 	return func(c *config) {
 		if user == "" || strings.Contains(user, ":") {
@@ -208,7 +248,9 @@ func WithBasicAuth(user, password string) Option {
 }
 
 // WithUserAgent sets the User-Agent header of every fetch, so that the
-// origin's logs and statistics can tell warm-up traffic apart. Defaults to
+// origin's logs and statistics can tell warm-up traffic apart. Unlike the
+// headers of [WithHeader], it is sent to every host fetched, those given to
+// [WithAllowedHosts] too: it must not hold a secret. Defaults to
 // [DefaultUserAgent].
 func WithUserAgent(ua string) Option {
 	return func(c *config) {
@@ -217,6 +259,29 @@ func WithUserAgent(ua string) Option {
 			return
 		}
 		c.userAgent = ua
+	}
+}
+
+// WithAllowedHosts lets the Warmer fetch absolute URLs on hosts other than
+// the base URL's (see [WithBaseURL]): each host is a name such as
+// "static.example.com", matched in any case, or an IP address, without
+// scheme, port or path; a URL on it is fetched over any scheme and port.
+// Those fetches carry no credentials and none of the headers of
+// [WithHeader]: only the User-Agent and "Accept-Encoding: gzip", as an
+// anonymous visitor's would. The name matches the option of the same name
+// of package gormpurge; give the warmer the same hosts. It may be given
+// several times; the hosts add up.
+//
+// Without WithBaseURL (and without [WithHandler]), no credentials or
+// headers can be configured, and the Warmer fetches absolute URLs on any
+// host unless this option is given, and then only on those hosts.
+// Defaults to none: with a base URL, only its site is fetched.
+func WithAllowedHosts(hosts ...string) Option {
+	return func(c *config) {
+		if c.hosts == nil {
+			c.hosts = []string{}
+		}
+		c.hosts = append(c.hosts, hosts...)
 	}
 }
 
@@ -231,8 +296,9 @@ func WithQueueSize(n int) Option {
 
 // WithLogger sets where the Warmer writes its records: Debug for a fetch
 // made in the background by [Warmer.Enqueue], Warn for one that failed
-// (no answer, or a status other than 2xx), for an invalid URL given to
-// Enqueue and for a dropped URL, Error for a panic in the [WithOnResult]
+// (no answer, or a status other than 2xx), for an invalid or refused URL
+// given to Enqueue (a refused one with its host, see [WithBaseURL]), for a
+// redirect refused and for a dropped URL, Error for a panic in the [WithOnResult]
 // function. [Warmer.Fetch] logs nothing: it reports through its [Summary],
 // its progress function and WithOnResult. To silence the Warmer, pass
 // slog.New(slog.DiscardHandler). Defaults to [slog.Default] at the time New
@@ -272,16 +338,49 @@ func (c *config) validate() error {
 		add("WithDelay(%v): use 0 to fetch at once, or a positive delay", c.delay)
 	}
 	if c.baseURL != "" {
+		shown := redactURL(c.baseURL)
 		u, err := url.Parse(c.baseURL)
 		switch {
+		case err != nil && shown != c.baseURL:
+			add("WithBaseURL(%q): cannot be parsed; remove the user and password, and give them to WithBasicAuth", shown)
 		case err != nil:
-			add("WithBaseURL(%q): %w", c.baseURL, err)
+			add("WithBaseURL(%q): %s", shown, parseProblem(err))
 		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			add("WithBaseURL(%q): need an absolute http or https URL, such as \"https://www.example.com\"", c.baseURL)
+			add("WithBaseURL(%q): need an absolute http or https URL, such as \"https://www.example.com\"", shown)
+		case u.User != nil:
+			add("WithBaseURL(%q): remove the user and password, and give them to WithBasicAuth", shown)
 		case u.RawQuery != "" || u.Fragment != "":
-			add("WithBaseURL(%q): remove the query and fragment", c.baseURL)
+			add("WithBaseURL(%q): remove the query and fragment", shown)
 		default:
 			c.base = u
+			o := originOf(u)
+			c.site = &o
+		}
+	}
+	if c.site == nil && c.handler != nil && c.baseURL == "" {
+		c.site = &origin{scheme: "http", host: "localhost", port: "80"}
+	}
+	if c.site == nil && c.baseURL == "" {
+		var given []string
+		if c.basicAuth {
+			given = append(given, "WithBasicAuth")
+		}
+		if len(c.header) > 0 || c.host != "" {
+			given = append(given, "WithHeader")
+		}
+		if len(given) > 0 {
+			add("%s without WithBaseURL: credentials and headers are sent only to the base URL's scheme, host and port; set WithBaseURL to the site they are for",
+				strings.Join(given, " and "))
+		}
+	}
+	if c.hosts != nil {
+		c.allowedHosts = make(map[string]bool, len(c.hosts))
+		for _, h := range c.hosts {
+			if !validHost(h) {
+				add("WithAllowedHosts(%q): give a host name such as \"static.example.com\" or an IP address, without scheme, port or path", h)
+				continue
+			}
+			c.allowedHosts[canonicalHost(unbracket(h))] = true
 		}
 	}
 	if c.handler != nil && c.client != nil {
@@ -294,6 +393,34 @@ func (c *config) validate() error {
 		add("WithQueueSize(%d): need room for at least 1 URL", c.queueSize)
 	}
 	return errors.Join(errs...)
+}
+
+// validHost reports whether h is a host name (letters, digits, '-', '_'
+// and '.'), or an IP address, IPv6 with or without brackets.
+func validHost(h string) bool {
+	if net.ParseIP(unbracket(h)) != nil {
+		return true
+	}
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case r == '-' || r == '_' || r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// unbracket returns h without the brackets around an IPv6 address.
+func unbracket(h string) string {
+	if len(h) > 2 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
 }
 
 // validHeaderName reports whether name is an RFC 9110 token.

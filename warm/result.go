@@ -1,6 +1,7 @@
 package warm
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,7 +13,7 @@ import (
 // was none. Err is nil exactly when Status is not 0; a non-2xx Status is an
 // answer, not an error, but counts as failed in a [Summary].
 type Result struct {
-	URL      string        // as given to Fetch or Enqueue
+	URL      string        // as given to Fetch or Enqueue, but with "xxxxx" for the user and password of a URL that has them
 	Status   int           // the answer's status (a 3xx unless a WithClient client followed it); 0 when the URL could not be fetched
 	Cache    string        // the answer's X-Cache header (such as HIT or MISS), else its X-Cache-Status, else ""
 	Duration time.Duration // from the request to the end of the body
@@ -33,7 +34,8 @@ type Summary struct {
 	URLs     int         // distinct URLs given, each with one Result
 	OK       int         // fetched with a 2xx answer
 	Failed   int         // not fetched, or answered with another status
-	ByStatus map[int]int // results by status; 0 counts the URLs not fetched (invalid, no answer, cut short)
+	Refused  int         // of Failed, refused by the host policy (see WithBaseURL): wrapping ErrRefused
+	ByStatus map[int]int // results by status; 0 counts the URLs not fetched (invalid, refused, no answer, cut short)
 	// Min, Median, P95 and Max are over the URLs that got an answer,
 	// whatever its status; 0 when none did.
 	Min, Median, P95, Max time.Duration
@@ -51,8 +53,11 @@ func (s Summary) String() string {
 				parts = append(parts, fmt.Sprintf("%d×%d", st, s.ByStatus[st]))
 			}
 		}
-		if n := s.ByStatus[0]; n > 0 {
+		if n := s.ByStatus[0] - s.Refused; n > 0 {
 			parts = append(parts, fmt.Sprintf("error×%d", n))
+		}
+		if s.Refused > 0 {
+			parts = append(parts, fmt.Sprintf("refused×%d", s.Refused))
 		}
 		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
 	}
@@ -95,6 +100,9 @@ func (t *tally) add(r Result) {
 		t.s.OK++
 	} else {
 		t.s.Failed++
+	}
+	if errors.Is(r.Err, ErrRefused) {
+		t.s.Refused++
 	}
 	if r.Status != 0 {
 		t.durations = append(t.durations, r.Duration)

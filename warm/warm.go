@@ -2,6 +2,7 @@ package warm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,7 +37,7 @@ type Warmer struct {
 	fetches sync.WaitGroup     // the background fetches, owned by run; not their onResult calls
 	close   sync.Once
 
-	fetched, failed, dropped atomic.Uint64
+	fetched, failed, refused, dropped atomic.Uint64
 }
 
 // pending is a slot of Enqueue's queue: a URL and when it falls due. A slot
@@ -52,7 +53,8 @@ type pending struct {
 type Stats struct {
 	Queued  int    // distinct URLs waiting in Enqueue's queue now
 	Fetched uint64 // URLs fetched with a 2xx answer, by Fetch and Enqueue
-	Failed  uint64 // URLs that were invalid, got no answer or got another status
+	Failed  uint64 // URLs that were invalid or refused, got no answer or got another status
+	Refused uint64 // of Failed, URLs refused by the host policy (see WithBaseURL): never fetched
 	Dropped uint64 // enqueued URLs never fetched: the queue was full, or Close came first
 }
 
@@ -61,11 +63,12 @@ type Stats struct {
 // names every invalid option and says how to fix it.
 //
 // Without [WithHandler] or [WithClient], pages are fetched with a client of
-// New's that does not follow redirects: a 3xx answer is the URL's Result,
-// and counts as failed, as it does in process. A redirect is not the page a
-// cache keeps, and following it would send the configured headers and
-// credentials ([WithHeader], [WithBasicAuth]) to whatever host or scheme it
-// names. A client given to WithClient keeps its own redirect policy.
+// New's that does not follow redirects and uses no proxy: a 3xx answer is
+// the URL's Result, and counts as failed, as it does in process. A redirect
+// is not the page a cache keeps, and following it would send the
+// configured headers and credentials ([WithHeader], [WithBasicAuth]) to
+// whatever host or scheme it names. A client given to WithClient keeps its
+// own redirect policy, under the Warmer's host policy: see WithClient.
 func New(opts ...Option) (*Warmer, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -88,7 +91,9 @@ func New(opts ...Option) (*Warmer, error) {
 	switch {
 	case cfg.handler != nil:
 	case cfg.client != nil:
-		w.client = cfg.client
+		cl := *cfg.client // the caller's client is left as it is
+		cl.CheckRedirect = w.checkRedirect(cfg.client.CheckRedirect)
+		w.client = &cl
 	default:
 		w.client, w.ownClient = defaultClient(cfg.concurrency), true
 	}
@@ -98,11 +103,13 @@ func New(opts ...Option) (*Warmer, error) {
 
 // defaultClient returns a client without a cookie jar that follows no
 // redirect, whose transport keeps one idle connection per concurrent fetch.
+// It uses no proxy, not even one named by the environment: over plain http
+// a proxy would see the credentials, and one set from a CGI request's Proxy
+// header would be the visitor's.
 func defaultClient(concurrency int) *http.Client {
 	return &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          concurrency,
@@ -120,7 +127,10 @@ func defaultClient(concurrency int) *http.Client {
 // does; it ignores [WithDelay].
 //
 // A URL is an absolute http or https URL, or a path beginning with "/" (see
-// [WithBaseURL]); any other is a Result with an error naming it. Each fetch
+// [WithBaseURL]); any other is a Result with an error naming it. A URL
+// neither on the base URL's scheme, host and port nor on a host given to
+// [WithAllowedHosts] is refused: it is not fetched, and its Result's error
+// wraps [ErrRefused] and names its host (see WithBaseURL). Each fetch
 // is a GET whose body is read to the end and discarded, since caches store
 // only complete responses. The default client follows no redirect and sends
 // no cookies; see [New], [WithClient] and [WithHandler].
@@ -159,12 +169,12 @@ func (w *Warmer) Fetch(ctx context.Context, urls []string, progress func(Result)
 		}
 		seen[raw] = struct{}{}
 		if closed {
-			emit(Result{URL: raw, Err: errClosedBeforeFetch(raw)})
+			emit(Result{URL: redactURL(raw), Err: errClosedBeforeFetch(raw)})
 			continue
 		}
 		tg, err := w.resolve(raw)
 		if err != nil {
-			emit(Result{URL: raw, Err: err})
+			emit(Result{URL: redactURL(raw), Err: err})
 			continue
 		}
 		jobs = append(jobs, tg)
@@ -218,7 +228,8 @@ func (w *Warmer) Fetch(ctx context.Context, urls []string, progress func(Result)
 // or after Close began, is dropped and counted in [Stats.Dropped]; each call
 // logs its drops once, with their count.
 // An invalid URL (see [Warmer.Fetch]) is logged, counted in [Stats.Failed]
-// and reported to [WithOnResult] before Enqueue returns. Each fetch's
+// and reported to [WithOnResult] before Enqueue returns; so is a refused
+// one, logged with its host and counted in [Stats.Refused] too. Each fetch's
 // Result goes to WithOnResult and to the logger: Warn when it failed, Debug
 // when it did not.
 func (w *Warmer) Enqueue(urls ...string) {
@@ -231,8 +242,15 @@ func (w *Warmer) Enqueue(urls ...string) {
 	for _, raw := range urls {
 		tg, err := w.resolve(raw)
 		if err != nil {
-			w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: invalid URL not enqueued", slog.String("url", raw), slog.Any("error", err))
-			r := Result{URL: raw, Err: err}
+			var ref *refusal
+			if errors.As(err, &ref) {
+				w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: URL refused, not enqueued",
+					slog.String("url", ref.url), slog.String("host", ref.host), slog.Any("error", err))
+			} else {
+				w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: invalid URL not enqueued",
+					slog.String("url", redactURL(raw)), slog.Any("error", err))
+			}
+			r := Result{URL: redactURL(raw), Err: err}
 			w.count(r)
 			w.report(r)
 			continue
@@ -252,7 +270,7 @@ func (w *Warmer) Enqueue(urls ...string) {
 		if drop != "" {
 			w.dropped.Add(1)
 			if dropped == 0 {
-				why, firstDrop = drop, raw
+				why, firstDrop = drop, raw // resolved: no password
 			}
 			dropped++
 		}
@@ -392,9 +410,13 @@ func (w *Warmer) report(r Result) {
 
 // count adds r to the counters.
 func (w *Warmer) count(r Result) {
-	if r.ok() {
+	switch {
+	case r.ok():
 		w.fetched.Add(1)
-	} else {
+	case errors.Is(r.Err, ErrRefused):
+		w.refused.Add(1)
+		w.failed.Add(1)
+	default:
 		w.failed.Add(1)
 	}
 }
@@ -402,7 +424,11 @@ func (w *Warmer) count(r Result) {
 // log records the result of a background fetch.
 func (w *Warmer) log(r Result) {
 	attrs := []slog.Attr{slog.String("url", r.URL), slog.Int("status", r.Status), slog.Duration("duration", r.Duration)}
+	var ref *refusal
 	switch {
+	case errors.As(r.Err, &ref): // a redirect to a host refused
+		w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: redirect refused",
+			append(attrs, slog.String("host", ref.host), slog.Any("error", r.Err))...)
 	case r.Err != nil:
 		w.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "warm: fetch failed", append(attrs, slog.Any("error", r.Err))...)
 	case !r.ok():
@@ -469,6 +495,7 @@ func (w *Warmer) Stats() Stats {
 		Queued:  queued,
 		Fetched: w.fetched.Load(),
 		Failed:  w.failed.Load(),
+		Refused: w.refused.Load(),
 		Dropped: w.dropped.Load(),
 	}
 }

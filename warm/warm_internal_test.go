@@ -228,3 +228,17 @@ func TestSummaryPercentiles(t *testing.T) {
 		assert.Equal(t, time.Minute, s.Elapsed)
 	}
 }
+
+// The default client sends nothing through a proxy named by the
+// environment (HTTP_PROXY and the like): over plain http, a proxy sees
+// every header, the credentials included. net/http reads those variables
+// once per process and never proxies loopback, hence a look at the
+// transport rather than a request.
+func TestDefaultClientUsesNoProxyFromTheEnvironment(t *testing.T) {
+	w, err := New(WithBaseURL("http://www.example.com"), WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	tr, ok := w.client.Transport.(*http.Transport)
+	require.True(t, ok)
+	assert.Nil(t, tr.Proxy)
+}

@@ -116,17 +116,21 @@ func TestFetchSummaryCountsByStatus(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	refused := closedURL(t)
-	w := newWarmer(t, warm.WithBaseURL(srv.URL))
+	refused := closedURL(t)             // on an allowed host: fetched, and the connection is refused
+	elsewhere := "http://localhost:1/x" // on a host not allowed: not fetched
+	w := newWarmer(t, warm.WithBaseURL(srv.URL), warm.WithAllowedHosts("127.0.0.1"))
 
 	got := map[string]warm.Result{}
-	sum := w.Fetch(context.Background(), []string{"/ok", "/missing", "/boom", refused}, func(r warm.Result) { got[r.URL] = r })
+	sum := w.Fetch(context.Background(), []string{"/ok", "/missing", "/boom", refused, elsewhere}, func(r warm.Result) { got[r.URL] = r })
 
-	assert.Equal(t, 4, sum.URLs)
+	assert.Equal(t, 5, sum.URLs)
 	assert.Equal(t, 1, sum.OK)
-	assert.Equal(t, 3, sum.Failed)
-	assert.Equal(t, map[int]int{0: 1, 200: 1, 404: 1, 500: 1}, sum.ByStatus)
-	assert.Contains(t, sum.String(), "4 URLs: 1 OK, 3 failed (404×1, 500×1, error×1); p50 ")
+	assert.Equal(t, 4, sum.Failed)
+	assert.Equal(t, 1, sum.Refused)
+	assert.Equal(t, map[int]int{0: 2, 200: 1, 404: 1, 500: 1}, sum.ByStatus)
+	assert.Contains(t, sum.String(), "5 URLs: 1 OK, 4 failed (404×1, 500×1, error×1, refused×1); p50 ")
+	assert.ErrorIs(t, got[elsewhere].Err, warm.ErrRefused)
+	assert.NotErrorIs(t, got[refused].Err, warm.ErrRefused)
 
 	assert.Equal(t, "MISS", got["/ok"].Cache)
 	assert.Equal(t, http.StatusNotFound, got["/missing"].Status)
@@ -134,7 +138,7 @@ func TestFetchSummaryCountsByStatus(t *testing.T) {
 	assert.Equal(t, 0, got[refused].Status)
 	require.Error(t, got[refused].Err)
 	assert.Contains(t, got[refused].Err.Error(), refused)
-	assert.Equal(t, warm.Stats{Fetched: 1, Failed: 3}, w.Stats())
+	assert.Equal(t, warm.Stats{Fetched: 1, Failed: 4, Refused: 1}, w.Stats())
 }
 
 func TestSummaryString(t *testing.T) {
@@ -293,14 +297,16 @@ func TestFetchThroughHandler(t *testing.T) {
 		tls                          bool
 	}
 	tests := []struct {
-		url  string
-		base string
-		want seen
+		url   string
+		base  string
+		hosts []string // WithAllowedHosts
+		want  seen
 	}{
-		{"/p?q=1", "", seen{host: "localhost", requestURI: "/p?q=1"}},
-		{"/p#frag", "https://shop.example:8443/ignored", seen{host: "shop.example:8443", requestURI: "/p", tls: true}},
-		{"https://other.example/x", "http://127.0.0.1:8080", seen{host: "other.example", requestURI: "/x", tls: true}},
-		{"http://other.example/y", "", seen{host: "other.example", requestURI: "/y"}},
+		{"/p?q=1", "", nil, seen{host: "localhost", requestURI: "/p?q=1"}},
+		{"http://LOCALHOST:80/p", "", nil, seen{host: "LOCALHOST:80", requestURI: "/p"}},
+		{"/p#frag", "https://shop.example:8443/ignored", nil, seen{host: "shop.example:8443", requestURI: "/p", tls: true}},
+		{"https://other.example/x", "http://127.0.0.1:8080", []string{"Other.Example"}, seen{host: "other.example", requestURI: "/x", tls: true}},
+		{"http://other.example/y", "", []string{"other.example"}, seen{host: "other.example", requestURI: "/y"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -314,6 +320,9 @@ func TestFetchThroughHandler(t *testing.T) {
 			opts := []warm.Option{warm.WithHandler(h)}
 			if tt.base != "" {
 				opts = append(opts, warm.WithBaseURL(tt.base))
+			}
+			if tt.hosts != nil {
+				opts = append(opts, warm.WithAllowedHosts(tt.hosts...))
 			}
 			w := newWarmer(t, opts...)
 
@@ -588,14 +597,17 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{[]warm.Option{warm.WithBaseURL("example.com")}, `WithBaseURL("example.com"): need an absolute http or https URL`},
 		{[]warm.Option{warm.WithBaseURL("ftp://example.com")}, `WithBaseURL("ftp://example.com"): need an absolute http or https URL`},
 		{[]warm.Option{warm.WithBaseURL("http://example.com/?page=1")}, `WithBaseURL("http://example.com/?page=1"): remove the query`},
-		{[]warm.Option{warm.WithBaseURL("http://[::1")}, `WithBaseURL("http://[::1"): parse`},
+		{[]warm.Option{warm.WithBaseURL("http://[::1")}, `WithBaseURL("http://[::1"): missing ']' in host`},
+		{[]warm.Option{warm.WithAllowedHosts("static.example.com:443")}, `WithAllowedHosts("static.example.com:443"): give a host name`},
+		{[]warm.Option{warm.WithAllowedHosts("https://static.example.com")}, `WithAllowedHosts("https://static.example.com"): give a host name`},
+		{[]warm.Option{warm.WithAllowedHosts("")}, `WithAllowedHosts(""): give a host name`},
 		{[]warm.Option{warm.WithHandler(nil)}, "WithHandler(nil): pass the application's http.Handler"},
 		{[]warm.Option{warm.WithClient(nil)}, "WithClient(nil): pass an *http.Client"},
 		{[]warm.Option{warm.WithHandler(http.NotFoundHandler()), warm.WithClient(http.DefaultClient)}, "WithHandler and WithClient: use one"},
 		{[]warm.Option{warm.WithTimeout(0)}, "WithTimeout(0s): need a positive duration"},
 		{[]warm.Option{warm.WithHeader("", "x")}, `WithHeader("", ...): the name must be`},
 		{[]warm.Option{warm.WithHeader("X Warm", "x")}, `WithHeader("X Warm", ...): the name must be`},
-		{[]warm.Option{warm.WithHeader("X-Warm", "a\r\nb")}, `WithHeader("X-Warm", "a\r\nb"): the value must not contain CR, LF or NUL`},
+		{[]warm.Option{warm.WithHeader("X-Warm", "a\r\nb")}, `WithHeader("X-Warm", ...): the value must not contain CR, LF or NUL`},
 		{[]warm.Option{warm.WithBasicAuth("", "pw")}, `WithBasicAuth("", ...): the user must be non-empty`},
 		{[]warm.Option{warm.WithBasicAuth("a:b", "pw")}, `WithBasicAuth("a:b", ...): the user must be non-empty and must not contain a colon`},
 		{[]warm.Option{warm.WithUserAgent("")}, `WithUserAgent(""): name the client`},
