@@ -198,12 +198,14 @@ func CanonicalTag(tag string) (string, error) {
 			what = "a comma"
 		case isControl(r):
 			what = "a control character"
+		case r == ' ':
+			what = "a space"
 		case unicode.IsSpace(r):
 			what = "white space"
 		default:
 			continue
 		}
-		return "", fmt.Errorf("%w: %s (%q at byte %d): tags travel in HTTP headers separated by spaces or commas", ErrInvalidTag, what, r, i)
+		return "", fmt.Errorf("%w: holds %s (%q at byte %d): tags travel in HTTP headers separated by spaces or commas", ErrInvalidTag, what, r, i)
 	}
 	return tag, nil
 }
@@ -211,6 +213,9 @@ func CanonicalTag(tag string) (string, error) {
 // escapePathQuery percent-encodes a path with an optional query (no
 // fragment) in the canonical way described at [CanonicalURL].
 func escapePathQuery(s string) string {
+	if isCanonicalPathQuery(s) {
+		return s
+	}
 	var b strings.Builder
 	inQuery := false
 	for i := 0; i < len(s); i++ {
@@ -252,6 +257,33 @@ func writeEscape(b *strings.Builder, c byte) {
 	b.WriteByte(hex[c>>4])
 	b.WriteByte(hex[c&15])
 }
+
+// isCanonicalPathQuery reports whether s, a path with an optional query,
+// is already as escapePathQuery would write it.
+func isCanonicalPathQuery(s string) bool {
+	inQuery := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '?' && !inQuery:
+			if i == len(s)-1 {
+				return false
+			}
+			inQuery = true
+		case c == '%':
+			if i+2 >= len(s) || !isUpperHex(s[i+1]) || !isUpperHex(s[i+2]) || isUnreserved(unhex(s[i+1])<<4|unhex(s[i+2])) {
+				return false
+			}
+			i += 2
+		case isUnreserved(c) || strings.IndexByte("!$&'()*+,;=:@/", c) >= 0 || inQuery && c == '?':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
 
 // isCanonicalPath reports whether s is a site-relative path, without a
 // query, made only of characters the canonical form keeps as they are.
@@ -350,4 +382,72 @@ func unhex(c byte) byte {
 	default:
 		return c - 'a' + 10
 	}
+}
+
+// ObjectError reports a URL or tag of a [Request] that has no canonical
+// form. Object is redacted ([RedactURL]) so that it can be logged.
+type ObjectError struct {
+	Kind   string // "url" or "tag"
+	Object string // the refused URL or tag, redacted
+	Err    error  // wraps ErrInvalidURL or ErrInvalidTag
+}
+
+func (e *ObjectError) Error() string {
+	return fmt.Sprintf("%s %q refused: %v", e.Kind, e.Object, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// CanonicalRequest returns r with every URL and tag in its canonical form
+// ([CanonicalURL], [CanonicalTag]), normalised as [NewRequest] does, and
+// the objects that have none as one *ObjectError each, joined. The
+// returned Request holds every valid object, so a caller purges it and
+// reports the error. Sinks and backends that take requests from users'
+// code call it, so that each backend receives the same names for the same
+// page whoever built the request.
+func CanonicalRequest(r Request) (Request, error) {
+	if isCanonicalList(r.URLs, CanonicalURL) && isCanonicalList(r.Tags, CanonicalTag) {
+		return r, nil // the common case: a request the plugin built
+	}
+	var errs []error
+	urls := make([]string, 0, len(r.URLs))
+	for _, u := range r.URLs {
+		if u == "" {
+			continue
+		}
+		c, err := CanonicalURL(u)
+		if err != nil {
+			errs = append(errs, &ObjectError{Kind: "url", Object: RedactURL(u), Err: err})
+			continue
+		}
+		urls = append(urls, c)
+	}
+	tags := make([]string, 0, len(r.Tags))
+	for _, t := range r.Tags {
+		if t == "" {
+			continue
+		}
+		c, err := CanonicalTag(t)
+		if err != nil {
+			errs = append(errs, &ObjectError{Kind: "tag", Object: t, Err: err})
+			continue
+		}
+		tags = append(tags, c)
+	}
+	return Request{URLs: normalise(urls), Tags: normalise(tags)}, errors.Join(errs...)
+}
+
+// isCanonicalList reports whether list is sorted, free of duplicates and
+// empty strings, and made of canonical values only.
+func isCanonicalList(list []string, canonical func(string) (string, error)) bool {
+	for i, s := range list {
+		if s == "" || i > 0 && list[i-1] >= s {
+			return false
+		}
+		if c, err := canonical(s); err != nil || c != s {
+			return false
+		}
+	}
+	return true
 }

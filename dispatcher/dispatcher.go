@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -94,15 +95,36 @@ func New(bs []backends.Backend, opts ...Option) *Dispatcher {
 // that did not get r and matches [ErrQueueFull]; r still reached the
 // others. After Close has begun, Enqueue returns [ErrClosed].
 //
+// URLs and tags are delivered in their canonical form
+// ([backends.CanonicalRequest]), so every backend receives the same names
+// for the same page. Objects that have none are not delivered: the error
+// then joins one *backends.ObjectError per refused object, and the rest of
+// r is delivered.
+//
 // *Dispatcher implements the gormpurge Sink interface with this method.
 func (d *Dispatcher) Enqueue(ctx context.Context, r backends.Request) error {
 	if d.lanes == nil {
 		return ErrClosed
 	}
+	r, invalid := d.canonical(ctx, r)
 	if r.Empty() {
-		return nil
+		return invalid
 	}
-	return d.offer(ctx, r, d.lanes, nil)
+	err := d.offer(ctx, r, d.lanes, nil)
+	if invalid != nil {
+		return errors.Join(invalid, err)
+	}
+	return err
+}
+
+// canonical returns r in canonical form and the error naming the objects
+// that have none, which it also logs.
+func (d *Dispatcher) canonical(ctx context.Context, r backends.Request) (backends.Request, error) {
+	r, err := backends.CanonicalRequest(r)
+	if err != nil {
+		d.cfg.logger.LogAttrs(ctx, slog.LevelError, "dispatcher: objects refused", slog.Any("error", err))
+	}
+	return r, err
 }
 
 // offer hands r to lanes as Enqueue describes, escalated for the lanes

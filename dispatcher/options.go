@@ -400,22 +400,12 @@ func escalationProblems(e Escalation, b backends.Backend) []string {
 }
 
 // tagProblem says what makes tag, not empty, invalid as a cache tag, or
-// returns "". The rule is the plugin's for the tags models return: tags
-// travel in HTTP headers separated by spaces or commas, so those are
-// refused along with control characters.
+// returns "". The rule is the canonical one ([backends.CanonicalTag]).
 func tagProblem(tag string) string {
-	i := strings.IndexFunc(tag, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ' ' || r == ',' })
-	if i < 0 {
-		return ""
+	if _, err := backends.CanonicalTag(tag); err != nil {
+		return strings.TrimPrefix(err.Error(), backends.ErrInvalidTag.Error()+": ")
 	}
-	what := "a control character"
-	switch tag[i] {
-	case ' ':
-		what = "a space"
-	case ',':
-		what = "a comma"
-	}
-	return fmt.Sprintf("holds %s (%q at byte %d): tags travel in HTTP headers separated by spaces or commas", what, tag[i], i)
+	return ""
 }
 
 // isNil reports whether v, not nil itself, holds a nil pointer, map,

@@ -61,11 +61,16 @@ func (d *Dispatcher) Submit(ctx context.Context, r backends.Request, opts ...Sub
 	if err != nil {
 		return nil, err
 	}
+	r, invalid := d.canonical(ctx, r)
 	if r.Empty() {
-		return newTicket(nil), nil
+		return newTicket(nil), invalid
 	}
 	t := newTicket(lanes)
-	return t, d.offer(ctx, r, lanes, t.parts)
+	err = d.offer(ctx, r, lanes, t.parts)
+	if invalid != nil {
+		err = errors.Join(invalid, err)
+	}
+	return t, err
 }
 
 // targets returns the lanes opts select, in New's order.

@@ -157,8 +157,8 @@ func TestSubmitOutcomeFollowsTheRequestsObjects(t *testing.T) {
 		},
 		{
 			name:      "tags and URLs are different objects",
-			reqs:      []backends.Request{backends.NewRequest([]string{"x"}, nil), backends.NewRequest(nil, []string{"x"})},
-			fail:      failOn("x", ref(backends.NewRequest(nil, []string{"x"}))),
+			reqs:      []backends.Request{backends.NewRequest([]string{"/x"}, nil), backends.NewRequest(nil, []string{"/x"})},
+			fail:      failOn("/x", ref(backends.NewRequest(nil, []string{"/x"}))),
 			want:      []dispatcher.Outcome{dispatcher.Delivered, dispatcher.Failed},
 			failed:    1,
 			delivered: 1,
