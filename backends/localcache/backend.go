@@ -46,7 +46,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	for _, u := range r.URLs {
 		ix, err := purgeIndex(u)
 		if err != nil {
-			bad = append(bad, fmt.Errorf("localcache: cannot purge URL %q: %w", u, err))
+			bad = append(bad, fmt.Errorf("localcache: cannot purge URL %q: %w", backends.RedactURL(u), err))
 			continue
 		}
 		indexes = append(indexes, ix)

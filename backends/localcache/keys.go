@@ -2,12 +2,12 @@ package localcache
 
 import (
 	"errors"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // Index key prefixes. A page is indexed by its path alone, path and query,
@@ -30,17 +30,44 @@ type page struct {
 	scheme, host, path, query string
 }
 
+// pageOf returns the page r asks for, in the canonical form
+// ([backends.CanonicalURL]) that purges are matched in: escapes of
+// reserved characters stay as the client sent them ("/tags/go%2Ffeed" is
+// not "/tags/go/feed"), hex is upper case, non-ASCII and unsafe bytes are
+// encoded. A request whose host or path has no canonical form gets a page
+// that no purge names and no other request shares.
 func pageOf(r *http.Request) page {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return page{
-		scheme: scheme,
-		host:   normaliseHost(scheme, r.Host),
-		path:   canonicalPath(r.URL),
-		query:  r.URL.RawQuery,
+	target := r.URL.EscapedPath()
+	if target == "" {
+		target = "/"
 	}
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	if c, err := backends.CanonicalURL(scheme + "://" + r.Host + target); err == nil {
+		if p, ok := splitCanonical(c); ok {
+			return p
+		}
+	}
+	return page{scheme: scheme, host: "!" + r.Host, path: target}
+}
+
+// splitCanonical splits a canonical absolute URL into a page.
+func splitCanonical(c string) (page, bool) {
+	scheme, rest, ok := strings.Cut(c, "://")
+	if !ok {
+		return page{}, false
+	}
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
+		return page{}, false
+	}
+	path, query, _ := strings.Cut(rest[i:], "?")
+	return page{scheme: scheme, host: rest[:i], path: path, query: query}, true
 }
 
 // key is the page's base key in the store.
@@ -145,58 +172,28 @@ func sharedEncoding(h http.Header, accept string) bool {
 }
 
 // purgeIndex returns the index key that a purge of u looks up: a path
-// ("/a", "/a?q=1") or an absolute http(s) URL.
+// ("/a", "/a?q=1") or an absolute http(s) URL, in canonical form
+// ([backends.CanonicalURL]), so that a purge of any spelling of a page
+// finds the entries every other spelling filled.
 func purgeIndex(u string) (string, error) {
-	parsed, err := url.Parse(u)
+	c, err := backends.CanonicalURL(u)
 	if err != nil {
 		return "", err
 	}
-	path := canonicalPath(parsed)
-	switch {
-	case strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//"):
-		if parsed.RawQuery != "" || parsed.ForceQuery {
-			return ixPathQuery + path + "?" + parsed.RawQuery, nil
+	if c[0] == '/' {
+		if strings.Contains(c, "?") {
+			return ixPathQuery + c, nil
 		}
-		return ixPath + path, nil
-	case (parsed.Scheme == "http" || parsed.Scheme == "https") && parsed.Host != "":
-		host := normaliseHost(parsed.Scheme, parsed.Host)
-		if parsed.RawQuery != "" || parsed.ForceQuery {
-			return ixHostPathQuery + host + path + "?" + parsed.RawQuery, nil
-		}
-		return ixHostPath + host + path, nil
-	default:
+		return ixPath + c, nil
+	}
+	p, ok := splitCanonical(c)
+	if !ok {
 		return "", errors.New("want a path beginning with / or an absolute http(s) URL")
 	}
-}
-
-// normaliseHost lowercases host, drops a trailing dot (the fully qualified
-// spelling of the same name) and drops the scheme's default port.
-func normaliseHost(scheme, host string) string {
-	host = strings.ToLower(host)
-	if h, port, err := net.SplitHostPort(host); err == nil && strings.HasSuffix(h, ".") {
-		host = net.JoinHostPort(strings.TrimSuffix(h, "."), port)
-	} else {
-		host = strings.TrimSuffix(host, ".")
+	if strings.Contains(c, "?") {
+		return ixHostPathQuery + p.host + p.path + "?" + p.query, nil
 	}
-	if h, port, err := net.SplitHostPort(host); err == nil {
-		if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-			if strings.Contains(h, ":") {
-				return "[" + h + "]" // IPv6
-			}
-			return h
-		}
-	}
-	return host
-}
-
-// canonicalPath spells u's path in one way whatever escaping the client or
-// the purger chose ("/caf%c3%a9", "/café" and "/caf%C3%A9" are one page), so
-// that a purge finds every entry of the page.
-func canonicalPath(u *url.URL) string {
-	if u.Path == "" {
-		return "/"
-	}
-	return (&url.URL{Path: u.Path}).EscapedPath()
+	return ixHostPath + p.host + p.path, nil
 }
 
 // splitList splits header values on commas and white space, as cache tag

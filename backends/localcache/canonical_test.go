@@ -1,0 +1,86 @@
+package localcache_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends/localcache"
+)
+
+// An encoded slash stays encoded in the cache key: "/tags/go%2Ffeed",
+// routed by ServeMux to /tags/{name} with name "go/feed", cannot fill the
+// entry of the feed at /tags/go/feed.
+func TestEncodedSlashCannotPoisonAnotherPage(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /tags/{name}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "<html>tag "+r.PathValue("name"))
+	})
+	mux.HandleFunc("GET /tags/{name}/feed", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "<rss>feed of "+r.PathValue("name"))
+	})
+	store := localcache.NewMemoryStore()
+	h := localcache.Middleware(store, localcache.Logger(quiet))(mux)
+
+	attack := get(t, h, "/tags/go%2Ffeed")
+	require.Equal(t, "<html>tag go/feed", attack.body)
+	feed := get(t, h, "/tags/go/feed")
+	assert.Equal(t, "<rss>feed of go", feed.body, "the feed was poisoned by the tag page")
+	assert.Equal(t, "MISS", feed.xcache)
+
+	// Lower-case hex is the same page as upper case; an unreserved escape
+	// (%61 is "a") is the same page as the letter.
+	assert.Equal(t, "HIT", get(t, h, "/tags/go%2ffeed").xcache)
+	assert.Equal(t, "HIT", get(t, h, "/t%61gs/go/feed").xcache)
+
+	// Purges match the same canonical form.
+	purge(t, store, []string{"/tags/go%2ffeed"}, nil)
+	assert.Equal(t, "MISS", get(t, h, "/tags/go%2Ffeed").xcache)
+	assert.Equal(t, "HIT", get(t, h, "/tags/go/feed").xcache, "a purge of the encoded page leaves the feed")
+}
+
+// A purge of any spelling of a page removes the entry every other spelling
+// filled: what a user writes in a model, what a browser sends.
+func TestPurgeOfAnySpellingFindsThePage(t *testing.T) {
+	tests := []struct {
+		name    string
+		request string // as a browser sends it
+		host    string
+		purge   string // as a model or an operator writes it
+	}{
+		{"raw UTF-8 query", "/search?q=caf%C3%A9", "", "/search?q=caf\u00e9"},
+		{"lower-case hex", "/search?q=caf%C3%A9", "", "/search?q=caf%c3%a9"},
+		{"space in the query", "/x?a=b%20c", "", "/x?a=b c"},
+		{"raw UTF-8 path", "/caf%C3%A9", "", "/caf\u00e9"},
+		{"IDN host", "/x", "xn--exmple-cua.com", "http://ex\u00e4mple.com/x"},
+		{"IDN host in upper case with a default port", "/x", "xn--exmple-cua.com", "http://EX\u00c4MPLE.com:80/x"},
+		{"host with a trailing dot", "/x", "www.example.com.", "http://www.example.com/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, h := setup(t, &app{})
+			getHost(t, h, tt.request, tt.host)
+			require.Equal(t, "HIT", getHost(t, h, tt.request, tt.host).xcache)
+			purge(t, store, []string{tt.purge}, nil)
+			assert.Equal(t, "MISS", getHost(t, h, tt.request, tt.host).xcache)
+		})
+	}
+}
+
+// getHost is get with a Host header, when host is not empty.
+func getHost(t *testing.T, h http.Handler, target, host string) result {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	if host != "" {
+		r.Host = host
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	body, err := io.ReadAll(w.Result().Body)
+	require.NoError(t, err)
+	return result{status: w.Code, xcache: w.Result().Header.Get(localcache.XCache), body: string(body)}
+}
