@@ -470,7 +470,7 @@ func TestOptionsValidated(t *testing.T) {
 		{"nil discovery", []httppurge.Option{httppurge.WithDiscovery(nil)}, "WithDiscovery(nil)"},
 		{"node with a path", []httppurge.Option{httppurge.WithNodes("http://h:1/purge")}, `WithNodes("http://h:1/purge"): a node is a base URL`},
 		{"node scheme", []httppurge.Option{httppurge.WithNodes("ftp://h")}, `scheme "ftp"`},
-		{"node credentials", []httppurge.Option{httppurge.WithNodes("http://u:hunter2@h")}, `WithNodes("http://u:xxxxx@h"): credentials in the URL`},
+		{"node credentials", []httppurge.Option{httppurge.WithNodes("http://u:hunter2@h")}, `WithNodes("http://REDACTED@h"): credentials in the URL`},
 		{"node twice", []httppurge.Option{httppurge.WithNodes("h:1", "http://H:1")}, "http://h:1 is named twice"},
 		{"site host URL", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithSiteHost("https://www.example.com")}, "not a URL"},
 		{"empty site host", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithSiteHost("")}, `WithSiteHost("")`},

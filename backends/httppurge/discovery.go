@@ -90,7 +90,7 @@ func (d *discovery) refresh() {
 		n, perr := parseNode(s)
 		if perr != nil {
 			cfg.logger.LogAttrs(ctx, slog.LevelWarn, "httppurge: discovery returned an invalid node; skipping it",
-				slog.String("backend", cfg.name), slog.String("node", redactNode(s)), slog.Any("error", perr))
+				slog.String("backend", cfg.name), slog.String("node", backends.RedactURL(s)), slog.Any("error", perr))
 			continue
 		}
 		if !seen[n.key] {
@@ -178,7 +178,7 @@ func (d *discovery) stop(ctx context.Context) error {
 func DNS(base string) func(ctx context.Context) ([]string, error) {
 	n, err := parseNode(base)
 	if err != nil {
-		panic(fmt.Sprintf("httppurge: DNS(%q): %v", redactNode(base), err))
+		panic(fmt.Sprintf("httppurge: DNS(%q): %v", backends.RedactURL(base), err))
 	}
 	u, _ := url.Parse(n.key)
 	name, port := u.Hostname(), u.Port()

@@ -55,7 +55,8 @@
 // Content-Length); [TagMode.Path] must be a path in printable ASCII; site
 // hosts, header values and the tag framing must hold no control character.
 // No error, log or panic of the package shows a credential: node URLs (and
-// any URL) appear as [RedactURL] shows them, and header values not at all.
+// any URL) appear as [backends.RedactURL] shows them, and header values not
+// at all.
 //
 // # One node at a time
 //

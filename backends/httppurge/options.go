@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -241,7 +243,7 @@ func (c *config) validate() ([]*node, error) {
 	for _, s := range c.nodes {
 		n, err := parseNode(s)
 		if err != nil {
-			add("WithNodes(%q): %v", redactNode(s), err)
+			add("WithNodes(%q): %v", backends.RedactURL(s), err)
 			continue
 		}
 		if seen[n.key] {
@@ -256,7 +258,7 @@ func (c *config) validate() ([]*node, error) {
 	}
 	for _, h := range c.siteHosts {
 		if err := checkSiteHost(h); err != nil {
-			add("WithSiteHost(%q): %v", redactNode(h), err)
+			add("WithSiteHost(%q): %v", backends.RedactURL(h), err)
 		}
 	}
 	if !isToken(c.method) {

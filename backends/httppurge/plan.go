@@ -157,18 +157,18 @@ func (b *Backend) urlJobs(raw string) ([]*job, error) {
 		return nil, errors.New("httppurge: cannot purge an empty URL")
 	}
 	if strings.ContainsFunc(raw, isCtl) {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a control character", RedactURL(raw))
+		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a control character", backends.RedactURL(raw))
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", RedactURL(raw), parseError(raw, err))
+		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", backends.RedactURL(raw), parseError(raw, err))
 	}
 	if u.Path == "" {
 		u.Path = "/"
 	}
 	target := u.RequestURI()
 	if strings.ContainsFunc(target, isSpaceOrCtl) {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a space", RedactURL(raw))
+		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a space", backends.RedactURL(raw))
 	}
 	mk := func(host string) *job {
 		return &job{method: b.cfg.method, uri: target, path: u.Path, rawPath: u.RawPath, rawQuery: u.RawQuery,
@@ -177,18 +177,21 @@ func (b *Backend) urlJobs(raw string) ([]*job, error) {
 	if u.IsAbs() || u.Host != "" {
 		scheme := strings.ToLower(u.Scheme)
 		if scheme != "http" && scheme != "https" {
-			return nil, fmt.Errorf("httppurge: cannot purge %q: scheme %q is not http or https", RedactURL(raw), u.Scheme)
+			if strings.Contains(u.Opaque, "@") { // "user:password@host": the "scheme" is a user name
+				return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", backends.RedactURL(raw))
+			}
+			return nil, fmt.Errorf("httppurge: cannot purge %q: scheme %q is not http or https", backends.RedactURL(raw), u.Scheme)
 		}
 		if u.Hostname() == "" {
-			return nil, fmt.Errorf("httppurge: cannot purge %q: no host", RedactURL(raw))
+			return nil, fmt.Errorf("httppurge: cannot purge %q: no host", backends.RedactURL(raw))
 		}
 		return []*job{mk(hostHeader(scheme, u.Host))}, nil
 	}
 	if !strings.HasPrefix(u.Path, "/") {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", RedactURL(raw))
+		return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", backends.RedactURL(raw))
 	}
 	if len(b.cfg.siteHosts) == 0 {
-		return nil, fmt.Errorf("httppurge: cannot purge path %q: the caches key pages by Host, and no site host is set: use WithSiteHost(\"www.example.com\"), or have gormpurge hand over absolute URLs (gormpurge.WithBaseURL)", RedactURL(raw))
+		return nil, fmt.Errorf("httppurge: cannot purge path %q: the caches key pages by Host, and no site host is set: use WithSiteHost(\"www.example.com\"), or have gormpurge hand over absolute URLs (gormpurge.WithBaseURL)", backends.RedactURL(raw))
 	}
 	jobs := make([]*job, 0, len(b.cfg.siteHosts))
 	for _, h := range b.cfg.siteHosts {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -70,7 +71,9 @@ func (s *syncBuffer) String() string {
 func assertNoSecret(t *testing.T, out string, extra []string) {
 	t.Helper()
 	for _, s := range append([]string{secret}, extra...) {
-		assert.NotContains(t, out, s)
+		// Case-insensitively: url.Parse lowercases a scheme, and hosts are
+		// lowercased.
+		assert.NotContains(t, strings.ToUpper(out), strings.ToUpper(s))
 	}
 }
 
@@ -140,36 +143,6 @@ func TestDiscoveryOfHostileNodesOnly(t *testing.T) {
 	}
 }
 
-// RedactURL shows a URL without its credentials, for messages.
-func TestRedactURL(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"http://10.0.0.5:6081":             "http://10.0.0.5:6081",
-		"10.0.0.5:6081":                    "10.0.0.5:6081",
-		"https://www.example.com/a/b":      "https://www.example.com/a/b",
-		"https://medium.example/@u/post":   "https://medium.example/@u/post",
-		"/a/b?q=1":                         "/a/b?q=xxxxx",
-		"http://admin:hunter2@h:1":         "http://admin:xxxxx@h:1",
-		"http://TOKEN@h:1":                 "http://xxxxx@h:1",
-		"http://TOKEN:@h:1":                "http://xxxxx@h:1",
-		"http://h:1/?token=abc&key=def":    "http://h:1/?token=xxxxx&key=xxxxx",
-		"http://h:1/?empty=&x":             "http://h:1/?empty=&xxxxx",
-		"http://h:1?abc":                   "http://h:1?xxxxx",
-		"http://h:1/#abc":                  "http://h:1/#xxxxx",
-		"http://h:1/?t=a@b":                "http://h:1/?t=xxxxx",
-		"http://admin:p%zzword@h:1":        "http://admin:xxxxx@h:1",
-		"http://admin:pw@[::1]:6081/x?t=1": "http://admin:xxxxx@[::1]:6081/x?t=xxxxx",
-		"http://admin:pw@[::1:6081":        "http://admin:xxxxx@[::1:6081",
-		"http://admin:pa/ss@h:1":           "http://admin:xxxxx@h:1",
-		"http://TO/KEN:pw@h:1%zz":          "http://xxxxx@h:1%zz",
-		"admin:pw@h:1":                     "admin:xxxxx@h:1",
-		"HTTPS://a:b@H:1/p?q=1#f":          "HTTPS://a:xxxxx@H:1/p?q=xxxxx#xxxxx",
-		"":                                 "",
-	} {
-		assert.Equal(t, want, httppurge.RedactURL(in), in)
-	}
-}
-
 // Errors from Purge about refused URLs never show their credentials.
 func TestRefusedURLCredentialsNeverShown(t *testing.T) {
 	t.Parallel()
@@ -179,6 +152,8 @@ func TestRefusedURLCredentialsNeverShown(t *testing.T) {
 		"http://admin:p%zz" + secret + "@www.example.com/a",
 		"http://admin:" + secret + "@www.example.com/a\n",
 		"ftp://admin:" + secret + "@www.example.com/a",
+		secret + ":pw@www.example.com/a",
+		"admin:" + secret + "@www.example.com/a",
 	} {
 		_, err := b.Purge(context.Background(), backends.Request{URLs: []string{u}})
 		require.Error(t, err, u)
