@@ -78,18 +78,27 @@ func TestFreshnessFromExpiresPragmaAndAge(t *testing.T) {
 // TestBrowsersKeepAPageNoLongerThanItsExpires: where the middleware
 // replaces the handler's Cache-Control and drops its Expires, the
 // lifetime that Expires gave browsers still bounds the max-age they get.
+// On an UntilPurged route, Expires, like max-age, is for browsers only.
 func TestBrowsersKeepAPageNoLongerThanItsExpires(t *testing.T) {
 	t.Parallel()
 	date := time.Date(2030, time.March, 1, 12, 0, 0, 0, time.UTC)
-	a := &app{respond: respondWith(http.StatusOK, header(
-		"Date", date.Format(http.TimeFormat),
-		"Expires", date.Add(10*time.Second).Format(http.TimeFormat),
-	), "page")}
-	h := cached(localcache.NewMemoryStore(), a, localcache.UntilPurged())
-	for _, xcache := range []string{"MISS", "HIT"} {
-		got := get(t, h, "/a")
-		require.Equal(t, xcache, got.xcache)
-		assert.Equal(t, "max-age=10", got.header.Get("Cache-Control"), xcache)
-		assert.Empty(t, got.header.Get("Expires"), xcache)
+	tests := []struct {
+		name, expires, wantCC string
+	}{
+		{"10 seconds after Date", date.Add(10 * time.Second).Format(http.TimeFormat), "max-age=10"},
+		{"already expired", "0", "max-age=0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := &app{respond: respondWith(http.StatusOK, header("Date", date.Format(http.TimeFormat), "Expires", tt.expires), "page")}
+			h := cached(localcache.NewMemoryStore(), a, localcache.UntilPurged())
+			for _, xcache := range []string{"MISS", "HIT"} {
+				got := get(t, h, "/a")
+				require.Equal(t, xcache, got.xcache)
+				assert.Equal(t, tt.wantCC, got.header.Get("Cache-Control"), xcache)
+				assert.Empty(t, got.header.Get("Expires"), xcache)
+			}
+		})
 	}
 }

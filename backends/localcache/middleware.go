@@ -26,6 +26,19 @@ const XCache = "X-Cache"
 // documentation for the rules. A HEAD request is answered from the entry of
 // the GET, but a HEAD miss is not stored.
 //
+// A GET miss that may be stored is rendered into a buffer of at most
+// [MaxEntryBytes] and sent to its client once the handler returns; it is
+// stored only if the handler returned normally before the request's
+// context was done, the body has the length its Content-Length declares,
+// and sending it succeeded. Concurrent misses of the page wait for that
+// render and get the page without waiting for its client. A response that
+// may not be stored streams through to its client as the handler writes
+// it, and the requests waiting on it render their own: one whose status or
+// headers say so (including Pragma: no-cache without Cache-Control, an
+// Expires already past, Content-Type: text/event-stream, and trailers),
+// one that grows past MaxEntryBytes, and one the handler flushes
+// ([http.Flusher]) or hijacks ([http.Hijacker]) before it returns.
+//
 // Wrap the whole mux for one policy, or each route's handler with its own
 // Middleware for per-route options; any number of them may share one
 // Store, and a purge or clear of the store applies to all of them.

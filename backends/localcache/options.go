@@ -55,7 +55,8 @@ func defaultConfig() config {
 }
 
 // TTL sets how long the server keeps a response when its Cache-Control
-// sets neither s-maxage nor max-age. Purges remove entries sooner; the TTL
+// sets neither s-maxage nor max-age and it has no Expires field (a
+// response's Age counts against either). Purges remove entries sooner; the TTL
 // bounds how stale a page can be when a purge is lost. Defaults to
 // [DefaultTTL] (5 minutes). Giving both TTL and [UntilPurged] to one
 // Middleware is a configuration error.
@@ -68,10 +69,11 @@ func TTL(d time.Duration) Option {
 // whose every change gormpurge purges, by URL or tag, and keep [TTL] on
 // routes that depend on data gormpurge does not see.
 //
-// A response's Cache-Control no-store, no-cache or private, or a
-// Set-Cookie, still keeps it out of the cache, and its s-maxage, when
-// present, still bounds how long the server keeps it; its max-age does not
-// (max-age, even max-age=0, is for browsers). Because a browser keeps a
+// A response's Cache-Control no-store, no-cache or private, its Pragma:
+// no-cache without a Cache-Control, or a Set-Cookie, still keeps it out of
+// the cache, and its s-maxage, when present, still bounds how long the
+// server keeps it; its max-age and Expires do not (they are for browsers,
+// even max-age=0 or an Expires already past). Because a browser keeps a
 // page for its max-age whatever the server purges, clients receive at most
 // Cache-Control: max-age=60 ([DefaultBrowserMaxAge]) unless [BrowserMaxAge]
 // says otherwise.
@@ -83,7 +85,8 @@ func UntilPurged() Option {
 // from how long the server keeps it. Every response the middleware stores
 // or serves from the cache reaches the client with its Cache-Control
 // replaced by "max-age=<seconds>", where seconds is the smaller of d and
-// the handler's own max-age when it set one, or by "no-cache" when d is 0
+// the handler's own max-age when it set one (else what remains of its
+// Expires), less the response's Age, or by "no-cache" when d is 0
 // (clients then revalidate each time, which costs a 304 with the page's
 // ETag); and without Expires or Age. BrowserMaxAge never loosens what the
 // handler said: its max-age=0 stays max-age=0, and its must-revalidate,
@@ -95,10 +98,10 @@ func UntilPurged() Option {
 // only it reads, such as CDN-Cache-Control or Surrogate-Control, which the
 // middleware passes through.
 //
-// A miss is judged by its status and headers as it streams, so a page too
-// large to store gets the same header. Personal requests and responses the
-// cache must not store (private, no-store, no-cache, Set-Cookie, errors)
-// keep the handler's headers.
+// A miss is judged by its status and headers when the handler writes
+// them, so a page too large to store gets the same header. Personal
+// requests and responses the cache must not store (private, no-store,
+// no-cache, Set-Cookie, errors) keep the handler's headers.
 //
 // Without BrowserMaxAge, clients receive the handler's own Cache-Control
 // and Expires, except on [UntilPurged] routes, where d defaults to
@@ -156,9 +159,10 @@ func SessionCookies(names ...string) Option {
 	}
 }
 
-// MaxEntryBytes bounds the body of a response the middleware keeps; a
-// larger one is passed through and not stored. Defaults to
-// [DefaultMaxEntryBytes] (1 MiB).
+// MaxEntryBytes bounds the body of a response the middleware keeps, and so
+// how much of a miss it buffers before sending it; a larger one is passed
+// through, streaming, and not stored. Defaults to [DefaultMaxEntryBytes]
+// (1 MiB).
 func MaxEntryBytes(n int) Option {
 	return func(c *config) { c.maxEntryBytes = n }
 }
