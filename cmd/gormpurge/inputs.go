@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 
+	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/akamai"
 )
 
@@ -207,38 +209,12 @@ func lowerSchemeHost(s string, u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(rest[:end]) + rest[end:]
 }
 
-// redactURL returns s with the password of its user information, if any,
-// replaced by "xxxxx", as [url.URL.Redacted] does, also when s does not
-// parse.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		if _, ok := u.User.Password(); ok {
-			return u.Redacted()
-		}
-		return s
-	}
-	i := strings.Index(s, "//")
-	if i < 0 {
-		return s
-	}
-	rest := s[i+2:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return s
-	}
-	user, _, ok := strings.Cut(rest[:at], ":")
-	if !ok {
-		return s
-	}
-	return s[:i+2] + user + ":xxxxx" + rest[at:]
-}
+// redactURL returns s, a URL, without the credentials it may carry, as
+// the library shows URLs: see [backends.RedactURL].
+func redactURL(s string) string { return backends.RedactURL(s) }
 
-// redactText returns msg with every occurrence of the URL raw, and of its
-// password, redacted.
+// redactText returns msg with every occurrence of the URL raw, and of each
+// credential redactURL hides in it, redacted.
 func redactText(msg, raw string) string {
 	red := redactURL(raw)
 	if red == raw {
@@ -246,12 +222,53 @@ func redactText(msg, raw string) string {
 	}
 	msg = strings.ReplaceAll(msg, raw, red)
 	msg = strings.ReplaceAll(msg, strconv.Quote(raw), strconv.Quote(red))
-	if u, err := url.Parse(raw); err == nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
+	for _, s := range credentials(raw) {
+		msg = strings.ReplaceAll(msg, s, "REDACTED")
 	}
 	return msg
+}
+
+// credentials returns the pieces of the URL raw that redactURL hides, as
+// written and decoded: its user information, query values and fragment.
+func credentials(raw string) []string {
+	var out []string
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		out = append(out, s)
+		if d, err := url.PathUnescape(s); err == nil && d != s && d != "" {
+			out = append(out, d)
+		}
+	}
+	rest := raw
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, pass, _ := strings.Cut(rest[:at], ":")
+		add(pass)
+		if pass == "" {
+			add(user)
+		}
+		rest = rest[at+1:]
+	}
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		add(rest[i+1:])
+		rest = rest[:i]
+	}
+	if i := strings.IndexByte(rest, '?'); i >= 0 {
+		for _, pair := range strings.Split(rest[i+1:], "&") {
+			k, v, ok := strings.Cut(pair, "=")
+			if !ok {
+				v = k
+			}
+			add(v)
+		}
+	}
+	// Longest first, so that a piece holding another is replaced whole.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
 }
 
 // akamaiTagChars are the characters Fast Purge refuses in a cache tag.

@@ -141,7 +141,7 @@ AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
 	f.StringArrayVarP(&o.files, "file", "f", nil, "read objects from `FILE`, one per line (# comments and blank lines skipped); - is standard input; repeatable")
 	f.BoolVar(&o.tags, "tags", false, "the objects are cache tags (Akamai Edge-Cache-Tag, Varnish xkey, Surrogate-Key), not URLs")
 	f.BoolVar(&o.cpcodes, "cpcodes", false, "the objects are Akamai CP codes: purge everything served under them")
-	f.StringSliceVar(&o.siteHosts, "site-host", nil, "purge paths such as /posts/1 on the site `HOST` www.example.com; comma-separated or repeated for several")
+	f.Var((*commaList)(&o.siteHosts), "site-host", "purge paths such as /posts/1 on the site `HOST` www.example.com; comma-separated or repeated for several")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "purge the valid objects when some are invalid, and report those (exit status 1)")
 	group(f, "Objects", "file", "tags", "cpcodes", "site-host", "skip-invalid")
 
@@ -152,7 +152,7 @@ AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
 	f.StringVar(&o.action, "action", string(akamai.Invalidate), "`ACTION`: invalidate (revalidate with the origin) or delete (fetch anew)")
 	group(f, "Akamai", "akamai", "akamai-edgerc", "section", "network", "action")
 
-	f.StringSliceVar(&o.nodes, "http-nodes", nil, "purge from HTTP caches: each `NODE`'s base URL, such as http://10.0.0.5:6081 (comma-separated or repeated)")
+	f.Var((*commaList)(&o.nodes), "http-nodes", "purge from HTTP caches: each `NODE`'s base URL, such as http://10.0.0.5:6081 (comma-separated or repeated)")
 	f.StringVar(&o.method, "method", httppurge.DefaultMethod, "HTTP `METHOD` of URL purges, such as BAN for a VCL that bans by URL")
 	f.StringVar(&o.tagMode, "tag-mode", "xkey", "how the caches purge tags (`MODE`): xkey, xkey-soft, surrogate-key, ban, or none")
 	f.StringVar(&o.banHeader, "ban-header", defaultBanHeader, "the `HEADER` holding the ban expression with --tag-mode ban")
@@ -172,6 +172,22 @@ AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
 	group(f, "Output", "json", "no-progress")
 	return cmd
 }
+
+// commaList is a flag that takes comma-separated values, and may be
+// repeated. Unlike pflag's string slices, it does not read its value as CSV,
+// so it never fails: a CSV error would quote the value, and a node URL may
+// hold a password. The values are checked where they are used, by code that
+// does not show credentials.
+type commaList []string
+
+func (l *commaList) String() string { return strings.Join(*l, ",") }
+
+func (l *commaList) Set(v string) error {
+	*l = append(*l, strings.Split(v, ",")...)
+	return nil
+}
+
+func (l *commaList) Type() string { return "strings" }
 
 // purgeKind is what the objects of a run are.
 type purgeKind struct {

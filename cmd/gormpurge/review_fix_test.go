@@ -139,7 +139,7 @@ func TestSecretsRedacted(t *testing.T) {
 	n := newCacheNode(t, http.StatusOK)
 	r := gormpurge(t, "purge", "--http-nodes", n.url, "https://user:hunter2@www.example.test/a", "http://u:hunter2@bad host/")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, "user:xxxxx@www.example.test/a")
+	assert.Contains(t, r.stderr, "https://REDACTED@www.example.test/a")
 	assert.NotContains(t, r.stderr+r.stdout, "hunter2")
 
 	for _, h := range []string{"X-Token hunter2", "X-Token: hunter2\x01", "Bad Name: hunter2", ": hunter2"} {
