@@ -82,8 +82,8 @@ cache is configured for it.`,
 
 	f.IntVarP(&o.concurrency, "concurrency", "c", warm.DefaultConcurrency, fmt.Sprintf("fetch at most `N` pages at a time (1 to %d)", maxWarmConcurrency))
 	f.DurationVar(&o.timeout, "timeout", warm.DefaultTimeout, "bound each fetch by this `DURATION`, from the request to the end of the page")
-	f.StringVarP(&o.basicAuth, "basic-auth", "u", "", "send basic authentication as `USER:PASSWORD`, or USER with the password in $"+passwordEnv)
-	f.StringArrayVarP(&o.headers, "header", "H", nil, "send `'Name: value'` with every fetch, such as 'Accept-Language: de'; repeatable")
+	f.StringVarP(&o.basicAuth, "basic-auth", "u", "", "send basic authentication to the --base-url site as `USER:PASSWORD`, or USER with the password in $"+passwordEnv)
+	f.StringArrayVarP(&o.headers, "header", "H", nil, "send `'Name: value'` with every fetch from the --base-url site, such as 'Accept-Language: de'; repeatable")
 	f.StringVar(&o.host, "host", "", "send `HOST` as the Host header, to warm the public site through one server's address")
 	f.StringVar(&o.userAgent, "user-agent", warm.DefaultUserAgent, "send `AGENT` as the User-Agent, so that logs can tell warm-up traffic apart")
 	group(f, "Fetching", "concurrency", "timeout", "basic-auth", "header", "host", "user-agent")
@@ -133,6 +133,15 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	}
 	if o.host != "" {
 		opts = append(opts, warm.WithHeader("Host", o.host))
+	}
+	if o.baseURL == "" {
+		// The warmer sends credentials and headers only to its base URL's
+		// site, and refuses them without one.
+		for _, name := range []string{"basic-auth", "header", "host"} {
+			if cmd.Flags().Changed(name) {
+				return usageErrorf("--%s needs --base-url: credentials and headers are sent only to that site; give the pages as paths, or as URLs of that site", name)
+			}
+		}
 	}
 	w, err := warm.New(opts...)
 	if err != nil {

@@ -148,6 +148,10 @@ func TestWarmPasswordFromEnvironment(t *testing.T) {
 	s := newSite(t)
 	h := harness{vars: map[string]string{passwordEnv: "from-env"}}
 	r := h.run(t, "warm", "-u", "warmup", s.url+"/a")
+	require.Equal(t, exitUsage, r.code, "credentials go only to the --base-url site")
+	assert.Contains(t, r.stderr, "--basic-auth needs --base-url")
+	assert.NotContains(t, r.stderr, "from-env")
+	r = h.run(t, "warm", "-u", "warmup", "--base-url", s.url, s.url+"/a")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	_, pass, ok := s.request("/a").BasicAuth()
 	assert.True(t, ok)
@@ -160,7 +164,7 @@ func TestWarmInvalidInputs(t *testing.T) {
 	r := gormpurge(t, "warm", s.url+"/a", "/path-without-base", "mailto:x@example.com")
 	require.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, `argument 2: "/path-without-base": a path: set --base-url`)
-	assert.Contains(t, r.stderr, `argument 3: "mailto:x@example.com"`)
+	assert.Contains(t, r.stderr, `argument 3: "REDACTED@example.com"`, "what comes before an @ may be a credential")
 	assert.Empty(t, s.hitCounts())
 
 	r = gormpurge(t, "warm", "--skip-invalid", s.url+"/a", "/path-without-base")
