@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -124,21 +125,23 @@ func (o *Outbox) Rows(ctx context.Context, state State, limit int) ([]Row, error
 	defer rows.Close()
 	var out []Row
 	for rows.Next() {
+		// Text columns are read as nullable: one row written by hand with
+		// a NULL must not hide the others.
 		var (
 			r                 Row
 			rowState          string
 			created, avail    int64
-			owner             sql.NullString
-			urls, tags, dones string
+			owner, lastErr    sql.NullString
+			urls, tags, dones sql.NullString
 		)
-		if err := rows.Scan(&r.ID, &rowState, &created, &avail, &r.Attempts, &owner, &urls, &tags, &dones, &r.LastError); err != nil {
+		if err := rows.Scan(&r.ID, &rowState, &created, &avail, &r.Attempts, &owner, &urls, &tags, &dones, &lastErr); err != nil {
 			return nil, fmt.Errorf("outbox: listing %s rows of table %s: %w", state, o.table, err)
 		}
-		r.State, r.LeaseOwner = State(rowState), owner.String
+		r.State, r.LeaseOwner, r.LastError = State(rowState), owner.String, lastErr.String
 		r.Created, r.Available = time.UnixMilli(created), time.UnixMilli(avail)
-		r.Request.URLs, _ = decodeList(urls)
-		r.Request.Tags, _ = decodeList(tags)
-		r.DoneBackends, _ = decodeList(dones)
+		r.Request.URLs, _ = decodeList(urls.String)
+		r.Request.Tags, _ = decodeList(tags.String)
+		r.DoneBackends, _ = decodeList(dones.String)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -151,25 +154,38 @@ func (o *Outbox) Rows(ctx context.Context, state State, limit int) ([]Row, error
 // the relays send them at once to the backends that have not accepted them
 // yet. With no ids it re-drives every dead row. It returns how many rows it
 // changed. Use it once the cause (credentials, an ACL, an outage) is fixed.
+//
+// Many ids are re-driven a few hundred at a time, so that no statement
+// passes a database's limit on placeholders; on an error, the rows of the
+// statements before it stay re-driven and are counted in the result.
 func (o *Outbox) Redrive(ctx context.Context, ids ...int64) (int64, error) {
 	q := fmt.Sprintf("UPDATE %s SET state = 'pending', attempts = 0, available_at = %s, lease_owner = NULL, last_error = '' WHERE state = 'dead'",
 		o.d.quote(o.table), o.d.ph(1))
-	args := []any{time.Now().UnixMilli()}
-	if len(ids) > 0 {
-		q += fmt.Sprintf(" AND id IN (%s)", o.d.phs(2, len(ids)))
-		for _, id := range ids {
-			args = append(args, id)
+	now := time.Now().UnixMilli()
+	var total int64
+	defer func() {
+		if total > 0 {
+			o.wakeRelays()
+		}
+	}()
+	exec := func(q string, args ...any) error {
+		res, err := o.db.ExecContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("outbox: re-driving dead rows of table %s: %w", o.table, err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		return nil
+	}
+	if len(ids) == 0 {
+		return total, exec(q, now)
+	}
+	for chunk := range slices.Chunk(ids, idChunk) {
+		if err := exec(q+fmt.Sprintf(" AND id IN (%s)", o.d.phs(2, len(chunk))), idArgs(chunk, now)...); err != nil {
+			return total, err
 		}
 	}
-	res, err := o.db.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: re-driving dead rows of table %s: %w", o.table, err)
-	}
-	n, _ := res.RowsAffected()
-	if n > 0 {
-		o.wakeRelays()
-	}
-	return n, nil
+	return total, nil
 }
 
 // pruneChunk is how many rows one prune statement deletes, so that pruning

@@ -127,6 +127,9 @@ type backend struct {
 	name string
 	// fail, when set, decides each call's error before it is recorded.
 	fail func(r backends.Request) error
+	// limits is what Limits returns: MaxObjects 1 makes the dispatcher
+	// send each URL in a call of its own, so a call's outcome is one row's.
+	limits backends.Limits
 
 	mu    sync.Mutex
 	calls int
@@ -139,7 +142,7 @@ func newBackend(name string) *backend {
 }
 
 func (b *backend) Name() string            { return b.name }
-func (b *backend) Limits() backends.Limits { return backends.Limits{} }
+func (b *backend) Limits() backends.Limits { return b.limits }
 
 func (b *backend) Purge(_ context.Context, r backends.Request) (backends.Result, error) {
 	b.mu.Lock()

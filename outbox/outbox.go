@@ -263,8 +263,12 @@ func splitRows(r backends.Request, limit int) ([]encodedRow, error) {
 			return err
 		}
 		v := bytes.TrimSuffix(item.Bytes(), []byte("\n"))
-		// Each list costs its brackets; each item its comma.
-		size := urls.Len() + tags.Len() + 4 + len(v) + 1
+		// Each list costs its brackets; each item after the first its
+		// comma.
+		size := urls.Len() + tags.Len() + 4 + len(v)
+		if list.Len() > 0 {
+			size++
+		}
 		if urls.Len()+tags.Len() > 0 && size > limit {
 			flush()
 		}

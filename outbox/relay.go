@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"database/sql"
@@ -11,10 +12,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
@@ -145,9 +148,7 @@ func (o *Outbox) Relay(d *dispatcher.Dispatcher) *Relay {
 // so that an operator can tell who holds a row.
 func newOwner() string {
 	host, _ := os.Hostname()
-	if len(host) > 64 {
-		host = host[:64]
-	}
+	host = clip(host, 64, "")
 	var b [6]byte
 	_, _ = crand.Read(b[:])
 	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
@@ -301,16 +302,19 @@ func (r *Relay) claim(ctx context.Context) ([]claimedRow, error) {
 	type scanner interface{ Scan(...any) error }
 	var out []claimedRow
 	scan := func(s scanner) error {
+		// The text columns are read as nullable: a row written by hand
+		// with a NULL is one bad row, not a claim that fails for the whole
+		// batch at every poll.
 		var (
 			c                 claimedRow
-			urls, tags, dones string
+			urls, tags, dones sql.NullString
 		)
 		if err := s.Scan(&c.id, &c.attempts, &urls, &tags, &dones); err != nil {
 			return err
 		}
-		u, err1 := decodeList(urls)
-		t, err2 := decodeList(tags)
-		dn, err3 := decodeList(dones)
+		u, err1 := decodeList(urls.String)
+		t, err2 := decodeList(tags.String)
+		dn, err3 := decodeList(dones.String)
 		if err := errors.Join(err1, err2, err3); err != nil {
 			c.bad = fmt.Errorf("outbox: row %d of %s does not hold a valid request (urls, tags and done_backends must be JSON arrays of strings): %w", c.id, o.table, err)
 		}
@@ -360,13 +364,15 @@ func (r *Relay) claim(ctx context.Context) ([]claimedRow, error) {
 	if len(out) == 0 {
 		return nil, tx.Commit()
 	}
-	args := []any{r.owner, leaseEnd}
-	for _, c := range out {
-		args = append(args, c.id)
+	ids := make([]int64, len(out))
+	for i, c := range out {
+		ids[i] = c.id
 	}
-	q := fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s)", o.d.quote(o.table), o.d.phs(3, len(out)))
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return nil, err
+	for chunk := range slices.Chunk(ids, idChunk) {
+		q := fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s)", o.d.quote(o.table), o.d.phs(3, len(chunk)))
+		if _, err := tx.ExecContext(ctx, q, idArgs(chunk, r.owner, leaseEnd)...); err != nil {
+			return nil, err
+		}
 	}
 	return out, tx.Commit()
 }
@@ -558,8 +564,9 @@ func (r *Relay) judge(c claimedRow, t *dispatcher.Ticket) settled {
 
 // record writes the outcome of a batch to the table and reports whether it
 // gave rows back without an attempt (the dispatcher did not take them).
+// Each row's outcome is recorded whatever happens to the others': a row the
+// database refuses to update is reported and left to its lease.
 func (r *Relay) record(ctx context.Context, rows []claimedRow, tickets []*dispatcher.Ticket) (released bool) {
-	o := r.o
 	now := time.Now()
 	var delivered []int64
 	var rest []settled
@@ -572,115 +579,273 @@ func (r *Relay) record(ctx context.Context, rows []claimedRow, tickets []*dispat
 		}
 		rest = append(rest, s)
 	}
-	if len(delivered) > 0 {
-		var q string
-		args := []any{}
-		t := o.d.quote(o.table)
-		if o.cfg.deleteOnDone {
-			q = fmt.Sprintf("DELETE FROM %s WHERE lease_owner = %s AND id IN (%s)", t, o.d.ph(1), o.d.phs(2, len(delivered)))
-			args = append(args, r.owner)
-		} else {
-			q = fmt.Sprintf("UPDATE %s SET state = 'delivered', available_at = %s, attempts = attempts + 1, lease_owner = NULL, last_error = '' WHERE lease_owner = %s AND id IN (%s)",
-				t, o.d.ph(1), o.d.ph(2), o.d.phs(3, len(delivered)))
-			args = append(args, now.UnixMilli(), r.owner)
-		}
-		for _, id := range delivered {
-			args = append(args, id)
-		}
-		res, err := o.db.ExecContext(ctx, q, args...)
-		if err != nil {
-			r.report(ctx, &Error{Op: "mark delivered", Table: o.table, Err: fmt.Errorf("rows %v: %w (they will be sent again when their lease runs out)", delivered, err)})
-		} else if n, err := res.RowsAffected(); err == nil {
-			r.stats.delivered.Add(uint64(n))
-			if n < int64(len(delivered)) {
-				r.lostLeases(ctx, len(delivered)-int(n))
-			}
-		}
+	for chunk := range slices.Chunk(delivered, idChunk) {
+		r.markDelivered(ctx, chunk, now)
 	}
-	if len(rest) == 0 {
-		return released
-	}
-	if err := r.recordRest(ctx, rest, now); err != nil {
-		r.report(ctx, &Error{Op: "record failed rows", Table: o.table, Err: err})
+	if len(rest) > 0 {
+		r.recordRest(ctx, rest, now)
 	}
 	return released
 }
 
-// recordRest records rows that were not delivered, in one transaction.
-func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) error {
-	o := r.o
-	tx, err := o.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// idChunk bounds the ids in one IN list, far below every database's limit
+// on placeholders (999 in old SQLite builds), whatever the batch size.
+const idChunk = 500
+
+// idArgs returns the arguments first followed by ids.
+func idArgs(ids []int64, first ...any) []any {
+	args := make([]any, 0, len(first)+len(ids))
+	args = append(args, first...)
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	defer func() { _ = tx.Rollback() }()
+	return args
+}
+
+// markDelivered marks the rows ids delivered (or deletes them) in one
+// statement; if that fails, it marks each on its own, so that a row the
+// database refuses to change does not send the others again.
+func (r *Relay) markDelivered(ctx context.Context, ids []int64, now time.Time) {
+	n, err := r.execDelivered(ctx, ids, now)
+	var failed []int64
+	switch {
+	case err != nil && len(ids) == 1:
+		failed = ids
+	case err != nil:
+		r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: marking a batch delivered failed; marking each row on its own",
+			slog.Int("rows", len(ids)), slog.Any("error", err))
+		n, err = 0, nil
+		for _, id := range ids {
+			m, rowErr := r.execDelivered(ctx, []int64{id}, now)
+			if rowErr != nil {
+				failed = append(failed, id)
+				err = cmp.Or(err, rowErr)
+				continue
+			}
+			n += m
+		}
+	}
+	if len(failed) > 0 {
+		r.report(ctx, &Error{Op: "mark delivered", Table: r.o.table, Err: fmt.Errorf("%s %v: %w (sent again when the lease runs out)", plural(len(failed), "row", "rows"), failed, err)})
+	}
+	r.stats.delivered.Add(uint64(n))
+	// Rows neither marked nor failing were claimed by another relay.
+	if lost := len(ids) - len(failed) - int(n); lost > 0 {
+		r.lostLeases(ctx, lost)
+	}
+}
+
+func (r *Relay) execDelivered(ctx context.Context, ids []int64, now time.Time) (int64, error) {
+	o := r.o
 	t := o.d.quote(o.table)
-	q := fmt.Sprintf("UPDATE %s SET state = %s, available_at = %s, attempts = %s, done_backends = %s, last_error = %s, lease_owner = NULL WHERE id = %s AND lease_owner = %s",
-		t, o.d.ph(1), o.d.ph(2), o.d.ph(3), o.d.ph(4), o.d.ph(5), o.d.ph(6), o.d.ph(7))
-	lost := 0
-	var reports []error
-	for _, s := range rest {
-		state, at, attempts := Pending, now, s.row.attempts
+	var res sql.Result
+	var err error
+	if o.cfg.deleteOnDone {
+		q := fmt.Sprintf("DELETE FROM %s WHERE lease_owner = %s AND id IN (%s)", t, o.d.ph(1), o.d.phs(2, len(ids)))
+		res, err = o.db.ExecContext(ctx, q, idArgs(ids, r.owner)...)
+	} else {
+		q := fmt.Sprintf("UPDATE %s SET state = 'delivered', available_at = %s, attempts = attempts + 1, lease_owner = NULL, last_error = '' WHERE lease_owner = %s AND id IN (%s)",
+			t, o.d.ph(1), o.d.ph(2), o.d.phs(3, len(ids)))
+		res, err = o.db.ExecContext(ctx, q, idArgs(ids, now.UnixMilli(), r.owner)...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return int64(len(ids)), nil // the statement ran; count every row
+	}
+	return n, nil
+}
+
+// change is what recording a row that was not delivered writes.
+type change struct {
+	s        settled
+	state    State
+	at       time.Time
+	attempts int
+	done     string
+	msg      string // last_error, clipped and valid UTF-8
+	recorded bool   // the row was updated
+	lost     bool   // the row was not this relay's any more
+}
+
+// recordRest records rows that were not delivered: in one transaction, or,
+// if any statement of it fails, each row on its own, so that a row whose
+// outcome cannot be recorded does not hold back the others.
+func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) {
+	changes := make([]change, len(rest))
+	for i, s := range rest {
+		c := change{s: s, state: Pending, at: now, attempts: s.row.attempts}
 		switch s.verdict {
 		case vRetry:
-			attempts++
-			at = now.Add(r.backoff(attempts))
+			c.attempts++
+			c.at = now.Add(r.backoff(c.attempts))
 		case vDead:
-			attempts++
-			state = Dead
+			c.attempts++
+			c.state = Dead
 		case vRelease:
 			if r.ctx.Err() == nil {
 				// The dispatcher did not take the row (full or closed):
 				// come back after a poll, not at once.
-				at = now.Add(r.o.cfg.pollInterval)
+				c.at = now.Add(r.o.cfg.pollInterval)
 			}
 		}
-		done, _ := encodeList(s.done)
-		msg := ""
+		c.done, _ = encodeList(s.done)
 		if s.err != nil {
-			msg = truncate(s.err.Error(), maxErrorLen)
+			c.msg = clip(s.err.Error(), maxErrorLen, "…")
 		}
-		res, err := tx.ExecContext(ctx, q, string(state), at.UnixMilli(), attempts, done, msg, s.row.id, r.owner)
-		if err != nil {
-			return fmt.Errorf("row %d: %w", s.row.id, err)
+		changes[i] = c
+	}
+	if err := r.recordTx(ctx, changes); err != nil {
+		r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: recording failed rows in one transaction failed; recording each row on its own",
+			slog.Int("rows", len(changes)), slog.Any("error", err))
+		var (
+			failed []int64
+			first  error
+		)
+		for i := range changes {
+			changes[i].recorded, changes[i].lost = false, false
+			if err := r.recordOne(ctx, &changes[i]); err != nil {
+				failed = append(failed, changes[i].s.row.id)
+				first = cmp.Or(first, err)
+			}
 		}
-		if n, err := res.RowsAffected(); err == nil && n == 0 {
+		if len(failed) > 0 {
+			r.report(ctx, &Error{Op: "record failed rows", Table: r.o.table,
+				Err: fmt.Errorf("%s %v: %w (sent again when the lease runs out)", plural(len(failed), "row", "rows"), failed, first)})
+		}
+	}
+	lost := 0
+	for _, c := range changes {
+		if c.lost {
 			lost++
+		}
+		if !c.recorded {
 			continue
 		}
-		switch s.verdict {
+		switch c.s.verdict {
 		case vRetry:
 			r.stats.retried.Add(1)
 			r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: row failed, will retry",
-				slog.Int64("row", s.row.id), slog.Int("attempts", attempts), slog.Time("next", at), slog.Any("error", s.err))
+				slog.Int64("row", c.s.row.id), slog.Int("attempts", c.attempts), slog.Time("next", c.at), slog.Any("error", c.s.err))
 		case vDead:
 			r.stats.dead.Add(1)
-			reports = append(reports, &RowError{Table: o.table, ID: s.row.id, Attempts: attempts, Dead: true, Err: s.err})
 		case vRelease:
 			r.stats.released.Add(1)
+		}
+	}
+	if lost > 0 {
+		r.lostLeases(ctx, lost)
+	}
+	for _, c := range changes {
+		if c.recorded && c.s.verdict == vDead {
+			r.report(ctx, &RowError{Table: r.o.table, ID: c.s.row.id, Attempts: c.attempts, Dead: true, Err: c.s.err})
+		}
+	}
+}
+
+func (r *Relay) recordQuery() string {
+	o := r.o
+	return fmt.Sprintf("UPDATE %s SET state = %s, available_at = %s, attempts = %s, done_backends = %s, last_error = %s, lease_owner = NULL WHERE id = %s AND lease_owner = %s",
+		o.d.quote(o.table), o.d.ph(1), o.d.ph(2), o.d.ph(3), o.d.ph(4), o.d.ph(5), o.d.ph(6), o.d.ph(7))
+}
+
+// recordTx records every change in one transaction, marking each recorded
+// or lost once the transaction has committed.
+func (r *Relay) recordTx(ctx context.Context, changes []change) error {
+	tx, err := r.o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	q := r.recordQuery()
+	gone := make([]bool, len(changes))
+	for i, c := range changes {
+		res, err := tx.ExecContext(ctx, q, string(c.state), c.at.UnixMilli(), c.attempts, c.done, c.msg, c.s.row.id, r.owner)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", c.s.row.id, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			gone[i] = true
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	if lost > 0 {
-		r.lostLeases(ctx, lost)
-	}
-	for _, e := range reports {
-		r.report(ctx, e)
+	for i := range changes {
+		changes[i].recorded, changes[i].lost = !gone[i], gone[i]
 	}
 	return nil
 }
 
-// maxErrorLen bounds last_error, so that a failure naming ten thousand URLs
-// does not bloat the table.
+// unrecordedError stands for an error text the database refused to store.
+const unrecordedError = "outbox: the database refused this row's error text; the relay's log has it"
+
+// recordOne records one change in a statement of its own. If the database
+// refuses it, it tries again with the error text in ASCII, then with a
+// placeholder, so that a text the column cannot hold (a character set
+// without 4-byte characters, say) never keeps the row from its end. It
+// returns the database's errors when every try failed.
+func (r *Relay) recordOne(ctx context.Context, c *change) error {
+	q := r.recordQuery()
+	msgs := []string{c.msg}
+	if ascii := clip(asciiText(c.msg), maxErrorLen, "..."); ascii != c.msg {
+		msgs = append(msgs, ascii)
+	}
+	if c.msg != "" {
+		msgs = append(msgs, unrecordedError)
+	}
+	var errs []error
+	for _, msg := range msgs {
+		res, err := r.o.db.ExecContext(ctx, q, string(c.state), c.at.UnixMilli(), c.attempts, c.done, msg, c.s.row.id, r.owner)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			c.lost = true
+			return nil
+		}
+		c.recorded = true
+		if msg != c.msg {
+			r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: the database refused a row's error text; recorded in its place",
+				slog.Int64("row", c.s.row.id), slog.String("recorded", msg), slog.Any("error", c.s.err), slog.Any("refusal", errors.Join(errs...)))
+		}
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// maxErrorLen bounds last_error, in bytes, so that a failure naming ten
+// thousand URLs does not bloat the table.
 const maxErrorLen = 4000
 
-func truncate(s string, n int) string {
+// clip returns s as valid UTF-8 without NUL bytes (which PostgreSQL's text
+// refuses), cut to at most n bytes on a character boundary, with tail
+// appended when it was cut. Every database refuses a string cut in the
+// middle of a character, or holding invalid UTF-8, in a UTF-8 column.
+func clip(s string, n int, tail string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + tail
+}
+
+// asciiText returns s with every character outside printable ASCII
+// escaped as Go would quote it.
+func asciiText(s string) string {
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
 }
 
 func (r *Relay) lostLeases(ctx context.Context, n int) {
@@ -725,17 +890,11 @@ func (r *Relay) renew(ctx context.Context) error {
 	ids := r.heldIDs()
 	slices.Sort(ids) // a fixed lock order: renewals of two relays cannot deadlock
 	end := time.Now().Add(r.o.cfg.lease).UnixMilli()
-	for len(ids) > 0 {
-		n := min(len(ids), 1000)
-		args := []any{end, r.owner}
-		for _, id := range ids[:n] {
-			args = append(args, id)
-		}
-		q := r.o.q.renew + fmt.Sprintf(" AND id IN (%s)", r.o.d.phs(3, n))
-		if _, err := r.o.db.ExecContext(ctx, q, args...); err != nil {
+	for chunk := range slices.Chunk(ids, idChunk) {
+		q := r.o.q.renew + fmt.Sprintf(" AND id IN (%s)", r.o.d.phs(3, len(chunk)))
+		if _, err := r.o.db.ExecContext(ctx, q, idArgs(chunk, end, r.owner)...); err != nil {
 			return err
 		}
-		ids = ids[n:]
 	}
 	return nil
 }
