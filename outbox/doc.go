@@ -19,6 +19,13 @@
 // write their row right after they succeed, with a short window in which a
 // crash loses it.
 //
+// A row holds at most 1 MiB of URLs and tags (JSON); on MySQL and MariaDB
+// at most a quarter of max_allowed_packet when that is smaller. A larger
+// request (a bulk update of a few hundred thousand rows) is written as
+// several rows, in the same transaction, so no statement comes near the
+// server's packet limit whatever the size of the purge. The rows are
+// delivered independently.
+//
 // # Relays
 //
 // A relay claims due rows with a lease (SELECT ... FOR UPDATE SKIP LOCKED on
@@ -42,6 +49,12 @@
 // crash after a backend accepted a row and before the row was marked sends
 // it again. Purges are idempotent, so that is safe.
 //
+// Each row's outcome is recorded on its own account: if the database
+// refuses one row's update, the others of the batch are still recorded (an
+// error text the column cannot hold is stored in ASCII, or replaced by a
+// placeholder, and the relay's log keeps the original). last_error is cut
+// to 4,000 bytes on a character boundary and made valid UTF-8.
+//
 // # Latency
 //
 // A relay in the process that committed is woken by the commit. On
@@ -51,7 +64,8 @@
 //
 // # The table
 //
-// One row per committed transaction; times are Unix milliseconds; one index
-// on (state, available_at, id) serves claims, pruning and listing. See the
-// column list in the source of this package (schema.go) to query it by hand.
+// One row per committed transaction (several for a very large one); times
+// are Unix milliseconds; one index on (state, available_at, id) serves
+// claims, pruning and listing. See the column list in the source of this
+// package (schema.go) to query it by hand.
 package outbox

@@ -247,35 +247,31 @@ type encodedRow struct{ urls, tags string }
 func splitRows(r backends.Request, limit int) ([]encodedRow, error) {
 	var (
 		rows       []encodedRow
-		urls, tags bytes.Buffer
-		item       bytes.Buffer
+		urls, tags []byte
+		item       []byte
+		err        error
 	)
-	enc := json.NewEncoder(&item)
-	enc.SetEscapeHTML(false) // "<>&" as themselves, not 6 bytes each
 	flush := func() {
-		rows = append(rows, encodedRow{urls: closeList(&urls), tags: closeList(&tags)})
-		urls.Reset()
-		tags.Reset()
+		rows = append(rows, encodedRow{urls: closeList(urls), tags: closeList(tags)})
+		urls, tags = urls[:0], tags[:0]
 	}
-	add := func(list *bytes.Buffer, s string) error {
-		item.Reset()
-		if err := enc.Encode(s); err != nil {
+	add := func(list *[]byte, s string) error {
+		if item, err = appendJSONString(item[:0], s); err != nil {
 			return err
 		}
-		v := bytes.TrimSuffix(item.Bytes(), []byte("\n"))
 		// Each list costs its brackets; each item after the first its
 		// comma.
-		size := urls.Len() + tags.Len() + 4 + len(v)
-		if list.Len() > 0 {
+		size := len(urls) + len(tags) + 4 + len(item)
+		if len(*list) > 0 {
 			size++
 		}
-		if urls.Len()+tags.Len() > 0 && size > limit {
+		if len(urls)+len(tags) > 0 && size > limit {
 			flush()
 		}
-		if list.Len() > 0 {
-			list.WriteByte(',')
+		if len(*list) > 0 {
+			*list = append(*list, ',')
 		}
-		list.Write(v)
+		*list = append(*list, item...)
 		return nil
 	}
 	for _, u := range r.URLs {
@@ -288,15 +284,38 @@ func splitRows(r backends.Request, limit int) ([]encodedRow, error) {
 			return nil, err
 		}
 	}
-	if urls.Len()+tags.Len() > 0 || len(rows) == 0 {
+	if len(urls)+len(tags) > 0 || len(rows) == 0 {
 		flush()
 	}
 	return rows, nil
 }
 
+// appendJSONString appends s to dst as a JSON string: printable ASCII
+// without quotes or backslashes as it is (URLs and tags nearly always),
+// anything else as encoding/json writes it, without escaping "<>&".
+func appendJSONString(dst []byte, s string) ([]byte, error) {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+	}
+	if plain {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"'), nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return dst, err
+	}
+	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...), nil
+}
+
 // closeList returns the items in b as a JSON array.
-func closeList(b *bytes.Buffer) string {
-	return "[" + b.String() + "]"
+func closeList(b []byte) string {
+	return "[" + string(b) + "]"
 }
 
 // channel is the PostgreSQL notification channel of the table.

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -102,4 +103,27 @@ func TestRowBytesFor(t *testing.T) {
 	assert.Equal(t, maxRowBytes, rowBytesFor(16<<20), "MariaDB's default")
 	assert.Equal(t, (1<<20-4096)/4, rowBytesFor(1<<20), "a server limited to 1 MiB")
 	assert.Equal(t, 256, rowBytesFor(1024), "MySQL's smallest")
+}
+
+// appendJSONString writes what encoding/json writes, without escaping
+// <, > and &, and decodes back to the string (invalid UTF-8 aside).
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{
+		"", "/pages/a", "/a?b=1&c=<2>", `/quote"d`, `/back\slash`, "/tab\there", "/é/日本/😀",
+		"/line\u2028sep", "/del\x7f", "/nul\x00",
+	} {
+		got, err := appendJSONString([]byte("x"), s)
+		require.NoError(t, err)
+		var want strings.Builder
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(s))
+		assert.Equal(t, "x"+strings.TrimSuffix(want.String(), "\n"), string(got), "%q", s)
+		var back string
+		require.NoError(t, json.Unmarshal(got[1:], &back))
+		assert.Equal(t, s, back)
+	}
+	got, err := appendJSONString(nil, "/bad\xff")
+	require.NoError(t, err)
+	assert.Equal(t, `"/bad\ufffd"`, string(got), "as json.Marshal, invalid UTF-8 becomes U+FFFD")
 }
