@@ -4,20 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/net/idna"
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // canonicalURLs turns the URLs of a Request into the objects Akamai
-// expects: absolute https URLs, with site-relative paths expanded to every
-// configured hostname, hosts in ASCII (punycode), paths and queries
-// percent-encoded, fragments dropped, and duplicates removed across http and
-// https (one Fast Purge URL purges both schemes). The order of first
-// appearance is kept. URLs that cannot be purged are returned in bad with
-// the reason.
+// expects: the canonical form ([backends.CanonicalURL]: lower-case host in
+// punycode, path and query percent-encoded one way, no fragment) as an
+// absolute https URL, with site-relative paths expanded to every configured
+// hostname, and duplicates removed across http and https (one Fast Purge
+// URL purges both schemes). The order of first appearance is kept. URLs
+// that cannot be purged are returned in bad with the reason, redacted.
 func canonicalURLs(urls, hosts []string) (out []string, bad []Rejected) {
 	seen := make(map[string]bool, len(urls))
 	add := func(u string) {
@@ -27,207 +26,60 @@ func canonicalURLs(urls, hosts []string) (out []string, bad []Rejected) {
 		}
 	}
 	for _, raw := range urls {
-		if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
+		c, err := backends.CanonicalURL(raw)
+		if err != nil {
+			bad = append(bad, Rejected{Object: backends.RedactURL(raw), Reason: err.Error()})
+			continue
+		}
+		if c[0] == '/' {
 			if len(hosts) == 0 {
-				bad = append(bad, Rejected{Object: raw, Reason: "a site-relative path needs WithHostnames to become an absolute URL"})
-				continue
-			}
-			p, err := canonicalPath(raw)
-			if err != nil {
-				bad = append(bad, Rejected{Object: raw, Reason: err.Error()})
+				bad = append(bad, Rejected{Object: c, Reason: "a site-relative path needs WithHostnames to become an absolute URL"})
 				continue
 			}
 			for _, h := range hosts {
-				add("https://" + h + p)
+				add("https://" + h + c)
 			}
 			continue
 		}
-		u, err := canonicalURL(raw)
-		if err != nil {
-			bad = append(bad, Rejected{Object: redacted(raw), Reason: err.Error()})
-			continue
-		}
-		add(u)
+		add(httpsForm(c))
 	}
 	return out, bad
 }
 
-// canonicalURL returns raw as an https URL Akamai accepts.
+// canonicalURL returns an absolute URL as the https URL Akamai is sent.
 func canonicalURL(raw string) (string, error) {
-	if isCleanHTTPS(raw) { // the common case, without parsing
-		return raw, nil
-	}
-	u, err := url.Parse(escapeStrayPercents(raw))
-	if err != nil {
-		return "", fmt.Errorf("not a URL: %w", err)
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return "", fmt.Errorf("scheme %q: want http or https, or a path beginning with /", u.Scheme)
-	}
-	if u.User != nil {
-		return "", fmt.Errorf("user information is not allowed")
-	}
-	host, err := asciiHost(u.Host)
+	c, err := backends.CanonicalURL(raw)
 	if err != nil {
 		return "", err
 	}
-	// The default port of either scheme names the same page as none.
-	if p := u.Port(); scheme == "http" && p == "80" || scheme == "https" && p == "443" {
-		host = strings.TrimSuffix(host, ":"+p)
+	if c[0] == '/' {
+		return "", fmt.Errorf("a site-relative path, not an absolute URL")
 	}
-	path := u.EscapedPath()
-	if path == "" {
-		path = "/"
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		path += "?" + escapeUnsafe(u.RawQuery)
-	}
-	return "https://" + host + path, nil
+	return httpsForm(c), nil
 }
 
-// canonicalPath returns a site-relative path, with its query, in the form
-// Akamai accepts: non-ASCII and unsafe bytes percent-encoded, no fragment.
+// canonicalPath returns a site-relative path in canonical form.
 func canonicalPath(raw string) (string, error) {
-	if isCleanPath(raw) {
-		return raw, nil
-	}
-	u, err := url.Parse(escapeStrayPercents(raw))
+	c, err := backends.CanonicalURL(raw)
 	if err != nil {
-		return "", fmt.Errorf("not a path: %w", err)
+		return "", err
 	}
-	p := u.EscapedPath()
-	if u.RawQuery != "" || u.ForceQuery {
-		p += "?" + escapeUnsafe(u.RawQuery)
+	if c[0] != '/' {
+		return "", fmt.Errorf("an absolute URL, not a site-relative path")
 	}
-	return p, nil
+	return c, nil
 }
 
-// asciiHost lower-cases host and converts an internationalised name to
-// punycode, keeping any port. An ASCII name is only checked for characters
-// that cannot be in a host: IDNA's stricter rules would refuse real names
-// such as "my_host" or "r4---sn.example".
-func asciiHost(host string) (string, error) {
-	if host == "" {
-		return "", fmt.Errorf("no host")
-	}
-	name, port := host, ""
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		name, port = host[:i], host[i:]
-	}
-	if isASCII(name) {
-		for i := 0; i < len(name); i++ {
-			c := name[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._[]:", c) >= 0) {
-				return "", fmt.Errorf("host %q: character %q is not allowed", name, c)
-			}
-		}
-		return strings.ToLower(name) + port, nil
-	}
-	a, err := idna.Lookup.ToASCII(name)
-	if err != nil {
-		return "", fmt.Errorf("host %q: %w", name, err)
-	}
-	return strings.ToLower(a) + port, nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-// escapeStrayPercents writes a "%" that does not start an escape as "%25",
-// so that "/100%-off" is a path and not a parse error.
-func escapeStrayPercents(s string) string {
-	if !strings.Contains(s, "%") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
-			b.WriteString("%25")
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// redacted returns raw with any password replaced by "xxxxx", for logs and
-// errors.
-func redacted(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return raw
-}
-
-// isCleanHTTPS reports whether s is already a canonical https URL made of
-// safe ASCII, with a lower-case host and no fragment, so that it can be sent
-// as it is.
-func isCleanHTTPS(s string) bool {
-	rest, ok := strings.CutPrefix(s, "https://")
+// httpsForm returns the https URL of a canonical absolute URL: Fast Purge
+// purges the http and https forms of a page with one URL.
+func httpsForm(c string) string {
+	rest, ok := strings.CutPrefix(c, "http://")
 	if !ok {
-		return false
+		return c
 	}
-	slash := strings.IndexByte(rest, '/')
-	if slash <= 0 {
-		return false
-	}
-	for i := 0; i < slash; i++ {
-		c := rest[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false // upper case, a port or anything unusual: the slow path
-		}
-	}
-	return isCleanPath(rest[slash:])
-}
-
-// isCleanPath reports whether s holds only bytes that need no escaping in a
-// URL path or query and no fragment, and a well-formed percent-encoding.
-func isCleanPath(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' {
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return false
-			}
-			continue
-		}
-		if c == '#' || unsafeByte(c) {
-			return false
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// unsafeByte reports whether c must be percent-encoded in a URL: non-ASCII,
-// controls, space and the characters RFC 3986 never allows unescaped.
-func unsafeByte(c byte) bool {
-	return c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>\^`+"`{|}", c) >= 0
-}
-
-// escapeUnsafe percent-encodes the unsafe bytes of s and leaves the rest,
-// including existing escapes, alone.
-func escapeUnsafe(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if unsafeByte(c) || c == '%' && (i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2])) {
-			fmt.Fprintf(&b, "%%%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
+	host, path, _ := strings.Cut(rest, "/")
+	host = strings.TrimSuffix(host, ":443") // the default port of https
+	return "https://" + host + "/" + path
 }
 
 // forbiddenTagChars are the characters Akamai does not allow in a cache tag.

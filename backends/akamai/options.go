@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // Option configures a [Backend] at [New].
@@ -96,7 +98,7 @@ func WithAction(a Action) Option {
 func WithHostnames(hosts ...string) Option {
 	return func(c *config) {
 		for _, h := range hosts {
-			a, err := asciiHost(strings.TrimSpace(h))
+			a, err := backends.CanonicalHost("https", strings.TrimSpace(h))
 			if err != nil || strings.ContainsAny(h, "/?# ") {
 				c.errs = append(c.errs, &ConfigError{Source: "WithHostnames", Field: fmt.Sprintf("%q", h),
 					Err: errors.New("want a host name such as www.example.com, without scheme or path")})
