@@ -128,16 +128,31 @@ type RateLimits struct {
 	CPCodes  Bucket
 }
 
+// Fast Purge's token buckets, one set per account, as Akamai documents them
+// in the Fast Purge API reference, "Rate limiting"
+// (https://techdocs.akamai.com/purge-cache/reference/rate-limiting), and
+// reports them in the X-Ratelimit-Limit* headers of every answer.
+const (
+	publishedRequestBurst = 100        // requests
+	publishedRequestRate  = 50.0       // requests per second
+	publishedURLBurst     = 10_000     // URL objects
+	publishedURLRate      = 200.0      // URL objects per second
+	publishedTagBurst     = 5_000      // tags
+	publishedTagRate      = 500.0 / 60 // tags per second: 500 a minute
+	publishedCPCodeBurst  = 300        // CP codes
+	publishedCPCodeRate   = 30.0 / 60  // CP codes per second: 30 a minute
+)
+
 // PublishedRateLimits returns the limits Akamai documents for Fast Purge:
 // requests 100 (refill 50/s), URLs 10,000 (200/s), tags 5,000 (500/min), CP
 // codes 300 (30/min). They are the defaults, and the most that [New]
-// accepts.
+// accepts. The backend paces itself at 1% below these rates.
 func PublishedRateLimits() RateLimits {
 	return RateLimits{
-		Requests: Bucket{Burst: 100, PerSecond: 50},
-		URLs:     Bucket{Burst: 10_000, PerSecond: 200},
-		Tags:     Bucket{Burst: 5_000, PerSecond: 500.0 / 60},
-		CPCodes:  Bucket{Burst: 300, PerSecond: 30.0 / 60},
+		Requests: Bucket{Burst: publishedRequestBurst, PerSecond: publishedRequestRate},
+		URLs:     Bucket{Burst: publishedURLBurst, PerSecond: publishedURLRate},
+		Tags:     Bucket{Burst: publishedTagBurst, PerSecond: publishedTagRate},
+		CPCodes:  Bucket{Burst: publishedCPCodeBurst, PerSecond: publishedCPCodeRate},
 	}
 }
 

@@ -246,7 +246,8 @@ func (b *Backend) plan(kind Kind, objects []string) [][]string {
 // first, Pace returns its error. When ctx's deadline would come before the
 // tokens, Pace returns at once an error matching [ErrRateLimited] that
 // backends.RetryDelay reads the wait from. Either way, the tokens of the
-// request it could not wait for are not taken.
+// request it could not wait for are not taken. Call Purge with r at once:
+// until its requests are sent, the pacer counts them as on their way.
 func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 	for _, kind := range []Kind{KindURL, KindTag} {
 		objs, _ := b.objects(kind, r)
@@ -295,7 +296,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 		for i, chunk := range chunks {
 			if err := b.send(ctx, kind, chunk, len(chunk), t); err != nil {
 				for _, c := range chunks[i+1:] {
-					b.pacer.release(kind, len(c)) // taken by Pace, never sent
+					b.pacer.unsend(kind, 1, len(c)) // taken by Pace, never sent
 				}
 				return t.result(b.name, r.Len()), err
 			}
@@ -441,21 +442,36 @@ func (t *tally) result(name string, objects int) backends.Result {
 	return res
 }
 
-// send posts one request of objects, whose reserved object tokens (taken by
-// Pace or by the caller) number reserved, and deals with its answer: it
-// records a 201 in t, splits on 413, drops the objects a 400 or 403 names
-// and resends the rest, and returns the classified error of any other
-// failure.
+// send posts one request of objects, for which a request token and
+// reserved object tokens were taken (by Pace, by the caller, or kept from
+// a refused request), and deals with its answer: it records a 201 in t,
+// splits on 413, drops the objects a 400 or 403 names and resends the rest,
+// and returns the classified error of any other failure.
 func (b *Backend) send(ctx context.Context, kind Kind, objects []string, reserved int, t *tally) error {
 	body := encode(kind, objects)
 	if len(body) > b.maxBody && len(objects) > 1 {
-		b.pacer.release(kind, reserved)
+		// The halves take request tokens of their own and keep the
+		// object tokens.
+		b.pacer.unsend(kind, 1, 0)
 		return b.split(ctx, kind, objects, t)
 	}
 	ans, err := b.post(ctx, kind, body, len(objects), reserved)
 	if err != nil {
 		return err
 	}
+	// Akamai spent nothing on a refused request: the object tokens of
+	// what is resent are kept for it.
+	keep := 0
+	switch {
+	case ans.status == http.StatusRequestEntityTooLarge && len(objects) > 1:
+		keep = len(objects)
+	case ans.status == http.StatusBadRequest || ans.status == http.StatusForbidden:
+		if refused, rest := refusedObjects(kind, objects, ans); len(refused) > 0 && t.resends > 0 {
+			keep = len(rest)
+		}
+	}
+	b.pacer.answered(kind, reserved, keep, ans.status,
+		headerFloat(ans.header, "X-Ratelimit-Remaining"), headerFloat(ans.header, "X-Ratelimit-Remaining-Objects"))
 	switch {
 	case ans.status == http.StatusCreated:
 		t.purgeIDs = append(t.purgeIDs, ans.body.PurgeID)
@@ -514,23 +530,26 @@ func (b *Backend) send(ctx context.Context, kind Kind, objects []string, reserve
 	}
 }
 
-// split sends objects as two halves in turn.
+// split sends objects, whose object tokens are reserved, as two halves in
+// turn.
 func (b *Backend) split(ctx context.Context, kind Kind, objects []string, t *tally) error {
 	h := len(objects) / 2
 	if err := b.resend(ctx, kind, objects[:h:h], t); err != nil {
+		b.pacer.unsend(kind, 0, len(objects)-h)
 		return err
 	}
 	return b.resend(ctx, kind, objects[h:], t)
 }
 
 // resend sends objects again after Akamai refused the request they were
-// part of. A refused request spends no object tokens at Akamai, so only a
-// request token is taken.
+// part of. A refused request spends no object tokens at Akamai, and send
+// kept those of objects reserved: only a request token is taken.
 func (b *Backend) resend(ctx context.Context, kind Kind, objects []string, t *tally) error {
 	if err := b.wait(ctx, kind, 0); err != nil {
+		b.pacer.unsend(kind, 0, len(objects))
 		return err
 	}
-	return b.send(ctx, kind, objects, 0, t)
+	return b.send(ctx, kind, objects, len(objects), t)
 }
 
 // refusedObjects splits objects into those a 400 or 403 answer refuses and
@@ -638,32 +657,35 @@ type apiBody struct {
 // maxAnswer bounds how much of an answer is read.
 const maxAnswer = 1 << 20
 
-// post signs and sends one request of n objects, for which reserved object
-// tokens were taken. It returns an error only when there is no HTTP
-// answer.
+// post signs and sends one request of n objects, for which a request token
+// and reserved object tokens were taken. It returns an error only when
+// there is no HTTP answer (then it has settled the tokens); otherwise the
+// caller reports the answer to the pacer.
 func (b *Backend) post(ctx context.Context, kind Kind, body []byte, n, reserved int) (*answer, error) {
 	url := "https://" + b.host + Path(b.action, kind, b.network)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		b.pacer.release(kind, reserved)
+		b.pacer.unsend(kind, 1, reserved)
 		return nil, backends.Permanent(fmt.Errorf("akamai: building request to %s: %w", url, err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	b.signer.SignRequest(req)
+	b.pacer.sending(kind, reserved)
 	resp, err := b.client.Do(req)
 	if err != nil {
-		b.pacer.release(kind, reserved)
+		b.pacer.lost(kind, reserved)
 		return nil, fmt.Errorf("akamai: %s %s (%d objects): %w", b.action, kind, n, err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 		_ = resp.Body.Close()
 	}()
-	b.pacer.answered(kind, reserved, headerFloat(resp.Header, "X-Ratelimit-Remaining"), headerFloat(resp.Header, "X-Ratelimit-Remaining-Objects"))
 	ans := &answer{status: resp.StatusCode, header: resp.Header}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
+		b.pacer.answered(kind, reserved, 0, ans.status,
+			headerFloat(resp.Header, "X-Ratelimit-Remaining"), headerFloat(resp.Header, "X-Ratelimit-Remaining-Objects"))
 		return nil, fmt.Errorf("akamai: reading the answer to %s %s (%d objects, status %d): %w", b.action, kind, n, resp.StatusCode, err)
 	}
 	if len(raw) > 0 && json.Unmarshal(raw, &ans.body) != nil {
