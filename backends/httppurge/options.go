@@ -256,8 +256,15 @@ func (c *config) validate() ([]*node, error) {
 	if c.discoveryInterval <= 0 {
 		add("WithDiscoveryInterval(%v): need a positive interval", c.discoveryInterval)
 	}
-	for _, h := range c.siteHosts {
+	for i, h := range c.siteHosts {
 		if err := checkSiteHost(h); err != nil {
+			add("WithSiteHost(%q): %v", backends.RedactURL(h), err)
+			continue
+		}
+		// The Host header browsers send: punycode for an IDN name.
+		if ch, err := backends.CanonicalHost("http", h); err == nil {
+			c.siteHosts[i] = ch
+		} else {
 			add("WithSiteHost(%q): %v", backends.RedactURL(h), err)
 		}
 	}

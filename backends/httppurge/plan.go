@@ -150,45 +150,34 @@ func (b *Backend) plan(r backends.Request) (jobs []*job, skippedTags int, refuse
 	return jobs, 0, refused, bad
 }
 
-// urlJobs returns the requests that purge one URL: an absolute URL under its
+// urlJobs returns the requests that purge one URL, in its canonical form
+// ([backends.CanonicalURL]) as browsers send it: an absolute URL under its
 // own host, a path under every site host.
 func (b *Backend) urlJobs(raw string) ([]*job, error) {
 	if raw == "" {
 		return nil, errors.New("httppurge: cannot purge an empty URL")
 	}
-	if strings.ContainsFunc(raw, isCtl) {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a control character", backends.RedactURL(raw))
-	}
-	u, err := url.Parse(raw)
+	c, err := backends.CanonicalURL(raw)
 	if err != nil {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", backends.RedactURL(raw), parseError(raw, err))
+		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", backends.RedactURL(raw), err)
 	}
-	if u.Path == "" {
-		u.Path = "/"
+	host, target := "", c
+	if c[0] != '/' {
+		_, rest, _ := strings.Cut(c, "://")
+		i := strings.IndexByte(rest, '/') // a canonical absolute URL has a path
+		host, target = rest[:i], rest[i:]
 	}
-	target := u.RequestURI()
-	if strings.ContainsFunc(target, isSpaceOrCtl) {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: it holds a space", backends.RedactURL(raw))
+	escapedPath, rawQuery, _ := strings.Cut(target, "?")
+	path, err := url.PathUnescape(escapedPath)
+	if err != nil { // cannot happen: the canonical form's escapes are valid
+		return nil, fmt.Errorf("httppurge: cannot purge %q: %w", backends.RedactURL(raw), err)
 	}
 	mk := func(host string) *job {
-		return &job{method: b.cfg.method, uri: target, path: u.Path, rawPath: u.RawPath, rawQuery: u.RawQuery,
+		return &job{method: b.cfg.method, uri: target, path: path, rawPath: escapedPath, rawQuery: rawQuery,
 			host: host, header: b.header, headerBlock: b.headerBlock, target: target}
 	}
-	if u.IsAbs() || u.Host != "" {
-		scheme := strings.ToLower(u.Scheme)
-		if scheme != "http" && scheme != "https" {
-			if strings.Contains(u.Opaque, "@") { // "user:password@host": the "scheme" is a user name
-				return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", backends.RedactURL(raw))
-			}
-			return nil, fmt.Errorf("httppurge: cannot purge %q: scheme %q is not http or https", backends.RedactURL(raw), u.Scheme)
-		}
-		if u.Hostname() == "" {
-			return nil, fmt.Errorf("httppurge: cannot purge %q: no host", backends.RedactURL(raw))
-		}
-		return []*job{mk(hostHeader(scheme, u.Host))}, nil
-	}
-	if !strings.HasPrefix(u.Path, "/") {
-		return nil, fmt.Errorf("httppurge: cannot purge %q: want an absolute http(s) URL or a path beginning with \"/\"", backends.RedactURL(raw))
+	if host != "" {
+		return []*job{mk(host)}, nil
 	}
 	if len(b.cfg.siteHosts) == 0 {
 		return nil, fmt.Errorf("httppurge: cannot purge path %q: the caches key pages by Host, and no site host is set: use WithSiteHost(\"www.example.com\"), or have gormpurge hand over absolute URLs (gormpurge.WithBaseURL)", backends.RedactURL(raw))
@@ -198,22 +187,4 @@ func (b *Backend) urlJobs(raw string) ([]*job, error) {
 		jobs = append(jobs, mk(h))
 	}
 	return jobs, nil
-}
-
-// hostHeader returns the Host header a browser sends for host under scheme:
-// lowercased, as host names are case-insensitive and caches such as Varnish
-// hash the Host as sent, and without the scheme's default port.
-func hostHeader(scheme, host string) string {
-	host = strings.ToLower(host)
-	h, port, err := net.SplitHostPort(host)
-	if err != nil {
-		return host // no port
-	}
-	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		if strings.Contains(h, ":") {
-			return "[" + h + "]"
-		}
-		return h
-	}
-	return host
 }
