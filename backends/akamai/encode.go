@@ -88,6 +88,12 @@ const forbiddenTagChars = " ,\"=()?;/[]<>*@\\{}:"
 // MaxTagLength is the longest cache tag Akamai accepts, in characters.
 const MaxTagLength = 128
 
+// CheckTag reports why Fast Purge would refuse tag, if it would: Akamai's
+// own limits (length, forbidden characters, printable ASCII only) on top of
+// the canonical rule of [backends.CanonicalTag]. Tools that take tags from
+// users, such as the gormpurge command, check them with it before sending.
+func CheckTag(tag string) error { return checkTag(tag) }
+
 // checkTag reports why Akamai would refuse tag, if it would.
 func checkTag(tag string) error {
 	switch {

@@ -155,58 +155,28 @@ func writeInvalid(w io.Writer, bad []invalidInput, limit int) {
 	}
 }
 
-// hasSpaceOrControl reports whether s holds white space or a control
-// character.
-func hasSpaceOrControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
-}
-
 // checkURL accepts an absolute http(s) URL, and a path beginning with "/"
-// when pathsOK; pathHint says what a path needs otherwise.
+// when pathsOK, and returns its canonical form ([backends.CanonicalURL]),
+// the one the library purges; pathHint says what a path needs otherwise.
 func checkURL(pathsOK bool, pathHint string) checkFunc {
 	return func(s string) (string, error) {
 		if s == "" {
 			return "", errors.New("empty")
 		}
-		if hasSpaceOrControl(s) {
-			return "", errors.New("holds white space or a control character (percent-encode it)")
+		// The library would encode a space, but in a list of URLs one is
+		// more likely two URLs on a line, or a URL cut in two.
+		if strings.ContainsFunc(s, unicode.IsSpace) {
+			return "", errors.New("holds white space (percent-encode it)")
 		}
-		u, err := url.Parse(s)
+		c, err := backends.CanonicalURL(s)
 		if err != nil {
-			return "", fmt.Errorf("not a URL: %v", errors.Unwrap(err))
+			return "", errors.New(strings.TrimPrefix(err.Error(), backends.ErrInvalidURL.Error()+": "))
 		}
-		switch {
-		case u.Scheme == "" && u.Host == "" && strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//"):
-			if !pathsOK {
-				return "", errors.New("a path: " + pathHint)
-			}
-			return s, nil
-		case !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
-			return "", errors.New("not an absolute http or https URL, nor a path beginning with /")
-		case u.Hostname() == "":
-			return "", errors.New("no host")
-		case u.User != nil:
-			return "", errors.New("user information (user@) is not allowed in a purged URL")
+		if c[0] == '/' && !pathsOK {
+			return "", errors.New("a path: " + pathHint)
 		}
-		return lowerSchemeHost(s, u), nil
+		return c, nil
 	}
-}
-
-// lowerSchemeHost returns s, an absolute URL that parsed as u, with its
-// scheme and host lowercased: they are case-insensitive, and caches key
-// pages by the Host as sent, so HTTP://WWW.EXAMPLE.COM/a is purged as
-// http://www.example.com/a and merges with it. The rest is kept as given.
-func lowerSchemeHost(s string, u *url.URL) string {
-	rest := s[len(u.Scheme)+1:] // after "scheme:"
-	if !strings.HasPrefix(rest, "//") {
-		return s
-	}
-	rest = rest[2:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(rest[:end]) + rest[end:]
 }
 
 // redactURL returns s, a URL, without the credentials it may carry, as
@@ -271,28 +241,20 @@ func credentials(raw string) []string {
 	return out
 }
 
-// akamaiTagChars are the characters Fast Purge refuses in a cache tag.
-const akamaiTagChars = ` ,"=()?;/[]<>*@\{}:`
-
-// checkTag accepts a cache tag: no white space, comma or control
-// character, and for Akamai none of the characters it refuses and at most
-// [akamai.MaxTagLength] bytes.
+// checkTag accepts a cache tag in canonical form ([backends.CanonicalTag]:
+// no white space, comma or control character), and for Akamai one that
+// Fast Purge accepts ([akamai.CheckTag]).
 func checkTag(forAkamai bool) checkFunc {
 	return func(s string) (string, error) {
-		switch {
-		case s == "":
+		if s == "" {
 			return "", errors.New("empty")
-		case hasSpaceOrControl(s):
-			return "", errors.New("holds white space or a control character: tags travel in HTTP headers, separated by spaces")
-		case strings.Contains(s, ","):
-			return "", errors.New("holds a comma: tags travel in HTTP headers, separated by spaces or commas")
+		}
+		if _, err := backends.CanonicalTag(s); err != nil {
+			return "", errors.New(strings.TrimPrefix(err.Error(), backends.ErrInvalidTag.Error()+": "))
 		}
 		if forAkamai {
-			if i := strings.IndexAny(s, akamaiTagChars); i >= 0 {
-				return "", fmt.Errorf("holds %q, which Akamai refuses in a tag (none of %s)", s[i], akamaiTagChars)
-			}
-			if len(s) > akamai.MaxTagLength {
-				return "", fmt.Errorf("%d bytes long: Akamai takes at most %d", len(s), akamai.MaxTagLength)
+			if err := akamai.CheckTag(s); err != nil {
+				return "", fmt.Errorf("%v: Akamai refuses it", err)
 			}
 		}
 		return s, nil

@@ -91,9 +91,10 @@ PURGE, such as Varnish, nginx and Squid (--http-nodes).
 Objects come from the arguments, from files (--file, one per line; blank lines and
 lines starting with # are skipped), or from standard input with - . They are
 checked before anything is sent: a URL must be an absolute http(s) URL, or a path
-beginning with / when --site-host names the site's hosts; a tag must hold no
-space, comma or control character (nor, for Akamai, any of ` + "`" + akamaiTagChars + "`" + `);
-a CP code is a positive number. One invalid input refuses the whole run with exit
+beginning with / when --site-host names the site's hosts, and is purged in its
+canonical form (host in lower case and punycode, path and query percent-encoded
+as browsers send them); a tag must hold no space, comma or control character (nor,
+for Akamai, any character Fast Purge refuses); a CP code is a positive number. One invalid input refuses the whole run with exit
 status 2, naming each by file and line, unless --skip-invalid purges the rest.
 
 Everything goes through the gormpurge dispatcher: batched to the backend's limits

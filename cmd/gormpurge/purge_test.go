@@ -114,7 +114,7 @@ func TestPurgeAkamaiTags(t *testing.T) {
 	f.srv.Reset()
 	r = f.purge(t, "", "--tags", "ok", "a/b")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, `argument 2: "a/b": holds '/'`)
+	assert.Contains(t, r.stderr, `argument 2: "a/b": character '/' is not allowed in an Akamai cache tag`)
 	assert.Empty(t, f.srv.Purges())
 }
 
@@ -247,7 +247,7 @@ func TestPurgeInvalidInputs(t *testing.T) {
 	r := f.purge(t, "", "--file", file)
 	require.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "3 invalid inputs; nothing was sent")
-	assert.Contains(t, r.stderr, file+`:3: "www.example.com/no-scheme": not an absolute http or https URL`)
+	assert.Contains(t, r.stderr, file+`:3: "www.example.com/no-scheme": want an absolute http(s) URL or a path beginning with "/"`)
 	assert.Contains(t, r.stderr, file+`:4: "/a-path": a path: name the site's hosts with --site-host`)
 	assert.Contains(t, r.stderr, file+`:5: "https://www.example.com/b c": holds white space`)
 	assert.Empty(t, f.srv.Responses())

@@ -119,13 +119,18 @@ func TestPurgeLowercasesHosts(t *testing.T) {
 	assert.Contains(t, r.stdout, "1 duplicate ignored")
 }
 
-func TestLowerSchemeHost(t *testing.T) {
+// URLs are purged in the library's canonical form (backends.CanonicalURL):
+// scheme and host lowercased, fragments and default ports dropped, path and
+// query encoded as browsers send them.
+func TestURLsTakeTheCanonicalForm(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"HTTP://WWW.EXAMPLE.TEST/E?Q=A#F": "http://www.example.test/E?Q=A#F",
-		"https://Example.COM:8443":        "https://example.com:8443",
-		"Https://x.test?A":                "https://x.test?A",
-		"/Path":                           "/Path",
+		"HTTP://WWW.EXAMPLE.TEST/E?Q=A#F":            "http://www.example.test/E?Q=A",
+		"https://Example.COM:8443":                   "https://example.com:8443/",
+		"Https://x.test?A":                           "https://x.test/?A",
+		"https://x.test:443/caf\u00e9?q=%c3":         "https://x.test/caf%C3%A9?q=%C3",
+		"https://B\u00fccher.example/tags/go%2ffeed": "https://xn--bcher-kva.example/tags/go%2Ffeed",
+		"/Path": "/Path",
 	} {
 		got, err := checkURL(true, "")(in)
 		require.NoError(t, err, in)
