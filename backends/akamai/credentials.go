@@ -112,7 +112,9 @@ func loadEdgerc(path, section string) (Credentials, error) {
 			return Credentials{}, &ConfigError{Source: fmt.Sprintf(".edgerc file %q", expanded),
 				Err: errors.New("is not a valid INI file: each line must be [section], key = value, or a comment")}
 		case err != nil && !errors.Is(err, edgegrid.ErrRequiredOptionEdgerc):
-			return Credentials{}, &ConfigError{Source: src, Err: err}
+			// The library's message may quote a value, and so a secret.
+			return Credentials{}, &ConfigError{Source: src,
+				Err: errors.New("cannot read the section's values: each must be of its type (max_body a number)")}
 		}
 		c := Credentials{Host: cfg.Host, ClientToken: cfg.ClientToken, ClientSecret: cfg.ClientSecret,
 			AccessToken: cfg.AccessToken, AccountKey: cfg.AccountKey}
@@ -200,11 +202,19 @@ func (c Credentials) validate(src string, names []string) error {
 	if len(missing) > 0 {
 		return &ConfigError{Source: src, Field: strings.Join(missing, ", "), Err: errors.New("missing or empty")}
 	}
+	// A host that is not one may hold a secret (a line break lost in the
+	// file runs the next line into it): it is described, never printed.
 	switch {
 	case strings.Contains(c.Host, "://"):
-		return &ConfigError{Source: src, Field: names[0], Err: fmt.Errorf("%q must be a host name without a scheme, such as akab-xxxx.luna.akamaiapis.net", c.Host)}
-	case strings.ContainsAny(c.Host, "/?# \t"):
-		return &ConfigError{Source: src, Field: names[0], Err: fmt.Errorf("%q must be a host name without a path or spaces", c.Host)}
+		return &ConfigError{Source: src, Field: names[0], Err: errors.New("must be a host name without a scheme, such as akab-xxxx.luna.akamaiapis.net")}
+	case strings.IndexFunc(c.Host, notHostChar) >= 0:
+		return &ConfigError{Source: src, Field: names[0], Err: errors.New("must be a host name such as akab-xxxx.luna.akamaiapis.net " +
+			"(letters, digits, dots, hyphens and an optional :port; no path, space or other character: check the line breaks)")}
+	}
+	for i, v := range []string{c.ClientToken, c.ClientSecret, c.AccessToken} {
+		if len(v) >= minSecretInHost && strings.Contains(c.Host, v) {
+			return &ConfigError{Source: src, Field: names[0], Err: fmt.Errorf("holds the value of %s: check the line breaks", names[i+1])}
+		}
 	}
 	for i, v := range []string{c.ClientToken, c.ClientSecret, c.AccessToken} {
 		if strings.ContainsAny(v, " \t;\r\n") {
@@ -213,6 +223,21 @@ func (c Credentials) validate(src string, names []string) error {
 		}
 	}
 	return nil
+}
+
+// minSecretInHost is the length from which a token or secret found in the
+// host is taken for a mistake in the file: real ones are far longer, and a
+// shorter value may be part of a host name by chance.
+const minSecretInHost = 8
+
+// notHostChar reports whether r cannot appear in a host name, an IP address
+// (with brackets for IPv6) or a port.
+func notHostChar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune(".-_:[]", r)
 }
 
 // signer returns the edgegrid configuration that signs requests with c.
