@@ -84,3 +84,22 @@ func getHost(t *testing.T, h http.Handler, target, host string) result {
 	require.NoError(t, err)
 	return result{status: w.Code, xcache: w.Result().Header.Get(localcache.XCache), body: string(body)}
 }
+
+// A request line holding "#" or a character net/http re-encodes is keyed as
+// the client sent it: "GET /p#evil" (whose path the handler sees as
+// "/p#evil") cannot fill the entry of "/p", and `/a"!b` (which net/http
+// re-encodes as /a%22%21b) is found by a purge of `/a"!b`.
+func TestRequestTargetsAreKeyedAsSent(t *testing.T) {
+	store, h := setup(t, &app{respond: func(w http.ResponseWriter, r *http.Request, _ int64) {
+		_, _ = io.WriteString(w, "path "+r.URL.Path)
+	}})
+	require.Equal(t, "path /p#evil", get(t, h, "/p#evil").body)
+	page := get(t, h, "/p")
+	assert.Equal(t, "path /p", page.body)
+	assert.Equal(t, "MISS", page.xcache)
+
+	get(t, h, `/a"!b`)
+	require.Equal(t, "HIT", get(t, h, `/a"!b`).xcache)
+	purge(t, store, []string{`/a"!b`}, nil)
+	assert.Equal(t, "MISS", get(t, h, `/a"!b`).xcache)
+}

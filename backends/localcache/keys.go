@@ -41,19 +41,51 @@ func pageOf(r *http.Request) page {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	target := r.URL.EscapedPath()
-	if target == "" {
-		target = "/"
-	}
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
-	}
-	if c, err := backends.CanonicalURL(scheme + "://" + r.Host + target); err == nil {
-		if p, ok := splitCanonical(c); ok {
-			return p
+	target, ok := requestTarget(r)
+	if ok {
+		if c, err := backends.CanonicalURL(scheme + "://" + r.Host + target); err == nil {
+			if p, ok := splitCanonical(c); ok {
+				return p
+			}
 		}
 	}
-	return page{scheme: scheme, host: "!" + r.Host, path: target}
+	return page{scheme: scheme, host: "!" + r.Host, path: r.RequestURI + " " + r.URL.String()}
+}
+
+// requestTarget returns the path and query r asks for, as the client sent
+// them: r.RequestURI, which keeps escapes that r.URL may spell another way
+// (net/http re-encodes a path holding a character it thinks needs escaping,
+// turning "!" into "%21"). A "#" there is part of the path the handler sees,
+// not a fragment, so it is escaped. Requests built in-process have no
+// RequestURI and use r.URL. It reports false for a target in another form
+// ("*", "host:port", a bare word), which no purge can name.
+func requestTarget(r *http.Request) (string, bool) {
+	target := r.RequestURI
+	switch {
+	case target == "":
+		target = r.URL.EscapedPath()
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		if !strings.HasPrefix(target, "/") {
+			return "", false
+		}
+	case strings.HasPrefix(target, "/"):
+	case strings.HasPrefix(strings.ToLower(target), "http://") || strings.HasPrefix(strings.ToLower(target), "https://"):
+		// The absolute form, as sent to a proxy: r.Host holds its host.
+		rest := target[strings.Index(target, "://")+3:]
+		j := strings.IndexAny(rest, "/?")
+		if j < 0 {
+			return "/", true
+		}
+		target = rest[j:]
+		if target[0] == '?' {
+			target = "/" + target
+		}
+	default:
+		return "", false
+	}
+	return strings.ReplaceAll(target, "#", "%23"), true
 }
 
 // splitCanonical splits a canonical absolute URL into a page.
