@@ -7,6 +7,12 @@ import (
 // Request says what to purge: URLs (absolute http(s) URLs or site-relative
 // paths beginning with "/") and cache tags (surrogate keys).
 //
+// The plugin, the dispatcher and the outbox hand backends Requests whose
+// objects are in canonical form ([CanonicalURL], [CanonicalTag]), so that
+// every backend receives the same names for the same page. A Request built
+// by hand is brought to that form by [CanonicalRequest]; backends called
+// directly apply the same rules and refuse what has none.
+//
 // A Request built with [NewRequest] or [Request.Merge] is normalised: each list
 // is sorted and holds no duplicates or empty strings, so equal Requests compare
 // equal and backends can batch deterministically. The zero value is an empty
