@@ -41,3 +41,15 @@ func TestPurgesNameThePageAsBrowsersAskForIt(t *testing.T) {
 		})
 	}
 }
+
+// WithHeader("User-Agent", ...) replaces the default instead of sending two.
+func TestWithHeaderReplacesTheUserAgent(t *testing.T) {
+	node := newFakeNode(t)
+	b := newBackend(t, httppurge.WithNodes(node.URL), httppurge.WithSiteHost("www.example.com"),
+		httppurge.WithHeader("User-Agent", "acme-purger/1.0"))
+	_, err := b.Purge(t.Context(), backends.NewRequest([]string{"/a"}, nil))
+	require.NoError(t, err)
+	reqs := node.requests()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, []string{"acme-purger/1.0"}, reqs[0].Header.Values("User-Agent"))
+}

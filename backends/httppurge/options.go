@@ -36,6 +36,7 @@ type config struct {
 	discoverSet       bool
 	discoveryInterval time.Duration
 	siteHosts         []string
+	userAgentSet      bool // WithHeader replaced the default User-Agent
 	method            string
 	header            http.Header
 	tags              TagMode
@@ -125,7 +126,8 @@ func WithMethod(method string) Option {
 // WithHeader adds a header to every purge request, for example
 // WithHeader("X-Purge-Strict", "1") for a Varnish configuration that then
 // answers 404 for a page it did not hold, or a token the cache checks.
-// Defaults to none besides User-Agent.
+// A User-Agent given here replaces the default one; other names may be
+// given several times. Defaults to none besides User-Agent.
 func WithHeader(name, value string) Option {
 	return func(c *config) {
 		if !isToken(name) {
@@ -140,6 +142,10 @@ func WithHeader(name, value string) Option {
 		if reservedHeader(name) {
 			c.errs = append(c.errs, fmt.Errorf("WithHeader(%q, ...): the backend sets this header itself (use WithSiteHost for Host)", name))
 			return
+		}
+		if http.CanonicalHeaderKey(name) == "User-Agent" && !c.userAgentSet {
+			c.header.Del(name) // the default
+			c.userAgentSet = true
 		}
 		c.header.Add(name, value)
 	}
