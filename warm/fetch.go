@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // clock is the time source of a Warmer; tests replace it to control delays.
@@ -42,7 +44,11 @@ type target struct {
 // error wrapping [ErrRefused].
 func (w *Warmer) resolve(raw string) (target, error) {
 	shown := redactURL(raw)
-	u, err := url.Parse(raw)
+	fetch := raw
+	if c, err := backends.CanonicalURL(raw); err == nil {
+		fetch = c // as the caches key the page, and as purges name it
+	}
+	u, err := url.Parse(fetch)
 	if err != nil {
 		if shown != raw {
 			// The parser's message may quote a piece of the password.
@@ -140,6 +146,9 @@ func (o origin) String() string {
 func canonicalHost(host string) string {
 	if ip := net.ParseIP(host); ip != nil {
 		return ip.String()
+	}
+	if c, err := backends.CanonicalHost("http", host); err == nil {
+		return c // lower case, punycode for an internationalised name
 	}
 	return strings.ToLower(host)
 }

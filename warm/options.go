@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -401,18 +403,11 @@ func validHost(h string) bool {
 	if net.ParseIP(unbracket(h)) != nil {
 		return true
 	}
-	if h == "" {
+	if h == "" || strings.ContainsAny(h, ":/?#@[]") {
 		return false
 	}
-	for _, r := range h {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		case r == '-' || r == '_' || r == '.':
-		default:
-			return false
-		}
-	}
-	return true
+	_, err := backends.CanonicalHost("http", h) // internationalised names too
+	return err == nil
 }
 
 // unbracket returns h without the brackets around an IPv6 address.
