@@ -13,8 +13,9 @@
 //
 // [WithBaseURL] turns the site-relative paths models return into absolute
 // URLs, for a CDN; the local page cache purges paths on every host, so leave
-// it out there. The runnable example in examples/blog wires the plugin, the
-// dispatcher and the local cache together.
+// it out there. With a base URL, absolute URLs must be on its host, or on one
+// [WithAllowedHosts] names. The runnable example in examples/blog wires the
+// plugin, the dispatcher and the local cache together.
 //
 // To purge without a model callback, see [Plugin.Purge]; for bulk jobs,
 // [Plugin.Suspend].
@@ -25,6 +26,13 @@
 // page), [PurgeURLer] (more pages that show it), [DependentPather] (pages of
 // related rows) and [PurgeTagger] (cache tags). A type that cannot be given
 // methods is registered with a function through [TargetsOf].
+//
+// Every URL is handed off in its canonical form (backends.CanonicalURL:
+// lower-case host in punycode, path and query percent-encoded one way, an
+// encoded slash kept encoded), and every tag is checked by
+// backends.CanonicalTag, so that each backend receives one spelling of a
+// page. A value beginning with "//" is always refused, so that a
+// user-chosen slug behind "/" + slug cannot name another host.
 //
 // # Guarantees
 //
@@ -48,9 +56,12 @@
 //     rows on both sides; has-many changes purge the children (and, through
 //     their DependentPaths, the parent).
 //   - Never the user's error: a URL that is malformed, has control
-//     characters or a foreign host, a method that panics, a failed lookup, or
-//     a Sink that fails is reported to the logger and the error handler
-//     ([WithErrorHandler]) and never fails or rolls back the write.
+//     characters or user information, begins with "//" or is on a host
+//     that is not allowed, a method that panics, a failed lookup, or a Sink
+//     that fails is reported to the logger and the error handler
+//     ([WithErrorHandler]) and never fails or rolls back the write. A
+//     rejected URL is shown as backends.RedactURL shows it: user
+//     information and query values become REDACTED.
 //
 // # Delivery
 //

@@ -10,21 +10,23 @@
 //
 // # What the database decides
 //
-// The plugin writes one row per committed transaction, holding the
-// transaction's URLs and tags, through the transaction's own connection just
-// before the commit. A commit keeps the row; a rollback, or a savepoint
-// rolled back before the commit, drops it (the plugin leaves out what a
-// rolled-back savepoint collected). Nothing reaches a backend before the
-// commit. Statements run outside a transaction (SkipDefaultTransaction)
-// write their row right after they succeed, with a short window in which a
-// crash loses it.
+// The plugin writes a row holding the transaction's URLs and tags (several
+// rows for a very large request, below), through the transaction's own
+// connection just before the commit. A commit keeps the rows; a rollback, or
+// a savepoint rolled back before the commit, drops them (the plugin leaves
+// out what a rolled-back savepoint collected). Nothing reaches a backend
+// before the commit. Statements run outside a transaction
+// (SkipDefaultTransaction) write their rows right after they succeed (in
+// one transaction of their own when there are several), with a short
+// window in which a crash loses them.
 //
 // A row holds at most 1 MiB of URLs and tags (JSON); on MySQL and MariaDB
 // at most a quarter of max_allowed_packet when that is smaller. A larger
 // request (a bulk update of a few hundred thousand rows) is written as
 // several rows, in the same transaction, so no statement comes near the
-// server's packet limit whatever the size of the purge. The rows are
-// delivered independently.
+// server's packet limit and the user's transaction commits whatever the
+// size of the purge. The rows are delivered, and their outcomes recorded,
+// independently.
 //
 // # Relays
 //

@@ -15,6 +15,11 @@
 //	sum := w.Fetch(ctx, urls, func(r warm.Result) { bar.Add(1) })
 //	fmt.Println(sum) // 120 URLs: 118 OK, 2 failed (404×1, error×1); p50 12ms p95 40ms max 80ms in 1.2s
 //
+// Each URL is fetched in its canonical form
+// ([github.com/gormpurge/gormpurge/backends.CanonicalURL]), as caches key
+// the page and purges name it; hosts are compared in that form too,
+// internationalised names included.
+//
 // Pages are fetched over the network with GET, or in this process through
 // [WithHandler], for example through the application's handler wrapped in
 // the local cache's Middleware. Either way, the body is read to the end and

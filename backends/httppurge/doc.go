@@ -18,6 +18,13 @@
 // each host given to [WithSiteHost]. The node's address is only where the
 // request goes.
 //
+// The request line and the Host header take the URL's canonical form
+// ([backends.CanonicalURL]), as browsers send them, since the caches key
+// objects by those bytes: the path and query percent-encoded UTF-8 with
+// upper-case hex (spaces encoded, an encoded slash kept encoded), and the
+// host in lower case, in punycode for an internationalised name and
+// without the scheme's default port. Site hosts are written the same way.
+//
 // Tags go by the [TagMode] set with [WithTagMode]: [XKey] (the default,
 // Varnish's xkey-purge header), [XKeySoft], [SurrogateKey], [BanTags] (a
 // Varnish BAN expression), or [NoTags] for caches that know none. Several
@@ -39,8 +46,8 @@
 //
 // A node whose answer concerns the node as a whole (no answer, 5xx, 403,
 // ...) receives nothing more in that call, and is tried again as a whole.
-// A URL that is neither an absolute http(s) URL nor a path, a path with no
-// site host set, or a tag that the cache would not read as one tag (empty,
+// A URL with no canonical form (neither an absolute http(s) URL nor a path
+// beginning with a single "/"), a path with no site host set, or a tag that the cache would not read as one tag (empty,
 // white space, a comma, a control character, invalid UTF-8, the tag mode's
 // separator) or that cannot fit in a header fails on its own, named in a
 // [backends.Permanent] error, after the others are purged. When every node

@@ -8,12 +8,52 @@
 // [Middleware] caches GET responses with status 200, keyed by scheme, host,
 // path and query (or by a [KeyFunc]), one entry per value of the request
 // headers the response names in Vary (but see Accept-Encoding below). It
-// honours Cache-Control (s-maxage, max-age, no-store, no-cache, private)
-// and falls back to a default TTL. It marks responses with X-Cache: HIT or
-// MISS, and collapses concurrent misses for the same page into one call to
-// the handler. It reads the handler's header names in any spelling
-// (w.Header()["ETag"], w.Header()["set-cookie"]) and sends them in the
-// canonical one.
+// honours Cache-Control (s-maxage, max-age, no-store, no-cache, private),
+// Expires, Pragma and Age (see Freshness below) and falls back to a
+// default TTL. It marks responses with X-Cache: HIT or MISS, and collapses
+// concurrent misses for the same page into one call to the handler. It
+// reads the handler's header names in any spelling (w.Header()["ETag"],
+// w.Header()["set-cookie"]) and sends them in the canonical one.
+//
+// Keys and purge indexes use the canonical form of the URL
+// ([backends.CanonicalURL]): hex in upper case, non-ASCII and unsafe bytes
+// percent-encoded, escapes of unreserved characters decoded, and every
+// other escape kept. So "/caf%c3%a9" and "/café" are one page, and a purge
+// of either finds it, but an encoded slash stays encoded: "/tags/go%2Ffeed"
+// is a different page from "/tags/go/feed", and neither fills the other's
+// entry.
+//
+// # Freshness
+//
+// The middleware reads a response's lifetime as RFC 9111 says for a shared
+// cache: s-maxage, else max-age, else Expires (counted from the response's
+// Date, or from now without a valid one), else the [TTL], each less the
+// response's Age. An Expires that does not parse (such as "0"), or several
+// that disagree, mean already expired. Pragma: no-cache counts as
+// Cache-Control: no-cache when the response has no Cache-Control field. A
+// response already expired is not stored. On an [UntilPurged] route only
+// s-maxage, less Age, bounds the server's lifetime; max-age and Expires are
+// for browsers.
+//
+// # Misses
+//
+// A GET miss that may be stored is rendered into a buffer of at most
+// [MaxEntryBytes] and sent to its client once the handler returns. It is
+// stored only whole: only if the handler returned normally before the
+// request's context was done, the body has the length its Content-Length
+// declares, and sending it to the client succeeded. Concurrent misses of
+// the page wait for that render and get the page as soon as it is known,
+// never at the pace of the first client's connection; a waiting request
+// whose own context ends renders its page itself.
+//
+// A response that may not be stored streams through to its client as the
+// handler writes it, and the requests waiting on it stop waiting at once
+// and render their own: one whose status or headers say so (no-store,
+// private, no-cache, Set-Cookie, a lifetime already over, Content-Type:
+// text/event-stream, trailers), one that grows past MaxEntryBytes, and
+// one the handler flushes ([http.Flusher]) or hijacks ([http.Hijacker])
+// before it returns. Handlers can hijack a GET through the middleware; a
+// render that panics also releases the requests waiting on it.
 //
 // # Vary: Accept-Encoding
 //
@@ -53,9 +93,10 @@
 // keep a page 60 seconds ([DefaultBrowserMaxAge]); [BrowserMaxAge] sets
 // another lifetime on any route, in whole seconds, 0 sending no-cache.
 // Either way the middleware writes the client's Cache-Control, without
-// Expires or Age, on hits and on the misses that are stored, and never
+// Expires or Age, on hits and on the misses that may be stored, and never
 // looser than the handler's: max-age is the smaller of that lifetime and
-// the handler's own max-age, and the handler's must-revalidate,
+// the handler's own max-age (without one, what remains of its Expires),
+// less the response's Age, and the handler's must-revalidate,
 // proxy-revalidate and no-transform are kept. A handler's
 // "max-age=0, must-revalidate" thus reaches clients as it is, and
 // "public, max-age=86400, immutable" as "max-age=60": immutable and
@@ -69,9 +110,9 @@
 // else the SHA-256 of the body, computed once when the page is stored. A
 // GET or HEAD whose If-None-Match lists it (weak comparison, "*" matches
 // any) gets 304 Not Modified from the cache, with the ETag, Cache-Control,
-// Expires and Vary headers and no body. The miss that stores a page streams
-// it to its client before the body is known, so it carries only the
-// handler's ETag, if any: a computed ETag appears from the first hit on.
+// Expires and Vary headers and no body. The miss that stores a page is sent
+// with the headers the handler wrote, so it carries only the handler's
+// ETag, if any: a computed ETag appears from the first hit on.
 // Other conditional headers (If-Modified-Since, If-Match, If-Range) and
 // Range are ignored: otherwise a hit is the full page with status 200.
 //
@@ -81,8 +122,8 @@
 // response that carries Set-Cookie or Cache-Control private, no-store or
 // no-cache, and never answers from the cache, nor stores the answer to, a
 // request that carries Authorization or a session cookie (by default: any
-// cookie; see [SessionCookies]). Expires and Pragma are ignored: use
-// Cache-Control.
+// cookie; see [SessionCookies]). Nor does it store a response with another
+// status than 200, Vary: *, or one that cannot be kept whole (see Misses).
 //
 // # Purging
 //
@@ -93,14 +134,14 @@
 // every entry whose response carried it in the tag header (Surrogate-Key by
 // default; see [TagHeader]).
 //
-// Pages cached under a [KeyFunc] are found by the path, host and raw query
-// of the request that filled them, not by the KeyFunc's key. A purge by
-// path, the usual case since gormpurge's models name paths, removes every
-// entry of the page, whatever the query that filled it. A purge naming a
-// query ("/list?page=2") matches only an entry filled by a request with
-// exactly that raw query ("page=2"), not one filled by
-// "/list?page=2&utm_source=mail" that the KeyFunc keyed alike; queries are
-// not normalised for purges.
+// Pages cached under a [KeyFunc] are found by the path, host and query of
+// the request that filled them, in canonical form, not by the KeyFunc's
+// key. A purge by path, the usual case since gormpurge's models name
+// paths, removes every entry of the page, whatever the query that filled
+// it. A purge naming a query ("/list?page=2") matches only an entry filled
+// by a request with that query ("page=2", in any percent-encoding), not
+// one filled by "/list?page=2&utm_source=mail" that the KeyFunc keyed
+// alike; parameters are not reordered or dropped for purges.
 //
 // A response rendered while a purge ran is served but not stored, so that a
 // page rendered from data read before a commit cannot outlive the purge
