@@ -26,10 +26,11 @@ var (
 )
 
 // CanonicalURL returns the one spelling of a purge URL that every part of
-// gormpurge uses: the plugin, the dispatcher, the outbox, every backend, the
-// local cache's keys and purge indexes, the warmer and the command. Two
-// spellings of one page (as a user writes it, as a browser sends it) have the
-// same canonical form, so a purge of either finds what the other cached.
+// gormpurge uses: the plugin (so the outbox stores it), the dispatcher,
+// every backend, the local cache's keys and purge indexes, the warmer and
+// the command. Two spellings of one page (as a user writes it, as a
+// browser sends it) have the same canonical form, so a purge of either
+// finds what the other cached.
 //
 // raw is an absolute http or https URL, or a site-relative path beginning
 // with a single "/". The canonical form:
