@@ -175,6 +175,9 @@ func canonicalHostName(name string) (string, error) {
 			return "", fmt.Errorf("%w: host: character %q is not allowed", ErrInvalidURL, c)
 		}
 	}
+	if name == "" || name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") {
+		return "", fmt.Errorf("%w: host: an empty label", ErrInvalidURL)
+	}
 	return strings.ToLower(name), nil
 }
 

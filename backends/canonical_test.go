@@ -62,7 +62,7 @@ func TestCanonicalURLRefuses(t *testing.T) {
 		"", "/a\x00b", "/a\nb", "/a\x7f", "//host/x", "///x", "javascript:alert(1)", "mailto:a@b.example",
 		"http://", "http://:80/", "http://a b/", "http://ex%41mple.com/", "http://[::1/", "http://[::1]x/",
 		"http://[fe80::1%25eth0]/", "http://host:0/", "http://host:-1/", "http://host:8o/", "http://ho\\st/",
-		"https://TOKEN@www.example.com/", "http://a:b@c@d/", "/\xff",
+		"https://TOKEN@www.example.com/", "http://a:b@c@d/", "/\xff", "http://host../", "http://.host/", "http://a..b/",
 	} {
 		_, err := backends.CanonicalURL(in)
 		assert.ErrorIs(t, err, backends.ErrInvalidURL, "%q", in)
