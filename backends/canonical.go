@@ -312,20 +312,22 @@ func isCanonicalPath(s string) bool {
 // from configuration or from a model reaches an error, a log line or a
 // panic message.
 func RedactURL(s string) string {
-	head, query, hasQuery := strings.Cut(s, "?")
-	if i := strings.IndexByte(head, '#'); i >= 0 {
-		head, query, hasQuery = head[:i], "", false
-	}
+	// User information ends at the last "@": a careless password may hold
+	// "/", "?" or "#", so the "@" is looked for before anything is cut.
 	start := -1 // where user information could begin
-	if i := strings.Index(head, "//"); i >= 0 {
+	if i := strings.Index(s, "//"); i >= 0 {
 		start = i + 2
-	} else if !strings.HasPrefix(head, "/") {
+	} else if !strings.HasPrefix(s, "/") {
 		start = 0 // "user:password@host" without a scheme
 	}
 	if start >= 0 {
-		if at := strings.LastIndexByte(head[start:], '@'); at >= 0 {
-			head = head[:start] + "REDACTED" + head[start+at:]
+		if at := strings.LastIndexByte(s[start:], '@'); at >= 0 {
+			s = s[:start] + "REDACTED" + s[start+at:]
 		}
+	}
+	head, query, hasQuery := strings.Cut(s, "?")
+	if i := strings.IndexByte(head, '#'); i >= 0 {
+		head, query, hasQuery = head[:i], "", false
 	}
 	if !hasQuery {
 		return head

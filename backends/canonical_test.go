@@ -152,7 +152,10 @@ func TestRedactURL(t *testing.T) {
 		{"http://host/purge?token=abc&x=1", "http://host/purge?token=REDACTED&x=REDACTED"},
 		{"http://host/?abc", "http://host/?REDACTED"},
 		{"http://u:pa/ss@host/x", "http://REDACTED@host/x"},
-		{"http://u:pa?ss@host/x", "http://u:pa?REDACTED"},
+		{"http://u:pa?ss@host/x", "http://REDACTED@host/x"},
+		{"http://admin:S3CRET#x@varnish:6081", "http://REDACTED@varnish:6081"},
+		{"http://S3CRET#@varnish:6081", "http://REDACTED@varnish:6081"},
+		{"https://host/x?email=a@b.example", "https://REDACTED@b.example"}, // hides too much, never too little
 		{"admin:secret@host:80", "REDACTED@host:80"},
 		{"http://[::1]:80/a#frag", "http://[::1]:80/a"},
 		{"/posts/1", "/posts/1"},

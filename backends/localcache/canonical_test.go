@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -102,4 +104,23 @@ func TestRequestTargetsAreKeyedAsSent(t *testing.T) {
 	require.Equal(t, "HIT", get(t, h, `/a"!b`).xcache)
 	purge(t, store, []string{`/a"!b`}, nil)
 	assert.Equal(t, "MISS", get(t, h, `/a"!b`).xcache)
+}
+
+// Query strings are keyed as the handler reads them: "#" in a request's
+// query is data the handler sees (it cannot fill the entry of the query
+// before it), and "100%" (a pair net/http's parser drops) is not "100%25".
+func TestQueriesAreKeyedAsHandlersReadThem(t *testing.T) {
+	_, h := setup(t, &app{respond: func(w http.ResponseWriter, r *http.Request, _ int64) {
+		q, ok := r.URL.Query()["q"]
+		_, _ = io.WriteString(w, "q="+strings.Join(q, ",")+" present="+strconv.FormatBool(ok))
+	}})
+	require.Equal(t, "q=go#<script> present=true", get(t, h, "/search?q=go#<script>").body)
+	victim := get(t, h, "/search?q=go")
+	assert.Equal(t, "q=go present=true", victim.body)
+	assert.Equal(t, "MISS", victim.xcache)
+
+	require.Equal(t, "q= present=false", get(t, h, "/offer?q=100%").body)
+	victim = get(t, h, "/offer?q=100%25")
+	assert.Equal(t, "q=100% present=true", victim.body)
+	assert.Equal(t, "MISS", victim.xcache)
 }

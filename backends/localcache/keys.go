@@ -58,7 +58,8 @@ func pageOf(r *http.Request) page {
 // turning "!" into "%21"). A "#" there is part of the path the handler sees,
 // not a fragment, so it is escaped. Requests built in-process have no
 // RequestURI and use r.URL. It reports false for a target in another form
-// ("*", "host:port", a bare word), which no purge can name.
+// ("*", "host:port", a bare word), or one holding a "%" that starts no
+// escape: no purge can name them.
 func requestTarget(r *http.Request) (string, bool) {
 	target := r.RequestURI
 	switch {
@@ -85,7 +86,19 @@ func requestTarget(r *http.Request) (string, bool) {
 	default:
 		return "", false
 	}
+	// A "%" that starts no escape is canonically "%25", but net/http's query
+	// parser drops the pair it is in while it decodes "%25": the two are
+	// different pages, and such a target is kept apart.
+	for i := 0; i < len(target); i++ {
+		if target[i] == '%' && (i+2 >= len(target) || !isHexDigit(target[i+1]) || !isHexDigit(target[i+2])) {
+			return "", false
+		}
+	}
 	return strings.ReplaceAll(target, "#", "%23"), true
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // splitCanonical splits a canonical absolute URL into a page.
