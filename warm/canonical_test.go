@@ -31,3 +31,26 @@ func TestFetchesTheCanonicalForm(t *testing.T) {
 	defer mu.Unlock()
 	assert.ElementsMatch(t, []string{"/caf%C3%A9?q=a%20b", "/tags/go%2Ffeed", "/x"}, seen)
 }
+
+// A password holding "/", "?" or "#" never shows in New's errors, and a URL
+// holding one is refused without showing it.
+func TestPasswordsWithDelimitersNeverShow(t *testing.T) {
+	const secret = "S3CR3T"
+	for _, u := range []string{
+		"https://admin:" + secret + "/x@www.example.com",
+		"http://admin:" + secret + "#x@www.example.com",
+		"http://admin:" + secret + "?x@www.example.com",
+	} {
+		_, err := warm.New(warm.WithBaseURL(u))
+		if err != nil {
+			assert.NotContains(t, err.Error(), secret, u)
+		}
+		w := newWarmer(t)
+		var res warm.Result
+		w.Fetch(context.Background(), []string{u}, func(r warm.Result) { res = r })
+		assert.NotContains(t, res.URL, secret, u)
+		if res.Err != nil {
+			assert.NotContains(t, res.Err.Error(), secret, u)
+		}
+	}
+}

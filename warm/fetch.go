@@ -153,24 +153,15 @@ func canonicalHost(host string) string {
 	return strings.ToLower(host)
 }
 
-// redactURL returns raw with the user information of its authority, if any,
-// replaced by "xxxxx", so that a password never reaches an error or a log.
-// It works on strings url.Parse refuses too.
+// redactURL returns raw as errors, logs and results show it: an absolute
+// URL holding an "@" anywhere (user information, whose password may hold
+// "/", "?" or "#") as [backends.RedactURL] shows it, and anything else as
+// given, since a page's path and query are not secrets.
 func redactURL(raw string) string {
-	i := strings.Index(raw, "//")
-	if i < 0 {
-		return raw
+	if i := strings.Index(raw, "//"); i >= 0 && strings.Contains(raw[i+2:], "@") {
+		return backends.RedactURL(raw)
 	}
-	rest := raw[i+2:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return raw
-	}
-	return raw[:i+2] + "xxxxx" + rest[at:]
+	return raw
 }
 
 // parseProblem returns why url.Parse failed, without the URL that its

@@ -13,7 +13,7 @@ import (
 // was none. Err is nil exactly when Status is not 0; a non-2xx Status is an
 // answer, not an error, but counts as failed in a [Summary].
 type Result struct {
-	URL      string        // as given to Fetch or Enqueue, but with "xxxxx" for the user and password of a URL that has them
+	URL      string        // as given to Fetch or Enqueue, but with "REDACTED" for the user information of a URL that has some
 	Status   int           // the answer's status (a 3xx unless a WithClient client followed it); 0 when the URL could not be fetched
 	Cache    string        // the answer's X-Cache header (such as HIT or MISS), else its X-Cache-Status, else ""
 	Duration time.Duration // from the request to the end of the body
