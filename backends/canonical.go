@@ -390,6 +390,19 @@ func unhex(c byte) byte {
 	}
 }
 
+// FormSpelling returns the other spelling under which caches hold the page
+// of a canonical URL whose query holds an encoded space ("%20"): the one
+// with "+", as HTML forms send a space, which net/http's query parser reads
+// the same. It returns "" when there is none. Purging both spellings keeps a
+// page stale under neither, whichever one the visitors' browsers used.
+func FormSpelling(canonical string) string {
+	path, query, ok := strings.Cut(canonical, "?")
+	if !ok || !strings.Contains(query, "%20") {
+		return ""
+	}
+	return path + "?" + strings.ReplaceAll(query, "%20", "+")
+}
+
 // ObjectError reports a URL or tag of a [Request] that has no canonical
 // form. Object is redacted ([RedactURL]) so that it can be logged.
 type ObjectError struct {

@@ -230,3 +230,16 @@ func FuzzCanonicalTag(f *testing.F) {
 		}
 	})
 }
+
+func TestFormSpelling(t *testing.T) {
+	for in, want := range map[string]string{
+		"/search?q=go%20gorm":       "/search?q=go+gorm",
+		"https://h/s?a=1%202&b=%20": "https://h/s?a=1+2&b=+",
+		"/search?q=go+gorm":         "",
+		"/a%20b":                    "", // a space in a path is always %20
+		"/search?q=a%2520b":         "",
+		"https://h/a%20b?q=x":       "",
+	} {
+		assert.Equal(t, want, backends.FormSpelling(in), in)
+	}
+}

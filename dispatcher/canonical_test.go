@@ -29,7 +29,8 @@ func TestEnqueueDeliversCanonicalObjects(t *testing.T) {
 	delivered := a.delivered
 	a.mu.Unlock()
 	require.Len(t, delivered, 1)
-	assert.Equal(t, []string{"/search?q=caf%C3%A9", "/x?a=b%20c", "https://www.example.com/a"}, delivered[0].URLs)
+	assert.Equal(t, []string{"/search?q=caf%C3%A9", "/x?a=b%20c", "/x?a=b+c", "https://www.example.com/a"}, delivered[0].URLs,
+		"a space in a query is purged as browsers and forms spell it")
 	assert.Equal(t, []string{"post-1"}, delivered[0].Tags)
 
 	tk, err := d.Submit(t.Context(), backends.Request{URLs: []string{"//evil.example/x"}})

@@ -97,7 +97,9 @@ func New(bs []backends.Backend, opts ...Option) *Dispatcher {
 //
 // URLs and tags are delivered in their canonical form
 // ([backends.CanonicalRequest]), so every backend receives the same names
-// for the same page. Objects that have none are not delivered: the error
+// for the same page; a URL whose query holds a space is also purged as HTML
+// forms spell it, with "+" ([backends.FormSpelling]). Objects that have
+// none are not delivered: the error
 // then joins one *backends.ObjectError per refused object, and the rest of
 // r is delivered.
 //
@@ -117,12 +119,22 @@ func (d *Dispatcher) Enqueue(ctx context.Context, r backends.Request) error {
 	return err
 }
 
-// canonical returns r in canonical form and the error naming the objects
-// that have none, which it also logs.
+// canonical returns r in canonical form, with the form spelling of each URL
+// whose query holds a space ([backends.FormSpelling]), and the error naming
+// the objects that have none, which it also logs.
 func (d *Dispatcher) canonical(ctx context.Context, r backends.Request) (backends.Request, error) {
 	r, err := backends.CanonicalRequest(r)
 	if err != nil {
 		d.cfg.logger.LogAttrs(ctx, slog.LevelError, "dispatcher: objects refused", slog.Any("error", err))
+	}
+	var extra []string
+	for _, u := range r.URLs {
+		if f := backends.FormSpelling(u); f != "" {
+			extra = append(extra, f)
+		}
+	}
+	if extra != nil {
+		r = r.Merge(backends.Request{URLs: extra})
 	}
 	return r, err
 }
