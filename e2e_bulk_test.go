@@ -46,7 +46,9 @@ type site struct {
 
 func newSite(t *testing.T, opts ...localcache.Option) *site {
 	t.Helper()
-	s := &site{db: openSQLite(t, &wArticle{}), store: localcache.NewMemoryStore(), renders: map[string]int{}}
+	store, err := localcache.NewMemoryStore()
+	require.NoError(t, err)
+	s := &site{db: openSQLite(t, &wArticle{}), store: store, renders: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /articles", func(w http.ResponseWriter, r *http.Request) {
 		s.rendered(r)
@@ -72,7 +74,7 @@ func newSite(t *testing.T, opts ...localcache.Option) *site {
 		s.rendered(r)
 		_, _ = io.WriteString(w, "about us")
 	})
-	opts = append([]localcache.Option{localcache.Logger(slog.New(slog.DiscardHandler))}, opts...)
+	opts = append([]localcache.Option{localcache.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	s.srv = httptest.NewServer(localcache.Middleware(s.store, opts...)(mux))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -124,13 +126,15 @@ func closeDispatcher(t *testing.T, d *dispatcher.Dispatcher) {
 // warmer fetches each once through the cache, and the first real visitor
 // gets a HIT with the new content: the page was rendered once per change.
 func TestWarmUpAfterPurgeEndToEnd(t *testing.T) {
-	s := newSite(t, localcache.UntilPurged())
+	s := newSite(t, localcache.WithUntilPurged())
 	results := make(chan warm.Result, 100)
-	w, err := warm.New(warm.WithBaseURL(s.srv.URL), warm.WithClient(s.srv.Client()), warm.WithConcurrency(2),
+	w, err := warm.New(warm.WithBaseURL(s.srv.URL), warm.WithHTTPClient(s.srv.Client()), warm.WithConcurrency(2),
 		warm.WithLogger(slog.New(slog.DiscardHandler)), warm.WithOnResult(func(r warm.Result) { results <- r }))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, w.Close(context.Background())) })
-	d := dispatcher.New([]backends.Backend{localcache.NewBackend(s.store)},
+	local, err := localcache.NewBackend(s.store)
+	require.NoError(t, err)
+	d := dispatcher.New([]backends.Backend{local},
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)), dispatcher.WithWarmup(localcache.BackendName, w))
 	closeDispatcher(t, d)
 	s.install(t, d)
@@ -179,10 +183,12 @@ func TestWarmUpAfterPurgeEndToEnd(t *testing.T) {
 // the escalation policy turns into one purge of everything instead of a
 // purge per page.
 func TestBulkImportEscalatesEndToEnd(t *testing.T) {
-	s := newSite(t, localcache.UntilPurged())
+	s := newSite(t, localcache.WithUntilPurged())
 	var reports []dispatcher.Report
 	var mu sync.Mutex
-	d := dispatcher.New([]backends.Backend{localcache.NewBackend(s.store)},
+	local, err := localcache.NewBackend(s.store)
+	require.NoError(t, err)
+	d := dispatcher.New([]backends.Backend{local},
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)),
 		dispatcher.WithEscalation(localcache.BackendName, dispatcher.Escalation{Above: 500, All: true}),
 		dispatcher.WithOnResult(func(r dispatcher.Report) {

@@ -32,8 +32,11 @@ func (a *lcArticle) AbsoluteURL() string { return fmt.Sprintf("/articles/%d", a.
 func TestLocalCacheEndToEnd(t *testing.T) {
 	quietLog := slog.New(slog.DiscardHandler)
 	db := openSQLite(t, &lcArticle{})
-	store := localcache.NewMemoryStore(localcache.MaxBytes(1 << 20))
-	d := purgeThrough(t, db, []backends.Backend{localcache.NewBackend(store)}, &lcArticle{})
+	store, err := localcache.NewMemoryStore(localcache.WithMaxBytes(1 << 20))
+	require.NoError(t, err)
+	local, err := localcache.NewBackend(store)
+	require.NoError(t, err)
+	d := purgeThrough(t, db, []backends.Backend{local}, &lcArticle{})
 
 	article := lcArticle{Title: "first"}
 	require.NoError(t, db.Create(&article).Error)
@@ -47,7 +50,7 @@ func TestLocalCacheEndToEnd(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, a.Title)
 	})
-	srv := httptest.NewServer(localcache.Middleware(store, localcache.Logger(quietLog))(mux))
+	srv := httptest.NewServer(localcache.Middleware(store, localcache.WithLogger(quietLog))(mux))
 	t.Cleanup(srv.Close)
 
 	visit := func(wantCache, wantBody string) {

@@ -24,7 +24,7 @@
 // [WithHandler], for example through the application's handler wrapped in
 // the local cache's Middleware. Either way, the body is read to the end and
 // discarded: caches store only complete responses. Redirects are not
-// followed (unless a [WithClient] client follows them), and every fetch asks
+// followed (unless a [WithHTTPClient] client follows them), and every fetch asks
 // for the gzip variant, as browsers do (see [WithHeader]).
 //
 // In process, the base URL's scheme and host must be those the application
@@ -71,8 +71,15 @@
 // when [WithAllowedHosts] is given.
 //
 // The default client follows no redirect and uses no proxy (HTTP_PROXY and
-// the like are ignored). A [WithClient] client may follow redirects, but
+// the like are ignored). A [WithHTTPClient] client may follow redirects, but
 // only within the same rules: a redirect to a refused host is not
 // followed, and one to an allowed host goes without the credentials and
 // headers.
+//
+// Every option is a With… function, checked by [New], which returns an
+// error naming each invalid one and saying how to fix it. An option given
+// nil where it expects a handler, a client, a logger or a function
+// ([WithHandler], [WithHTTPClient], [WithLogger], [WithOnResult]) is such an
+// error, not a request for the default: leave the option out for the
+// default, and pass slog.New(slog.DiscardHandler) to silence the logs.
 package warm

@@ -23,7 +23,16 @@ func Example() {
 	mux.HandleFunc("GET /articles/{id}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "article %s, version %d", r.PathValue("id"), version.Load())
 	})
-	store := localcache.NewMemoryStore()
+	store, err := localcache.NewMemoryStore()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	local, err := localcache.NewBackend(store)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	site := localcache.Middleware(store)(mux)
 
 	fetched := make(chan warm.Result, 1)
@@ -54,7 +63,7 @@ func Example() {
 
 	version.Store(2) // the row changed and the transaction committed
 	ctx := context.Background()
-	_, _ = localcache.NewBackend(store).Purge(ctx, backends.NewRequest([]string{"/articles/7"}, nil))
+	_, _ = local.Purge(ctx, backends.NewRequest([]string{"/articles/7"}, nil))
 	w.Enqueue("/articles/7")
 	r := <-fetched
 	fmt.Printf("warm-up: %s %d %s\n", r.URL, r.Status, r.Cache)

@@ -101,7 +101,7 @@ func (c *config) allow(u *url.URL, shown string) (site bool, err error) {
 // ErrRefused is the error, wrapped, of every URL that [Warmer.Fetch] and
 // [Warmer.Enqueue] refuse to fetch: one neither on the base URL's scheme,
 // host and port nor on a host given to [WithAllowedHosts], one with a user
-// or password, and a redirect to such a URL when a [WithClient] client
+// or password, and a redirect to such a URL when a [WithHTTPClient] client
 // follows redirects. The error names the URL and its host.
 var ErrRefused = errors.New("warm: URL refused: neither on the base URL's site nor on an allowed host")
 
@@ -233,7 +233,7 @@ func (w *Warmer) anonymousHeader() http.Header {
 }
 
 // checkRedirect returns the CheckRedirect function of the copy New makes
-// of a WithClient client: a redirect to a URL the Warmer would refuse is
+// of a WithHTTPClient client: a redirect to a URL the Warmer would refuse is
 // not followed, and one to an allowed host other than the site's carries
 // the anonymous headers only, net/http having copied every header of the
 // first request (Authorization and Cookie too, to the same host name on

@@ -177,7 +177,7 @@ func TestAllowedHostsGetNoSecret(t *testing.T) {
 	t.Cleanup(tr.CloseIdleConnections)
 	w := newWarmer(t, append(withSecrets(), warm.WithBaseURL(siteURL), warm.WithAllowedHosts("127.0.0.1"),
 		warm.WithUserAgent("acme-warm/2"), warm.WithHeader("Accept-Encoding", "identity"),
-		warm.WithClient(&http.Client{Transport: tr}))...)
+		warm.WithHTTPClient(&http.Client{Transport: tr}))...)
 
 	sum := w.Fetch(context.Background(), []string{"/page", static.URL + "/direct", "/moved"}, nil)
 
@@ -231,7 +231,7 @@ func TestWithoutABaseURL(t *testing.T) {
 	assert.Equal(t, []string{"/any host", "/allowed"}, paths)
 }
 
-// A client given to WithClient may follow redirects; one that leads to
+// A client given to WithHTTPClient may follow redirects; one that leads to
 // another host does not take the warm-up's credentials and headers there.
 // net/http keeps Authorization on a redirect to the same host name on
 // another port, and every other header everywhere.
@@ -245,7 +245,7 @@ func TestRedirectsOfAClientCarryNoSecretElsewhere(t *testing.T) {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	var logs bytes.Buffer
-	w := newWarmer(t, append(withSecrets(), warm.WithBaseURL(site.URL), warm.WithClient(&http.Client{Transport: tr}),
+	w := newWarmer(t, append(withSecrets(), warm.WithBaseURL(site.URL), warm.WithHTTPClient(&http.Client{Transport: tr}),
 		warm.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
 
 	var res warm.Result

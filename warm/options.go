@@ -134,7 +134,7 @@ func WithBaseURL(base string) Option {
 // gives up waiting for them; h should honour it. Redirects are not
 // followed: a 3xx answer is the result, and counts as failed. A panic in h
 // is recovered and becomes the URL's error. It cannot be combined with
-// [WithClient].
+// [WithHTTPClient].
 //
 // The scheme and host must be those the application sees in visitors'
 // requests, since the local cache keys pages by them: behind a proxy that
@@ -150,7 +150,7 @@ func WithHandler(h http.Handler) Option {
 	}
 }
 
-// WithClient sets the client used to fetch over the network, for example one
+// WithHTTPClient sets the client used to fetch over the network, for example one
 // with a custom transport, TLS settings or a proxy. The client sends
 // cookies according to its own settings (with a Jar, cookies a page sets
 // are sent with the next fetches to the hosts that set them), its
@@ -172,10 +172,10 @@ func WithHandler(h http.Handler) Option {
 // [New]) and uses no proxy, not even one named by HTTP_PROXY or
 // HTTPS_PROXY, with a keep-alive transport that keeps [WithConcurrency]
 // idle connections per host.
-func WithClient(cl *http.Client) Option {
+func WithHTTPClient(cl *http.Client) Option {
 	return func(c *config) {
 		if cl == nil {
-			c.fail("WithClient(nil): pass an *http.Client, or leave the option out to use the default client")
+			c.fail("WithHTTPClient(nil): pass an *http.Client, or leave the option out to use the default client")
 			return
 		}
 		c.client = cl
@@ -236,7 +236,7 @@ func WithHeader(name, value string) Option {
 // unless [WithHandler] is set), for a site behind HTTP basic
 // authentication such as a staging site; never to another host, one given
 // to [WithAllowedHosts] included, nor through a redirect (see
-// [WithClient]). Shared caches, the local cache included, neither answer
+// [WithHTTPClient]). Shared caches, the local cache included, neither answer
 // nor store a request that carries Authorization unless configured to;
 // check that yours is. By default no credentials are sent.
 func WithBasicAuth(user, password string) Option {
@@ -323,9 +323,16 @@ func WithLogger(l *slog.Logger) Option {
 // A panic in fn is recovered and logged at Error level. [Warmer.Close]
 // waits for the background fetches but not for their calls of fn, which
 // may still run after Close returns; fn should not call Close, and if it
-// does, Close returns without waiting for fn. Defaults to none.
+// does, Close returns without waiting for fn. Defaults to none; nil is an
+// error.
 func WithOnResult(fn func(Result)) Option {
-	return func(c *config) { c.onResult = fn }
+	return func(c *config) {
+		if fn == nil {
+			c.fail("WithOnResult(nil): pass a function, or leave the option out")
+			return
+		}
+		c.onResult = fn
+	}
 }
 
 // validate reports every invalid setting, each with how to fix it, and
@@ -386,7 +393,7 @@ func (c *config) validate() error {
 		}
 	}
 	if c.handler != nil && c.client != nil {
-		add("WithHandler and WithClient: use one, the handler to fetch in this process or the client to fetch over the network")
+		add("WithHandler and WithHTTPClient: use one, the handler to fetch in this process or the client to fetch over the network")
 	}
 	if c.timeout <= 0 {
 		add("WithTimeout(%v): need a positive duration", c.timeout)

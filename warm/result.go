@@ -14,7 +14,7 @@ import (
 // answer, not an error, but counts as failed in a [Summary].
 type Result struct {
 	URL      string        // as given to Fetch or Enqueue, but with "REDACTED" for the user information of a URL that has some
-	Status   int           // the answer's status (a 3xx unless a WithClient client followed it); 0 when the URL could not be fetched
+	Status   int           // the answer's status (a 3xx unless a WithHTTPClient client followed it); 0 when the URL could not be fetched
 	Cache    string        // the answer's X-Cache header (such as HIT or MISS), else its X-Cache-Status, else ""
 	Duration time.Duration // from the request to the end of the body
 	Bytes    int64         // body bytes read, as sent: compressed if the server compressed the page

@@ -62,13 +62,13 @@ type Stats struct {
 // serves [Warmer.Enqueue]; stop it with Close. It returns an error that
 // names every invalid option and says how to fix it.
 //
-// Without [WithHandler] or [WithClient], pages are fetched with a client of
+// Without [WithHandler] or [WithHTTPClient], pages are fetched with a client of
 // New's that does not follow redirects and uses no proxy: a 3xx answer is
 // the URL's Result, and counts as failed, as it does in process. A redirect
 // is not the page a cache keeps, and following it would send the
 // configured headers and credentials ([WithHeader], [WithBasicAuth]) to
-// whatever host or scheme it names. A client given to WithClient keeps its
-// own redirect policy, under the Warmer's host policy: see WithClient.
+// whatever host or scheme it names. A client given to WithHTTPClient keeps its
+// own redirect policy, under the Warmer's host policy: see WithHTTPClient.
 func New(opts ...Option) (*Warmer, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -133,7 +133,7 @@ func defaultClient(concurrency int) *http.Client {
 // wraps [ErrRefused] and names its host (see WithBaseURL). Each fetch
 // is a GET whose body is read to the end and discarded, since caches store
 // only complete responses. The default client follows no redirect and sends
-// no cookies; see [New], [WithClient] and [WithHandler].
+// no cookies; see [New], [WithHTTPClient] and [WithHandler].
 //
 // Fetch reports through its Summary, progress and [WithOnResult] only: it
 // logs nothing, not even failures, since its caller has every Result.

@@ -263,7 +263,7 @@ func TestFetchFollowsNoRedirectByDefault(t *testing.T) {
 	}
 	t.Run("a client of the caller's follows its own policy", func(t *testing.T) {
 		srv := newServer(t, mux)
-		w := newWarmer(t, warm.WithBaseURL(srv.URL), warm.WithClient(srv.Client()))
+		w := newWarmer(t, warm.WithBaseURL(srv.URL), warm.WithHTTPClient(srv.Client()))
 		var got warm.Result
 		w.Fetch(context.Background(), []string{"/old"}, func(r warm.Result) { got = r })
 		assert.Equal(t, warm.Result{URL: "/old", Status: http.StatusOK, Cache: "HIT", Duration: got.Duration, Bytes: 3}, got)
@@ -409,7 +409,7 @@ func TestInvalidURLs(t *testing.T) {
 		{"//example.com/x", nil, `need an absolute http or https URL`},
 		{"http:///x", nil, `need an absolute http or https URL`},
 		{"/posts/1", nil, `is a path: set WithBaseURL`},
-		{"/posts/1", []warm.Option{warm.WithClient(http.DefaultClient)}, `is a path: set WithBaseURL`},
+		{"/posts/1", []warm.Option{warm.WithHTTPClient(http.DefaultClient)}, `is a path: set WithBaseURL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -446,8 +446,9 @@ func TestWarmAfterPurgeWithLocalcache(t *testing.T) {
 		renders++
 		fmt.Fprintf(w, "article %s, version %d", r.PathValue("id"), version)
 	})
-	store := localcache.NewMemoryStore()
-	site := localcache.Middleware(store, localcache.Logger(quiet))(mux)
+	store, err := localcache.NewMemoryStore()
+	require.NoError(t, err)
+	site := localcache.Middleware(store, localcache.WithLogger(quiet))(mux)
 	onResult, fetched := results()
 	w := newWarmer(t, warm.WithHandler(site), warm.WithBaseURL("http://example.com"), onResult)
 
@@ -463,7 +464,9 @@ func TestWarmAfterPurgeWithLocalcache(t *testing.T) {
 	mu.Lock()
 	version, renders = 2, 0 // the row changed and the transaction committed
 	mu.Unlock()
-	_, err := localcache.NewBackend(store).Purge(context.Background(), backends.NewRequest([]string{"/articles/7"}, nil))
+	local, err := localcache.NewBackend(store)
+	require.NoError(t, err)
+	_, err = local.Purge(context.Background(), backends.NewRequest([]string{"/articles/7"}, nil))
 	require.NoError(t, err)
 
 	w.Enqueue("/articles/7")
@@ -602,8 +605,8 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{[]warm.Option{warm.WithAllowedHosts("https://static.example.com")}, `WithAllowedHosts("https://static.example.com"): give a host name`},
 		{[]warm.Option{warm.WithAllowedHosts("")}, `WithAllowedHosts(""): give a host name`},
 		{[]warm.Option{warm.WithHandler(nil)}, "WithHandler(nil): pass the application's http.Handler"},
-		{[]warm.Option{warm.WithClient(nil)}, "WithClient(nil): pass an *http.Client"},
-		{[]warm.Option{warm.WithHandler(http.NotFoundHandler()), warm.WithClient(http.DefaultClient)}, "WithHandler and WithClient: use one"},
+		{[]warm.Option{warm.WithHTTPClient(nil)}, "WithHTTPClient(nil): pass an *http.Client"},
+		{[]warm.Option{warm.WithHandler(http.NotFoundHandler()), warm.WithHTTPClient(http.DefaultClient)}, "WithHandler and WithHTTPClient: use one"},
 		{[]warm.Option{warm.WithTimeout(0)}, "WithTimeout(0s): need a positive duration"},
 		{[]warm.Option{warm.WithHeader("", "x")}, `WithHeader("", ...): the name must be`},
 		{[]warm.Option{warm.WithHeader("X Warm", "x")}, `WithHeader("X Warm", ...): the name must be`},
@@ -613,6 +616,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{[]warm.Option{warm.WithUserAgent("")}, `WithUserAgent(""): name the client`},
 		{[]warm.Option{warm.WithQueueSize(0)}, "WithQueueSize(0): need room for at least 1 URL"},
 		{[]warm.Option{warm.WithLogger(nil)}, "WithLogger(nil): pass slog.New(slog.DiscardHandler)"},
+		{[]warm.Option{warm.WithOnResult(nil)}, "WithOnResult(nil): pass a function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -630,7 +634,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		assert.ErrorContains(t, err, "WithQueueSize(-1)")
 	})
 	t.Run("valid", func(t *testing.T) {
-		w, err := warm.New(warm.WithOnResult(nil), warm.WithBaseURL("https://www.example.com/"), warm.WithLogger(quiet))
+		w, err := warm.New(warm.WithOnResult(func(warm.Result) {}), warm.WithBaseURL("https://www.example.com/"), warm.WithLogger(quiet))
 		require.NoError(t, err)
 		assert.NoError(t, w.Close(context.Background()))
 	})
@@ -646,7 +650,7 @@ func TestFetchAsksForGzipUnlessTold(t *testing.T) {
 		want  []string
 	}{
 		{"default", nil, []string{"network", "handler"}, []string{"gzip"}},
-		{"a client whose transport asks for none", []warm.Option{warm.WithClient(noCompression)}, []string{"network"}, []string{"gzip"}},
+		{"a client whose transport asks for none", []warm.Option{warm.WithHTTPClient(noCompression)}, []string{"network"}, []string{"gzip"}},
 		{"given", []warm.Option{warm.WithHeader("accept-encoding", "identity")}, []string{"network", "handler"}, []string{"identity"}},
 	}
 	for _, tt := range tests {
@@ -671,8 +675,9 @@ func TestFetchAsksForGzipUnlessTold(t *testing.T) {
 // A page that varies on Accept-Encoding is warmed in the variant browsers
 // get.
 func TestWarmTheGzipVariant(t *testing.T) {
-	store := localcache.NewMemoryStore()
-	site := localcache.Middleware(store, localcache.Logger(quiet))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	store, err := localcache.NewMemoryStore()
+	require.NoError(t, err)
+	site := localcache.Middleware(store, localcache.WithLogger(quiet))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Vary", "Accept-Encoding")
 		_, _ = w.Write([]byte("page"))
 	}))

@@ -22,12 +22,13 @@ var (
 	_ backends.PurgeAller = (*Backend)(nil)
 )
 
-// NewBackend returns a Backend that purges store. It panics if store is nil.
-func NewBackend(store Store) *Backend {
+// NewBackend returns a Backend that purges store, the Store given to
+// [Middleware]. It returns an error if store is nil.
+func NewBackend(store Store) (*Backend, error) {
 	if store == nil {
-		panic("localcache: NewBackend(nil): pass the Store given to Middleware")
+		return nil, errors.New("localcache: NewBackend(nil): pass the Store given to Middleware, such as one from NewMemoryStore")
 	}
-	return &Backend{store: store}
+	return &Backend{store: store}, nil
 }
 
 // Name returns [BackendName].

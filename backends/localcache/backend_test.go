@@ -62,7 +62,7 @@ func TestBackendPurge(t *testing.T) {
 			var opts []localcache.Option
 			if tt.tagHeader != "" {
 				tagHeader = tt.tagHeader
-				opts = append(opts, localcache.TagHeader(tt.tagHeader))
+				opts = append(opts, localcache.WithTagHeader(tt.tagHeader))
 			}
 			if tagHeader == "Edge-Cache-Tag" {
 				sep = ", " // Akamai separates tags with commas
@@ -81,7 +81,7 @@ func TestBackendPurge(t *testing.T) {
 				require.Equal(t, "MISS", get(t, h, p.url, "Accept-Language", p.lang).xcache, p.url)
 			}
 
-			b := localcache.NewBackend(store)
+			b := newBackend(t, store)
 			res, err := b.Purge(t.Context(), backends.NewRequest(tt.urls, tt.tags))
 			require.NoError(t, err)
 			assert.Equal(t, "localcache", res.Backend)
@@ -102,7 +102,7 @@ func TestBackendPurgeRejectsBadURLsButPurgesTheRest(t *testing.T) {
 	t.Parallel()
 	store, h := setup(t, &app{})
 	get(t, h, "/a")
-	b := localcache.NewBackend(store)
+	b := newBackend(t, store)
 
 	res, err := b.Purge(t.Context(), backends.NewRequest([]string{"/a", "ftp://x.example/a", "articles/1"}, nil))
 	require.Error(t, err)
@@ -115,8 +115,14 @@ func TestBackendPurgeRejectsBadURLsButPurgesTheRest(t *testing.T) {
 
 func TestBackendDescribesItself(t *testing.T) {
 	t.Parallel()
-	b := localcache.NewBackend(localcache.NewMemoryStore())
+	b := newBackend(t, newStore(t))
 	assert.Equal(t, localcache.BackendName, b.Name())
 	assert.Equal(t, backends.Limits{}, b.Limits())
-	assert.Panics(t, func() { localcache.NewBackend(nil) })
+}
+
+func TestNewBackendRefusesNilStore(t *testing.T) {
+	t.Parallel()
+	b, err := localcache.NewBackend(nil)
+	assert.Nil(t, b)
+	assert.EqualError(t, err, "localcache: NewBackend(nil): pass the Store given to Middleware, such as one from NewMemoryStore")
 }

@@ -27,7 +27,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		w.Header().Set("Surrogate-Key", "article-1 articles")
 		_, _ = w.Write(body)
 	})
-	cached := localcache.Middleware(localcache.NewMemoryStore(), localcache.Logger(quiet))(page)
+	cached := localcache.Middleware(newStore(b), localcache.WithLogger(quiet))(page)
 	r := httptest.NewRequest(http.MethodGet, "http://example.com/articles/1?page=2", nil)
 	r.Header.Set("Accept-Encoding", "gzip")
 	cached.ServeHTTP(&discardWriter{h: http.Header{}}, r) // warm the cache
@@ -59,8 +59,8 @@ func BenchmarkMiddleware(b *testing.B) {
 		}
 	})
 	b.Run("miss", func(b *testing.B) {
-		store := localcache.NewMemoryStore()
-		h := localcache.Middleware(store, localcache.Logger(quiet))(page)
+		store := newStore(b)
+		h := localcache.Middleware(store, localcache.WithLogger(quiet))(page)
 		w := &discardWriter{h: http.Header{}}
 		b.ReportAllocs()
 		for b.Loop() {

@@ -26,7 +26,7 @@ type cacheControl struct {
 	// age is the response's Age: how old it already is.
 	age time.Duration
 
-	// Passed on to clients when [BrowserMaxAge] replaces the rest.
+	// Passed on to clients when [WithBrowserMaxAge] replaces the rest.
 	mustRevalidate, proxyRevalidate, noTransform bool
 }
 

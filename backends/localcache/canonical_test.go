@@ -25,8 +25,8 @@ func TestEncodedSlashCannotPoisonAnotherPage(t *testing.T) {
 	mux.HandleFunc("GET /tags/{name}/feed", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "<rss>feed of "+r.PathValue("name"))
 	})
-	store := localcache.NewMemoryStore()
-	h := localcache.Middleware(store, localcache.Logger(quiet))(mux)
+	store := newStore(t)
+	h := localcache.Middleware(store, localcache.WithLogger(quiet))(mux)
 
 	attack := get(t, h, "/tags/go%2Ffeed")
 	require.Equal(t, "<html>tag go/feed", attack.body)

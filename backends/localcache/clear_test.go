@@ -98,7 +98,7 @@ func (clearFailingStore) Clear(context.Context) (int, error) {
 
 func TestClearHandlerReportsStoreFailure(t *testing.T) {
 	t.Parallel()
-	got := do(t, localcache.ClearHandler(clearFailingStore{localcache.NewMemoryStore()}), http.MethodPost, "/clear")
+	got := do(t, localcache.ClearHandler(clearFailingStore{newStore(t)}), http.MethodPost, "/clear")
 	assert.Equal(t, http.StatusInternalServerError, got.status)
 	assert.Contains(t, got.body, "unexpected EOF")
 	assert.Panics(t, func() { localcache.ClearHandler(nil) })
@@ -131,9 +131,9 @@ func TestRenderDuringPurgeOrClearIsNotStored(t *testing.T) {
 				}
 				_, _ = fmt.Fprintf(w, "version %d", n)
 			}}
-			store := localcache.NewMemoryStore()
+			store := newStore(t)
 			mux := http.NewServeMux()
-			mux.Handle("/article", cached(store, a, localcache.UntilPurged()))
+			mux.Handle("/article", cached(store, a, localcache.WithUntilPurged()))
 			mux.Handle("/other", cached(store, &app{}))
 
 			first := make(chan result, 1)
@@ -158,7 +158,7 @@ func TestBackendPurgeAll(t *testing.T) {
 	get(t, h, "/a", "Accept-Language", "fr")
 	get(t, h, "/b")
 
-	var b backends.Backend = localcache.NewBackend(store)
+	var b backends.Backend = newBackend(t, store)
 	pa, ok := b.(backends.PurgeAller)
 	require.True(t, ok, "the dispatcher can escalate to it")
 	require.NoError(t, pa.CanPurgeAll())
@@ -173,7 +173,7 @@ func TestBackendPurgeAll(t *testing.T) {
 
 func TestBackendPurgeAllReportsStoreFailure(t *testing.T) {
 	t.Parallel()
-	b := localcache.NewBackend(clearFailingStore{localcache.NewMemoryStore()})
+	b := newBackend(t, clearFailingStore{newStore(t)})
 	_, err := b.PurgeAll(t.Context())
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.False(t, backends.IsPermanent(err), "retried")

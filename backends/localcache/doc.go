@@ -1,12 +1,14 @@
 // Package localcache lets an application cache its own rendered pages in
 // memory and have gormpurge invalidate exactly the pages whose data changed.
 //
-//	store := localcache.NewMemoryStore(localcache.MaxBytes(64 << 20))
+//	store, err := localcache.NewMemoryStore(localcache.WithMaxBytes(64 << 20))
+//	if err != nil { ... }
+//	backend, err := localcache.NewBackend(store) // give it to the dispatcher
+//	if err != nil { ... }
 //	http.ListenAndServe(addr, localcache.Middleware(store)(mux))
-//	backend := localcache.NewBackend(store) // give it to the dispatcher
 //
 // [Middleware] caches GET responses with status 200, keyed by scheme, host,
-// path and query (or by a [KeyFunc]), one entry per value of the request
+// path and query (or by a [WithKeyFunc]), one entry per value of the request
 // headers the response names in Vary (but see Accept-Encoding below). It
 // honours Cache-Control (s-maxage, max-age, no-store, no-cache, private),
 // Expires, Pragma and Age (see Freshness below) and falls back to a
@@ -23,22 +25,34 @@
 // is a different page from "/tags/go/feed", and neither fills the other's
 // entry.
 //
+// # Configuration
+//
+// Every option is a With… function. [NewMemoryStore] and [NewBackend]
+// return an error naming each invalid option and saying how to fix it.
+// [Middleware], like chi's middleware, is built from options written in
+// code and panics with that message instead, when the program starts;
+// [NewMiddleware] returns the error, for settings read from configuration.
+// An option given nil where it expects a function, a logger or a clock
+// ([WithKeyFunc], [WithLogger], [WithClock]) is such an error, not a
+// request for the default: leave the option out for the default, and pass
+// slog.New(slog.DiscardHandler) to silence the logs.
+//
 // # Freshness
 //
 // The middleware reads a response's lifetime as RFC 9111 says for a shared
 // cache: s-maxage, else max-age, else Expires (counted from the response's
-// Date, or from now without a valid one), else the [TTL], each less the
+// Date, or from now without a valid one), else the [WithTTL], each less the
 // response's Age. An Expires that does not parse (such as "0"), or several
 // that disagree, mean already expired. Pragma: no-cache counts as
 // Cache-Control: no-cache when the response has no Cache-Control field. A
-// response already expired is not stored. On an [UntilPurged] route only
+// response already expired is not stored. On an [WithUntilPurged] route only
 // s-maxage, less Age, bounds the server's lifetime; max-age and Expires are
 // for browsers.
 //
 // # Misses
 //
 // A GET miss that may be stored is rendered into a buffer of at most
-// [MaxEntryBytes] and sent to its client once the handler returns. It is
+// [WithMaxEntryBytes] and sent to its client once the handler returns. It is
 // stored only whole: only if the handler returned normally before the
 // request's context was done, the body has the length its Content-Length
 // declares, and sending it to the client succeeded. Concurrent misses of
@@ -50,7 +64,7 @@
 // handler writes it, and the requests waiting on it stop waiting at once
 // and render their own: one whose status or headers say so (no-store,
 // private, no-cache, Set-Cookie, a lifetime already over, Content-Type:
-// text/event-stream, trailers), one that grows past MaxEntryBytes, and
+// text/event-stream, trailers), one that grows past WithMaxEntryBytes, and
 // one the handler flushes ([http.Flusher]) or hijacks ([http.Hijacker])
 // before it returns. Handlers can hijack a GET through the middleware; a
 // render that panics also releases the requests waiting on it.
@@ -77,20 +91,20 @@
 // its own Middleware; they may all share one [Store], and one [Backend]
 // purges them all:
 //
-//	articles := localcache.Middleware(store, localcache.UntilPurged())
-//	search := localcache.Middleware(store, localcache.TTL(time.Minute))
+//	articles := localcache.Middleware(store, localcache.WithUntilPurged())
+//	search := localcache.Middleware(store, localcache.WithTTL(time.Minute))
 //	mux.Handle("GET /articles/{id}", articles(articleHandler))
 //	mux.Handle("GET /search", search(searchHandler))
 //
 // # Until purged, and what browsers keep
 //
-// With [UntilPurged], the server keeps a page until a purge removes it, with
+// With [WithUntilPurged], the server keeps a page until a purge removes it, with
 // no expiry: right for pages whose every change gormpurge purges. But a
 // browser keeps a page for its max-age whatever the server purges, so a
 // page the server keeps "forever" must reach browsers with a short max-age,
 // or a purge would leave visitors with the old page. Server and browser
-// lifetimes are therefore separate: on an UntilPurged route, clients may
-// keep a page 60 seconds ([DefaultBrowserMaxAge]); [BrowserMaxAge] sets
+// lifetimes are therefore separate: on a WithUntilPurged route, clients may
+// keep a page 60 seconds ([DefaultBrowserMaxAge]); [WithBrowserMaxAge] sets
 // another lifetime on any route, in whole seconds, 0 sending no-cache.
 // Either way the middleware writes the client's Cache-Control, without
 // Expires or Age, on hits and on the misses that may be stored, and never
@@ -101,7 +115,7 @@
 // "max-age=0, must-revalidate" thus reaches clients as it is, and
 // "public, max-age=86400, immutable" as "max-age=60": immutable and
 // s-maxage are dropped. Without these options, the handler's Cache-Control
-// and Expires are replayed as it wrote them, and [TTL] routes keep pages
+// and Expires are replayed as it wrote them, and [WithTTL] routes keep pages
 // for their s-maxage, max-age or TTL.
 //
 // # ETags and 304 Not Modified
@@ -122,7 +136,7 @@
 // response that carries Set-Cookie or Cache-Control private, no-store or
 // no-cache, and never answers from the cache, nor stores the answer to, a
 // request that carries Authorization or a session cookie (by default: any
-// cookie; see [SessionCookies]). Nor does it store a response with another
+// cookie; see [WithSessionCookies]). Nor does it store a response with another
 // status than 200, Vary: *, or one that cannot be kept whole (see Misses).
 //
 // # Purging
@@ -132,15 +146,15 @@
 // ("https://example.com/articles/1") does the same on its host only; a query
 // string in either narrows the purge to that exact query. A tag removes
 // every entry whose response carried it in the tag header (Surrogate-Key by
-// default; see [TagHeader]).
+// default; see [WithTagHeader]).
 //
-// Pages cached under a [KeyFunc] are found by the path, host and query of
-// the request that filled them, in canonical form, not by the KeyFunc's
+// Pages cached under a [WithKeyFunc] are found by the path, host and query of
+// the request that filled them, in canonical form, not by the WithKeyFunc function's
 // key. A purge by path, the usual case since gormpurge's models name
 // paths, removes every entry of the page, whatever the query that filled
 // it. A purge naming a query ("/list?page=2") matches only an entry filled
 // by a request with that query ("page=2", in any percent-encoding), not
-// one filled by "/list?page=2&utm_source=mail" that the KeyFunc keyed
+// one filled by "/list?page=2&utm_source=mail" that the WithKeyFunc function keyed
 // alike; parameters are not reordered or dropped for purges.
 //
 // A response rendered while a purge ran is served but not stored, so that a

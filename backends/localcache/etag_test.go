@@ -133,7 +133,7 @@ func TestHandlersOwnETagIsKept(t *testing.T) {
 func TestConditionalMissReachesTheHandler(t *testing.T) {
 	t.Parallel()
 	a := &app{}
-	_, h := setup(t, a, localcache.UntilPurged())
+	_, h := setup(t, a, localcache.WithUntilPurged())
 	got := get(t, h, "/a", "If-None-Match", `"stale"`)
 	assert.Equal(t, http.StatusOK, got.status)
 	assert.Equal(t, "MISS", got.xcache)

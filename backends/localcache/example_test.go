@@ -28,11 +28,20 @@ func Example() {
 		fmt.Fprintf(w, "article %s, version %d", r.PathValue("id"), version.Load())
 	})
 
-	store := localcache.NewMemoryStore(localcache.MaxBytes(64 << 20))
+	store, err := localcache.NewMemoryStore(localcache.WithMaxBytes(64 << 20))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	local, err := localcache.NewBackend(store)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	srv := httptest.NewServer(localcache.Middleware(store)(mux))
 	defer srv.Close()
 
-	d := dispatcher.New([]backends.Backend{localcache.NewBackend(store)},
+	d := dispatcher.New([]backends.Backend{local},
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
 	defer d.Close(context.Background())
 
@@ -60,14 +69,19 @@ func Example() {
 	// MISS: article 7, version 2
 }
 
-// With SessionCookies, only the named cookies make a request personal;
+// With WithSessionCookies, only the named cookies make a request personal;
 // visitors with other cookies (consent, analytics) are served from the
 // cache.
-func ExampleSessionCookies() {
+func ExampleWithSessionCookies() {
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "home")
 	})
-	h := localcache.Middleware(localcache.NewMemoryStore(), localcache.SessionCookies("sessionid"))(page)
+	store, err := localcache.NewMemoryStore()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := localcache.Middleware(store, localcache.WithSessionCookies("sessionid"))(page)
 
 	for _, cookie := range []string{"", "consent=yes", "sessionid=alice"} {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -88,10 +102,19 @@ func ExampleSessionCookies() {
 // by gormpurge whenever they change, are kept until purged, and reach
 // browsers with a 30-second max-age so that a purge shows within 30
 // seconds; search results, which no purge covers, expire after a minute.
-func ExampleUntilPurged() {
-	store := localcache.NewMemoryStore()
-	articles := localcache.Middleware(store, localcache.UntilPurged(), localcache.BrowserMaxAge(30*time.Second))
-	search := localcache.Middleware(store, localcache.TTL(time.Minute))
+func ExampleWithUntilPurged() {
+	store, err := localcache.NewMemoryStore()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	local, err := localcache.NewBackend(store)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	articles := localcache.Middleware(store, localcache.WithUntilPurged(), localcache.WithBrowserMaxAge(30*time.Second))
+	search := localcache.Middleware(store, localcache.WithTTL(time.Minute))
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /articles/{id}", articles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -114,7 +137,7 @@ func ExampleUntilPurged() {
 	show("/search?q=go")
 
 	// The article changed: the dispatcher calls the backend after the commit.
-	_, _ = localcache.NewBackend(store).Purge(context.Background(), backends.NewRequest([]string{"/articles/7"}, nil))
+	_, _ = local.Purge(context.Background(), backends.NewRequest([]string{"/articles/7"}, nil))
 	show("/articles/7")
 	// Output:
 	// /articles/7    MISS Cache-Control: max-age=30
@@ -124,9 +147,9 @@ func ExampleUntilPurged() {
 	// /articles/7    MISS Cache-Control: max-age=30
 }
 
-// A KeyFunc that ignores tracking parameters: links shared with
+// A WithKeyFunc function that ignores tracking parameters: links shared with
 // utm_source and friends are served from one entry.
-func ExampleKeyFunc() {
+func ExampleWithKeyFunc() {
 	withoutTracking := func(r *http.Request) string {
 		q := r.URL.Query()
 		for k := range q {
@@ -141,7 +164,12 @@ func ExampleKeyFunc() {
 		renders++
 		io.WriteString(w, "spring sale")
 	})
-	h := localcache.Middleware(localcache.NewMemoryStore(), localcache.KeyFunc(withoutTracking))(page)
+	store, err := localcache.NewMemoryStore()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := localcache.Middleware(store, localcache.WithKeyFunc(withoutTracking))(page)
 
 	for _, target := range []string{"/sale?utm_source=newsletter", "/sale?utm_source=twitter", "/sale"} {
 		w := httptest.NewRecorder()
@@ -159,7 +187,11 @@ func ExampleKeyFunc() {
 // ClearHandler is mounted behind the application's admin authentication,
 // here a stand-in that checks HTTP basic credentials.
 func ExampleClearHandler() {
-	store := localcache.NewMemoryStore()
+	store, err := localcache.NewMemoryStore()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "home") })
 	site := localcache.Middleware(store)(page)
 	site.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
@@ -191,4 +223,27 @@ func ExampleClearHandler() {
 	// Output:
 	// 401 unauthorized
 	// 200 removed 1 entries
+}
+
+// A lifetime read from configuration goes through NewMiddleware, which
+// returns what is wrong with it instead of panicking as Middleware does.
+func ExampleNewMiddleware() {
+	store, err := localcache.NewMemoryStore()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, setting := range []string{"30s", "-1m"} {
+		ttl, err := time.ParseDuration(setting) // from a flag or a file
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		_, err = localcache.NewMiddleware(store, localcache.WithTTL(ttl))
+		fmt.Printf("%s: %v\n", setting, err)
+	}
+	// Output:
+	// 30s: <nil>
+	// -1m: localcache: invalid configuration:
+	// WithTTL(-1m0s): need a positive duration
 }

@@ -55,7 +55,7 @@ func TestFreshnessFromExpiresPragmaAndAge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock, store := clockedStore()
+			clock, store := clockedStore(t)
 			a := &app{respond: respondWith(http.StatusOK, header(tt.kv...), "page")}
 			h := cached(store, a)
 
@@ -92,7 +92,7 @@ func TestBrowsersKeepAPageNoLongerThanItsExpires(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a := &app{respond: respondWith(http.StatusOK, header("Date", date.Format(http.TimeFormat), "Expires", tt.expires), "page")}
-			h := cached(localcache.NewMemoryStore(), a, localcache.UntilPurged())
+			h := cached(newStore(t), a, localcache.WithUntilPurged())
 			for _, xcache := range []string{"MISS", "HIT"} {
 				got := get(t, h, "/a")
 				require.Equal(t, xcache, got.xcache)

@@ -53,7 +53,7 @@ func TestNonCanonicalCacheControlIsReplaced(t *testing.T) {
 		"cache-control": {"public, max-age=5, immutable"},
 		"surrogate-key": {"page-a"},
 	}, "x")}
-	store, h := setup(t, a, localcache.UntilPurged())
+	store, h := setup(t, a, localcache.WithUntilPurged())
 	for _, xcache := range []string{"MISS", "HIT"} {
 		got := get(t, h, "/a")
 		require.Equal(t, xcache, got.xcache)

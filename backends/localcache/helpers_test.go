@@ -43,8 +43,8 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // setup returns a memory store, the app and the app behind the middleware.
 func setup(t *testing.T, a *app, opts ...localcache.Option) (*localcache.MemoryStore, http.Handler) {
 	t.Helper()
-	store := localcache.NewMemoryStore()
-	return store, localcache.Middleware(store, append([]localcache.Option{localcache.Logger(quiet)}, opts...)...)(a)
+	store := newStore(t)
+	return store, localcache.Middleware(store, append([]localcache.Option{localcache.WithLogger(quiet)}, opts...)...)(a)
 }
 
 // result is what a client saw.
@@ -79,7 +79,7 @@ func get(t *testing.T, h http.Handler, target string, kv ...string) result {
 // purge purges store through a Backend and fails the test on error.
 func purge(t *testing.T, store localcache.Store, urls []string, tags []string) {
 	t.Helper()
-	_, err := localcache.NewBackend(store).Purge(t.Context(), backends.NewRequest(urls, tags))
+	_, err := newBackend(t, store).Purge(t.Context(), backends.NewRequest(urls, tags))
 	require.NoError(t, err)
 }
 
@@ -113,12 +113,30 @@ func respondWith(status int, h http.Header, body string) func(http.ResponseWrite
 }
 
 // clockedStore returns a memory store reading the time from a test clock.
-func clockedStore() (*testclock.Manual, *localcache.MemoryStore) {
+func clockedStore(t testing.TB) (*testclock.Manual, *localcache.MemoryStore) {
 	clock := testclock.New()
-	return clock, localcache.NewMemoryStore(localcache.Clock(clock.Now))
+	return clock, newStore(t, localcache.WithClock(clock.Now))
+}
+
+// newStore returns a memory store configured by opts, failing the test if
+// NewMemoryStore refuses them.
+func newStore(t testing.TB, opts ...localcache.StoreOption) *localcache.MemoryStore {
+	t.Helper()
+	s, err := localcache.NewMemoryStore(opts...)
+	require.NoError(t, err)
+	return s
+}
+
+// newBackend returns a Backend purging store, failing the test if
+// NewBackend refuses it.
+func newBackend(t testing.TB, store localcache.Store) *localcache.Backend {
+	t.Helper()
+	b, err := localcache.NewBackend(store)
+	require.NoError(t, err)
+	return b
 }
 
 // cached wraps a with its own Middleware on store, as a route of its own.
 func cached(store localcache.Store, a http.Handler, opts ...localcache.Option) http.Handler {
-	return localcache.Middleware(store, append([]localcache.Option{localcache.Logger(quiet)}, opts...)...)(a)
+	return localcache.Middleware(store, append([]localcache.Option{localcache.WithLogger(quiet)}, opts...)...)(a)
 }

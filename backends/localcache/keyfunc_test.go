@@ -26,7 +26,7 @@ func withoutTracking(r *http.Request) string {
 func TestKeyFuncSharesOneEntry(t *testing.T) {
 	t.Parallel()
 	a := &app{}
-	_, h := setup(t, a, localcache.KeyFunc(withoutTracking))
+	_, h := setup(t, a, localcache.WithKeyFunc(withoutTracking))
 
 	steps := []struct{ target, xcache string }{
 		{"/a?utm_source=x", "MISS"},
@@ -63,7 +63,7 @@ func TestKeyFuncEntriesArePurged(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a := &app{respond: respondWith(http.StatusOK, header("Surrogate-Key", "page-a"), "a")}
-			store, h := setup(t, a, localcache.KeyFunc(withoutTracking))
+			store, h := setup(t, a, localcache.WithKeyFunc(withoutTracking))
 			get(t, h, "http://example.com/a?utm_source=x")
 
 			purge(t, store, tt.urls, tt.tags)
@@ -81,7 +81,7 @@ func TestKeyFuncEntriesArePurged(t *testing.T) {
 // that filled the entry, not the KeyFunc's key; a purge by path removes it.
 func TestKeyFuncPurgeByQueryMatchesOnlyTheFillingQuery(t *testing.T) {
 	t.Parallel()
-	store, h := setup(t, &app{}, localcache.KeyFunc(withoutTracking), localcache.UntilPurged())
+	store, h := setup(t, &app{}, localcache.WithKeyFunc(withoutTracking), localcache.WithUntilPurged())
 	assert.Equal(t, "MISS", get(t, h, "/list?page=2&utm_source=newsletter").xcache)
 
 	purge(t, store, []string{"/list?page=2", "/list?utm_source=newsletter&page=2"}, nil)
@@ -93,7 +93,7 @@ func TestKeyFuncPurgeByQueryMatchesOnlyTheFillingQuery(t *testing.T) {
 func TestKeyFuncEmptyPassesThrough(t *testing.T) {
 	t.Parallel()
 	a := &app{}
-	store, h := setup(t, a, localcache.KeyFunc(func(r *http.Request) string {
+	store, h := setup(t, a, localcache.WithKeyFunc(func(r *http.Request) string {
 		if r.URL.Query().Has("preview") {
 			return ""
 		}
@@ -114,7 +114,7 @@ func TestKeyFuncStillHonoursVary(t *testing.T) {
 		w.Header().Set("Vary", "Accept-Language")
 		_, _ = io.WriteString(w, "lang="+r.Header.Get("Accept-Language"))
 	}}
-	_, h := setup(t, a, localcache.KeyFunc(withoutTracking))
+	_, h := setup(t, a, localcache.WithKeyFunc(withoutTracking))
 	for _, s := range []struct{ target, lang, xcache string }{
 		{"/a?utm_source=x", "en", "MISS"},
 		{"/a?utm_source=y", "fr", "MISS"},
@@ -131,10 +131,10 @@ func TestKeyFuncStillHonoursVary(t *testing.T) {
 // keys live apart in a shared store, whatever the KeyFunc returns.
 func TestKeyFuncNeverServesAnotherRoutesPage(t *testing.T) {
 	t.Parallel()
-	store := localcache.NewMemoryStore()
+	store := newStore(t)
 	plain := cached(store, &app{respond: respondWith(http.StatusOK, nil, "plain")})
 	keyed := cached(store, &app{respond: respondWith(http.StatusOK, nil, "keyed")},
-		localcache.KeyFunc(func(*http.Request) string { return "http://example.com/a?" }))
+		localcache.WithKeyFunc(func(*http.Request) string { return "http://example.com/a?" }))
 
 	assert.Equal(t, "plain", get(t, plain, "http://example.com/a").body)
 	got := get(t, keyed, "http://example.com/a")

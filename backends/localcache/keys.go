@@ -21,7 +21,7 @@ const (
 	ixTag           = "t "
 )
 
-// keyFuncPrefix begins the keys built by a [KeyFunc]. Default keys begin
+// keyFuncPrefix begins the keys built by a [WithKeyFunc]. Default keys begin
 // with the scheme, so the two never collide.
 const keyFuncPrefix = "key "
 

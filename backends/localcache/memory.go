@@ -2,6 +2,7 @@ package localcache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -10,7 +11,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// DefaultMaxBytes is the memory bound of a [MemoryStore] when [MaxBytes] is
+// DefaultMaxBytes is the memory bound of a [MemoryStore] when [WithMaxBytes] is
 // not given: 64 MiB.
 const DefaultMaxBytes = 64 << 20
 
@@ -37,41 +38,53 @@ type memItem struct {
 	size    int64
 }
 
-// A StoreOption configures a [MemoryStore].
-type StoreOption func(*MemoryStore)
+// A StoreOption configures a [MemoryStore]; pass it to [NewMemoryStore],
+// which checks every option and reports each invalid one.
+type StoreOption func(*storeConfig)
 
-// MaxBytes bounds the memory the store's entries take, counted as the bytes
+type storeConfig struct {
+	now      func() time.Time
+	maxBytes int64
+	errs     []error
+}
+
+// WithMaxBytes bounds the memory the store's entries take, counted as the bytes
 // of their keys, bodies, headers and index keys plus a fixed overhead each.
-// An entry larger than n is not stored. Defaults to [DefaultMaxBytes].
-// NewMemoryStore panics if n < 1.
-func MaxBytes(n int64) StoreOption {
-	return func(s *MemoryStore) { s.maxBytes = n }
+// An entry larger than n is not stored. n must be positive. Defaults to
+// [DefaultMaxBytes].
+func WithMaxBytes(n int64) StoreOption {
+	return func(c *storeConfig) { c.maxBytes = n }
 }
 
-// Clock sets the function the store reads the time from, for tests.
-// Defaults to time.Now. NewMemoryStore panics if now is nil.
-func Clock(now func() time.Time) StoreOption {
-	return func(s *MemoryStore) { s.now = now }
-}
-
-// NewMemoryStore returns an empty MemoryStore. It panics if an option is
-// invalid, saying how to fix it.
-func NewMemoryStore(opts ...StoreOption) *MemoryStore {
-	s := &MemoryStore{
-		now:      time.Now,
-		maxBytes: DefaultMaxBytes,
+// WithClock sets the function the store reads the time from, for tests.
+// Defaults to time.Now; nil is an error.
+func WithClock(now func() time.Time) StoreOption {
+	return func(c *storeConfig) {
+		if now == nil {
+			c.errs = append(c.errs, errors.New("WithClock(nil): pass time.Now or a test clock's Now, or leave the option out"))
+			return
+		}
+		c.now = now
 	}
+}
+
+// NewMemoryStore returns an empty MemoryStore configured by opts. It
+// returns an error naming every invalid option and saying how to fix it.
+func NewMemoryStore(opts ...StoreOption) (*MemoryStore, error) {
+	c := storeConfig{now: time.Now, maxBytes: DefaultMaxBytes}
 	for _, opt := range opts {
-		opt(s)
+		opt(&c)
 	}
-	if s.maxBytes < 1 {
-		panic(fmt.Sprintf("localcache: MaxBytes(%d): the store needs a positive size in bytes, such as 64<<20", s.maxBytes))
+	errs := c.errs
+	if c.maxBytes < 1 {
+		errs = append(errs, fmt.Errorf("WithMaxBytes(%d): the store needs a positive size in bytes, such as 64<<20", c.maxBytes))
 	}
-	if s.now == nil {
-		panic("localcache: Clock(nil): pass time.Now or a test clock's Now")
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("localcache: invalid store configuration:\n%w", err)
 	}
+	s := &MemoryStore{now: c.now, maxBytes: c.maxBytes}
 	s.reset()
-	return s
+	return s, nil
 }
 
 // reset empties the store, with s.mu held or before s is shared.
@@ -184,7 +197,7 @@ func (s *MemoryStore) Len() int {
 	return s.lru.Len()
 }
 
-// Bytes returns the memory the entries take, as [MaxBytes] counts it.
+// Bytes returns the memory the entries take, as [WithMaxBytes] counts it.
 func (s *MemoryStore) Bytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

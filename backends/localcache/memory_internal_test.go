@@ -13,7 +13,8 @@ import (
 func TestMemoryStoreClearDropsTheIndex(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := NewMemoryStore()
+	s, err := NewMemoryStore()
+	require.NoError(t, err)
 	for _, k := range []string{"a", "b"} {
 		ok, err := s.Set(ctx, k, &Entry{Body: []byte("x"), TTL: time.Hour, Indexes: []string{"p /" + k, "t all"}}, 0)
 		require.NoError(t, err)
@@ -21,7 +22,7 @@ func TestMemoryStoreClearDropsTheIndex(t *testing.T) {
 	}
 	require.Len(t, s.index, 3)
 
-	_, err := s.Clear(ctx)
+	_, err = s.Clear(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, s.index)
 	assert.Zero(t, s.lru.Len())

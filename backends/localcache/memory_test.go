@@ -22,7 +22,7 @@ func TestMemoryStoreEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := t.Context()
 	body := strings.Repeat("x", 1000)
 	// Room for about three entries of ~1.3 KB.
-	s := localcache.NewMemoryStore(localcache.MaxBytes(4000))
+	s := newStore(t, localcache.WithMaxBytes(4000))
 
 	for _, k := range []string{"a", "b", "c"} {
 		ok, err := s.Set(ctx, k, entry(body, time.Hour, "p /"+k), 0)
@@ -47,7 +47,7 @@ func TestMemoryStoreEvictsLeastRecentlyUsed(t *testing.T) {
 func TestMemoryStoreStaysWithinMaxBytes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := localcache.NewMemoryStore(localcache.MaxBytes(50_000))
+	s := newStore(t, localcache.WithMaxBytes(50_000))
 	for i := range 1000 {
 		_, _ = s.Set(ctx, fmt.Sprint(i), entry(strings.Repeat("x", i%700), time.Hour, fmt.Sprint("p /", i), "t all"), 0)
 		require.LessOrEqual(t, s.Bytes(), int64(50_000))
@@ -61,7 +61,7 @@ func TestMemoryStoreStaysWithinMaxBytes(t *testing.T) {
 
 func TestMemoryStoreRefusesEntryLargerThanStore(t *testing.T) {
 	t.Parallel()
-	s := localcache.NewMemoryStore(localcache.MaxBytes(1000))
+	s := newStore(t, localcache.WithMaxBytes(1000))
 	ok, err := s.Set(t.Context(), "k", entry(strings.Repeat("x", 2000), time.Hour), 0)
 	require.NoError(t, err)
 	assert.False(t, ok)
@@ -72,7 +72,7 @@ func TestMemoryStoreExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	clock := testclock.New()
-	s := localcache.NewMemoryStore(localcache.Clock(clock.Now))
+	s := newStore(t, localcache.WithClock(clock.Now))
 	_, _ = s.Set(ctx, "k", entry("x", time.Minute, "p /k"), 0)
 
 	clock.Advance(time.Minute - time.Nanosecond)
@@ -88,7 +88,7 @@ func TestMemoryStoreExpiry(t *testing.T) {
 func TestMemoryStoreReplacesEntry(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := localcache.NewMemoryStore()
+	s := newStore(t)
 	_, _ = s.Set(ctx, "k", entry("old", time.Hour, "t old"), 0)
 	_, _ = s.Set(ctx, "k", entry("new", time.Hour, "t new"), 0)
 	e, ok, _ := s.Get(ctx, "k")
@@ -102,7 +102,7 @@ func TestMemoryStoreReplacesEntry(t *testing.T) {
 func TestMemoryStoreSetAfterPurgeIsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := localcache.NewMemoryStore()
+	s := newStore(t)
 	gen, err := s.Generation(ctx)
 	require.NoError(t, err)
 	_, _ = s.Purge(ctx, []string{"p /unrelated"})
@@ -115,18 +115,37 @@ func TestMemoryStoreSetAfterPurgeIsRefused(t *testing.T) {
 	assert.True(t, ok)
 }
 
-func TestNewMemoryStorePanicsOnInvalidOptions(t *testing.T) {
+func TestNewMemoryStoreRefusesInvalidOptions(t *testing.T) {
 	t.Parallel()
-	assert.PanicsWithValue(t,
-		"localcache: MaxBytes(0): the store needs a positive size in bytes, such as 64<<20",
-		func() { localcache.NewMemoryStore(localcache.MaxBytes(0)) })
-	assert.Panics(t, func() { localcache.NewMemoryStore(localcache.Clock(nil)) })
+	tests := []struct {
+		name string
+		opts []localcache.StoreOption
+		want []string // each must appear in the error
+	}{
+		{"zero size", []localcache.StoreOption{localcache.WithMaxBytes(0)},
+			[]string{"localcache: invalid store configuration", "WithMaxBytes(0): the store needs a positive size in bytes, such as 64<<20"}},
+		{"negative size", []localcache.StoreOption{localcache.WithMaxBytes(-1)}, []string{"WithMaxBytes(-1)"}},
+		{"nil clock", []localcache.StoreOption{localcache.WithClock(nil)}, []string{"WithClock(nil): pass time.Now"}},
+		{"every mistake at once", []localcache.StoreOption{localcache.WithClock(nil), localcache.WithMaxBytes(0)},
+			[]string{"WithClock(nil)", "WithMaxBytes(0)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := localcache.NewMemoryStore(tt.opts...)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			for _, want := range tt.want {
+				assert.ErrorContains(t, err, want)
+			}
+		})
+	}
 }
 
 func TestMemoryStoreClear(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := localcache.NewMemoryStore()
+	s := newStore(t)
 	gen, err := s.Generation(ctx)
 	require.NoError(t, err)
 	for _, k := range []string{"a", "b", "c"} {
@@ -171,7 +190,7 @@ func TestMemoryStoreTTL(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			clock := testclock.New()
-			s := localcache.NewMemoryStore(localcache.Clock(clock.Now))
+			s := newStore(t, localcache.WithClock(clock.Now))
 			ok, err := s.Set(ctx, "k", entry("x", tt.ttl, "p /k"), 0)
 			require.NoError(t, err)
 			assert.Equal(t, tt.stored, ok)

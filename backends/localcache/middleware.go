@@ -27,7 +27,7 @@ const XCache = "X-Cache"
 // the GET, but a HEAD miss is not stored.
 //
 // A GET miss that may be stored is rendered into a buffer of at most
-// [MaxEntryBytes] and sent to its client once the handler returns; it is
+// [WithMaxEntryBytes] and sent to its client once the handler returns; it is
 // stored only if the handler returned normally before the request's
 // context was done, the body has the length its Content-Length declares,
 // and sending it succeeded. Concurrent misses of the page wait for that
@@ -36,29 +36,46 @@ const XCache = "X-Cache"
 // it, and the requests waiting on it render their own: one whose status or
 // headers say so (including Pragma: no-cache without Cache-Control, an
 // Expires already past, Content-Type: text/event-stream, and trailers),
-// one that grows past MaxEntryBytes, and one the handler flushes
+// one that grows past WithMaxEntryBytes, and one the handler flushes
 // ([http.Flusher]) or hijacks ([http.Hijacker]) before it returns.
 //
 // Wrap the whole mux for one policy, or each route's handler with its own
 // Middleware for per-route options; any number of them may share one
 // Store, and a purge or clear of the store applies to all of them.
 //
-// Middleware panics if an option is invalid, saying how to fix it.
+// Middleware panics if store is nil or an option is invalid, with a message
+// saying how to fix it, as chi's middleware constructors do: it is meant for
+// options written in code, whose mistakes show the first time the program
+// starts, never at request time. When a setting comes from configuration
+// (a flag, a file, the environment), use [NewMiddleware], which returns the
+// error instead. Middleware is shorthand for NewMiddleware that panics on
+// its error.
 func Middleware(store Store, opts ...Option) func(http.Handler) http.Handler {
+	mw, err := NewMiddleware(store, opts...)
+	if err != nil {
+		panic(err.Error())
+	}
+	return mw
+}
+
+// NewMiddleware is [Middleware] for options built at run time: it returns an
+// error naming every invalid option, and how to fix it, instead of
+// panicking.
+func NewMiddleware(store Store, opts ...Option) (func(http.Handler) http.Handler, error) {
 	if store == nil {
-		panic("localcache: Middleware(nil): pass a Store, such as NewMemoryStore()")
+		return nil, errors.New("localcache: Middleware(nil): pass a Store, such as one from NewMemoryStore")
 	}
 	cfg := defaultConfig()
 	for _, opt := range opts {
 		opt(&cfg)
 	}
 	if err := cfg.validate(); err != nil {
-		panic("localcache: invalid configuration:\n" + err.Error())
+		return nil, fmt.Errorf("localcache: invalid configuration:\n%w", err)
 	}
 	cfg.browserPolicy()
 	return func(next http.Handler) http.Handler {
 		return &handler{next: next, store: store, cfg: &cfg}
-	}
+	}, nil
 }
 
 type handler struct {
@@ -165,8 +182,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.fill(w, r, base, nil)
 }
 
-// baseKey returns the key of r's page before Vary, or "" when a KeyFunc
-// says not to cache r. The prefix of KeyFunc keys keeps them apart from
+// baseKey returns the key of r's page before Vary, or "" when a WithKeyFunc
+// says not to cache r. The prefix of WithKeyFunc keys keeps them apart from
 // default keys, which begin with the scheme.
 func (h *handler) baseKey(r *http.Request) string {
 	if h.cfg.keyFunc == nil {
@@ -236,7 +253,7 @@ func (h *handler) variant(ctx context.Context, key string) *Entry {
 // and reaches w only once the handler has returned, release has been
 // called with what the waiting requests may share, and the entry is
 // known; as soon as it may not be stored (its status or headers say so,
-// it grows past MaxEntryBytes, or the handler flushes or hijacks), release
+// it grows past WithMaxEntryBytes, or the handler flushes or hijacks), release
 // is called with nil and the response streams through to w. release may
 // be nil.
 //
@@ -458,7 +475,7 @@ var notModifiedHeaders = []string{"Cache-Control", "Content-Location", "Etag", "
 
 // recorder stands between the handler and the client's ResponseWriter. It
 // judges the response by its status and headers when the handler writes
-// them, and gives the client the Cache-Control of [BrowserMaxAge] when the
+// them, and gives the client the Cache-Control of [WithBrowserMaxAge] when the
 // response may be stored. It spells the handler's header keys
 // canonically.
 //

@@ -90,7 +90,7 @@ func TestResponsesThatAreNeverStored(t *testing.T) {
 		{"500", respondWith(500, nil, "oops"), nil},
 		{"301", respondWith(301, header("Location", "/b"), ""), nil},
 		{"nothing written", func(http.ResponseWriter, *http.Request, int64) {}, nil},
-		{"too large", respondWith(200, nil, strings.Repeat("x", 101)), []localcache.Option{localcache.MaxEntryBytes(100)}},
+		{"too large", respondWith(200, nil, strings.Repeat("x", 101)), []localcache.Option{localcache.WithMaxEntryBytes(100)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,7 +112,7 @@ func TestLargeResponseStillReachesClient(t *testing.T) {
 	t.Parallel()
 	body := strings.Repeat("x", 1000)
 	a := &app{respond: respondWith(200, nil, body)}
-	_, h := setup(t, a, localcache.MaxEntryBytes(10))
+	_, h := setup(t, a, localcache.WithMaxEntryBytes(10))
 	assert.Equal(t, body, get(t, h, "/big").body)
 }
 
@@ -139,8 +139,8 @@ func TestPersonalRequestsBypassTheCache(t *testing.T) {
 		{"Authorization", nil, []string{"Authorization", "Bearer t0k3n"}, true},
 		{"any cookie by default", nil, []string{"Cookie", "sessionid=alice"}, true},
 		{"analytics cookie by default", nil, []string{"Cookie", "_ga=GA1.2"}, true},
-		{"named session cookie", []localcache.Option{localcache.SessionCookies("sessionid")}, []string{"Cookie", "_ga=GA1.2; sessionid=alice"}, true},
-		{"other cookie when sessions are named", []localcache.Option{localcache.SessionCookies("sessionid")}, []string{"Cookie", "_ga=GA1.2"}, false},
+		{"named session cookie", []localcache.Option{localcache.WithSessionCookies("sessionid")}, []string{"Cookie", "_ga=GA1.2; sessionid=alice"}, true},
+		{"other cookie when sessions are named", []localcache.Option{localcache.WithSessionCookies("sessionid")}, []string{"Cookie", "_ga=GA1.2"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,7 +239,7 @@ func TestTTLFromCacheControl(t *testing.T) {
 		opts         []localcache.Option
 		live         time.Duration // still a hit just before this
 	}{
-		{"default TTL", "", []localcache.Option{localcache.TTL(time.Minute)}, time.Minute},
+		{"default TTL", "", []localcache.Option{localcache.WithTTL(time.Minute)}, time.Minute},
 		{"max-age", "public, max-age=100", nil, 100 * time.Second},
 		{"s-maxage wins", "max-age=100, s-maxage=10", nil, 10 * time.Second},
 		{"quoted", `max-age="30"`, nil, 30 * time.Second},
@@ -248,9 +248,9 @@ func TestTTLFromCacheControl(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clock := testclock.New()
-			store := localcache.NewMemoryStore(localcache.Clock(clock.Now))
+			store := newStore(t, localcache.WithClock(clock.Now))
 			a := &app{respond: respondWith(200, header("Cache-Control", tt.cacheControl), "x")}
-			h := localcache.Middleware(store, append(tt.opts, localcache.Logger(quiet))...)(a)
+			h := localcache.Middleware(store, append(tt.opts, localcache.WithLogger(quiet))...)(a)
 
 			get(t, h, "/a")
 			clock.Advance(tt.live - time.Second)
@@ -341,7 +341,7 @@ func TestWaitingVisitorsNeverShareAPersonalResponse(t *testing.T) {
 func TestWaitingVisitorsShareWhenTheStoreFails(t *testing.T) {
 	t.Parallel()
 	a := &app{}
-	h := localcache.Middleware(failingStore{localcache.NewMemoryStore()}, localcache.Logger(quiet))(a)
+	h := localcache.Middleware(failingStore{newStore(t)}, localcache.WithLogger(quiet))(a)
 	assert.Equal(t, "MISS", get(t, h, "/a").xcache)
 	assert.Equal(t, "MISS", get(t, h, "/a").xcache, "nothing was stored")
 	assert.Equal(t, "page /a", get(t, h, "/a").body, "the site still works")
@@ -410,36 +410,36 @@ func TestStreamingHandlerCanFlush(t *testing.T) {
 	}
 }
 
-func TestMiddlewarePanicsOnInvalidConfiguration(t *testing.T) {
+func TestMiddlewareRefusesInvalidConfiguration(t *testing.T) {
 	t.Parallel()
-	store := localcache.NewMemoryStore()
+	store := newStore(t)
 	tests := []struct {
 		name  string
 		store localcache.Store
 		opts  []localcache.Option
 		want  string
 	}{
-		{"nil store", nil, []localcache.Option{localcache.TTL(time.Second)}, "pass a Store"},
-		{"ttl", store, []localcache.Option{localcache.TTL(0)}, "need a positive duration"},
-		{"tag header", store, []localcache.Option{localcache.TagHeader("")}, `name a header such as "Surrogate-Key"`},
-		{"session cookies", store, []localcache.Option{localcache.SessionCookies()}, "name at least one cookie"},
-		{"max entry", store, []localcache.Option{localcache.MaxEntryBytes(0)}, "positive size"},
-		{"logger", store, []localcache.Option{localcache.Logger(nil)}, "slog.DiscardHandler"},
-		{"ttl and until purged", store, []localcache.Option{localcache.UntilPurged(), localcache.TTL(time.Hour)}, "TTL(1h0m0s) and UntilPurged(): choose one"},
-		{"browser max age", store, []localcache.Option{localcache.BrowserMaxAge(-time.Second)}, "BrowserMaxAge(-1s): need 0"},
-		{"browser max age under a second", store, []localcache.Option{localcache.BrowserMaxAge(500 * time.Millisecond)}, "BrowserMaxAge(500ms): need 0 (clients revalidate each time) or a positive whole number of seconds"},
-		{"browser max age not whole seconds", store, []localcache.Option{localcache.BrowserMaxAge(1500 * time.Millisecond)}, "BrowserMaxAge(1.5s): need 0"},
-		{"key func", store, []localcache.Option{localcache.KeyFunc(nil)}, "KeyFunc(nil): pass a function"},
+		{"nil store", nil, []localcache.Option{localcache.WithTTL(time.Second)}, "pass a Store"},
+		{"ttl", store, []localcache.Option{localcache.WithTTL(0)}, "need a positive duration"},
+		{"tag header", store, []localcache.Option{localcache.WithTagHeader("")}, `name a header such as "Surrogate-Key"`},
+		{"session cookies", store, []localcache.Option{localcache.WithSessionCookies()}, "name at least one cookie"},
+		{"max entry", store, []localcache.Option{localcache.WithMaxEntryBytes(0)}, "positive size"},
+		{"ttl and until purged", store, []localcache.Option{localcache.WithUntilPurged(), localcache.WithTTL(time.Hour)}, "WithTTL(1h0m0s) and WithUntilPurged(): choose one"},
+		{"browser max age", store, []localcache.Option{localcache.WithBrowserMaxAge(-time.Second)}, "WithBrowserMaxAge(-1s): need 0"},
+		{"browser max age under a second", store, []localcache.Option{localcache.WithBrowserMaxAge(500 * time.Millisecond)}, "WithBrowserMaxAge(500ms): need 0 (clients revalidate each time) or a positive whole number of seconds"},
+		{"browser max age not whole seconds", store, []localcache.Option{localcache.WithBrowserMaxAge(1500 * time.Millisecond)}, "WithBrowserMaxAge(1.5s): need 0"},
+		{"key func", store, []localcache.Option{localcache.WithKeyFunc(nil)}, "WithKeyFunc(nil): pass a function"},
+		{"nil logger", store, []localcache.Option{localcache.WithLogger(nil)}, "WithLogger(nil): pass slog.New(slog.DiscardHandler)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			defer func() {
-				p := recover()
-				require.NotNil(t, p)
-				assert.Contains(t, p, tt.want)
-			}()
-			localcache.Middleware(tt.store, tt.opts...)
+			mw, err := localcache.NewMiddleware(tt.store, tt.opts...)
+			assert.Nil(t, mw)
+			require.Error(t, err)
+			assert.ErrorContains(t, err, tt.want)
+			// Middleware, for options written in code, panics with the same message.
+			assert.PanicsWithValue(t, err.Error(), func() { localcache.Middleware(tt.store, tt.opts...) })
 		})
 	}
 }

@@ -15,11 +15,11 @@ import (
 // and one store, purged and cleared as one.
 func TestRoutesShareOneStore(t *testing.T) {
 	t.Parallel()
-	clock, store := clockedStore()
+	clock, store := clockedStore(t)
 	search, article := &app{}, &app{}
 	mux := http.NewServeMux()
-	mux.Handle("GET /search", cached(store, search, localcache.TTL(time.Minute)))
-	mux.Handle("GET /articles/1", cached(store, article, localcache.UntilPurged()))
+	mux.Handle("GET /search", cached(store, search, localcache.WithTTL(time.Minute)))
+	mux.Handle("GET /articles/1", cached(store, article, localcache.WithUntilPurged()))
 
 	for _, want := range []string{"MISS", "HIT"} {
 		assert.Equal(t, want, get(t, mux, "/search?q=go").xcache)
@@ -62,9 +62,9 @@ func TestUntilPurgedLifetime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock, store := clockedStore()
+			clock, store := clockedStore(t)
 			a := &app{respond: respondWith(http.StatusOK, header("Cache-Control", tt.cacheControl), "x")}
-			h := cached(store, a, localcache.UntilPurged())
+			h := cached(store, a, localcache.WithUntilPurged())
 
 			require.Equal(t, "MISS", get(t, h, "/a").xcache)
 			if tt.live == forever {
@@ -98,9 +98,9 @@ func TestUntilPurgedStillRefusesPrivateResponses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			store := localcache.NewMemoryStore()
+			store := newStore(t)
 			a := &app{respond: respondWith(http.StatusOK, tt.h, "hello alice")}
-			h := cached(store, a, localcache.UntilPurged())
+			h := cached(store, a, localcache.WithUntilPurged())
 			first, second := get(t, h, "/me"), get(t, h, "/me")
 			assert.Equal(t, "MISS", first.xcache)
 			assert.Equal(t, "MISS", second.xcache)
@@ -125,32 +125,32 @@ func TestBrowserCacheControl(t *testing.T) {
 		wantCC       string
 		wantExpires  string
 	}{
-		{"until purged: 60 s by default", []localcache.Option{localcache.UntilPurged()}, "public, max-age=86400", "max-age=60", ""},
-		{"until purged, browser 30 s", []localcache.Option{localcache.UntilPurged(), localcache.BrowserMaxAge(30 * time.Second)}, "public, max-age=86400", "max-age=30", ""},
-		{"until purged, browser 0: revalidate", []localcache.Option{localcache.UntilPurged(), localcache.BrowserMaxAge(0)}, "public, max-age=86400", "no-cache", ""},
-		{"s-maxage is not passed on", []localcache.Option{localcache.UntilPurged()}, "s-maxage=3600, max-age=600, immutable", "max-age=60", ""},
-		{"until purged, handler's shorter max-age, less its Age", []localcache.Option{localcache.UntilPurged()}, "public, max-age=15", "max-age=10", ""},
-		{"until purged, handler's max-age used up by its Age", []localcache.Option{localcache.UntilPurged()}, "public, max-age=5", "max-age=0", ""},
-		{"until purged, handler's max-age=0", []localcache.Option{localcache.UntilPurged()}, "max-age=0", "max-age=0", ""},
-		{"until purged, handler's max-age=0, must-revalidate", []localcache.Option{localcache.UntilPurged()}, "max-age=0, must-revalidate", "max-age=0, must-revalidate", ""},
-		{"until purged, no max-age written", []localcache.Option{localcache.UntilPurged()}, "public", "max-age=60", ""},
-		{"revalidation directives kept, immutable and stale-* dropped", []localcache.Option{localcache.UntilPurged()},
+		{"until purged: 60 s by default", []localcache.Option{localcache.WithUntilPurged()}, "public, max-age=86400", "max-age=60", ""},
+		{"until purged, browser 30 s", []localcache.Option{localcache.WithUntilPurged(), localcache.WithBrowserMaxAge(30 * time.Second)}, "public, max-age=86400", "max-age=30", ""},
+		{"until purged, browser 0: revalidate", []localcache.Option{localcache.WithUntilPurged(), localcache.WithBrowserMaxAge(0)}, "public, max-age=86400", "no-cache", ""},
+		{"s-maxage is not passed on", []localcache.Option{localcache.WithUntilPurged()}, "s-maxage=3600, max-age=600, immutable", "max-age=60", ""},
+		{"until purged, handler's shorter max-age, less its Age", []localcache.Option{localcache.WithUntilPurged()}, "public, max-age=15", "max-age=10", ""},
+		{"until purged, handler's max-age used up by its Age", []localcache.Option{localcache.WithUntilPurged()}, "public, max-age=5", "max-age=0", ""},
+		{"until purged, handler's max-age=0", []localcache.Option{localcache.WithUntilPurged()}, "max-age=0", "max-age=0", ""},
+		{"until purged, handler's max-age=0, must-revalidate", []localcache.Option{localcache.WithUntilPurged()}, "max-age=0, must-revalidate", "max-age=0, must-revalidate", ""},
+		{"until purged, no max-age written", []localcache.Option{localcache.WithUntilPurged()}, "public", "max-age=60", ""},
+		{"revalidation directives kept, immutable and stale-* dropped", []localcache.Option{localcache.WithUntilPurged()},
 			"public, max-age=86400, Must-Revalidate, proxy-revalidate, no-transform, immutable, stale-while-revalidate=600, stale-if-error=600",
 			"max-age=60, must-revalidate, proxy-revalidate, no-transform", ""},
-		{"repeated max-age: the smallest", []localcache.Option{localcache.UntilPurged()}, "max-age=30, MAX-AGE=10, max-age=20", "max-age=5", ""},
-		{"malformed max-age: 0", []localcache.Option{localcache.UntilPurged()}, "max-age=soon", "max-age=0", ""},
-		{"browser 0 keeps must-revalidate", []localcache.Option{localcache.UntilPurged(), localcache.BrowserMaxAge(0)}, "max-age=0, must-revalidate", "no-cache, must-revalidate", ""},
-		{"TTL route, browser 30 s, handler's max-age=0", []localcache.Option{localcache.TTL(time.Hour), localcache.BrowserMaxAge(30 * time.Second)}, "s-maxage=600, max-age=0", "max-age=0", ""},
-		{"TTL route, browser 30 s, handler's max-age=10", []localcache.Option{localcache.TTL(time.Hour), localcache.BrowserMaxAge(30 * time.Second)}, "max-age=10, no-transform", "max-age=5, no-transform", ""},
-		{"TTL route, browser 30 s", []localcache.Option{localcache.TTL(time.Hour), localcache.BrowserMaxAge(30 * time.Second)}, "public, max-age=300", "max-age=30", ""},
-		{"TTL route: replayed as written", []localcache.Option{localcache.TTL(time.Hour)}, "public, max-age=300", "public, max-age=300", expires},
+		{"repeated max-age: the smallest", []localcache.Option{localcache.WithUntilPurged()}, "max-age=30, MAX-AGE=10, max-age=20", "max-age=5", ""},
+		{"malformed max-age: 0", []localcache.Option{localcache.WithUntilPurged()}, "max-age=soon", "max-age=0", ""},
+		{"browser 0 keeps must-revalidate", []localcache.Option{localcache.WithUntilPurged(), localcache.WithBrowserMaxAge(0)}, "max-age=0, must-revalidate", "no-cache, must-revalidate", ""},
+		{"TTL route, browser 30 s, handler's max-age=0", []localcache.Option{localcache.WithTTL(time.Hour), localcache.WithBrowserMaxAge(30 * time.Second)}, "s-maxage=600, max-age=0", "max-age=0", ""},
+		{"TTL route, browser 30 s, handler's max-age=10", []localcache.Option{localcache.WithTTL(time.Hour), localcache.WithBrowserMaxAge(30 * time.Second)}, "max-age=10, no-transform", "max-age=5, no-transform", ""},
+		{"TTL route, browser 30 s", []localcache.Option{localcache.WithTTL(time.Hour), localcache.WithBrowserMaxAge(30 * time.Second)}, "public, max-age=300", "max-age=30", ""},
+		{"TTL route: replayed as written", []localcache.Option{localcache.WithTTL(time.Hour)}, "public, max-age=300", "public, max-age=300", expires},
 		{"TTL route, none written", nil, "", "", expires},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a := &app{respond: respondWith(http.StatusOK, header("Cache-Control", tt.cacheControl, "Expires", expires, "Age", "5"), "x")}
-			h := cached(localcache.NewMemoryStore(), a, tt.opts...)
+			h := cached(newStore(t), a, tt.opts...)
 			for _, step := range []struct{ method, xcache string }{
 				{http.MethodHead, "MISS"}, {http.MethodGet, "MISS"}, {http.MethodGet, "HIT"}, {http.MethodHead, "HIT"},
 			} {
@@ -183,7 +183,7 @@ func TestBrowserCacheControlLeavesOtherResponsesAlone(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := cached(localcache.NewMemoryStore(), &app{respond: tt.respond}, localcache.UntilPurged())
+			h := cached(newStore(t), &app{respond: tt.respond}, localcache.WithUntilPurged())
 			got := get(t, h, "/a", tt.kv...)
 			assert.NotEqual(t, "HIT", got.xcache)
 			assert.Contains(t, got.header.Get("Cache-Control"), "max-age=600", "as the handler wrote it")
@@ -194,7 +194,7 @@ func TestBrowserCacheControlLeavesOtherResponsesAlone(t *testing.T) {
 func TestBrowserMaxAgeAppliesToLargeUnstoredPages(t *testing.T) {
 	t.Parallel()
 	a := &app{respond: respondWith(http.StatusOK, header("Cache-Control", "max-age=86400"), "too large to keep")}
-	h := cached(localcache.NewMemoryStore(), a, localcache.UntilPurged(), localcache.MaxEntryBytes(5))
+	h := cached(newStore(t), a, localcache.WithUntilPurged(), localcache.WithMaxEntryBytes(5))
 	got := get(t, h, "/big")
 	assert.Equal(t, "too large to keep", got.body)
 	assert.Equal(t, "max-age=60", got.header.Get("Cache-Control"), "judged by its headers, as it streamed")

@@ -15,7 +15,7 @@ import (
 //
 // Implementations must treat an entry's TTL of 0 as "no expiry", not as
 // "expire now": the entry stays until Purge or Clear removes it, or the
-// store evicts it for room. [UntilPurged] routes store every page with TTL
+// store evicts it for room. [WithUntilPurged] routes store every page with TTL
 // 0. A Redis store, for example, must SET such an entry without EX or PX,
 // never with "EX 0", which Redis rejects. A store never keeps an entry
 // with a negative TTL.
@@ -49,7 +49,7 @@ type Store interface {
 // given to a Store.
 type Entry struct {
 	// Header holds the response headers to replay, as clients receive them
-	// (see [BrowserMaxAge]), with the entry's ETag, and without hop-by-hop
+	// (see [WithBrowserMaxAge]), with the entry's ETag, and without hop-by-hop
 	// headers, Content-Length, Date, Age or X-Cache.
 	Header http.Header
 	// Body is the response body.
@@ -65,7 +65,7 @@ type Entry struct {
 	// query of the request that filled it, and its tags.
 	Indexes []string
 	// TTL is how long the store keeps the entry. 0 means until it is
-	// purged, cleared or evicted (see [UntilPurged]); a store never keeps
+	// purged, cleared or evicted (see [WithUntilPurged]); a store never keeps
 	// an entry with a negative TTL.
 	TTL time.Duration
 }

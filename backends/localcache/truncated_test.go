@@ -31,7 +31,7 @@ func TestClientThatLeavesMidRenderLeavesNothingBehind(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "part 2")
 	}}
-	_, h := setup(t, a, localcache.UntilPurged())
+	_, h := setup(t, a, localcache.WithUntilPurged())
 	srv := startServer(t, h)
 
 	leaver := rawGet(t, srv, "/page")
@@ -59,7 +59,7 @@ func TestClientThatResetsMidResponseLeavesNothingBehind(t *testing.T) {
 			}
 		}
 	}}
-	_, h := setup(t, a, localcache.MaxEntryBytes(4<<20))
+	_, h := setup(t, a, localcache.WithMaxEntryBytes(4<<20))
 	srv := startServer(t, h)
 
 	leaver := rawGet(t, srv, "/big")

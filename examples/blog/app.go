@@ -82,13 +82,15 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		cfg:    cfg,
 		log:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})),
 		detail: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: detail})),
-		store:  localcache.NewMemoryStore(localcache.MaxBytes(32 << 20)),
 	}
 	defer func() {
 		if err != nil {
 			a.closeQuietly()
 		}
 	}()
+	if a.store, err = localcache.NewMemoryStore(localcache.WithMaxBytes(32 << 20)); err != nil {
+		return nil, err
+	}
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -100,7 +102,10 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 	// flags. The plugin hands paths such as "/posts/hello" to every
 	// backend: the local cache purges a path on every host, Varnish gets
 	// it with the -site-host Host header, Akamai on the -site-host host.
-	local := localcache.NewBackend(a.store)
+	local, err := localcache.NewBackend(a.store)
+	if err != nil {
+		return nil, err
+	}
 	bs := []backends.Backend{local}
 	if cfg.varnish != "" {
 		host := cfg.siteHost

@@ -78,8 +78,8 @@ func (a *app) routes() http.Handler {
 	// the blog's own session cookie makes a page personal. The blog has no
 	// sessions: blog_session is the name it would give that cookie (a
 	// site with logins names its own here).
-	pages := localcache.Middleware(a.store, localcache.UntilPurged(), localcache.BrowserMaxAge(0),
-		localcache.SessionCookies(sessionCookie), localcache.Logger(a.detail))
+	pages := localcache.Middleware(a.store, localcache.WithUntilPurged(), localcache.WithBrowserMaxAge(0),
+		localcache.WithSessionCookies(sessionCookie), localcache.WithLogger(a.detail))
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", pages(http.HandlerFunc(a.index)))
