@@ -72,6 +72,19 @@ type TagPurger interface {
 	CanPurgeTags() error
 }
 
+// Closer is implemented by a Backend that holds goroutines or connections
+// (httppurge's Backend, akamai's Backend). Close releases them: it waits
+// for calls in progress within ctx, returns ctx's cause if ctx ends first,
+// may be called more than once, and makes later calls to Purge fail.
+//
+// (*dispatcher.Dispatcher).Close closes every backend it was given that
+// implements Closer, once it has drained its queues: do not close them
+// yourself before the dispatcher. A backend used without a dispatcher is
+// closed by its owner.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
 // Limits describes the largest request a Backend accepts in one call. A zero
 // field means no limit of that kind.
 type Limits struct {

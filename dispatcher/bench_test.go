@@ -23,7 +23,7 @@ func benchSetup(b *testing.B, nb int, purged *atomic.Int64) (*dispatcher.Dispatc
 	for i := range reqs {
 		reqs[i] = backends.Request{URLs: []string{fmt.Sprintf("https://www.example.com/articles/%d", i)}}
 	}
-	return dispatcher.New(bs, dispatcher.WithLogger(quiet)), reqs
+	return mustNew(b, bs, dispatcher.WithLogger(quiet)), reqs
 }
 
 // BenchmarkThroughput measures how many objects per second a Dispatcher

@@ -9,20 +9,17 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-
 	"github.com/gormpurge/gormpurge/backends"
 )
 
 // workLoop is one of the lane's workers: it delivers batches until the
 // dispatcher stops.
 func (l *lane) workLoop() {
-	defer l.d.wg.Done()
 	for {
 		select {
 		case b := <-l.work:
 			l.deliver(b)
-		case <-l.d.stop:
+		case <-l.d.lc.Done():
 			return
 		}
 	}
@@ -35,15 +32,8 @@ func (l *lane) deliver(b *batch) {
 		l.finish(b, Report{Backend: l.name, Outcome: Failed, Request: b.req, All: b.all, Err: b.err})
 		return
 	}
-	ctx := l.d.runCtx
+	ctx := l.d.lc.Context()
 	cfg := &l.d.cfg
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     cfg.initialBackoff,
-		RandomizationFactor: backoffJitter,
-		Multiplier:          backoffMultiplier,
-		MaxInterval:         cfg.maxBackoff,
-	}
-	bo.Reset()
 	// Time spent waiting for rate limits and the backend's pacing does not
 	// count against MaxElapsed: a batch that waits its turn for ten minutes
 	// behind a bulk change has not been failing for ten minutes.
@@ -85,16 +75,16 @@ func (l *lane) deliver(b *batch) {
 			rep.Outcome = Failed
 			break
 		}
-		if rep.Attempts >= cfg.maxAttempts {
+		if rep.Attempts >= cfg.retry.MaxAttempts {
 			rep.Outcome = Failed
 			rep.Err = fmt.Errorf("dispatcher: gave up after %d attempts: %w", rep.Attempts, err)
 			break
 		}
-		wait := bo.NextBackOff()
+		wait := cfg.retry.Backoff(rep.Attempts)
 		if d, ok := backends.RetryDelay(err); ok {
 			wait = d
 		}
-		if cfg.maxElapsed > 0 && time.Since(start)-paced+wait > cfg.maxElapsed {
+		if cfg.retry.MaxElapsed > 0 && time.Since(start)-paced+wait > cfg.retry.MaxElapsed {
 			rep.Outcome = Failed
 			rep.Err = fmt.Errorf("dispatcher: gave up after %d attempts in %v: %w",
 				rep.Attempts, time.Since(start).Round(time.Millisecond), err)

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/lifecycle"
 )
 
 // Dispatcher delivers purge requests to a fixed set of backends in the
@@ -20,69 +20,61 @@ import (
 type Dispatcher struct {
 	cfg   config
 	lanes []*lane
+	lc    *lifecycle.Lifecycle // owns the batchers and workers; its Context is the parent of every call to a backend
 
-	runCtx context.Context    // parent of every call to a backend; cancelled by stop
-	cancel context.CancelFunc // cancels runCtx
-	stop   chan struct{}      // closed when the goroutines must stop
-	wg     sync.WaitGroup     // the batchers and workers
-
-	closed    atomic.Bool   // set at the start of Close
-	closing   chan struct{} // closed at the start of Close; wakes Enqueue waiting for room
-	closeSem  chan struct{} // one Close at a time
-	closeDone bool          // guarded by closeSem
+	closed atomic.Bool // set at the start of Close
 }
 
 // New returns a Dispatcher that delivers to bs and starts its goroutines:
-// for each backend a batcher and [WithWorkers] workers. Stop them with Close.
+// for each backend a batcher and [WithWorkers] workers. Stop them with
+// [Dispatcher.Close], which also closes the backends that implement
+// [backends.Closer].
 //
-// New panics if bs is empty, holds a nil Backend or two with the same Name,
-// or if an option is invalid: these are programming errors, and the panic
-// says how to fix them.
-func New(bs []backends.Backend, opts ...Option) *Dispatcher {
+// New returns an error, and starts nothing, if bs is empty, holds a nil
+// Backend or two with the same Name, or if an option is invalid: the error
+// names each problem (the option at fault, such as "WithWorkers(0)") and
+// says how to fix it.
+func New(bs []backends.Backend, opts ...Option) (*Dispatcher, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
+		if opt == nil {
+			cfg.errs = append(cfg.errs, errors.New("an Option is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
 		opt(&cfg)
 	}
 	byName := make(map[string]backends.Backend, len(bs))
 	var errs []error
 	if len(bs) == 0 {
-		errs = append(errs, errors.New("New: pass at least one backend"))
+		errs = append(errs, errors.New("pass at least one backend"))
 	}
 	for i, b := range bs {
-		if b == nil {
-			errs = append(errs, fmt.Errorf("New: backend %d is nil", i))
+		if b == nil || isNil(b) {
+			errs = append(errs, fmt.Errorf("backend %d is nil: pass one made by its constructor", i))
 			continue
 		}
 		if _, dup := byName[b.Name()]; dup {
-			errs = append(errs, fmt.Errorf("New: two backends are named %q; give each a unique Name", b.Name()))
+			errs = append(errs, fmt.Errorf("two backends are named %q; give each a unique Name", b.Name()))
 			continue
 		}
 		byName[b.Name()] = b
 	}
 	if err := errors.Join(append(errs, cfg.validate(byName))...); err != nil {
-		panic("dispatcher: invalid configuration:\n" + err.Error())
+		return nil, fmt.Errorf("dispatcher: invalid configuration:\n%w", err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &Dispatcher{
-		cfg:      cfg,
-		runCtx:   ctx,
-		cancel:   cancel,
-		stop:     make(chan struct{}),
-		closing:  make(chan struct{}),
-		closeSem: make(chan struct{}, 1),
-	}
+	d := &Dispatcher{cfg: cfg}
+	d.lc = lifecycle.New(lifecycle.Hooks{Drain: d.drain, Stopped: d.stopped})
 	for _, b := range bs {
 		d.lanes = append(d.lanes, newLane(d, b))
 	}
 	for _, l := range d.lanes {
-		d.wg.Add(1 + cfg.workers)
-		go l.batchLoop()
+		d.lc.Go(l.batchLoop)
 		for range cfg.workers {
-			go l.workLoop()
+			d.lc.Go(l.workLoop)
 		}
 	}
-	return d
+	return d, nil
 }
 
 // Enqueue hands r to every backend's queue and returns without waiting on
@@ -195,7 +187,7 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 		return ErrClosed
 	}
 	select {
-	case <-d.stop:
+	case <-d.lc.Done():
 		return ErrClosed
 	default:
 	}
@@ -224,68 +216,72 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting requests, waits until everything queued has been
-// delivered or has failed for good, then stops every goroutine it started.
+// delivered or has failed for good, stops every goroutine it started, then
+// closes each backend given to [New] that implements [backends.Closer]
+// (httppurge's and akamai's do), with ctx. A shutdown is therefore: the
+// HTTP server, the outbox relay if any, then the dispatcher.
+//
 // If ctx ends first, Close cancels the calls in flight and the retries
 // waiting, stops, and returns an [*UndeliveredError] holding what was left;
 // it wraps ctx's cause. Close waits for the backends' Purge calls to
-// return, so a Backend that ignores cancellation holds it up.
+// return, so a Backend that ignores cancellation holds it up. Errors from
+// the backends' Close are joined to the result.
 //
 // Close may be called more than once and concurrently: the first call does
-// the work, the others wait for it (or for their own ctx) and return nil.
+// the work, even with a ctx already done; the others wait for it (or for
+// their own ctx) and return nil. On the zero Dispatcher, Close returns nil.
 func (d *Dispatcher) Close(ctx context.Context) error {
-	if d.lanes == nil {
-		return nil
-	}
-	// Take the lock at once when it is free, so that a ctx that is already
-	// done still closes the dispatcher (cancelling what is in flight)
-	// instead of losing a random choice against its own Done channel.
-	select {
-	case d.closeSem <- struct{}{}:
-	default:
-		select {
-		case d.closeSem <- struct{}{}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	defer func() { <-d.closeSem }()
-	if d.closeDone {
-		return nil
-	}
-	d.closeDone = true
+	return d.lc.Close(ctx)
+}
 
+// drain is the Close hook that refuses new requests and waits for those
+// queued to settle, within ctx.
+func (d *Dispatcher) drain(ctx context.Context) error {
 	d.closed.Store(true)
-	close(d.closing)
 	for _, l := range d.lanes {
 		l.startDrain()
 	}
-	var cause error
 	for _, l := range d.lanes {
 		if err := l.waitSettled(ctx, l.lastSeq()); err != nil {
-			cause = context.Cause(ctx)
-			break
+			return context.Cause(ctx)
 		}
 	}
+	return nil
+}
 
-	close(d.stop)
-	d.cancel()
-	d.wg.Wait()
-
+// stopped is the Close hook that runs once the goroutines have stopped: it
+// reports what was left undelivered, then closes the backends.
+func (d *Dispatcher) stopped(ctx context.Context, cause error) error {
 	left := make(map[string]backends.Request)
 	for _, l := range d.lanes {
 		if r := l.leftovers(cause); !r.Empty() {
 			left[l.name] = r
 		}
 	}
-	if len(left) == 0 {
-		return nil
+	var err error
+	if len(left) > 0 {
+		if cause == nil {
+			// Only reachable if a request slipped past the drain; report it
+			// rather than lose it silently.
+			cause = ErrClosed
+		}
+		err = &UndeliveredError{Requests: left, Err: cause}
 	}
-	if cause == nil {
-		// Only reachable if a request slipped past the drain; report it
-		// rather than lose it silently.
-		cause = ErrClosed
+	return errors.Join(err, d.closeBackends(ctx))
+}
+
+// closeBackends closes every backend that implements [backends.Closer],
+// in the order given to New, and joins their errors.
+func (d *Dispatcher) closeBackends(ctx context.Context) error {
+	var errs []error
+	for _, l := range d.lanes {
+		if c, ok := l.backend.(backends.Closer); ok {
+			if err := c.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("dispatcher: closing backend %q: %w", l.name, err))
+			}
+		}
 	}
-	return &UndeliveredError{Requests: left, Err: cause}
+	return errors.Join(errs...)
 }
 
 // Stats returns a snapshot of every backend's counters.

@@ -467,7 +467,7 @@ func TestFlushReturnsWhenContextEnds(t *testing.T) {
 func TestCloseDrainsEverything(t *testing.T) {
 	t.Parallel()
 	a := &fakeBackend{name: "a", limits: backends.Limits{MaxObjects: 7}}
-	d := dispatcher.New([]backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Hour))
+	d := mustNew(t, []backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Hour))
 
 	want := make([]string, 100)
 	for i := range want {
@@ -488,7 +488,7 @@ func TestCloseWithDeadlineReportsWhatWasLeft(t *testing.T) {
 	g := newGate() // never opened: the backend honours cancellation only
 	stuck := &fakeBackend{name: "stuck", fn: g.fn}
 	fine := &fakeBackend{name: "fine"}
-	d := dispatcher.New([]backends.Backend{stuck, fine},
+	d := mustNew(t, []backends.Backend{stuck, fine},
 		dispatcher.WithLogger(quiet), dispatcher.WithLinger(0), dispatcher.WithWorkers(1),
 		dispatcher.WithOnResult(got.add))
 
@@ -524,7 +524,7 @@ func TestCloseWithAContextAlreadyDone(t *testing.T) {
 	for range 50 {
 		g := newGate() // never opened
 		stuck := &fakeBackend{name: "stuck", fn: g.fn}
-		d := dispatcher.New([]backends.Backend{stuck}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0))
+		d := mustNew(t, []backends.Backend{stuck}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0))
 		tk, err := d.Submit(t.Context(), urls("/1"))
 		require.NoError(t, err)
 		<-g.entered
@@ -546,7 +546,7 @@ func TestCloseCancelsRetryWait(t *testing.T) {
 	a := &fakeBackend{name: "a", fn: func(context.Context, backends.Request, int) (backends.Result, error) {
 		return backends.Result{}, errors.New("down")
 	}}
-	d := dispatcher.New([]backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0),
+	d := mustNew(t, []backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0),
 		dispatcher.WithBackoff(time.Hour, time.Hour), dispatcher.WithMaxElapsed(0))
 
 	require.NoError(t, d.Enqueue(t.Context(), urls("/a")))
@@ -559,7 +559,7 @@ func TestCloseCancelsRetryWait(t *testing.T) {
 func TestConcurrentClose(t *testing.T) {
 	t.Parallel()
 	a := &fakeBackend{name: "a"}
-	d := dispatcher.New([]backends.Backend{a}, dispatcher.WithLogger(quiet))
+	d := mustNew(t, []backends.Backend{a}, dispatcher.WithLogger(quiet))
 	require.NoError(t, d.Enqueue(t.Context(), urls("/a")))
 	errs := make(chan error, 3)
 	for range 3 {
@@ -652,7 +652,7 @@ func TestLogRecords(t *testing.T) {
 	assert.Equal(t, map[string]any{"purgeId": "p-9", "supportId": "s-9"}, records[1]["ids"])
 }
 
-func TestNewPanicsOnInvalidConfiguration(t *testing.T) {
+func TestNewRejectsInvalidConfiguration(t *testing.T) {
 	t.Parallel()
 	a := &fakeBackend{name: "a"}
 	tests := []struct {
@@ -687,13 +687,11 @@ func TestNewPanicsOnInvalidConfiguration(t *testing.T) {
 			if tt.opt != nil {
 				opts = append(opts, tt.opt)
 			}
-			defer func() {
-				p := recover()
-				require.NotNil(t, p, "New must panic")
-				assert.Contains(t, p, tt.want)
-			}()
-			d := dispatcher.New(bs, opts...)
-			_ = d.Close(t.Context())
+			d, err := dispatcher.New(bs, opts...)
+			require.Error(t, err)
+			assert.Nil(t, d, "nothing started")
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Contains(t, err.Error(), "dispatcher: invalid configuration")
 		})
 	}
 }
@@ -721,7 +719,7 @@ func TestPanickingOnResultHookIsContained(t *testing.T) {
 func TestEnqueueAfterCloseIsCountedAsDropped(t *testing.T) {
 	t.Parallel()
 	rec := purgetest.NewRecorder()
-	d := dispatcher.New([]backends.Backend{rec}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	d := mustNew(t, []backends.Backend{rec}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, d.Close(t.Context()))
 	require.ErrorIs(t, d.Enqueue(t.Context(), urls("/late")), dispatcher.ErrClosed)
 	st, ok := d.Stats().Backend(rec.Name())

@@ -6,9 +6,12 @@
 // workers and its own retry and rate-limit state: a slow, failing or
 // rate-limited backend never delays delivery to the others.
 //
-//	d := dispatcher.New([]backends.Backend{akamaiB, varnishB, local},
+//	d, err := dispatcher.New([]backends.Backend{akamaiB, varnishB, local},
 //		dispatcher.WithWorkers(4))
-//	defer d.Close(ctx) // drains what is queued, within ctx's deadline
+//	if err != nil {
+//		return err // names each invalid option and how to fix it
+//	}
+//	defer d.Close(ctx) // drains what is queued within ctx, then closes the backends
 //	p := gormpurge.New(d) // *Dispatcher implements gormpurge.Sink
 //
 // # What happens to a request
@@ -19,7 +22,9 @@
 // result into batches that respect the backend's [backends.Limits] and hands
 // them to the backend's workers. A worker calls Purge with its own deadline
 // ([WithAttemptTimeout]) and retries temporary failures with exponential
-// backoff and jitter ([WithBackoff], [WithMaxAttempts], [WithMaxElapsed]).
+// backoff and jitter, as a [RetryPolicy] says ([WithRetry], or its
+// shorthands [WithBackoff], [WithMaxAttempts], [WithMaxElapsed]). The
+// outbox relay and the gormpurge command use the same RetryPolicy type.
 // A failure marked [backends.Permanent] is not retried; one marked
 // [backends.RetryAfter] waits as long as the backend asked.
 //
@@ -53,7 +58,7 @@
 // [backends.TagPurger]), or everything it caches when the backend
 // implements [backends.PurgeAller]. The other backends still get the URLs.
 //
-//	d := dispatcher.New(bs, dispatcher.WithEscalation("akamai",
+//	d, err := dispatcher.New(bs, dispatcher.WithEscalation("akamai",
 //		dispatcher.Escalation{Above: 500, All: true})) // with akamai.WithCPCodes
 //
 // A purge of everything subsumes the requests merged with it in the same
@@ -72,7 +77,9 @@
 // Delivery is at most once and in memory: what is queued when the process
 // dies is lost. [Dispatcher.Close] drains within its context's deadline and
 // returns an [*UndeliveredError] naming what it could not deliver, so that a
-// caller can log it or persist it. A full queue follows the [FullPolicy]
+// caller can log it or persist it; then it closes the backends that
+// implement [backends.Closer], so a shutdown is: the HTTP server, the
+// outbox relay, the dispatcher. A full queue follows the [FullPolicy]
 // chosen with [WithFullPolicy]; every request it drops is counted and
 // reported.
 package dispatcher

@@ -101,7 +101,7 @@ func pages(n int) []string {
 	return out
 }
 
-func TestNewPanicsOnInvalidEscalationOrWarmup(t *testing.T) {
+func TestNewRejectsInvalidEscalationOrWarmup(t *testing.T) {
 	t.Parallel()
 	tags := []string{"pages"}
 	tests := []struct {
@@ -149,13 +149,10 @@ func TestNewPanicsOnInvalidEscalationOrWarmup(t *testing.T) {
 				&allBackend{fakeBackend: fakeBackend{name: "off"}, canErr: errors.New("off: needs a zone ID")},
 				&tagBackend{fakeBackend: fakeBackend{name: "notags"}, canErr: errors.New("notags: set WithTagMode")},
 			}
-			defer func() {
-				p := recover()
-				require.NotNil(t, p, "New must panic")
-				assert.Contains(t, p, tt.want)
-			}()
-			d := dispatcher.New(bs, tt.opt)
-			_ = d.Close(t.Context())
+			d, err := dispatcher.New(bs, tt.opt)
+			require.Error(t, err)
+			assert.Nil(t, d)
+			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
 }

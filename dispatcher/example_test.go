@@ -26,9 +26,13 @@ func Example() {
 		calls = append(calls, r)
 		return backends.Result{IDs: map[string]string{"purgeId": "p-1"}}, nil
 	})
-	d := dispatcher.New([]backends.Backend{cdn},
+	d, err := dispatcher.New([]backends.Backend{cdn},
 		dispatcher.WithLinger(time.Minute), // Flush below ends the window
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ctx := context.Background()
 
 	_ = d.Enqueue(ctx, backends.NewRequest([]string{"/articles/1"}, []string{"article-1"}))
@@ -56,11 +60,15 @@ func ExampleWithOnResult() {
 	forbidden := backends.Func("varnish", func(context.Context, backends.Request) (backends.Result, error) {
 		return backends.Result{Detail: "403 Forbidden"}, backends.Permanent(errors.New("varnish: 403 Forbidden"))
 	})
-	d := dispatcher.New([]backends.Backend{forbidden},
+	d, err := dispatcher.New([]backends.Backend{forbidden},
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)),
 		dispatcher.WithOnResult(func(r dispatcher.Report) {
 			fmt.Printf("%s %s after %d attempt(s): %v\n", r.Backend, r.Outcome, r.Attempts, r.Err)
 		}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ctx := context.Background()
 	_ = d.Enqueue(ctx, backends.NewRequest([]string{"/"}, nil))
 	_ = d.Close(ctx)
@@ -75,12 +83,16 @@ func ExampleDispatcher_Close() {
 		<-ctx.Done() // a call that hangs until cancelled
 		return backends.Result{}, ctx.Err()
 	})
-	d := dispatcher.New([]backends.Backend{down}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	d, err := dispatcher.New([]backends.Backend{down}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	_ = d.Enqueue(context.Background(), backends.NewRequest([]string{"/a", "/b"}, nil))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := d.Close(ctx)
+	err = d.Close(ctx)
 	var ue *dispatcher.UndeliveredError
 	if errors.As(err, &ue) {
 		fmt.Println(ue.Requests["cdn"].URLs, errors.Is(err, context.DeadlineExceeded))
@@ -104,9 +116,13 @@ func ExampleDispatcher_Submit() {
 		}
 		return backends.Result{}, nil
 	})
-	d := dispatcher.New([]backends.Backend{cdn, varnish},
+	d, err := dispatcher.New([]backends.Backend{cdn, varnish},
 		dispatcher.WithLinger(time.Minute), // Flush below ends the window
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ctx := context.Background()
 	defer func() { _ = d.Close(ctx) }()
 
@@ -161,9 +177,13 @@ func ExampleWithEscalation() {
 			return backends.Result{}, nil
 		})
 	}
-	d := dispatcher.New([]backends.Backend{record("cdn"), record("local")},
+	d, err := dispatcher.New([]backends.Backend{record("cdn"), record("local")},
 		dispatcher.WithEscalation("cdn", dispatcher.Escalation{Above: 500, Tags: []string{"pages"}}),
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ctx := context.Background()
 
 	migrated := make([]string, 1000)

@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"bytes"
 	"context"
+	"github.com/stretchr/testify/require"
 	"log/slog"
 	"sync"
 	"testing"
@@ -140,12 +141,21 @@ func newDispatcher(t *testing.T, bs []backends.Backend, opts ...dispatcher.Optio
 		dispatcher.WithLinger(0),
 		dispatcher.WithBackoff(time.Millisecond, 2*time.Millisecond),
 	}
-	d := dispatcher.New(bs, append(base, opts...)...)
+	d := mustNew(t, bs, append(base, opts...)...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = d.Close(ctx)
 	})
+	return d
+}
+
+// mustNew returns dispatcher.New's Dispatcher, failing the test on an
+// error. The caller closes it.
+func mustNew(t testing.TB, bs []backends.Backend, opts ...dispatcher.Option) *dispatcher.Dispatcher {
+	t.Helper()
+	d, err := dispatcher.New(bs, opts...)
+	require.NoError(t, err)
 	return d
 }
 

@@ -247,7 +247,7 @@ func (l *lane) pushWait(ctx context.Context, it item) error {
 		}
 		select {
 		case <-space:
-		case <-l.d.closing:
+		case <-l.d.lc.Stopping():
 			l.drop(it.req, it.tk, ErrClosed)
 			return ErrClosed
 		case <-ctx.Done():
@@ -289,11 +289,10 @@ func (l *lane) urgent() bool {
 // batchLoop is the lane's batcher: it waits for requests, lingers, merges
 // them and hands the batches to the workers, until the dispatcher stops.
 func (l *lane) batchLoop() {
-	defer l.d.wg.Done()
 	for {
 		select {
 		case <-l.wake:
-		case <-l.d.stop:
+		case <-l.d.lc.Done():
 			return
 		}
 		if !l.linger() {
@@ -303,7 +302,7 @@ func (l *lane) batchLoop() {
 		for i, b := range batches {
 			select {
 			case l.work <- b:
-			case <-l.d.stop:
+			case <-l.d.lc.Done():
 				for _, b := range batches[i:] {
 					l.abandon(b, Report{})
 				}
@@ -329,7 +328,7 @@ func (l *lane) linger() bool {
 			if l.urgent() {
 				return true
 			}
-		case <-l.d.stop:
+		case <-l.d.lc.Done():
 			return false
 		}
 	}
@@ -540,7 +539,7 @@ func (l *lane) waitSettled(ctx context.Context, target uint64) error {
 		case <-progress:
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-l.d.stop:
+		case <-l.d.lc.Done():
 			return ErrClosed
 		}
 	}

@@ -26,14 +26,6 @@ const (
 	DefaultAttemptTimeout = 30 * time.Second
 )
 
-// backoffMultiplier and backoffJitter shape the exponential backoff: each
-// wait is about 1.5 times the previous one, randomised by ±50% so that
-// workers that failed together do not retry together.
-const (
-	backoffMultiplier = 1.5
-	backoffJitter     = 0.5
-)
-
 // FullPolicy says what [Dispatcher.Enqueue] does when a backend's queue is
 // full. Whatever the policy, every request that does not reach a backend is
 // counted in [BackendStats.Dropped], logged and reported to the
@@ -86,10 +78,7 @@ type config struct {
 	queueSize      int
 	policy         FullPolicy
 	linger         time.Duration
-	maxAttempts    int
-	maxElapsed     time.Duration
-	initialBackoff time.Duration
-	maxBackoff     time.Duration
+	retry          RetryPolicy
 	attemptTimeout time.Duration
 	rates          map[string]rateLimit
 	escalations    map[string]Escalation
@@ -105,10 +94,7 @@ func defaultConfig() config {
 		queueSize:      DefaultQueueSize,
 		policy:         Block,
 		linger:         DefaultLinger,
-		maxAttempts:    DefaultMaxAttempts,
-		maxElapsed:     DefaultMaxElapsed,
-		initialBackoff: DefaultInitialBackoff,
-		maxBackoff:     DefaultMaxBackoff,
+		retry:          DefaultRetryPolicy(),
 		attemptTimeout: DefaultAttemptTimeout,
 		logger:         slog.Default(),
 	}
@@ -141,27 +127,40 @@ func WithLinger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }
 }
 
+// WithRetry sets how failed batches are retried: the backoff between
+// attempts, how many attempts and for how long; see [RetryPolicy] for the
+// waits. Time spent waiting for rate limits and a backend's pacing does not
+// count against MaxElapsed. [WithMaxAttempts], [WithMaxElapsed] and
+// [WithBackoff] are shorthands that change one part of the policy. Defaults
+// to [DefaultRetryPolicy].
+func WithRetry(p RetryPolicy) Option {
+	return func(c *config) { c.retry = p }
+}
+
 // WithMaxAttempts sets how many times a batch is tried, the first attempt
-// included, before it fails for good. Use 1 to disable retries. Defaults to
-// [DefaultMaxAttempts] (10).
+// included, before it fails for good. Use 1 to disable retries. It is
+// shorthand for setting [RetryPolicy.MaxAttempts] with [WithRetry].
+// Defaults to [DefaultMaxAttempts] (10).
 func WithMaxAttempts(n int) Option {
-	return func(c *config) { c.maxAttempts = n }
+	return func(c *config) { c.retry.MaxAttempts = n }
 }
 
 // WithMaxElapsed bounds the time from a batch's first attempt to its last:
 // no retry starts that would end its wait past d. 0 means no bound besides
-// [WithMaxAttempts]. Defaults to [DefaultMaxElapsed] (15 minutes).
+// [WithMaxAttempts]. It is shorthand for setting [RetryPolicy.MaxElapsed]
+// with [WithRetry]. Defaults to [DefaultMaxElapsed] (15 minutes).
 func WithMaxElapsed(d time.Duration) Option {
-	return func(c *config) { c.maxElapsed = d }
+	return func(c *config) { c.retry.MaxElapsed = d }
 }
 
-// WithBackoff sets the exponential backoff between attempts: the first wait
-// is about initial, each next one about 1.5 times longer, never more than
-// max, each randomised by ±50%. A backend's [backends.RetryAfter] replaces
-// the computed wait. Defaults to [DefaultInitialBackoff] (500ms) and
-// [DefaultMaxBackoff] (1 minute).
+// WithBackoff sets the exponential backoff between attempts: about initial
+// after the first failure, doubling, never more than max, with the jitter
+// [RetryPolicy] describes. A backend's [backends.RetryAfter] replaces the
+// computed wait. It is shorthand for setting [RetryPolicy.InitialBackoff]
+// and MaxBackoff with [WithRetry]. Defaults to [DefaultInitialBackoff]
+// (500ms) and [DefaultMaxBackoff] (1 minute).
 func WithBackoff(initial, max time.Duration) Option {
-	return func(c *config) { c.initialBackoff, c.maxBackoff = initial, max }
+	return func(c *config) { c.retry.InitialBackoff, c.retry.MaxBackoff = initial, max }
 }
 
 // WithAttemptTimeout sets the deadline of each call to a backend's Purge.
@@ -317,14 +316,8 @@ func (c *config) validate(bs map[string]backends.Backend) error {
 	if c.linger < 0 {
 		add("WithLinger(%v): use 0 to send at once, or a positive window", c.linger)
 	}
-	if c.maxAttempts < 1 {
-		add("WithMaxAttempts(%d): use 1 to disable retries", c.maxAttempts)
-	}
-	if c.maxElapsed < 0 {
-		add("WithMaxElapsed(%v): use 0 for no bound", c.maxElapsed)
-	}
-	if c.initialBackoff <= 0 || c.maxBackoff < c.initialBackoff {
-		add("WithBackoff(%v, %v): need 0 < initial <= max", c.initialBackoff, c.maxBackoff)
+	if err := c.retry.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.attemptTimeout <= 0 {
 		add("WithAttemptTimeout(%v): need a positive deadline", c.attemptTimeout)

@@ -457,7 +457,7 @@ func TestCloseSettlesTicketsOfAPartlyAbandonedWindow(t *testing.T) {
 		}
 		return backends.Result{}, nil
 	}}
-	d := dispatcher.New([]backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Hour), dispatcher.WithWorkers(2))
+	d := mustNew(t, []backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Hour), dispatcher.WithWorkers(2))
 
 	ok, err := d.Submit(t.Context(), urls("/ok"))
 	require.NoError(t, err)

@@ -21,10 +21,10 @@ type Hooks struct {
 	// closed and before Context is cancelled, so the owned goroutines are
 	// still running. Without Drain, Close cancels Context at once.
 	Drain func(ctx context.Context) error
-	// Stopped runs once every owned goroutine has returned, with Drain's
-	// error, and returns Close's error: release what the goroutines used
-	// and report what they left undone here.
-	Stopped func(drainErr error) error
+	// Stopped runs once every owned goroutine has returned, with Close's
+	// ctx and Drain's error, and returns Close's error: release what the
+	// goroutines used and report what they left undone here.
+	Stopped func(ctx context.Context, drainErr error) error
 }
 
 // Lifecycle owns goroutines and stops them once. Make one with [New]. A nil
@@ -139,7 +139,7 @@ func (l *Lifecycle) Close(ctx context.Context) error {
 		l.cancel()
 		_ = l.Wait(context.Background())
 		if l.hooks.Stopped != nil {
-			err = l.hooks.Stopped(err)
+			err = l.hooks.Stopped(ctx, err)
 		}
 		close(l.closed)
 		return err

@@ -31,7 +31,7 @@ func TestCloseDrainsThenStops(t *testing.T) {
 			assert.NoError(t, l.Context().Err(), "the goroutines still run while draining")
 			return nil
 		},
-		Stopped: func(err error) error {
+		Stopped: func(_ context.Context, err error) error {
 			order = append(order, "stopped")
 			return err
 		},
