@@ -20,6 +20,12 @@
 // To purge without a model callback, see [Plugin.Purge]; for bulk jobs,
 // [Plugin.Suspend].
 //
+// Every option is a With… function. [New] checks them and db.Use returns
+// an error naming each invalid one and how to fix it; an option given nil
+// ([WithLogger], [WithErrorHandler]) is such an error, not a request for
+// the default: leave the option out for the default, and pass
+// slog.New(slog.DiscardHandler) to silence the logs.
+//
 // # What a model says
 //
 // A model names its pages by implementing any of [AbsoluteURLer] (its own

@@ -2,6 +2,7 @@ package gormpurge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -81,7 +82,10 @@ type Plugin struct {
 var _ gorm.Plugin = (*Plugin)(nil)
 
 // New returns a Plugin that hands purge requests to sink. Options are
-// checked here and any error is returned by db.Use(plugin).
+// checked here and an error naming every invalid one, and how to fix it, is
+// returned by db.Use(plugin). An option given nil ([WithLogger],
+// [WithErrorHandler]) is such an error, not a request for the default:
+// leave the option out for the default.
 func New(sink Sink, opts ...Option) *Plugin {
 	p := &Plugin{sink: sink, cfg: defaultConfig()}
 	empty := map[reflect.Type]*modelInfo{}
@@ -93,10 +97,15 @@ func New(sink Sink, opts ...Option) *Plugin {
 		p.optErr = fmt.Errorf("gormpurge: New: sink is nil: pass a *dispatcher.Dispatcher, an outbox, or a gormpurge.SinkFunc")
 		return p
 	}
-	p.urls, p.optErr = newURLPolicy(p.cfg.baseURL, p.cfg.allowedHosts)
-	if p.optErr == nil && p.cfg.handoffTimeout < 0 {
-		p.optErr = fmt.Errorf("gormpurge: WithHandoffTimeout(%s): want a positive duration, or 0 for none", p.cfg.handoffTimeout)
+	errs := p.cfg.errs
+	var err error
+	if p.urls, err = newURLPolicy(p.cfg.baseURL, p.cfg.allowedHosts); err != nil {
+		errs = append(errs, err)
 	}
+	if p.cfg.handoffTimeout < 0 {
+		errs = append(errs, fmt.Errorf("gormpurge: WithHandoffTimeout(%s): want a positive duration, or 0 for none", p.cfg.handoffTimeout))
+	}
+	p.optErr = errors.Join(errs...)
 	return p
 }
 
@@ -298,6 +307,7 @@ type config struct {
 	logger         *slog.Logger
 	onError        func(context.Context, error)
 	handoffTimeout time.Duration
+	errs           []error // problems found while applying options
 }
 
 func defaultConfig() config {
@@ -324,22 +334,31 @@ func WithAllowedHosts(hosts ...string) Option {
 }
 
 // WithLogger sets the logger for rejected targets, failed lookups and failed
-// handoffs (level Error) and for each handoff (level Debug). Defaults to
+// handoffs (level Error) and for each handoff (level Debug). To silence the
+// plugin, pass slog.New(slog.DiscardHandler); nil is an error. Defaults to
 // slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
-		if l != nil {
-			c.logger = l
+		if l == nil {
+			c.errs = append(c.errs, errors.New("gormpurge: WithLogger(nil): pass slog.New(slog.DiscardHandler) to silence the plugin, or leave the option out"))
+			return
 		}
+		c.logger = l
 	}
 }
 
 // WithErrorHandler calls fn with every error the plugin reports: a
 // *TargetError, a *ModelError or a *HandoffError. fn runs on the goroutine
 // that wrote or committed and should return quickly. Defaults to none (errors
-// are only logged).
+// are only logged); nil is an error.
 func WithErrorHandler(fn func(ctx context.Context, err error)) Option {
-	return func(c *config) { c.onError = fn }
+	return func(c *config) {
+		if fn == nil {
+			c.errs = append(c.errs, errors.New("gormpurge: WithErrorHandler(nil): pass a function, or leave the option out to only log errors"))
+			return
+		}
+		c.onError = fn
+	}
 }
 
 // WithHandoffTimeout bounds how long one call to the Sink may take, so that a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,17 +88,29 @@ func TestURLValidation(t *testing.T) {
 
 func TestInvalidOptionsFailUse(t *testing.T) {
 	sink := gormpurge.SinkFunc(func(context.Context, backends.Request) error { return nil })
-	for name, p := range map[string]*gormpurge.Plugin{
-		"base url": gormpurge.New(sink, gormpurge.WithBaseURL("example.com")),
-		"nil sink": gormpurge.New(nil),
-	} {
-		t.Run(name, func(t *testing.T) {
+	tests := []struct {
+		name string
+		p    *gormpurge.Plugin
+		want []string // each must appear in db.Use's error
+	}{
+		{"base url", gormpurge.New(sink, gormpurge.WithBaseURL("example.com")), []string{`gormpurge: WithBaseURL("example.com")`}},
+		{"nil sink", gormpurge.New(nil), []string{"gormpurge: New: sink is nil"}},
+		{"negative handoff timeout", gormpurge.New(sink, gormpurge.WithHandoffTimeout(-time.Second)), []string{"gormpurge: WithHandoffTimeout(-1s)"}},
+		{"nil logger", gormpurge.New(sink, gormpurge.WithLogger(nil)), []string{"gormpurge: WithLogger(nil): pass slog.New(slog.DiscardHandler)"}},
+		{"nil error handler", gormpurge.New(sink, gormpurge.WithErrorHandler(nil)), []string{"gormpurge: WithErrorHandler(nil): pass a function"}},
+		{"every mistake at once", gormpurge.New(sink, gormpurge.WithLogger(nil), gormpurge.WithHandoffTimeout(-time.Second)),
+			[]string{"WithLogger(nil)", "WithHandoffTimeout(-1s)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "x.db")), &gorm.Config{Logger: logger.Discard})
 			require.NoError(t, err)
 			closeOnCleanup(t, db)
-			err = db.Use(p)
+			err = db.Use(tt.p)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "gormpurge: ")
+			for _, want := range tt.want {
+				assert.ErrorContains(t, err, want)
+			}
 		})
 	}
 }

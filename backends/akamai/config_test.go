@@ -155,6 +155,15 @@ func TestBadSettingsFailAtNewNamingTheFault(t *testing.T) {
 		{"no CP code", func(t *testing.T) []akamai.Option {
 			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithCPCodes()}
 		}, []string{"WithCPCodes", "no CP code"}},
+		{"nil client", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithHTTPClient(nil)}
+		}, []string{"WithHTTPClient: nil client: pass an *http.Client"}},
+		{"nil logger", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithLogger(nil)}
+		}, []string{"WithLogger: nil logger: pass slog.New(slog.DiscardHandler)"}},
+		{"nil clock", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithClock(nil)}
+		}, []string{"WithClock: nil clock"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,5 +20,12 @@
 // checked once, at [New]. Requests are signed with EdgeGrid
 // (EG1-HMAC-SHA256) by github.com/akamai/AkamaiOPEN-edgegrid-golang/v8.
 //
+// Every option is a With… function. [New] checks them and returns a
+// [*ConfigError] naming each invalid one and how to fix it; an option given
+// nil where it expects a client, a logger or a clock ([WithHTTPClient],
+// [WithLogger], [WithClock]) is such an error, not a request for the
+// default: leave the option out for the default, and pass
+// slog.New(slog.DiscardHandler) to silence the logs.
+//
 // Package akamaitest has a faithful fake of the API for tests.
 package akamai

@@ -140,7 +140,7 @@ func WithCPCodes(codes ...int) Option {
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) {
 		if hc == nil {
-			c.errs = append(c.errs, &ConfigError{Source: "WithHTTPClient", Err: errors.New("nil client")})
+			c.errs = append(c.errs, &ConfigError{Source: "WithHTTPClient", Err: errors.New("nil client: pass an *http.Client, or leave the option out to use the backend's own")})
 			return
 		}
 		c.client = hc
@@ -171,12 +171,15 @@ func WithMaxBodyBytes(n int) Option {
 // WithLogger sets where the backend logs each request's outcome: accepted
 // purges at Debug (the dispatcher logs each batch at Info), 429s, splits and
 // rejected objects at Warn. The default is slog.Default(). Secrets are
-// never logged.
+// never logged. To silence the backend, pass slog.New(slog.DiscardHandler);
+// nil is an error.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
-		if l != nil {
-			c.logger = l
+		if l == nil {
+			c.errs = append(c.errs, &ConfigError{Source: "WithLogger", Err: errors.New("nil logger: pass slog.New(slog.DiscardHandler) to silence the backend, or leave the option out")})
+			return
 		}
+		c.logger = l
 	}
 }
 
@@ -188,11 +191,13 @@ func WithName(name string) Option {
 
 // WithClock sets the clock the client-side pacing runs on. The default is
 // the system clock; tests pass a faster one such as
-// akamaitest.NewScaledClock.
+// akamaitest.NewScaledClock. nil is an error.
 func WithClock(clock Clock) Option {
 	return func(c *config) {
-		if clock != nil {
-			c.clock = clock
+		if clock == nil {
+			c.errs = append(c.errs, &ConfigError{Source: "WithClock", Err: errors.New("nil clock: pass akamai.SystemClock{} or a test clock, or leave the option out")})
+			return
 		}
+		c.clock = clock
 	}
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // Option configures a [Server]. Pass options to [NewServer]. An option given
-// an invalid value panics: it is a mistake in the test, not in the code under
-// test.
+// an invalid value panics, nil included where it expects a clock or a
+// function: it is a mistake in the test, not in the code under test. Leave
+// the option out for the default.
 type Option func(*config)
 
 type config struct {
@@ -39,14 +40,12 @@ func defaultConfig() config {
 // WithClock sets the clock the token buckets refill on and that stamps
 // [Purge.At]. Give the same clock to the client under test, such as a
 // [ScaledClock], so that its pacing and the fake's buckets agree. Defaults to
-// the system clock. A nil clock means the default.
+// the system clock. It panics if c is nil.
 func WithClock(c akamai.Clock) Option {
-	return func(cfg *config) {
-		if c == nil {
-			c = akamai.SystemClock{}
-		}
-		cfg.clock = c
+	if c == nil {
+		panic("akamaitest: WithClock(nil): pass a clock such as akamaitest.NewScaledClock(100), or leave the option out for the system clock")
 	}
+	return func(cfg *config) { cfg.clock = c }
 }
 
 // WithLatency delays every request on the [WithClock] clock, as the
@@ -56,8 +55,11 @@ func WithClock(c akamai.Clock) Option {
 // then; its answer leaves answer later again. f is called once per request,
 // from the server's goroutines, so it must be safe for concurrent use; it
 // may return different delays each time, so that requests overtake one
-// another. A nil f, the default, means no delay.
+// another. Defaults to no delay. It panics if f is nil.
 func WithLatency(f func() (arrive, answer time.Duration)) Option {
+	if f == nil {
+		panic("akamaitest: WithLatency(nil): pass a function, or leave the option out for no delay")
+	}
 	return func(cfg *config) { cfg.latency = f }
 }
 
@@ -107,15 +109,13 @@ func WithAuthorizedHosts(hosts ...string) Option {
 // WithNow sets the wall clock that a request's EdgeGrid timestamp is checked
 // against: more than 30 seconds off is answered with 400. It is separate from
 // [WithClock] because tests run the buckets on a fast clock while the
-// signing library stamps requests with real time. Defaults to time.Now. A nil
-// function means the default.
+// signing library stamps requests with real time. Defaults to time.Now. It
+// panics if now is nil.
 func WithNow(now func() time.Time) Option {
-	return func(cfg *config) {
-		if now == nil {
-			now = time.Now
-		}
-		cfg.now = now
+	if now == nil {
+		panic("akamaitest: WithNow(nil): pass a function such as time.Now, or leave the option out")
 	}
+	return func(cfg *config) { cfg.now = now }
 }
 
 // WithHeadersToSign lists the request headers that the signature covers, in

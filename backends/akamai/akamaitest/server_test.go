@@ -916,6 +916,13 @@ func TestOptionsPanicOnMistakes(t *testing.T) {
 	assert.Panics(t, func() { akamaitest.WithRateLimits(akamai.RateLimits{Tags: akamai.Bucket{Burst: -1, PerSecond: 1}}) })
 	assert.Panics(t, func() { akamaitest.WithMaxBody(-1) })
 	assert.Panics(t, func() { akamaitest.NewScaledClock(0) })
+	// nil is a mistake too, never a request for the default.
+	assert.PanicsWithValue(t, "akamaitest: WithClock(nil): pass a clock such as akamaitest.NewScaledClock(100), or leave the option out for the system clock",
+		func() { akamaitest.WithClock(nil) })
+	assert.PanicsWithValue(t, "akamaitest: WithNow(nil): pass a function such as time.Now, or leave the option out",
+		func() { akamaitest.WithNow(nil) })
+	assert.PanicsWithValue(t, "akamaitest: WithLatency(nil): pass a function, or leave the option out for no delay",
+		func() { akamaitest.WithLatency(nil) })
 	assert.NotPanics(t, func() {
 		akamaitest.WithRateLimits(akamai.RateLimits{Tags: akamai.Bucket{Burst: 1_000_000, PerSecond: 1e6}})
 	})
