@@ -165,7 +165,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	res.IDs, res.Detail = summary(nodes, before, outs, skipped, len(bad))
 	var temp, perm []error
 	var wait time.Duration
-	unreachable := false
+	unreachable, nodesFailed := false, false
 	for _, o := range outs {
 		switch {
 		case o.err == nil:
@@ -175,13 +175,18 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 			unreachable = unreachable || o.err.Err != nil
 		default:
 			perm = append(perm, o.err)
+			// A node that refused some requests on their own (400,
+			// 413, ...) purged the others: only those objects failed.
+			nodesFailed = nodesFailed || o.whole
+			refused = refused.Merge(o.refused)
 		}
 	}
 	if unreachable && b.disc != nil {
 		b.disc.refreshSoon() // the node may have left the cluster
 	}
-	perm = append(perm, before.failures(nodes)...)
-	nodesFailed := len(perm) > 0
+	earlier := before.failures(nodes)
+	nodesFailed = nodesFailed || len(earlier) > 0
+	perm = append(perm, earlier...)
 	perm = append(perm, bad...)
 	if len(temp) > 0 {
 		b.tried.Add(key, after)
@@ -193,7 +198,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	}
 	b.tried.Remove(key)
 	err = backends.Permanent(errors.Join(perm...))
-	if !nodesFailed && len(bad) > 0 {
+	if !nodesFailed && !refused.Empty() {
 		// Every node purged the rest: only the refused objects failed.
 		return res, backends.Partial(refused, err)
 	}

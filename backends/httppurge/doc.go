@@ -41,8 +41,10 @@
 //   - No answer (connection refused, timeout), 408, 429 and 5xx other than
 //     501: temporary, retried by the dispatcher; a Retry-After header is
 //     honoured.
-//   - 400, 413, 414, 422 and 431 concern one request: the others go on.
-//     Every other status is permanent for the node.
+//   - 400, 413, 414, 422 and 431 concern one request: the others go on,
+//     and when nothing else failed the error is a [backends.Partial]
+//     naming the objects of the refused requests. Every other status is
+//     permanent for the node.
 //
 // A node whose answer concerns the node as a whole (no answer, 5xx, 403,
 // ...) receives nothing more in that call, and is tried again as a whole.

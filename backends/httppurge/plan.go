@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -89,11 +90,12 @@ type job struct {
 	path        string // decoded path, as in url.URL.Path
 	rawPath     string // escaped path when it differs from the default encoding
 	rawQuery    string
-	host        string      // Host header; "" for the node's own address
-	header      http.Header // for net/http
-	headerBlock string      // the header lines besides Host, for the own client
-	target      string      // path and query, or tag header summary, for errors
-	tags        int         // tags in the request; 0 for a URL purge
+	host        string           // Host header; "" for the node's own address
+	header      http.Header      // for net/http
+	headerBlock string           // the header lines besides Host, for the own client
+	target      string           // path and query, or tag header summary, for errors
+	tags        int              // tags in the request; 0 for a URL purge
+	objects     backends.Request // what it purges, as the Request held it: for a Partial error
 }
 
 // headerBlock returns h as header lines, each ending in CRLF, sorted by
@@ -126,6 +128,14 @@ func (b *Backend) plan(r backends.Request) (jobs []*job, skippedTags int, refuse
 	}
 	values, counts, refusedTags, badTags := m.chunks(r.Tags)
 	refused.Tags, bad = refusedTags, append(bad, badTags...)
+	// chunks keeps the order of the tags it accepts: chunk i holds the
+	// next counts[i] of them.
+	accepted := make([]string, 0, len(r.Tags))
+	for _, tag := range r.Tags {
+		if !slices.Contains(refusedTags, tag) {
+			accepted = append(accepted, tag)
+		}
+	}
 	host := ""
 	if len(b.cfg.siteHosts) > 0 {
 		host = b.cfg.siteHosts[0]
@@ -145,7 +155,9 @@ func (b *Backend) plan(r backends.Request) (jobs []*job, skippedTags int, refuse
 			headerBlock: headerBlock(h),
 			target:      fmt.Sprintf("%s with %s: %d tags", m.path(), m.Header, counts[i]),
 			tags:        counts[i],
+			objects:     backends.Request{Tags: accepted[:counts[i]:counts[i]]},
 		})
+		accepted = accepted[counts[i]:]
 	}
 	return jobs, 0, refused, bad
 }
@@ -174,7 +186,8 @@ func (b *Backend) urlJobs(raw string) ([]*job, error) {
 	}
 	mk := func(host string) *job {
 		return &job{method: b.cfg.method, uri: target, path: path, rawPath: escapedPath, rawQuery: rawQuery,
-			host: host, header: b.header, headerBlock: b.headerBlock, target: target}
+			host: host, header: b.header, headerBlock: b.headerBlock, target: target,
+			objects: backends.Request{URLs: []string{raw}}}
 	}
 	if host != "" {
 		return []*job{mk(host)}, nil

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // maxDrain is the most of a response body read so that its connection can
@@ -24,6 +26,11 @@ type nodeOutcome struct {
 	purged    int // requests answered 2xx
 	notCached int // requests answered 404
 	err       *NodeError
+	// refused holds the objects of the requests the node refused on
+	// their own (400, 413, ...), and whole whether anything failed for
+	// the node as a whole (no answer, 5xx, 403, a request not sent).
+	refused backends.Request
+	whole   bool
 }
 
 // attempt is the outcome of one request.
@@ -65,12 +72,18 @@ func (b *Backend) purgeNode(ctx context.Context, n *node, jobs []*job) nodeOutco
 				switch {
 				case a.abandoned:
 					failed++
+					out.whole = true
 				case a.verdict == purged:
 					out.purged++
 				case a.verdict == notCached:
 					out.notCached++
 				default:
 					failed++
+					if a.verdict == objectBad {
+						out.refused = out.refused.Merge(jobs[i].objects)
+					} else {
+						out.whole = true
+					}
 					// Report the first failure, or the first that concerns the
 					// whole node rather than one request.
 					if out.err == nil || (errV == objectBad && a.verdict == nodeFailed) {
@@ -88,6 +101,7 @@ func (b *Backend) purgeNode(ctx context.Context, n *node, jobs []*job) nodeOutco
 	wg.Wait()
 	unsent := max(0, len(jobs)-int(next.Load()))
 	failed += unsent
+	out.whole = out.whole || unsent > 0
 	if failed == 0 {
 		return out
 	}
