@@ -108,4 +108,13 @@
 // [DNS] for a Kubernetes headless service. A goroutine calls it at once and
 // then every [WithDiscoveryInterval], and sooner when a node could not be
 // reached; a failed call keeps the last list. Close stops it.
+//
+// # Options
+//
+// Every option is a With… function. [New] and [NewCluster] check them and
+// return an error naming each invalid one and how to fix it; an option
+// given nil where it expects a function, a client, TLS settings or a logger
+// ([WithDiscovery], [WithHTTPClient], [WithTLSConfig], [WithLogger]) is such
+// an error, not a request for the default: leave the option out for the
+// default, and pass slog.New(slog.DiscardHandler) to silence the logs.
 package httppurge
