@@ -33,7 +33,7 @@ func BenchmarkWrite(b *testing.B) {
 			b.Run(kind+"/"+sinkName, func(b *testing.B) {
 				db := testdb.Open(b, kind, nil)
 				require.NoError(b, db.AutoMigrate(&Page{}))
-				d := dispatcher.New([]backends.Backend{nopBackend{}}, dispatcher.WithLogger(quiet))
+				d := mustDispatcher(b, []backends.Backend{nopBackend{}}, dispatcher.WithLogger(quiet))
 				defer d.Close(context.Background())
 				var sink gormpurge.Sink = d
 				if sinkName == "outbox" {
@@ -77,10 +77,10 @@ func BenchmarkRelay(b *testing.B) {
 					}
 					require.NoError(b, tx.Commit())
 				}
-				d := dispatcher.New([]backends.Backend{nopBackend{}}, dispatcher.WithLogger(quiet))
+				d := mustDispatcher(b, []backends.Backend{nopBackend{}}, dispatcher.WithLogger(quiet))
 				b.ResetTimer()
 				start := time.Now()
-				r := ob.Relay(d)
+				r := mustRelay(b, ob, d)
 				for r.Stats().Delivered < uint64(n) {
 					time.Sleep(time.Millisecond)
 				}

@@ -169,8 +169,13 @@ func crashChild() {
 	if err != nil {
 		fail(err)
 	}
-	d := dispatcher.New([]backends.Backend{&fileBackend{f: f}}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Millisecond))
-	ob.Relay(d) // runs until the kill
+	d, err := dispatcher.New([]backends.Backend{&fileBackend{f: f}}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Millisecond))
+	if err != nil {
+		fail(err)
+	}
+	if _, err := ob.Relay(d); err != nil { // runs until the kill
+		fail(err)
+	}
 	p := gormpurge.New(ob, gormpurge.WithLogger(quiet))
 	if err := p.Register(&Page{}); err != nil {
 		fail(err)

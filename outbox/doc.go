@@ -5,7 +5,7 @@
 //
 //	ob, err := outbox.New(db, outbox.WithTable("gormpurge_outbox")) // creates or migrates its table
 //	p := gormpurge.New(ob)                                           // the plugin writes into the outbox
-//	relay := ob.Relay(d)                                             // d: the dispatcher; starts workers
+//	relay, err := ob.Relay(d)                                        // d: the dispatcher; starts workers
 //	defer relay.Close(ctx)                                           // before d.Close
 //
 // # What the database decides

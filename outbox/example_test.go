@@ -67,8 +67,14 @@ func Example() {
 		log.Fatal(err)
 	}
 	out := printer{done: make(chan struct{}, 1)}
-	d := dispatcher.New([]backends.Backend{out}, dispatcher.WithLogger(quiet))
-	relay := ob.Relay(d)
+	d, err := dispatcher.New([]backends.Backend{out}, dispatcher.WithLogger(quiet))
+	if err != nil {
+		log.Fatal(err)
+	}
+	relay, err := ob.Relay(d)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	db.Create(&Article{Slug: "hello"})
 	<-out.done

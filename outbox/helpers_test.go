@@ -74,8 +74,8 @@ func (s *site) relay(t *testing.T, bs ...backends.Backend) *outbox.Relay {
 
 func startRelay(t *testing.T, ob *outbox.Outbox, bs ...backends.Backend) *outbox.Relay {
 	t.Helper()
-	d := newDispatcher(bs...)
-	r := ob.Relay(d)
+	d := newDispatcher(t, bs...)
+	r := mustRelay(t, ob, d)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -87,9 +87,28 @@ func startRelay(t *testing.T, ob *outbox.Outbox, bs ...backends.Backend) *outbox
 
 // newDispatcher returns a dispatcher to bs that tries each batch once, so
 // that retries are the relay's.
-func newDispatcher(bs ...backends.Backend) *dispatcher.Dispatcher {
-	return dispatcher.New(bs, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Millisecond),
+func newDispatcher(t testing.TB, bs ...backends.Backend) *dispatcher.Dispatcher {
+	t.Helper()
+	return mustDispatcher(t, bs, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Millisecond),
 		dispatcher.WithMaxAttempts(1))
+}
+
+// mustDispatcher returns dispatcher.New's Dispatcher, failing the test on
+// an error. The caller closes it.
+func mustDispatcher(t testing.TB, bs []backends.Backend, opts ...dispatcher.Option) *dispatcher.Dispatcher {
+	t.Helper()
+	d, err := dispatcher.New(bs, opts...)
+	require.NoError(t, err)
+	return d
+}
+
+// mustRelay returns ob.Relay(d)'s Relay, failing the test on an error. The
+// caller closes it.
+func mustRelay(t testing.TB, ob *outbox.Outbox, d *dispatcher.Dispatcher) *outbox.Relay {
+	t.Helper()
+	r, err := ob.Relay(d)
+	require.NoError(t, err)
+	return r
 }
 
 // settle waits until no row of the outbox is pending.

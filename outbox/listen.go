@@ -18,7 +18,6 @@ var errNoListen = errors.New("the PostgreSQL driver is not pgx (gorm.io/driver/p
 // channel and wakes the claim loop on every notification. When the
 // connection breaks it reconnects after a pause; meanwhile the poll goes on.
 func (r *Relay) listenLoop() {
-	defer r.loops.Done()
 	for {
 		err := r.listen(r.ctx)
 		if r.ctx.Err() != nil {

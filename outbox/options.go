@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -27,36 +29,32 @@ const (
 type Option func(*config)
 
 type config struct {
-	table          string
-	batchSize      int
-	concurrency    int
-	lease          time.Duration
-	pollInterval   time.Duration
-	maxAttempts    int
-	initialBackoff time.Duration
-	maxBackoff     time.Duration
-	retention      time.Duration
-	deleteOnDone   bool
-	listen         bool
-	noMigrate      bool
-	logger         *slog.Logger
-	onError        func(context.Context, error)
-	errs           []error
+	table        string
+	batchSize    int
+	concurrency  int
+	lease        time.Duration
+	pollInterval time.Duration
+	retry        dispatcher.RetryPolicy
+	retention    time.Duration
+	deleteOnDone bool
+	listen       bool
+	noMigrate    bool
+	logger       *slog.Logger
+	onError      func(context.Context, error)
+	errs         []error
 }
 
 func defaultConfig() config {
 	return config{
-		table:          DefaultTable,
-		batchSize:      DefaultBatchSize,
-		concurrency:    DefaultConcurrency,
-		lease:          DefaultLease,
-		pollInterval:   DefaultPollInterval,
-		maxAttempts:    DefaultMaxAttempts,
-		initialBackoff: DefaultInitialBackoff,
-		maxBackoff:     DefaultMaxBackoff,
-		retention:      DefaultRetention,
-		listen:         true,
-		logger:         slog.Default(),
+		table:        DefaultTable,
+		batchSize:    DefaultBatchSize,
+		concurrency:  DefaultConcurrency,
+		lease:        DefaultLease,
+		pollInterval: DefaultPollInterval,
+		retry:        DefaultRetryPolicy(),
+		retention:    DefaultRetention,
+		listen:       true,
+		logger:       slog.Default(),
 	}
 }
 
@@ -102,20 +100,45 @@ func WithPollInterval(d time.Duration) Option {
 	return func(c *config) { c.pollInterval = d }
 }
 
+// DefaultRetryPolicy returns the relays' default retry policy:
+// [DefaultInitialBackoff] (10s), [DefaultMaxBackoff] (1 hour) and
+// [DefaultMaxAttempts] (10), with no MaxElapsed. With it, a row survives an
+// outage of one to two hours before it is dead.
+func DefaultRetryPolicy() dispatcher.RetryPolicy {
+	return dispatcher.RetryPolicy{
+		InitialBackoff: DefaultInitialBackoff,
+		MaxBackoff:     DefaultMaxBackoff,
+		MaxAttempts:    DefaultMaxAttempts,
+	}
+}
+
+// WithRetry sets how a relay retries a row that failed: the wait before it
+// is handed off again (p's backoff, with the jitter dispatcher.RetryPolicy
+// describes, the one the dispatcher uses) and how many hand-offs it gets
+// before it is marked dead (p.MaxAttempts). Each hand-off already includes
+// the dispatcher's own retries. p.MaxElapsed must be 0: a row is bounded by
+// its attempts. [WithMaxAttempts] and [WithBackoff] are shorthands that
+// change one part of the policy. Defaults to [DefaultRetryPolicy].
+func WithRetry(p dispatcher.RetryPolicy) Option {
+	return func(c *config) { c.retry = p }
+}
+
 // WithMaxAttempts sets how many times a relay hands a row to the dispatcher
 // before it gives up and marks the row dead. Each hand-off already includes
-// the dispatcher's own retries. Defaults to [DefaultMaxAttempts] (10).
+// the dispatcher's own retries. It is shorthand for setting MaxAttempts
+// with [WithRetry]. Defaults to [DefaultMaxAttempts] (10).
 func WithMaxAttempts(n int) Option {
-	return func(c *config) { c.maxAttempts = n }
+	return func(c *config) { c.retry.MaxAttempts = n }
 }
 
 // WithBackoff sets the wait before a row that failed is handed off again:
-// initial after the first failure, doubling after each next one, never more
-// than max, each randomised by ±20%. Defaults to [DefaultInitialBackoff]
-// (10s) and [DefaultMaxBackoff] (1 hour): with the default attempts, a row
-// survives an outage of about two hours before it is dead.
+// about initial after the first failure, doubling after each next one,
+// never more than max, with the jitter of dispatcher.RetryPolicy. It is
+// shorthand for setting InitialBackoff and MaxBackoff with [WithRetry].
+// Defaults to [DefaultInitialBackoff] (10s) and [DefaultMaxBackoff] (1
+// hour).
 func WithBackoff(initial, max time.Duration) Option {
-	return func(c *config) { c.initialBackoff, c.maxBackoff = initial, max }
+	return func(c *config) { c.retry.InitialBackoff, c.retry.MaxBackoff = initial, max }
 }
 
 // WithRetention sets how long delivered rows are kept, for auditing, before
@@ -196,11 +219,11 @@ func (c *config) validate() error {
 	if c.pollInterval <= 0 {
 		add("WithPollInterval(%v): want a positive interval", c.pollInterval)
 	}
-	if c.maxAttempts < 1 {
-		add("WithMaxAttempts(%d): want at least 1", c.maxAttempts)
+	if err := c.retry.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	if c.initialBackoff <= 0 || c.maxBackoff < c.initialBackoff {
-		add("WithBackoff(%v, %v): need 0 < initial <= max", c.initialBackoff, c.maxBackoff)
+	if c.retry.MaxElapsed != 0 {
+		add("WithRetry: MaxElapsed %v: a relay bounds a row by its attempts only; set MaxElapsed to 0 and choose MaxAttempts and the backoff", c.retry.MaxElapsed)
 	}
 	if c.retention < 0 {
 		add("WithRetention(%v): use 0 to prune delivered rows at the next pass, or WithDeleteDelivered", c.retention)

@@ -259,8 +259,8 @@ func TestCloseGivesRowsBack(t *testing.T) {
 	release := make(chan struct{})
 	b := newBackend("stuck")
 	b.fail = func(backends.Request) error { <-release; return nil }
-	d := newDispatcher(b)
-	r := s.ob.Relay(d)
+	d := newDispatcher(t, b)
+	r := mustRelay(t, s.ob, d)
 	require.NoError(t, s.db.Create(&Page{Slug: "stuck"}).Error)
 	require.Eventually(t, func() bool { return r.Stats().Held == 1 }, 5*time.Second, 5*time.Millisecond)
 
@@ -362,6 +362,43 @@ func TestNewMigratesAndValidates(t *testing.T) {
 	}
 	_, err := outbox.New(nil)
 	assert.ErrorContains(t, err, "db is nil")
+	_, err = outbox.New(db, outbox.WithRetry(dispatcher.RetryPolicy{InitialBackoff: time.Second, MaxBackoff: time.Second, MaxAttempts: 3, MaxElapsed: time.Hour}))
+	assert.ErrorContains(t, err, "WithRetry: MaxElapsed 1h0m0s")
+}
+
+// Relay refuses a dispatcher that cannot deliver, and starts nothing.
+func TestRelayRejectsInvalidDispatcher(t *testing.T) {
+	s := newSite(t, "sqlite")
+	for _, tc := range []struct {
+		name string
+		d    *dispatcher.Dispatcher
+		want string
+	}{
+		{"nil", nil, "Relay(nil): pass the *dispatcher.Dispatcher"},
+		{"zero", &dispatcher.Dispatcher{}, "the dispatcher has no backends"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := s.ob.Relay(tc.d)
+			require.Error(t, err)
+			assert.Nil(t, r)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// Close twice, and concurrently, is safe: later calls return nil.
+func TestRelayCloseTwice(t *testing.T) {
+	s := newSite(t, "sqlite")
+	d := newDispatcher(t, newBackend("a"))
+	r := mustRelay(t, s.ob, d)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- r.Close(t.Context()) }()
+	}
+	assert.NoError(t, <-errs)
+	assert.NoError(t, <-errs)
+	assert.NoError(t, r.Close(t.Context()))
+	require.NoError(t, d.Close(t.Context()))
 }
 
 // A row that does not decode (edited by hand) is killed with an error
@@ -392,9 +429,9 @@ func TestFullDispatcherDoesNotKillRows(t *testing.T) {
 	}
 	b := newBackend("slow")
 	b.fail = func(backends.Request) error { time.Sleep(time.Millisecond); return nil }
-	d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0),
+	d := mustDispatcher(t, []backends.Backend{b}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0),
 		dispatcher.WithQueueSize(5), dispatcher.WithFullPolicy(dispatcher.Reject), dispatcher.WithWorkers(1))
-	r := s.ob.Relay(d)
+	r := mustRelay(t, s.ob, d)
 	t.Cleanup(func() {
 		require.NoError(t, r.Close(ctx))
 		require.NoError(t, d.Close(ctx))

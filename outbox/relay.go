@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/internal/lifecycle"
 )
 
 // Relay moves pending rows from the outbox table to a dispatcher: it claims
@@ -40,20 +40,16 @@ type Relay struct {
 	names []string // the dispatcher's backends
 	owner string
 
-	ctx       context.Context // cancelled when Close gives up, then when it ends
-	cancel    context.CancelFunc
-	stopping  chan struct{}  // closed when Close begins: claim no more
-	wake      chan struct{}  // capacity 1: rows may be waiting
-	slots     chan struct{}  // one per batch in flight
-	loops     sync.WaitGroup // the lease keeper, the pruner and the listener
-	claimDone chan struct{}  // closed when the claim loop has returned
-	batches   sync.WaitGroup // batches in flight; added to only by the claim loop
+	lc        *lifecycle.Lifecycle // owns every goroutine of the relay
+	ctx       context.Context      // lc.Context(): cancelled when Close gives up, then when it ends
+	stopping  <-chan struct{}      // lc.Stopping(): closed when Close begins: claim no more
+	wake      chan struct{}        // capacity 1: rows may be waiting
+	slots     chan struct{}        // one per batch in flight
+	claimDone chan struct{}        // closed when the claim loop has returned
+	batches   sync.WaitGroup       // batches in flight; added to only by the claim loop
 
-	heldMu   sync.Mutex
-	held     map[int64]struct{} // rows claimed and not yet recorded
-	closeMu  sync.Mutex
-	closed   bool
-	closeErr error
+	heldMu sync.Mutex
+	held   map[int64]struct{} // rows claimed and not yet recorded
 
 	stats relayCounters
 }
@@ -103,45 +99,47 @@ func (r *Relay) Stats() RelayStats {
 // Relay starts a relay that delivers the outbox's rows through d, and
 // returns it. It starts goroutines (a claim loop, a lease keeper, a pruner
 // and, on PostgreSQL, a listener) that [Relay.Close] stops; close the relay
-// before d.
+// before d. A relay is configured by the options given to [New]
+// ([WithBatchSize], [WithConcurrency], [WithLease], [WithRetry], ...).
 //
 // On PostgreSQL the relay keeps one connection of db's pool for LISTEN:
 // leave room for it (SetMaxOpenConns of at least 2), or use [WithoutListen].
 //
-// Relay panics if d is nil: that is a programming error.
-func (o *Outbox) Relay(d *dispatcher.Dispatcher) *Relay {
+// Relay returns an error, and starts nothing, if d is nil or has no
+// backends (the zero Dispatcher): pass the *dispatcher.Dispatcher that
+// dispatcher.New returned.
+func (o *Outbox) Relay(d *dispatcher.Dispatcher) (*Relay, error) {
 	if d == nil {
-		panic("outbox: Relay: the dispatcher is nil; pass the *dispatcher.Dispatcher that delivers to your backends")
+		return nil, errors.New("outbox: Relay(nil): pass the *dispatcher.Dispatcher that delivers to your backends, made by dispatcher.New")
 	}
 	var names []string
 	for _, b := range d.Stats().Backends {
 		names = append(names, b.Backend)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	if len(names) == 0 {
+		return nil, errors.New("outbox: Relay: the dispatcher has no backends (a zero Dispatcher?): pass one made by dispatcher.New")
+	}
 	r := &Relay{
-		o:        o,
-		d:        d,
-		names:    names,
-		owner:    newOwner(),
-		ctx:      ctx,
-		cancel:   cancel,
-		stopping: make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		slots:    make(chan struct{}, o.cfg.concurrency),
-		held:     make(map[int64]struct{}),
+		o:     o,
+		d:     d,
+		names: names,
+		owner: newOwner(),
+		wake:  make(chan struct{}, 1),
+		slots: make(chan struct{}, o.cfg.concurrency),
+		held:  make(map[int64]struct{}),
 
 		claimDone: make(chan struct{}),
 	}
+	r.lc = lifecycle.New(lifecycle.Hooks{Drain: r.drain, Stopped: r.stopped})
+	r.ctx, r.stopping = r.lc.Context(), r.lc.Stopping()
 	o.addRelay(r)
-	r.loops.Add(2)
-	go r.claimLoop()
-	go r.leaseLoop()
-	go r.pruneLoop()
+	r.lc.Go(r.claimLoop)
+	r.lc.Go(r.leaseLoop)
+	r.lc.Go(r.pruneLoop)
 	if o.d.name == "postgres" && o.cfg.listen {
-		r.loops.Add(1)
-		go r.listenLoop()
+		r.lc.Go(r.listenLoop)
 	}
-	return r
+	return r, nil
 }
 
 // newOwner names a relay in lease_owner: host, process and a random part,
@@ -175,20 +173,18 @@ func (r *Relay) signal() {
 // Close then gives back any row whose outcome it could not record. Recording
 // a batch's outcome gets up to 10 seconds of its own, so Close can return
 // that long after ctx ends. Close does not close the dispatcher; close it
-// after the relay. Close may be called more than once; later calls return
-// the first one's result.
+// after the relay. Close may be called more than once and concurrently:
+// the first call does the work; the others wait for it (or for their own
+// ctx) and return nil.
 func (r *Relay) Close(ctx context.Context) error {
-	r.closeMu.Lock()
-	defer r.closeMu.Unlock()
-	if r.closed {
-		return r.closeErr
-	}
-	r.closed = true
-	close(r.stopping)
-	r.o.removeRelay(r)
+	return r.lc.Close(ctx)
+}
 
-	// The claim loop stops first, so that no batch starts while Close
-	// waits for the batches.
+// drain is the Close hook that waits, within ctx, for the claim loop to stop
+// and the batches in flight to be recorded. The claim loop stops first, so
+// that no batch starts while drain waits for the batches.
+func (r *Relay) drain(ctx context.Context) error {
+	r.o.removeRelay(r)
 	waitFor := func(ch <-chan struct{}) bool {
 		select {
 		case <-ch:
@@ -197,31 +193,31 @@ func (r *Relay) Close(ctx context.Context) error {
 			return false
 		}
 	}
-	finished := waitFor(r.claimDone)
-	if finished {
+	if waitFor(r.claimDone) {
 		batchesDone := make(chan struct{})
-		go func() {
+		r.lc.Go(func() { // ends with the batches, which end once r.ctx is cancelled
 			r.batches.Wait()
 			close(batchesDone)
-		}()
-		finished = waitFor(batchesDone)
+		})
+		if waitFor(batchesDone) {
+			return nil
+		}
 	}
-	if !finished {
-		r.closeErr = fmt.Errorf("outbox: relay closed with %d rows unsettled: %w", r.heldCount(), context.Cause(ctx))
-		r.cancel() // the claim stops, and batches give their rows back
-		<-r.claimDone
-		r.batches.Wait()
-	}
-	r.cancel()
-	r.loops.Wait()
-	// Rows whose outcome could not be recorded are still leased to this
-	// relay: give them back now rather than when the lease runs out.
+	// The lifecycle cancels r.ctx next: the claim stops, and batches give
+	// their rows back.
+	return fmt.Errorf("outbox: relay closed with %d rows unsettled: %w", r.heldCount(), context.Cause(ctx))
+}
+
+// stopped is the Close hook that runs once every goroutine has returned.
+// Rows whose outcome could not be recorded are still leased to this relay:
+// it gives them back now rather than when the lease runs out.
+func (r *Relay) stopped(_ context.Context, err error) error {
 	rctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	if _, err := r.o.db.ExecContext(rctx, r.o.q.release, time.Now().UnixMilli(), r.owner); err != nil {
-		r.report(rctx, &Error{Op: "release leases", Table: r.o.table, Err: err})
+	if _, rerr := r.o.db.ExecContext(rctx, r.o.q.release, time.Now().UnixMilli(), r.owner); rerr != nil {
+		r.report(rctx, &Error{Op: "release leases", Table: r.o.table, Err: rerr})
 	}
-	return r.closeErr
+	return err
 }
 
 // claimLoop claims batches while there are due rows and free slots, and
@@ -277,7 +273,7 @@ func (r *Relay) claimLoop() {
 		}
 		r.stats.claimed.Add(uint64(len(rows)))
 		r.batches.Add(1)
-		go r.deliver(rows)
+		r.lc.Go(func() { r.deliver(rows) })
 		if len(rows) < r.o.cfg.batchSize && !wait() {
 			return
 		}
@@ -551,7 +547,7 @@ func (r *Relay) judge(c claimedRow, t *dispatcher.Ticket) settled {
 		s.verdict = vDelivered
 	case retry && r.ctx.Err() == nil:
 		s.verdict = vRetry
-		if c.attempts+1 >= r.o.cfg.maxAttempts {
+		if c.attempts+1 >= r.o.cfg.retry.MaxAttempts {
 			s.verdict = vDead
 		}
 	case released || retry:
@@ -680,7 +676,7 @@ func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) {
 		switch s.verdict {
 		case vRetry:
 			c.attempts++
-			c.at = now.Add(r.backoff(c.attempts))
+			c.at = now.Add(r.o.cfg.retry.Backoff(c.attempts))
 		case vDead:
 			c.attempts++
 			c.state = Dead
@@ -854,22 +850,10 @@ func (r *Relay) lostLeases(ctx context.Context, n int) {
 		slog.Int("rows", n), slog.String("owner", r.owner))
 }
 
-// backoff returns the wait before the attempt after the given number of
-// failed ones: initial, doubled each time, capped, ±20%.
-func (r *Relay) backoff(attempts int) time.Duration {
-	d := r.o.cfg.initialBackoff
-	for i := 1; i < attempts && d < r.o.cfg.maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, r.o.cfg.maxBackoff)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
 // leaseLoop renews the leases of the rows this relay holds every third of
 // the lease, so that a batch the dispatcher is still retrying is not
 // claimed by another relay.
 func (r *Relay) leaseLoop() {
-	defer r.loops.Done()
 	tick := time.NewTicker(r.o.cfg.lease / 3)
 	defer tick.Stop()
 	for {
@@ -903,7 +887,6 @@ func (r *Relay) renew(ctx context.Context) error {
 const pruneEvery = time.Minute
 
 func (r *Relay) pruneLoop() {
-	defer r.loops.Done()
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
