@@ -12,7 +12,6 @@ require (
 require (
 	github.com/akamai/AkamaiOPEN-edgegrid-golang/v8 v8.4.0 // indirect
 	github.com/andres-erbsen/clock v0.0.0-20160526145045-9e14626cd129 // indirect
-	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/google/uuid v1.1.1 // indirect
 	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
 	github.com/jinzhu/inflection v1.0.0 // indirect
