@@ -73,9 +73,9 @@ type TagPurger interface {
 }
 
 // Closer is implemented by a Backend that holds goroutines or connections
-// (httppurge's Backend, akamai's Backend). Close releases them: it waits
-// for calls in progress within ctx, returns ctx's cause if ctx ends first,
-// may be called more than once, and makes later calls to Purge fail.
+// (httppurge's Backend, akamai's Backend). Close releases them: it stops
+// the backend's goroutines and waits for them within ctx, returns ctx's
+// cause if ctx ends first, and may be called more than once.
 //
 // (*dispatcher.Dispatcher).Close closes every backend it was given that
 // implements Closer, once it has drained its queues: do not close them

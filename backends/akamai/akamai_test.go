@@ -53,7 +53,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	}, o.backend...)...)
 	require.NoError(t, err)
 	f.b = b
-	f.d = dispatcher.New([]backends.Backend{b}, append([]dispatcher.Option{
+	f.d, err = dispatcher.New([]backends.Backend{b}, append([]dispatcher.Option{
 		dispatcher.WithLogger(logger),
 		dispatcher.WithBackoff(time.Millisecond, 10*time.Millisecond),
 		dispatcher.WithOnResult(func(r dispatcher.Report) {
@@ -62,6 +62,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 			f.reports = append(f.reports, r)
 		}),
 	}, o.dispatch...)...)
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -45,6 +45,7 @@ var (
 	_ backends.Pacer      = (*Backend)(nil)
 	_ backends.PurgeAller = (*Backend)(nil)
 	_ backends.TagPurger  = (*Backend)(nil)
+	_ backends.Closer     = (*Backend)(nil)
 )
 
 // DefaultRateLimitWait is how long the backend waits after a 429 whose
@@ -144,8 +145,12 @@ func (b *Backend) LogValue() slog.Value {
 }
 
 // Close closes the idle keep-alive connections of the backend's HTTP
-// client. Call it after the dispatcher has stopped.
-func (b *Backend) Close() error {
+// client; it implements [backends.Closer], so (*dispatcher.Dispatcher).Close
+// calls it after draining: close it yourself only when you use the backend
+// without a dispatcher. The backend holds no goroutine, so Close does not
+// wait and returns nil; it may be called more than once. A later Purge
+// opens new connections.
+func (b *Backend) Close(context.Context) error {
 	b.client.CloseIdleConnections()
 	return nil
 }

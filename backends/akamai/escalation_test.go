@@ -74,14 +74,12 @@ func TestPurgeAllNeedsCPCodes(t *testing.T) {
 	assert.True(t, backends.IsPermanent(err))
 	assert.Empty(t, srv.Purges())
 
-	assert.PanicsWithValue(t,
+	d, err := dispatcher.New([]backends.Backend{b}, dispatcher.WithEscalation("akamai", dispatcher.Escalation{Above: 500, All: true}))
+	assert.Nil(t, d)
+	require.EqualError(t, err,
 		"dispatcher: invalid configuration:\n"+
 			`WithEscalation("akamai", ...): All: the backend cannot purge everything: `+
-			"akamai: purging everything needs CP codes: pass akamai.WithCPCodes(...)",
-		func() {
-			d := dispatcher.New([]backends.Backend{b}, dispatcher.WithEscalation("akamai", dispatcher.Escalation{Above: 500, All: true}))
-			_ = d.Close(t.Context())
-		})
+			"akamai: purging everything needs CP codes: pass akamai.WithCPCodes(...)")
 
 	withCodes, err := akamai.New(akamai.WithCredentials(srv.Credentials()), akamai.WithHTTPClient(srv.Client()),
 		akamai.WithCPCodes(12345, 98765, 12345))
@@ -105,9 +103,8 @@ func TestCanPurgeTags(t *testing.T) {
 	tp, ok := bb.(backends.TagPurger)
 	require.True(t, ok, "*akamai.Backend implements backends.TagPurger")
 	assert.NoError(t, tp.CanPurgeTags())
-	assert.NotPanics(t, func() {
-		d := dispatcher.New([]backends.Backend{b},
-			dispatcher.WithEscalation("akamai", dispatcher.Escalation{Above: 500, Tags: []string{"site"}}))
-		require.NoError(t, d.Close(t.Context()))
-	})
+	d, err := dispatcher.New([]backends.Backend{b},
+		dispatcher.WithEscalation("akamai", dispatcher.Escalation{Above: 500, Tags: []string{"site"}}))
+	require.NoError(t, err)
+	require.NoError(t, d.Close(t.Context()))
 }

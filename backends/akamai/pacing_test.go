@@ -164,7 +164,7 @@ func TestBurstsNeverHitTheRateLimitAndKeepTheRate(t *testing.T) {
 			b, err := akamai.New(akamai.WithCredentials(srv.Credentials()), akamai.WithHTTPClient(srv.Client()),
 				akamai.WithClock(clock))
 			require.NoError(t, err)
-			t.Cleanup(func() { _ = b.Close() })
+			t.Cleanup(func() { _ = b.Close(context.Background()) })
 
 			objects := make([]string, tt.n)
 			for i := range objects {

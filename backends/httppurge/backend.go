@@ -17,8 +17,9 @@ import (
 
 // Backend sends every purge to every node of a cluster of HTTP caches
 // (Varnish, nginx, Squid, or anything that accepts PURGE). Make one with
-// [New], give it to the dispatcher, and Close it after the dispatcher. It
-// is safe for concurrent use.
+// [New] and give it to the dispatcher, whose Close closes it after draining
+// (Backend implements [backends.Closer]); close it yourself only when you
+// use it without a dispatcher. It is safe for concurrent use.
 type Backend struct {
 	cfg         config
 	header      http.Header  // sent with every request; read-only
@@ -38,6 +39,7 @@ type Backend struct {
 var (
 	_ backends.Backend   = (*Backend)(nil)
 	_ backends.TagPurger = (*Backend)(nil)
+	_ backends.Closer    = (*Backend)(nil)
 )
 
 // New returns a Backend configured by opts. It returns an error naming each
@@ -206,10 +208,10 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 }
 
 // Close stops the discovery goroutine, waits for calls to Purge in progress
-// to return, and closes the backend's idle connections. Close the
-// dispatcher first, so that no purge is still queued. Purge fails with
-// [ErrClosed] afterwards. Close returns ctx's cause if it ends first; it
-// may be called more than once.
+// to return, and closes the backend's idle connections. The dispatcher's
+// Close calls it once its queues are drained; without a dispatcher, call
+// it yourself. Purge fails with [ErrClosed] afterwards. Close returns ctx's
+// cause if it ends first; it may be called more than once.
 func (b *Backend) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if !b.closed {
@@ -232,10 +234,8 @@ func (b *Backend) Close(ctx context.Context) error {
 			}
 		}
 	}()
-	if b.disc != nil {
-		if err := b.disc.stop(ctx); err != nil {
-			return err
-		}
+	if err := b.disc.close(ctx); err != nil {
+		return err
 	}
 	select {
 	case <-drained:

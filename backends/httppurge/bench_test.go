@@ -97,7 +97,10 @@ func BenchmarkVarnishPurge(b *testing.B) {
 
 	b.Run("dispatcher", func(b *testing.B) {
 		be := benchBackend(b, c.URL)
-		d := dispatcher.New([]backends.Backend{be}, dispatcher.WithLogger(quiet))
+		d, err := dispatcher.New([]backends.Backend{be}, dispatcher.WithLogger(quiet))
+		if err != nil {
+			b.Fatal(err)
+		}
 		urls := make([]string, b.N)
 		for i := range urls {
 			urls[i] = fmt.Sprintf("/bench/d/%d/%d", b.N, i)

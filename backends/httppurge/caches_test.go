@@ -294,7 +294,7 @@ func TestVarnishCluster(t *testing.T) {
 			}
 			logs := &logRecords{}
 			rep := &reports{}
-			d := dispatcher.New(bs,
+			d, err := dispatcher.New(bs,
 				dispatcher.WithLogger(slog.New(logs)),
 				dispatcher.WithLinger(0),
 				dispatcher.WithBackoff(20*time.Millisecond, 100*time.Millisecond),
@@ -303,6 +303,7 @@ func TestVarnishCluster(t *testing.T) {
 				dispatcher.WithMaxAttempts(100_000),
 				dispatcher.WithMaxElapsed(time.Minute),
 				dispatcher.WithOnResult(rep.add))
+			require.NoError(t, err)
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()

@@ -11,10 +11,14 @@ import (
 // Cluster is a fixed list of cache nodes as one [Backend] per node, so that
 // the dispatcher gives each node its own queue, workers, retries and report:
 // a node that is down for an hour holds up nothing but its own purges. Make
-// one with [NewCluster], and Close it after the dispatcher.
+// one with [NewCluster] and give [Cluster.Backends] to dispatcher.New: the
+// dispatcher's Close closes each node's Backend after draining. Close the
+// Cluster yourself only when you use it without a dispatcher.
 type Cluster struct {
 	nodes []*Backend
 }
+
+var _ backends.Closer = (*Cluster)(nil)
 
 // NewCluster returns a Cluster of the nodes named with [WithNodes], each a
 // Backend configured by opts and named "<name>@<host:port>", such as
@@ -52,7 +56,8 @@ func (c *Cluster) Backends() []backends.Backend {
 	return bs
 }
 
-// Close closes every node's Backend; see [Backend.Close].
+// Close closes every node's Backend; see [Backend.Close]. It implements
+// [backends.Closer].
 func (c *Cluster) Close(ctx context.Context) error {
 	var errs []error
 	for _, b := range c.nodes {

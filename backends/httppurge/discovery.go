@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/lifecycle"
 )
 
 // minRefreshGap is the shortest time between two discovery calls when
@@ -19,48 +20,39 @@ import (
 const minRefreshGap = time.Second
 
 // discovery refreshes a Backend's nodes from the WithDiscovery function, on
-// its own goroutine, until stop.
+// its own goroutine, until close.
 type discovery struct {
-	b        *Backend
-	fn       func(ctx context.Context) ([]string, error)
-	ctx      context.Context // cancelled by stop, ending a call in progress
-	cancel   context.CancelFunc
-	kick     chan struct{} // capacity 1: refresh soon
-	quit     chan struct{} // closed by stop
-	quitOnce sync.Once
-	done     chan struct{} // closed when the goroutine has returned
-	first    chan struct{} // closed after the first refresh, good or bad
+	b     *Backend
+	fn    func(ctx context.Context) ([]string, error)
+	lc    *lifecycle.Lifecycle // owns the goroutine; no drain: close cancels a call in progress at once
+	kick  chan struct{}        // capacity 1: refresh soon
+	first chan struct{}        // closed after the first refresh, good or bad
 
 	mu      sync.Mutex
 	lastErr error // of the latest refresh; nil after a good one
 }
 
 func startDiscovery(b *Backend) *discovery {
-	ctx, cancel := context.WithCancel(context.Background())
 	d := &discovery{
-		b:      b,
-		fn:     b.cfg.discover,
-		ctx:    ctx,
-		cancel: cancel,
-		kick:   make(chan struct{}, 1),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
-		first:  make(chan struct{}),
+		b:     b,
+		fn:    b.cfg.discover,
+		lc:    lifecycle.New(lifecycle.Hooks{}),
+		kick:  make(chan struct{}, 1),
+		first: make(chan struct{}),
 	}
-	go d.loop()
+	d.lc.Go(d.loop)
 	return d
 }
 
 // loop refreshes at once, then every interval, and on refreshSoon no more
 // often than minRefreshGap.
 func (d *discovery) loop() {
-	defer close(d.done)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var last time.Time
 	for {
 		select {
-		case <-d.quit:
+		case <-d.lc.Done():
 			return
 		case <-timer.C:
 		case <-d.kick:
@@ -81,7 +73,7 @@ func (d *discovery) loop() {
 // refresh calls the discovery function once and installs what it found.
 func (d *discovery) refresh() {
 	cfg := &d.b.cfg
-	ctx, cancel := context.WithTimeout(d.ctx, cfg.requestTimeout)
+	ctx, cancel := context.WithTimeout(d.lc.Context(), cfg.requestTimeout)
 	defer cancel()
 	found, err := d.call(ctx)
 	var nodes []*node
@@ -105,7 +97,7 @@ func (d *discovery) refresh() {
 	d.lastErr = err
 	d.mu.Unlock()
 	if err != nil {
-		if d.ctx.Err() == nil {
+		if d.lc.Context().Err() == nil {
 			cfg.logger.LogAttrs(ctx, slog.LevelWarn, "httppurge: node discovery failed; keeping the last nodes",
 				slog.String("backend", cfg.name), slog.Int("nodes", len(d.b.Nodes())), slog.Any("error", err))
 		}
@@ -140,7 +132,7 @@ func (d *discovery) refreshSoon() {
 func (d *discovery) waitFirst(ctx context.Context) error {
 	select {
 	case <-d.first:
-	case <-d.quit:
+	case <-d.lc.Stopping():
 		return backends.Permanent(ErrClosed)
 	case <-ctx.Done():
 		return fmt.Errorf("httppurge: waiting for the first node discovery: %w", context.Cause(ctx))
@@ -155,18 +147,15 @@ func (d *discovery) waitFirst(ctx context.Context) error {
 	return nil
 }
 
-// stop ends the goroutine and waits for it, or for ctx.
-func (d *discovery) stop(ctx context.Context) error {
-	d.quitOnce.Do(func() {
-		close(d.quit)
-		d.cancel()
-	})
-	select {
-	case <-d.done:
+// close ends the goroutine, cancelling a call to the discovery function in
+// progress, and waits for it to return (a function that ignores its
+// context holds close up). A nil discovery, for static nodes, has nothing
+// to close.
+func (d *discovery) close(ctx context.Context) error {
+	if d == nil {
 		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
 	}
+	return d.lc.Close(ctx)
 }
 
 // DNS returns a discovery function for [WithDiscovery] that resolves the

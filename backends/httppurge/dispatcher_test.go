@@ -44,11 +44,12 @@ func (r *reports) of(backend string) []dispatcher.Report {
 // the test ends.
 func newDispatcher(t *testing.T, bs []backends.Backend, rep *reports) *dispatcher.Dispatcher {
 	t.Helper()
-	d := dispatcher.New(bs,
+	d, err := dispatcher.New(bs,
 		dispatcher.WithLogger(quiet),
 		dispatcher.WithLinger(0),
 		dispatcher.WithBackoff(5*time.Millisecond, 20*time.Millisecond),
 		dispatcher.WithOnResult(rep.add))
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -204,14 +205,16 @@ func TestEscalationToTagsNeedsATagMode(t *testing.T) {
 	esc := dispatcher.WithEscalation("nginx", dispatcher.Escalation{Above: 2, Tags: []string{"site"}})
 
 	noTags := newBackend(t, httppurge.WithName("nginx"), httppurge.WithNodes(node.URL), httppurge.WithTagMode(httppurge.NoTags()))
-	assert.PanicsWithValue(t,
+	d, err := dispatcher.New([]backends.Backend{noTags}, esc)
+	assert.Nil(t, d)
+	require.EqualError(t, err,
 		"dispatcher: invalid configuration:\n"+
 			`WithEscalation("nginx", ...): Tags: the backend cannot purge tags: `+
-			"httppurge: the tag mode is NoTags, which skips tags: pass httppurge.WithTagMode(...) with XKey, SurrogateKey, BanTags or a TagMode of your own",
-		func() { dispatcher.New([]backends.Backend{noTags}, esc) })
+			"httppurge: the tag mode is NoTags, which skips tags: pass httppurge.WithTagMode(...) with XKey, SurrogateKey, BanTags or a TagMode of your own")
 
 	xkey := newBackend(t, httppurge.WithName("nginx"), httppurge.WithNodes(node.URL))
-	d := dispatcher.New([]backends.Backend{xkey}, esc, dispatcher.WithLogger(quiet))
+	d, err = dispatcher.New([]backends.Backend{xkey}, esc, dispatcher.WithLogger(quiet))
+	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, d.Close(context.Background())) })
 	tk, err := d.Submit(t.Context(), backends.NewRequest([]string{"/a", "/b", "/c"}, nil))
 	require.NoError(t, err)

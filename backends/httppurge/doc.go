@@ -6,8 +6,8 @@
 //		httppurge.WithNodes("http://10.0.0.5:6081", "http://10.0.0.6:6081"), // or WithDiscovery(fn)
 //		httppurge.WithSiteHost("www.example.com"),                            // Host header for site-relative paths
 //	)
-//	d := dispatcher.New([]backends.Backend{b})
-//	defer b.Close(ctx) // after d.Close(ctx)
+//	d, err := dispatcher.New([]backends.Backend{b})
+//	defer d.Close(ctx) // drains, then closes b
 //
 // # Requests
 //

@@ -65,11 +65,14 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	d, err := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ctx := context.Background()
 	_ = d.Enqueue(ctx, backends.NewRequest([]string{"/articles/7", "https://blog.example.com/"}, []string{"article-7"}))
-	_ = d.Close(ctx) // delivers what is queued
-	_ = b.Close(ctx) // after the dispatcher
+	_ = d.Close(ctx) // delivers what is queued, then closes b
 
 	for _, l := range lines() {
 		fmt.Println(l)
@@ -135,11 +138,11 @@ func ExampleNewCluster() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close(context.Background()) // after the dispatcher
+	defer c.Close(context.Background()) // only because no dispatcher closes its nodes here
 	for _, b := range c.Backends() {
 		fmt.Println(b.Name())
 	}
-	// d := dispatcher.New(c.Backends())
+	// d, err := dispatcher.New(c.Backends()) // d.Close closes every node
 	// Output:
 	// varnish@10.0.0.5:6081
 	// varnish@10.0.0.6:6081

@@ -41,8 +41,12 @@ func Example() {
 	srv := httptest.NewServer(localcache.Middleware(store)(mux))
 	defer srv.Close()
 
-	d := dispatcher.New([]backends.Backend{local},
+	d, err := dispatcher.New([]backends.Backend{local},
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer d.Close(context.Background())
 
 	show := func() {
