@@ -39,15 +39,25 @@ func (b *Backend) Limits() backends.Limits { return backends.Limits{} }
 
 // Purge removes every entry matching r's URLs and tags; see the package
 // documentation for how URLs match. A URL that is neither a path nor an
-// absolute http(s) URL makes Purge return a [backends.Permanent] error after
-// purging the others. Result.Detail says how many entries were removed.
+// absolute http(s) URL makes Purge return a [backends.Permanent] and
+// [backends.Partial] error naming it, after purging the others. When ctx
+// has ended, Purge purges nothing and returns an error wrapping ctx's.
+// Result.Detail says how many entries were removed.
 func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
+	res := backends.Result{Backend: BackendName, Objects: r.Len()}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("localcache: purge: %w", err)
+	}
 	indexes := make([]string, 0, r.Len())
-	var bad []error
+	var (
+		bad     []error
+		refused backends.Request
+	)
 	for _, u := range r.URLs {
 		ix, err := purgeIndex(u)
 		if err != nil {
 			bad = append(bad, fmt.Errorf("localcache: cannot purge URL %q: %w", backends.RedactURL(u), err))
+			refused.URLs = append(refused.URLs, u)
 			continue
 		}
 		indexes = append(indexes, ix)
@@ -55,13 +65,12 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	for _, t := range r.Tags {
 		indexes = append(indexes, ixTag+t)
 	}
-	res := backends.Result{Backend: BackendName, Objects: r.Len()}
 	n, err := b.store.Purge(ctx, indexes)
 	res.Detail = fmt.Sprintf("removed %d entries", n)
 	if err != nil {
 		return res, fmt.Errorf("localcache: purge: %w", err)
 	}
-	return res, backends.Permanent(errors.Join(bad...))
+	return res, backends.Partial(refused, backends.Permanent(errors.Join(bad...)))
 }
 
 // CanPurgeAll returns nil: a [Store] can always be cleared.
@@ -69,8 +78,12 @@ func (b *Backend) CanPurgeAll() error { return nil }
 
 // PurgeAll empties the store with [Store.Clear], for a dispatcher's
 // escalation to a purge of everything or an operator's "purge everything"
-// button. Result.Detail says how many entries were removed.
+// button. Result.Detail says how many entries were removed. When ctx has
+// ended, PurgeAll clears nothing and returns an error wrapping ctx's.
 func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return backends.Result{Backend: BackendName}, fmt.Errorf("localcache: clear: %w", err)
+	}
 	n, err := b.store.Clear(ctx)
 	res := backends.Result{Backend: BackendName, Detail: fmt.Sprintf("removed %d entries", n)}
 	if err != nil {
