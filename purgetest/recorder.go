@@ -5,6 +5,7 @@ package purgetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -57,12 +58,44 @@ func (rec *Recorder) Name() string { return "recorder" }
 // Limits returns no limits. It implements backends.Backend.
 func (rec *Recorder) Limits() backends.Limits { return backends.Limits{} }
 
-// Purge records r, like Enqueue. It implements backends.Backend.
+// Purge records r, like Enqueue, with its objects in canonical form
+// ([backends.CanonicalRequest]), as a cache backend purges them. An object
+// with no canonical form is not recorded: Purge names it in a
+// [backends.Permanent], [backends.Partial] error. When ctx has ended, Purge
+// records nothing and returns an error wrapping ctx's. It implements
+// backends.Backend.
 func (rec *Recorder) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
-	if err := rec.Enqueue(ctx, r); err != nil {
-		return backends.Result{Backend: rec.Name(), Objects: r.Len()}, err
+	res := backends.Result{Backend: rec.Name(), Objects: r.Len()}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("purgetest: purge: %w", err)
 	}
-	return backends.Result{Backend: rec.Name(), Objects: r.Len(), Detail: "recorded"}, nil
+	c, bad := backends.CanonicalRequest(r)
+	if bad == nil || !c.Empty() {
+		if err := rec.Enqueue(ctx, c); err != nil {
+			return res, err
+		}
+	}
+	if bad != nil {
+		return res, backends.Partial(refused(r), backends.Permanent(fmt.Errorf("purgetest: %w", bad)))
+	}
+	res.Detail = "recorded"
+	return res, nil
+}
+
+// refused returns the objects of r that have no canonical form.
+func refused(r backends.Request) backends.Request {
+	var out backends.Request
+	for _, u := range r.URLs {
+		if _, err := backends.CanonicalURL(u); u != "" && err != nil {
+			out.URLs = append(out.URLs, u)
+		}
+	}
+	for _, t := range r.Tags {
+		if _, err := backends.CanonicalTag(t); t != "" && err != nil {
+			out.Tags = append(out.Tags, t)
+		}
+	}
+	return out
 }
 
 // Requests returns the recorded requests in the order they arrived.
