@@ -134,8 +134,9 @@ func TestWarmUpAfterPurgeEndToEnd(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, w.Close(context.Background())) })
 	local, err := localcache.NewBackend(s.store)
 	require.NoError(t, err)
-	d := dispatcher.New([]backends.Backend{local},
+	d, err := dispatcher.New([]backends.Backend{local},
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)), dispatcher.WithWarmup(localcache.BackendName, w))
+	require.NoError(t, err)
 	closeDispatcher(t, d)
 	s.install(t, d)
 
@@ -188,7 +189,7 @@ func TestBulkImportEscalatesEndToEnd(t *testing.T) {
 	var mu sync.Mutex
 	local, err := localcache.NewBackend(s.store)
 	require.NoError(t, err)
-	d := dispatcher.New([]backends.Backend{local},
+	d, err := dispatcher.New([]backends.Backend{local},
 		dispatcher.WithLogger(slog.New(slog.DiscardHandler)),
 		dispatcher.WithEscalation(localcache.BackendName, dispatcher.Escalation{Above: 500, All: true}),
 		dispatcher.WithOnResult(func(r dispatcher.Report) {
@@ -196,6 +197,7 @@ func TestBulkImportEscalatesEndToEnd(t *testing.T) {
 			defer mu.Unlock()
 			reports = append(reports, r)
 		}))
+	require.NoError(t, err)
 	closeDispatcher(t, d)
 	p := s.install(t, d)
 	flush := func() {

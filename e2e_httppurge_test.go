@@ -150,13 +150,13 @@ func TestWarmUpThroughHTTPCaches(t *testing.T) {
 			w, err := warm.New(warm.WithBaseURL(cache.URL), warm.WithHeader("Host", site), warm.WithLogger(quietLog),
 				warm.WithOnResult(func(r warm.Result) { results <- r }))
 			require.NoError(t, err)
-			d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quietLog), dispatcher.WithWarmup(b.Name(), w))
+			d, err := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quietLog), dispatcher.WithWarmup(b.Name(), w))
+			require.NoError(t, err)
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				require.NoError(t, d.Close(ctx))
+				require.NoError(t, d.Close(ctx)) // closes b too
 				require.NoError(t, w.Close(ctx))
-				require.NoError(t, b.Close(ctx))
 			})
 			p := gormpurge.New(d, gormpurge.WithLogger(quietLog))
 			require.NoError(t, p.Register(&hpArticle{}))

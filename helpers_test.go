@@ -155,8 +155,10 @@ func (e *env) startOutbox(t *testing.T, db *gorm.DB) *outbox.Outbox {
 		outbox.WithPollInterval(20*time.Millisecond), outbox.WithBackoff(10*time.Millisecond, 10*time.Millisecond),
 		outbox.WithMaxAttempts(2), outbox.WithErrorHandler(e.errs.handler))
 	require.NoError(t, err)
-	d := dispatcher.New([]backends.Backend{e.rec}, dispatcher.WithLinger(0), dispatcher.WithMaxAttempts(1), dispatcher.WithLogger(quiet))
-	relay := ob.Relay(d)
+	d, err := dispatcher.New([]backends.Backend{e.rec}, dispatcher.WithLinger(0), dispatcher.WithMaxAttempts(1), dispatcher.WithLogger(quiet))
+	require.NoError(t, err)
+	relay, err := ob.Relay(d)
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -215,23 +217,17 @@ func openSQLite(t *testing.T, models ...any) *gorm.DB {
 
 // purgeThrough installs the plugin on db with models registered, purging
 // through a dispatcher to bs, and returns the dispatcher. At cleanup the
-// dispatcher is closed, then every backend that has a Close method.
+// dispatcher is closed, which closes every backend that is a
+// backends.Closer.
 func purgeThrough(t *testing.T, db *gorm.DB, bs []backends.Backend, models ...any) *dispatcher.Dispatcher {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
-	d := dispatcher.New(bs, dispatcher.WithLogger(quiet))
+	d, err := dispatcher.New(bs, dispatcher.WithLogger(quiet))
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		require.NoError(t, d.Close(ctx))
-		for _, b := range bs {
-			switch c := b.(type) {
-			case interface{ Close(context.Context) error }:
-				require.NoError(t, c.Close(ctx))
-			case interface{ Close() error }:
-				require.NoError(t, c.Close())
-			}
-		}
 	})
 	p := gormpurge.New(d, gormpurge.WithLogger(quiet))
 	require.NoError(t, p.Register(models...))

@@ -100,8 +100,10 @@ func TestOutboxCommitsAPurgeLargerThanAPacket(t *testing.T) {
 			assert.Empty(t, errs.all(), "nothing failed on the way in")
 
 			b := &setBackend{urls: map[string]struct{}{}, tags: map[string]struct{}{}}
-			d := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quiet))
-			r := ob.Relay(d)
+			d, err := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quiet))
+			require.NoError(t, err)
+			r, err := ob.Relay(d)
+			require.NoError(t, err)
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
