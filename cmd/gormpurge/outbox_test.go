@@ -44,8 +44,10 @@ func deadRowDB(t *testing.T, kind string) (dsn string, deadID int64) {
 	refuse := backends.Func("cdn", func(context.Context, backends.Request) (backends.Result, error) {
 		return backends.Result{}, backends.Permanent(errors.New("cdn: 403 not authorised for www.example.com"))
 	})
-	d := dispatcher.New([]backends.Backend{refuse}, dispatcher.WithLogger(quiet), dispatcher.WithMaxAttempts(1))
-	relay := ob.Relay(d)
+	d, err := dispatcher.New([]backends.Backend{refuse}, dispatcher.WithLogger(quiet), dispatcher.WithMaxAttempts(1))
+	require.NoError(t, err)
+	relay, err := ob.Relay(d)
+	require.NoError(t, err)
 	require.NoError(t, ob.Enqueue(t.Context(), backends.NewRequest([]string{"https://www.example.com/dead"}, []string{"post-1"})))
 	var re *outbox.RowError
 	select {

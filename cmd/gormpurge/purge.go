@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -480,16 +479,25 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// closeBackend releases a backend's connections.
+// closeBackend releases a backend's connections. The dispatcher closes
+// the backend when it closes; this covers the runs that make none (dry
+// runs, CP codes, errors before the purge). A second Close is harmless.
 func closeBackend(b backends.Backend) {
-	switch b := b.(type) {
-	case *akamai.Backend:
-		_ = b.Close()
-	case *httppurge.Backend:
+	if c, ok := b.(backends.Closer); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = b.Close(ctx)
+		_ = c.Close(ctx)
 	}
+}
+
+// retryPolicy is the retry policy the flags describe, shared by the
+// dispatcher and the CP-code purges: the dispatcher's default backoff,
+// --max-attempts, and --timeout as the bound on the time retried.
+func (o *purgeOptions) retryPolicy() dispatcher.RetryPolicy {
+	p := dispatcher.DefaultRetryPolicy()
+	p.MaxAttempts = o.maxAttempts
+	p.MaxElapsed = o.timeout
+	return p
 }
 
 // deliver purges objects through a dispatcher, recording the outcome in
@@ -508,10 +516,9 @@ func (a *app) deliver(ctx context.Context, b backends.Backend, objects []string,
 		rec = &attemptRecorder{Backend: hb}
 		b = rec
 	}
-	d := dispatcher.New([]backends.Backend{b},
+	d, err := dispatcher.New([]backends.Backend{b},
 		dispatcher.WithLogger(a.logger),
-		dispatcher.WithMaxAttempts(o.maxAttempts),
-		dispatcher.WithMaxElapsed(o.timeout),
+		dispatcher.WithRetry(o.retryPolicy()),
 		dispatcher.WithAttemptTimeout(min(o.attemptTimeout, o.timeout)),
 		dispatcher.WithOnResult(func(r dispatcher.Report) {
 			mu.Lock()
@@ -520,6 +527,12 @@ func (a *app) deliver(ctx context.Context, b backends.Backend, objects []string,
 			recordReport(states, r)
 		}),
 	)
+	if err != nil { // the flags were checked: a bug, reported per object rather than lost
+		for _, obj := range objects {
+			rep.fail(obj, "not purged: "+err.Error())
+		}
+		return
+	}
 
 	chunks := slices.Collect(slices.Chunk(objects, chunkSize))
 	tickets := make([]*dispatcher.Ticket, 0, len(chunks))
@@ -709,7 +722,7 @@ func (a *app) purgeCPCodes(ctx context.Context, b *akamai.Backend, objects []str
 	for i, s := range objects {
 		codes[i], _ = strconv.Atoi(s) // checked by checkCPCode
 	}
-	err := retryCPCodes(runCtx, a.logger, o.maxAttempts, func() error {
+	err := retryCPCodes(runCtx, a.logger, o.retryPolicy(), func() error {
 		res, err := b.PurgeCPCodes(runCtx, codes...)
 		rep.addResults([]dispatcher.Report{{Result: res}}, nil)
 		return err
@@ -746,22 +759,17 @@ func (a *app) purgeCPCodes(ctx context.Context, b *akamai.Backend, objects []str
 
 // retryCPCodes calls purge until it succeeds, fails for good
 // ([backends.IsPermanent], or Akamai refused some of the objects), has
-// been called maxAttempts times, or the next wait would end past ctx's
-// deadline. The waits grow exponentially as the dispatcher's do, and are
-// at least what a [backends.RetryAfter] error asks.
-func retryCPCodes(ctx context.Context, logger *slog.Logger, maxAttempts int, purge func() error) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = dispatcher.DefaultInitialBackoff
-	bo.MaxInterval = dispatcher.DefaultMaxBackoff
-	bo.Multiplier = 1.5
-	bo.Reset()
+// been called p.MaxAttempts times, or the next wait would end past ctx's
+// deadline. The waits are p's, as the dispatcher's are, and at least what
+// a [backends.RetryAfter] error asks.
+func retryCPCodes(ctx context.Context, logger *slog.Logger, p dispatcher.RetryPolicy, purge func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := purge()
 		var rej *akamai.RejectedError
-		if err == nil || backends.IsPermanent(err) || errors.As(err, &rej) || attempt >= maxAttempts || ctx.Err() != nil {
+		if err == nil || backends.IsPermanent(err) || errors.As(err, &rej) || attempt >= p.MaxAttempts || ctx.Err() != nil {
 			return err
 		}
-		wait := bo.NextBackOff()
+		wait := p.Backoff(attempt)
 		if d, ok := backends.RetryDelay(err); ok {
 			wait = max(wait, d)
 		}
