@@ -125,7 +125,7 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		if err != nil {
 			return nil, err
 		}
-		a.closers = append(a.closers, func(context.Context) error { return b.Close() })
+		a.closers = append(a.closers, b.Close)
 		bs = append(bs, afterLocal{Backend: b, local: local})
 	}
 
@@ -146,7 +146,10 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		}
 		opts = append(opts, dispatcher.WithWarmup(localcache.BackendName, a.warmer))
 	}
-	a.disp = dispatcher.New(bs, opts...)
+	a.disp, err = dispatcher.New(bs, opts...)
+	if err != nil {
+		return nil, err
+	}
 
 	// The seed, if any, was written before this: nothing was cached yet,
 	// so there was nothing to purge.
@@ -230,6 +233,9 @@ func (a *app) akamaiBackend() (*akamai.Backend, error) {
 // could fetch the old page from it again and keep it. Each lane of the
 // dispatcher runs on its own, so the local backend's own purge may come
 // later: purging the local store here too costs a map lookup per object.
+// It does not pass Close on (it is no backends.Closer), so the dispatcher
+// leaves the wrapped backend open: the app closes it with a context of its
+// own, since the dispatcher may have used up Close's (see shutdown).
 type afterLocal struct {
 	backends.Backend
 	local *localcache.Backend
