@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gormpurge/gormpurge/internal/lifecycle"
 )
 
 // Warmer fetches pages so that caches hold them again after a purge. Create
@@ -29,13 +31,9 @@ type Warmer struct {
 	seq     uint64            // the seq of the last slot queued; the first is 1
 	closed  bool
 
-	wake    chan struct{}      // tells run that the queue is no longer empty
-	stop    chan struct{}      // closed by Close: run must stop
-	idle    chan struct{}      // closed by run once it and its fetches have ended
-	runCtx  context.Context    // parent of the background fetches
-	cancel  context.CancelFunc // cancels runCtx
-	fetches sync.WaitGroup     // the background fetches, owned by run; not their onResult calls
-	close   sync.Once
+	wake    chan struct{}        // tells run that the queue is no longer empty
+	lc      *lifecycle.Lifecycle // owns run; Stopping: run must stop; Context: parent of the background fetches
+	fetches sync.WaitGroup       // the background fetches, owned by run; not their onResult calls
 
 	fetched, failed, refused, dropped atomic.Uint64
 }
@@ -77,16 +75,11 @@ func New(opts ...Option) (*Warmer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("warm: invalid configuration:\n%w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	w := &Warmer{
 		cfg:     cfg,
 		sem:     make(chan struct{}, cfg.concurrency),
 		waiting: make(map[string]uint64),
 		wake:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		idle:    make(chan struct{}),
-		runCtx:  ctx,
-		cancel:  cancel,
 	}
 	switch {
 	case cfg.handler != nil:
@@ -97,7 +90,8 @@ func New(opts ...Option) (*Warmer, error) {
 	default:
 		w.client, w.ownClient = defaultClient(cfg.concurrency), true
 	}
-	go w.run()
+	w.lc = lifecycle.New(lifecycle.Hooks{Drain: w.drain, Stopped: w.stopped})
+	w.lc.Go(w.run)
 	return w, nil
 }
 
@@ -332,9 +326,8 @@ func (w *Warmer) head() (pending, bool) {
 }
 
 // run starts the background fetches as they fall due, until Close; then it
-// waits for them and closes idle.
+// waits for them.
 func (w *Warmer) run() {
-	defer close(w.idle)
 	defer w.fetches.Wait()
 	for {
 		w.mu.Lock()
@@ -344,7 +337,7 @@ func (w *Warmer) run() {
 			select {
 			case <-w.wake:
 				continue
-			case <-w.stop:
+			case <-w.lc.Stopping():
 				return
 			}
 		}
@@ -353,14 +346,14 @@ func (w *Warmer) run() {
 			select {
 			case <-c:
 				continue // look again: p may have gone stale, or Close emptied the queue
-			case <-w.stop:
+			case <-w.lc.Stopping():
 				stopTimer()
 				return
 			}
 		}
 		select {
 		case w.sem <- struct{}{}:
-		case <-w.stop:
+		case <-w.lc.Stopping():
 			return
 		}
 		w.mu.Lock()
@@ -380,7 +373,7 @@ func (w *Warmer) run() {
 		w.mu.Unlock()
 		w.fetches.Add(1)
 		go func() {
-			r := w.fetch(w.runCtx, p.t)
+			r := w.fetch(w.lc.Context(), p.t)
 			<-w.sem
 			w.count(r)
 			w.log(r)
@@ -447,43 +440,41 @@ func (w *Warmer) log(r Result) {
 // already ended returns nil, even if ctx has ended too. Close then closes
 // the default client's idle connections.
 //
-// Close may be called more than once and concurrently; every call waits for
-// the background fetches to end, but not for the calls of the
-// [WithOnResult] function they make, which may still be running when Close
-// returns. That function should not call Close; if it does, Close does not
+// Close may be called more than once and concurrently: the first call does
+// the work; the others wait for it (or return their own ctx's cause if it
+// ends first) and return nil. Close waits for the background fetches, but
+// not for the calls of the [WithOnResult] function they make, which may
+// still be running when Close returns. That function should not call Close; if it does, Close does not
 // wait for it, and so does not deadlock. Close does not stop a
 // [Warmer.Fetch] in progress.
 func (w *Warmer) Close(ctx context.Context) error {
-	w.close.Do(func() {
-		w.mu.Lock()
-		w.closed = true
-		n := len(w.waiting)
-		w.queue, w.stale = nil, 0
-		clear(w.waiting)
-		w.mu.Unlock()
-		close(w.stop)
-		if n > 0 {
-			w.dropped.Add(uint64(n))
-			w.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "warm: URLs dropped at Close", slog.Int("count", n))
-		}
-	})
-	var err error
-	select {
-	case <-w.idle: // already idle: even an ended ctx is no error
-	default:
-		select {
-		case <-w.idle:
-		case <-ctx.Done():
-			w.cancel()
-			<-w.idle
-			err = fmt.Errorf("warm: close: %w", context.Cause(ctx))
-		}
+	w.mu.Lock()
+	w.closed = true
+	n := len(w.waiting) // 0 on a later call: the first emptied the queue
+	w.queue, w.stale = nil, 0
+	clear(w.waiting)
+	w.mu.Unlock()
+	if n > 0 {
+		w.dropped.Add(uint64(n))
+		w.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "warm: URLs dropped at Close", slog.Int("count", n))
 	}
-	w.cancel()
+	return w.lc.Close(ctx)
+}
+
+// drain is the Close hook that lets the background fetches in flight
+// finish, within ctx: run returns once they have.
+func (w *Warmer) drain(ctx context.Context) error { return w.lc.Wait(ctx) }
+
+// stopped is the Close hook that runs once run and its fetches have
+// ended: it closes the default client's idle connections.
+func (w *Warmer) stopped(_ context.Context, err error) error {
 	if w.ownClient {
 		w.client.CloseIdleConnections()
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("warm: close: %w", err)
+	}
+	return nil
 }
 
 // Stats returns the Warmer's counters.
