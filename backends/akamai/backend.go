@@ -151,7 +151,9 @@ func (b *Backend) LogValue() slog.Value {
 // wait and returns nil; it may be called more than once. A later Purge
 // opens new connections.
 func (b *Backend) Close(context.Context) error {
-	b.client.CloseIdleConnections()
+	if b.client != nil { // nil on the zero Backend
+		b.client.CloseIdleConnections()
+	}
 	return nil
 }
 
