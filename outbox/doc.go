@@ -70,4 +70,13 @@
 // are Unix milliseconds; one index on (state, available_at, id) serves
 // claims, pruning and listing. See the column list in the source of this
 // package (schema.go) to query it by hand.
+//
+// # Options
+//
+// Every option is a With… function (or a Without… switch). [New] checks
+// them and returns an error naming each invalid one and how to fix it; an
+// option given nil where it expects a logger or a function ([WithLogger],
+// [WithErrorHandler]) is such an error, not a request for the default:
+// leave the option out for the default, and pass
+// slog.New(slog.DiscardHandler) to silence the logs.
 package outbox

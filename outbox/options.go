@@ -191,9 +191,15 @@ func WithLogger(l *slog.Logger) Option {
 // WithErrorHandler calls fn with every error the relays meet: a failed
 // database statement (an *[Error]) or a row that failed or died (a
 // *[RowError]). fn runs on a relay goroutine; keep it short. Defaults to
-// none (errors are only logged).
+// none (errors are only logged); nil is an error.
 func WithErrorHandler(fn func(ctx context.Context, err error)) Option {
-	return func(c *config) { c.onError = fn }
+	return func(c *config) {
+		if fn == nil {
+			c.errs = append(c.errs, errors.New("WithErrorHandler(nil): pass a function, or leave the option out to only log errors"))
+			return
+		}
+		c.onError = fn
+	}
 }
 
 // tableName is what WithTable accepts: at most 48 bytes, so that the index

@@ -355,6 +355,7 @@ func TestNewMigratesAndValidates(t *testing.T) {
 		{outbox.WithBackoff(time.Second, time.Millisecond), "WithBackoff(1s, 1ms)"},
 		{outbox.WithRetention(-time.Second), "WithRetention(-1s)"},
 		{outbox.WithLogger(nil), "WithLogger(nil)"},
+		{outbox.WithErrorHandler(nil), "WithErrorHandler(nil): pass a function"},
 	} {
 		_, err := outbox.New(db, tc.opt)
 		require.Error(t, err, tc.want)
