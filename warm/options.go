@@ -210,7 +210,7 @@ func WithTimeout(d time.Duration) Option {
 //
 // A Cookie header makes most caches pass the request to the origin without
 // answering or storing it: Varnish's built-in VCL does for any Cookie, and
-// so does the local cache by default (see its SessionCookies option). A
+// so does the local cache by default (see its WithSessionCookies option). A
 // warm-up as a logged-in visitor only helps a cache configured to key
 // pages on that cookie.
 func WithHeader(name, value string) Option {
