@@ -3,7 +3,6 @@ module github.com/gormpurge/gormpurge/cmd/gormpurge
 go 1.25.0
 
 require (
-	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/gormpurge/gormpurge v0.0.0-00010101000000-000000000000
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
