@@ -1,0 +1,78 @@
+package gormpurge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Option configures a Plugin; pass options to New.
+type Option func(*config)
+
+type config struct {
+	baseURL        string
+	allowedHosts   []string
+	logger         *slog.Logger
+	onError        func(context.Context, error)
+	handoffTimeout time.Duration
+	errs           []error // problems found while applying options
+}
+
+func defaultConfig() config {
+	return config{logger: slog.Default(), handoffTimeout: 5 * time.Second}
+}
+
+// WithBaseURL resolves the site-relative paths models return ("/posts/1")
+// against base ("https://www.example.com"), so that the Sink receives
+// absolute URLs. Without it, paths are handed off as paths, for backends
+// that know the site's host. With it, absolute URLs must be on base's host
+// (or on one WithAllowedHosts names): anything else is rejected with
+// ErrForeignHost. Defaults to none.
+func WithBaseURL(base string) Option {
+	return func(c *config) { c.baseURL = base }
+}
+
+// WithAllowedHosts rejects absolute URLs whose host is not one of hosts (the
+// base URL's host is always allowed), so that a bug or hostile data in a
+// model cannot purge another site's pages. Internationalised names may be
+// given in Unicode or punycode. Defaults to allowing any host without
+// WithBaseURL, and only the base URL's host with it.
+func WithAllowedHosts(hosts ...string) Option {
+	return func(c *config) { c.allowedHosts = append(c.allowedHosts, hosts...) }
+}
+
+// WithLogger sets the logger for rejected targets, failed lookups and failed
+// handoffs (level Error) and for each handoff (level Debug). To silence the
+// plugin, pass slog.New(slog.DiscardHandler); nil is an error. Defaults to
+// slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.errs = append(c.errs, errors.New("gormpurge: WithLogger(nil): pass slog.New(slog.DiscardHandler) to silence the plugin, or leave the option out"))
+			return
+		}
+		c.logger = l
+	}
+}
+
+// WithErrorHandler calls fn with every error the plugin reports: a
+// *TargetError, a *ModelError or a *HandoffError. fn runs on the goroutine
+// that wrote or committed and should return quickly. Defaults to none (errors
+// are only logged); nil is an error.
+func WithErrorHandler(fn func(ctx context.Context, err error)) Option {
+	return func(c *config) {
+		if fn == nil {
+			c.errs = append(c.errs, errors.New("gormpurge: WithErrorHandler(nil): pass a function, or leave the option out to only log errors"))
+			return
+		}
+		c.onError = fn
+	}
+}
+
+// WithHandoffTimeout bounds how long one call to the Sink may take, so that a
+// full queue cannot stall the code that committed. 0 means no bound.
+// Defaults to 5 seconds.
+func WithHandoffTimeout(d time.Duration) Option {
+	return func(c *config) { c.handoffTimeout = d }
+}
