@@ -143,3 +143,6 @@ func (p *Plugin) loadModelRows(db *gorm.DB, m *modelInfo, table, op string, scop
 		p.report(ctx, &ModelError{Model: m.name, Op: op, Err: err})
 	}
 }
+
+// lookupBatch is how many rows one lookup query reads at a time.
+const lookupBatch = 500

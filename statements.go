@@ -1,0 +1,151 @@
+package gormpurge
+
+import (
+	"reflect"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+)
+
+// applyAssignments applies an update's assignments to rows, the rows it
+// touched as they were before, and reports whether it could: only for
+// updates given as a map of plain values (Update, UpdateColumn(s), Updates
+// with a map), not for SQL expressions or a SET clause built by hand, whose
+// result only the database knows. An auto-update time column gets the
+// statement's clock, as GORM gives it.
+func applyAssignments(stmt *gorm.Statement, rows reflect.Value) bool {
+	values, ok := stmt.Dest.(map[string]any)
+	if !ok || stmt.Schema == nil {
+		return false
+	}
+	if _, ok := stmt.Clauses["SET"]; ok {
+		return false
+	}
+	selected, restricted := stmt.SelectAndOmitColumns(false, true)
+	written := func(f *schema.Field) bool {
+		v, ok := selected[f.DBName]
+		return (ok && v) || (!ok && !restricted)
+	}
+	type assignment struct {
+		field *schema.Field
+		value any
+	}
+	set := make([]assignment, 0, len(values)+1)
+	for k, v := range values {
+		switch v.(type) {
+		case clause.Expression, *gorm.DB, gorm.Valuer:
+			return false
+		}
+		f := stmt.Schema.LookUpField(k)
+		if f == nil {
+			return false // a column the schema does not know: only the database knows the result
+		}
+		if f.DBName == "" || !f.Updatable || !written(f) {
+			continue
+		}
+		set = append(set, assignment{f, v})
+	}
+	if !stmt.SkipHooks {
+		for _, f := range stmt.Schema.Fields {
+			if f.AutoUpdateTime > 0 && f.DBName != "" && values[f.Name] == nil && values[f.DBName] == nil && written(f) {
+				set = append(set, assignment{f, stmt.DB.NowFunc()})
+			}
+		}
+	}
+	for i := 0; i < rows.Len(); i++ {
+		for _, a := range set {
+			if err := a.field.Set(stmt.Context, rows.Index(i), a.value); err != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// savesWholeRow reports whether the statement is a Save of one instance,
+// which writes every column from it.
+func savesWholeRow(stmt *gorm.Statement) bool {
+	return len(stmt.Selects) == 1 && stmt.Selects[0] == "*" && len(stmt.Omits) == 0 &&
+		stmt.Dest == stmt.Model && reflect.Indirect(stmt.ReflectValue).Kind() == reflect.Struct
+}
+
+// upsertColumns returns the conflict columns of an INSERT ... ON CONFLICT
+// that updates existing rows (not DO NOTHING): the primary key when none are
+// named.
+func upsertColumns(stmt *gorm.Statement) ([]string, bool) {
+	c, ok := stmt.Clauses["ON CONFLICT"]
+	if !ok {
+		return nil, false
+	}
+	oc, ok := c.Expression.(clause.OnConflict)
+	if !ok || oc.DoNothing || (!oc.UpdateAll && len(oc.DoUpdates) == 0) {
+		return nil, false
+	}
+	if len(oc.Columns) == 0 {
+		return stmt.Schema.PrimaryFieldDBNames, len(stmt.Schema.PrimaryFieldDBNames) > 0
+	}
+	cols := make([]string, 0, len(oc.Columns))
+	for _, col := range oc.Columns {
+		cols = append(cols, col.Name)
+	}
+	return cols, true
+}
+
+// columnValues returns the values of cols in every row of the statement's
+// value; rows with a zero value in any of them are left out.
+func columnValues(stmt *gorm.Statement, cols []string) [][]any {
+	fields := make([]*schema.Field, 0, len(cols))
+	for _, c := range cols {
+		f := stmt.Schema.LookUpField(c)
+		if f == nil {
+			return nil
+		}
+		fields = append(fields, f)
+	}
+	var out [][]any
+	eachRow(stmt.ReflectValue, stmt.Schema.ModelType, func(row reflect.Value) {
+		vals := make([]any, 0, len(fields))
+		for _, f := range fields {
+			v, zero := f.ValueOf(stmt.Context, row)
+			if zero {
+				return
+			}
+			vals = append(vals, v)
+		}
+		out = append(out, vals)
+	}, nil)
+	return out
+}
+
+// affectedConds returns the conditions that select the rows an update or
+// delete will touch: its WHERE clause plus the primary keys of the value in
+// hand, as gorm:update and gorm:delete add them. ok is false when the
+// statement has no conditions and would be refused as a global update.
+func affectedConds(stmt *gorm.Statement, isDelete bool) (conds []clause.Expression, ok bool) {
+	if c, found := stmt.Clauses["WHERE"]; found {
+		if w, isWhere := c.Expression.(clause.Where); isWhere {
+			conds = append(conds, w.Exprs...)
+		}
+	}
+	if s := stmt.Schema; len(s.PrimaryFields) > 0 {
+		add := func(v reflect.Value) {
+			_, pks := schema.GetIdentityFieldValuesMap(stmt.Context, v, s.PrimaryFields)
+			if len(pks) > 0 {
+				col, vals := schema.ToQueryValues(stmt.Table, s.PrimaryFieldDBNames, pks)
+				conds = append(conds, clause.IN{Column: col, Values: vals})
+			}
+		}
+		add(stmt.ReflectValue)
+		if isDelete && stmt.Model != nil && stmt.Dest != stmt.Model {
+			add(reflect.ValueOf(stmt.Model))
+		}
+	}
+	return conds, len(conds) > 0 || stmt.AllowGlobalUpdate
+}
+
+// inCondition is "(cols) IN (vals)" on table.
+func inCondition(table string, cols []string, vals [][]any) clause.Expression {
+	col, flat := schema.ToQueryValues(table, cols, vals)
+	return clause.IN{Column: col, Values: flat}
+}
