@@ -253,3 +253,19 @@ func (c Credentials) signer() edgegrid.Config {
 		MaxBody:      edgegrid.MaxBodySize,
 	}
 }
+
+func loadCredentials(sources []credentialSource) (Credentials, error) {
+	if len(sources) == 0 {
+		return Credentials{}, &ConfigError{Source: "New", Err: errors.New("no credentials: use WithEdgerc, WithEnv or WithCredentials")}
+	}
+	var tried []string
+	for _, s := range sources {
+		c, err := s.load()
+		if errors.Is(err, errAbsent) {
+			tried = append(tried, err.Error())
+			continue
+		}
+		return c, err
+	}
+	return Credentials{}, &ConfigError{Source: "New", Err: fmt.Errorf("no credentials found: %s", strings.Join(tried, "; "))}
+}

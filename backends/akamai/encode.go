@@ -203,3 +203,16 @@ func bodyLen(objects []string, limit int) int {
 	}
 	return n
 }
+
+// encode returns the body of a request for objects of kind: CP codes as
+// JSON numbers, URLs and tags as JSON strings.
+func encode(kind Kind, objects []string) []byte {
+	if kind == KindCPCode {
+		var buf bytes.Buffer
+		buf.WriteString(bodyOpen)
+		buf.WriteString(strings.Join(objects, ","))
+		buf.WriteString(bodyClose)
+		return buf.Bytes()
+	}
+	return encodeStrings(objects)
+}
