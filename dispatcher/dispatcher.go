@@ -104,21 +104,26 @@ func (d *Dispatcher) Enqueue(ctx context.Context, r backends.Request) error {
 	if r.Empty() {
 		return invalid
 	}
-	err := d.offer(ctx, r, d.lanes, nil)
+	err := d.offer(ctx, withFormSpellings(r), d.lanes, nil)
 	if invalid != nil {
 		return errors.Join(invalid, err)
 	}
 	return err
 }
 
-// canonical returns r in canonical form, with the form spelling of each URL
-// whose query holds a space ([backends.FormSpelling]), and the error naming
-// the objects that have none, which it also logs.
+// canonical returns r in canonical form and the error naming the objects
+// that have none, which it also logs.
 func (d *Dispatcher) canonical(ctx context.Context, r backends.Request) (backends.Request, error) {
 	r, err := backends.CanonicalRequest(r)
 	if err != nil {
 		d.cfg.logger.LogAttrs(ctx, slog.LevelError, "dispatcher: objects refused", slog.Any("error", err))
 	}
+	return r, err
+}
+
+// withFormSpellings returns r, canonical, with the form spelling of each
+// URL whose query holds a space ([backends.FormSpelling]).
+func withFormSpellings(r backends.Request) backends.Request {
 	var extra []string
 	for _, u := range r.URLs {
 		if f := backends.FormSpelling(u); f != "" {
@@ -128,7 +133,7 @@ func (d *Dispatcher) canonical(ctx context.Context, r backends.Request) (backend
 	if extra != nil {
 		r = r.Merge(backends.Request{URLs: extra})
 	}
-	return r, err
+	return r
 }
 
 // offer hands r to lanes as Enqueue describes, escalated for the lanes

@@ -48,6 +48,11 @@
 //	}
 //	outcomes, err := t.Wait(ctx)
 //
+// [Ticket.Objects] goes one step further and says, per backend, how each
+// URL and tag of the request was settled, with the error of each one not
+// delivered: a backend that purged part of a batch names the objects that
+// failed ([backends.Partial]), so the others count as delivered.
+//
 // # Escalation and warm-up
 //
 // A bulk change, such as a data migration, can hand over thousands of URLs

@@ -185,6 +185,9 @@ func (l *lane) escalate(ctx context.Context, r backends.Request, urls []string, 
 		it = item{req: r, tk: tk, esc: &escalated{all: true}}
 	} else {
 		it = item{req: backends.NewRequest(nil, slices.Concat(l.esc.tags, r.Tags)), tk: tk, esc: &escalated{}}
+		if tk != nil {
+			tk.replaced = true // its URLs are settled as the tags that replace them
+		}
 	}
 	if l.warmer != nil {
 		// Warm no more of the handoff than Above allows one handoff to

@@ -61,12 +61,12 @@ func (d *Dispatcher) Submit(ctx context.Context, r backends.Request, opts ...Sub
 	if err != nil {
 		return nil, err
 	}
-	r, invalid := d.canonical(ctx, r)
-	if r.Empty() {
-		return newTicket(nil), invalid
+	asked, invalid := d.canonical(ctx, r)
+	if asked.Empty() {
+		return newTicket(nil, asked), invalid
 	}
-	t := newTicket(lanes)
-	err = d.offer(ctx, r, lanes, t.parts)
+	t := newTicket(lanes, asked)
+	err = d.offer(ctx, withFormSpellings(asked), lanes, t.parts)
 	if invalid != nil {
 		err = errors.Join(invalid, err)
 	}
@@ -116,21 +116,32 @@ func (d *Dispatcher) targets(opts []SubmitOption) ([]*lane, error) {
 type Ticket struct {
 	done    chan struct{} // closed when pending reaches 0
 	pending atomic.Int64
-	parts   []ticketPart // one per targeted backend, in New's order
+	parts   []ticketPart     // one per targeted backend, in New's order
+	asked   backends.Request // the request in canonical form, without form spellings
 }
 
 // ticketPart is one backend's share of a Ticket. The lane that holds the
 // request settles it exactly once.
 type ticketPart struct {
-	t       *Ticket
-	settled atomic.Bool
-	outcome BackendOutcome // written once, before the part is counted settled
+	t        *Ticket
+	settled  atomic.Bool
+	replaced bool           // the lane got another request instead (WithEscalation to tags)
+	outcome  BackendOutcome // written once, before the part is counted settled
+	// objects says how each object ended that was not delivered; nil when
+	// every object ended as outcome says. Written with outcome.
+	objects map[objKey]objEnd
 }
 
-// newTicket returns a Ticket with a part for each lane, done at once if
-// there are none.
-func newTicket(lanes []*lane) *Ticket {
-	t := &Ticket{done: make(chan struct{}), parts: make([]ticketPart, len(lanes))}
+// objEnd is how one object ended.
+type objEnd struct {
+	outcome Outcome
+	err     error
+}
+
+// newTicket returns a Ticket for asked with a part for each lane, done at
+// once if there are none.
+func newTicket(lanes []*lane, asked backends.Request) *Ticket {
+	t := &Ticket{done: make(chan struct{}), parts: make([]ticketPart, len(lanes)), asked: asked}
 	for i, l := range lanes {
 		t.parts[i].t = t
 		t.parts[i].outcome.Backend = l.name
@@ -142,14 +153,18 @@ func newTicket(lanes []*lane) *Ticket {
 	return t
 }
 
-// settle records o as the part's outcome, and closes the Ticket's Done
-// channel if it was the last part. A nil part (a request from Enqueue) and
-// a part already settled are ignored.
-func (p *ticketPart) settle(o BackendOutcome) {
+// settle records o as the part's outcome, for every object of the
+// request, and closes the Ticket's Done channel if it was the last part. A
+// nil part (a request from Enqueue) and a part already settled are ignored.
+func (p *ticketPart) settle(o BackendOutcome) { p.settleObjects(o, nil) }
+
+// settleObjects is settle with how the objects that were not delivered
+// ended, when they did not all end as o says.
+func (p *ticketPart) settleObjects(o BackendOutcome, objects map[objKey]objEnd) {
 	if p == nil || !p.settled.CompareAndSwap(false, true) {
 		return
 	}
-	p.outcome = o
+	p.outcome, p.objects = o, objects
 	if p.t.pending.Add(-1) == 0 {
 		close(p.t.done)
 	}
@@ -182,6 +197,81 @@ func (t *Ticket) Outcomes() []BackendOutcome {
 		out[i] = t.parts[i].outcome
 	}
 	return out
+}
+
+// Objects returns how each targeted backend settled each object of the
+// request: for each backend in the order given to [New], the request's
+// URLs, then its tags, each sorted, in canonical form
+// ([backends.CanonicalRequest]). It returns nil until Done is closed. Use
+// it to account for every object of a request, as a command that reports
+// which URLs were not purged and why; [Ticket.Outcomes] sums each
+// backend's up.
+//
+// An object is [Failed] when the batch holding it failed for good, unless
+// the batch's error names the objects that failed ([backends.Partial]) and
+// not this one; its Err is then the batch's error. It is [Dropped] when it
+// never reached the backend, with Err saying why, and [Delivered]
+// otherwise. A URL that is also purged as HTML forms spell it
+// ([backends.FormSpelling]) is listed once, settled as the worse of its
+// two purges. For a backend that [WithEscalation] made purge tags instead
+// of the request's URLs, each URL is settled as the worst of those tags;
+// for one that purged everything instead, as that purge. Objects that
+// Submit refused for having no canonical form are not listed: Submit's
+// error names them.
+func (t *Ticket) Objects() []ObjectOutcome {
+	select {
+	case <-t.done:
+	default:
+		return nil
+	}
+	out := make([]ObjectOutcome, 0, len(t.parts)*t.asked.Len())
+	for i := range t.parts {
+		p := &t.parts[i]
+		for k := range keys(t.asked) {
+			e := p.end(k)
+			out = append(out, ObjectOutcome{Backend: p.outcome.Backend, Object: k.s, Tag: k.tag, Outcome: e.outcome, Err: e.err})
+		}
+	}
+	return out
+}
+
+// end returns how the object k of the Ticket's request ended for p's
+// backend, p being settled.
+func (p *ticketPart) end(k objKey) objEnd {
+	if p.objects == nil {
+		return objEnd{outcome: p.outcome.Outcome, err: p.outcome.Err}
+	}
+	e, ok := p.objects[k]
+	if !ok {
+		e = objEnd{outcome: Delivered}
+	}
+	if !k.tag {
+		if f := backends.FormSpelling(k.s); f != "" {
+			if fe, ok := p.objects[objKey{s: f}]; ok && severity(fe.outcome) > severity(e.outcome) {
+				e = fe
+			}
+		}
+	}
+	return e
+}
+
+// ObjectOutcome is how one backend settled one object, a URL or a tag, of
+// a request given to [Dispatcher.Submit]. [Ticket.Objects] returns them.
+type ObjectOutcome struct {
+	// Backend is the backend's name.
+	Backend string
+	// Object is the URL or the tag, in canonical form.
+	Object string
+	// Tag is set when Object is a cache tag, not a URL.
+	Tag bool
+	// Outcome says how the backend settled the object.
+	Outcome Outcome
+	// Err is nil when the object was delivered. Otherwise it is the error
+	// of the batch that failed (for a partial failure, the batch's error,
+	// on which [backends.FailedObjects] names the objects that failed), or
+	// why the object was dropped: an error matching [ErrQueueFull] or
+	// [ErrClosed].
+	Err error
 }
 
 // Wait waits until Done is closed, then returns Outcomes. If ctx ends
@@ -303,32 +393,73 @@ func (l *lane) resolve(g *group, dropErr error) {
 	}
 	for _, it := range g.tickets {
 		if it.tk != nil {
-			it.tk.settle(l.outcomeOf(it.req, g.ends, where, dropErr))
+			o, objects := l.outcomeOf(it.req, g.ends, where, dropErr)
+			if objects != nil && it.tk.replaced {
+				objects = replacedEnds(it.tk.t.asked, it.req, objects)
+			}
+			it.tk.settleObjects(o, objects)
 		}
 	}
 }
 
 // outcomeOf returns how the batches in ends settled r, whose objects they
-// hold; where maps each object to its batch when there are several.
-func (l *lane) outcomeOf(r backends.Request, ends []batchEnd, where map[objKey]int, dropErr error) BackendOutcome {
+// hold, and how each object of r that was not delivered ended (nil when
+// all ended alike); where maps each object to its batch when there are
+// several.
+func (l *lane) outcomeOf(r backends.Request, ends []batchEnd, where map[objKey]int, dropErr error) (BackendOutcome, map[objKey]objEnd) {
 	if len(ends) == 1 && !ends[0].partial {
-		return l.outcomeFrom(ends, 0, ends[0].outcome, dropErr)
+		return l.outcomeFrom(ends, 0, ends[0].outcome, dropErr), nil
 	}
 	var (
 		seen    bool
 		worst   = Delivered // for an empty request
 		decided = -1        // index in ends of the batch that decides
+		objects map[objKey]objEnd
 	)
 	for k := range keys(r) {
 		i, o := locate(k, ends, where)
 		if !seen || severity(o) > severity(worst) {
 			seen, worst, decided = true, o, i
 		}
+		if o == Delivered {
+			continue
+		}
+		if objects == nil {
+			objects = make(map[objKey]objEnd)
+		}
+		e := objEnd{outcome: o, err: dropErr}
 		if o == Failed {
-			break // nothing is worse
+			e.err = ends[i].err
+		}
+		objects[k] = e
+	}
+	return l.outcomeFrom(ends, decided, worst, dropErr), objects
+}
+
+// replacedEnds adds to objects, how the objects of a lane's request r
+// ended, an end for each object of asked that r does not hold: the worst
+// end of r's objects that asked does not hold, the request that replaced
+// them.
+func replacedEnds(asked, r backends.Request, objects map[objKey]objEnd) map[objKey]objEnd {
+	held := func(list []string, s string) bool { _, ok := slices.BinarySearch(list, s); return ok }
+	var repl objEnd
+	for k := range keys(r) {
+		if k.tag && held(asked.Tags, k.s) || !k.tag && held(asked.URLs, k.s) {
+			continue
+		}
+		if e, ok := objects[k]; ok && severity(e.outcome) > severity(repl.outcome) {
+			repl = e
 		}
 	}
-	return l.outcomeFrom(ends, decided, worst, dropErr)
+	if repl.outcome == 0 {
+		return objects // the replacement was delivered
+	}
+	for k := range keys(asked) {
+		if k.tag && !held(r.Tags, k.s) || !k.tag && !held(r.URLs, k.s) {
+			objects[k] = repl
+		}
+	}
+	return objects
 }
 
 // locate returns the index in ends of the batch holding k, or -1 if none
