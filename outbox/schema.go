@@ -106,45 +106,6 @@ func (d dialect) columnType(i int) string {
 	return columns[i].sq
 }
 
-// queries are the statements the outbox runs, built once for its table.
-type queries struct {
-	insert      string // created_at, available_at, urls, tags [, channel]
-	claimUpdate string // owner, lease end, now, limit: UPDATE ... RETURNING (PostgreSQL, SQLite)
-	claimSelect string // now, limit: SELECT ... FOR UPDATE [SKIP LOCKED]
-	renew       string // lease end, owner
-	release     string // now, owner
-}
-
-func buildQueries(d dialect, table string) queries {
-	t := d.quote(table)
-	var q queries
-	q.insert = fmt.Sprintf("INSERT INTO %s (created_at, state, available_at, attempts, urls, tags, done_backends, last_error) VALUES (%s, 'pending', %s, 0, %s, %s, '[]', '')",
-		t, d.ph(1), d.ph(2), d.ph(3), d.ph(4))
-	if d.name == "postgres" {
-		// NOTIFY inside the transaction is delivered at its commit, and
-		// not at all on rollback: exactly when the row becomes visible.
-		q.insert = fmt.Sprintf("WITH ins AS (%s RETURNING 1) SELECT pg_notify($5, '') FROM ins", q.insert)
-	}
-	due := fmt.Sprintf("SELECT id FROM %s WHERE state = 'pending' AND available_at <= %s ORDER BY available_at, id LIMIT %s", t, d.ph(3), d.ph(4))
-	switch d.name {
-	case "postgres":
-		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = $1, available_at = $2 WHERE id IN (%s FOR UPDATE SKIP LOCKED) RETURNING id, attempts, urls, tags, done_backends", t, due)
-	case "sqlite":
-		// One statement is atomic under SQLite's single writer lock: a
-		// second relay re-evaluates the WHERE after the first one's update.
-		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s) RETURNING id, attempts, urls, tags, done_backends", t, due)
-	case "mysql":
-		lock := " FOR UPDATE"
-		if d.skipLocked {
-			lock += " SKIP LOCKED"
-		}
-		q.claimSelect = fmt.Sprintf("SELECT id, attempts, urls, tags, done_backends FROM %s WHERE state = 'pending' AND available_at <= ? ORDER BY available_at, id LIMIT ?%s", t, lock)
-	}
-	q.renew = fmt.Sprintf("UPDATE %s SET available_at = %s WHERE lease_owner = %s AND state = 'pending'", t, d.ph(1), d.ph(2))
-	q.release = fmt.Sprintf("UPDATE %s SET lease_owner = NULL, available_at = %s WHERE lease_owner = %s AND state = 'pending'", t, d.ph(1), d.ph(2))
-	return q
-}
-
 // migrate creates the table and its index if they are missing, and adds any
 // column an older table lacks.
 func migrate(ctx context.Context, db *gorm.DB, d dialect, table string) error {
