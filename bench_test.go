@@ -18,10 +18,14 @@ import (
 // The benchmarks compare plain GORM with GORM plus the plugin on a
 // file-backed SQLite database in WAL mode (synchronous=NORMAL, the usual
 // production setting), so that the plugin's own cost is not hidden behind
-// fsync. Run them with
+// fsync. Sub-benchmarks are named key=value (db=plain, db=plugin;
+// targets=... for Purge) so that benchstat labels every row and column:
 //
+//	go install golang.org/x/perf/cmd/benchstat@latest
 //	go test -run '^$' -bench . -benchmem -count 10 | tee new.txt
-//	benchstat -col /db new.txt
+//	benchstat -filter '/db:(plain OR plugin)' -col /db new.txt  # plain GORM vs the plugin
+//	benchstat -filter .name:Purge new.txt                       # Purge on demand
+//	benchstat old.txt new.txt                                   # before and after a change
 
 func benchDB(b *testing.B, withPlugin bool) *gorm.DB {
 	b.Helper()
@@ -165,18 +169,18 @@ func BenchmarkPurge(b *testing.B) {
 		name    string
 		targets []any
 	}{
-		{"1 path", []any{"/about"}},
-		{"100 paths", []any{urls}},
-		{"100 models", []any{posts}},
+		{"1-path", []any{"/about"}},
+		{"100-paths", []any{urls}},
+		{"100-models", []any{posts}},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
+		b.Run("targets="+bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				must(b, p.Purge(ctx, bc.targets...))
 			}
 		})
 	}
-	b.Run("suspended, 100 models", func(b *testing.B) {
+	b.Run("targets=100-models-suspended", func(b *testing.B) {
 		sctx, job := p.Suspend(ctx)
 		b.ReportAllocs()
 		for b.Loop() {
