@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -91,5 +92,41 @@ func TestClientThatNeverReadsDoesNotHoldUpOthers(t *testing.T) {
 			assert.Equal(t, http.StatusOK, got.status)
 			assert.Equal(t, len(page), len(got.body), "the whole page")
 		})
+	}
+}
+
+// TestRequestsWaitingOnAPanickingRenderRenderTheirOwn: when the render the
+// others wait on panics, the panic reaches its own request only, nothing
+// is stored, and the others get the page.
+func TestRequestsWaitingOnAPanickingRenderRenderTheirOwn(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	a := &app{respond: func(w http.ResponseWriter, _ *http.Request, n int64) {
+		if n == 1 {
+			_, _ = io.WriteString(w, "half a pa")
+			close(entered)
+			<-release
+			panic(http.ErrAbortHandler)
+		}
+		_, _ = io.WriteString(w, "the page")
+	}}
+	_, h := setup(t, a)
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		assert.PanicsWithValue(t, http.ErrAbortHandler, func() { get(t, h, "/p") })
+	})
+	<-entered
+	const others = 5
+	results := make(chan result, others)
+	for range others {
+		wg.Go(func() { results <- get(t, h, "/p") })
+	}
+	close(release)
+	wg.Wait()
+	close(results)
+	for r := range results {
+		require.Equal(t, http.StatusOK, r.status)
+		assert.Equal(t, "the page", r.body)
 	}
 }

@@ -11,11 +11,19 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
+// codings says which encodings an encoder answers in.
+type codings int
+
+const (
+	gzipOnly  codings = iota // gzip, or uncompressed
+	brAndGzip                // br first, then gzip, or uncompressed
+)
+
 // encoder is an app that varies on Accept-Encoding, as compression
-// middleware does: it answers in br when br is on and the request lists
+// middleware does: it answers in br when c has br and the request lists
 // br, else in gzip when the request lists gzip without q=0, else
 // uncompressed. The body names the encoding and the render.
-func encoder(br bool, block func(n int64)) *app {
+func encoder(c codings, block func(n int64)) *app {
 	return &app{respond: func(w http.ResponseWriter, r *http.Request, n int64) {
 		if block != nil {
 			block(n)
@@ -23,7 +31,7 @@ func encoder(br bool, block func(n int64)) *app {
 		ae := strings.ToLower(r.Header.Get("Accept-Encoding"))
 		enc := ""
 		switch {
-		case br && strings.Contains(ae, "br"):
+		case c == brAndGzip && strings.Contains(ae, "br"):
 			enc = "br"
 		case strings.Contains(ae, "gzip") && !strings.Contains(ae, "gzip;q=0"):
 			enc = "gzip"
@@ -40,7 +48,7 @@ func encoder(br bool, block func(n int64)) *app {
 // "gzip" share one variant, and so do the clients that do not accept gzip.
 func TestAcceptEncodingIsNormalised(t *testing.T) {
 	t.Parallel()
-	a := encoder(false, nil)
+	a := encoder(gzipOnly, nil)
 	_, h := setup(t, a)
 	for _, step := range []struct{ acceptEncoding, xcache, body string }{
 		{"gzip, deflate, br, zstd", "MISS", "gzip #1"},
@@ -64,7 +72,7 @@ func TestAcceptEncodingIsNormalised(t *testing.T) {
 // variant gets an encoding it accepts.
 func TestAcceptEncodingOtherEncodingsAreKeptPerValue(t *testing.T) {
 	t.Parallel()
-	a := encoder(true, nil)
+	a := encoder(brAndGzip, nil)
 	_, h := setup(t, a)
 	for _, step := range []struct{ acceptEncoding, xcache, body string }{
 		{"gzip, deflate, br", "MISS", "br #1"},
@@ -103,7 +111,7 @@ func TestAcceptEncodingWaitersShareOnlyWhatTheyAccept(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				entered, release := make(chan struct{}), make(chan struct{})
-				a := encoder(true, func(n int64) {
+				a := encoder(brAndGzip, func(n int64) {
 					if n == 1 {
 						close(entered)
 						<-release

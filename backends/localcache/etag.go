@@ -1,6 +1,10 @@
 package localcache
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // etagListMatches reports whether the If-None-Match field values list
 // etag, or are "*", by the weak comparison of RFC 9110, section 8.8.3.2:
@@ -42,4 +46,16 @@ func scanETag(s string) (tag, rest string, ok bool) {
 		return "", "", false
 	}
 	return s[:end+2], s[end+2:], true
+}
+
+// computeETag returns a strong ETag for body: the first 128 bits of its
+// SHA-256, in hex, quoted. It is the same in every process, so instances
+// behind one load balancer agree.
+func computeETag(body []byte) string {
+	sum := sha256.Sum256(body)
+	b := make([]byte, 0, 2+2*16)
+	b = append(b, '"')
+	b = hex.AppendEncode(b, sum[:16])
+	b = append(b, '"')
+	return string(b)
 }

@@ -135,11 +135,19 @@ func (p page) indexes(tags []string) []string {
 	return ix
 }
 
+// encodingKey says how variantKey keys Accept-Encoding.
+type encodingKey int
+
+const (
+	// reducedEncoding keys Accept-Encoding by what acceptEncoding returns.
+	reducedEncoding encodingKey = iota
+	// exactEncoding keys Accept-Encoding by its full value.
+	exactEncoding
+)
+
 // variantKey is the key of the variant of base that r selects, given the
-// headers the page varies on. Accept-Encoding is keyed by what
-// acceptEncoding returns for r, unless exactEncoding says to key it by its
-// full value.
-func variantKey(base string, vary []string, r *http.Request, exactEncoding bool) string {
+// headers the page varies on. Accept-Encoding is keyed as enc says.
+func variantKey(base string, vary []string, r *http.Request, enc encodingKey) string {
 	if len(vary) == 0 {
 		return base
 	}
@@ -149,7 +157,7 @@ func variantKey(base string, vary []string, r *http.Request, exactEncoding bool)
 		b.WriteByte('\n') // cannot occur in a header value
 		b.WriteString(name)
 		value := strings.Join(r.Header.Values(name), ",")
-		if name == "Accept-Encoding" && !exactEncoding {
+		if name == "Accept-Encoding" && enc == reducedEncoding {
 			// '=' keeps these keys apart from full values, after ':'.
 			b.WriteByte('=')
 			value = acceptEncoding(value)
@@ -166,9 +174,12 @@ func variantKey(base string, vary []string, r *http.Request, exactEncoding bool)
 // acceptEncoding returns when e's encoding suits every request that reduces
 // in the same way (see sharedEncoding), and in full otherwise.
 func varyKey(base string, e *Entry, r *http.Request) string {
-	exact := slices.Contains(e.Vary, "Accept-Encoding") &&
-		!sharedEncoding(e.Header, acceptEncoding(strings.Join(r.Header.Values("Accept-Encoding"), ",")))
-	return variantKey(base, e.Vary, r, exact)
+	enc := reducedEncoding
+	if slices.Contains(e.Vary, "Accept-Encoding") &&
+		!sharedEncoding(e.Header, acceptEncoding(strings.Join(r.Header.Values("Accept-Encoding"), ","))) {
+		enc = exactEncoding
+	}
+	return variantKey(base, e.Vary, r, enc)
 }
 
 // acceptEncoding reduces an Accept-Encoding field value to "gzip" when it

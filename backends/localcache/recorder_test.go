@@ -3,11 +3,9 @@ package localcache_test
 import (
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // TestHandlerCanHijackAGet: a handler that takes over the connection of a
@@ -40,40 +38,4 @@ func TestHandlerCanHijackAGet(t *testing.T) {
 	}
 	assert.EqualValues(t, 2, a.renders.Load(), "never answered from the cache")
 	assert.Zero(t, store.Len())
-}
-
-// TestRequestsWaitingOnAPanickingRenderRenderTheirOwn: when the render the
-// others wait on panics, the panic reaches its own request only, nothing
-// is stored, and the others get the page.
-func TestRequestsWaitingOnAPanickingRenderRenderTheirOwn(t *testing.T) {
-	t.Parallel()
-	entered, release := make(chan struct{}), make(chan struct{})
-	a := &app{respond: func(w http.ResponseWriter, _ *http.Request, n int64) {
-		if n == 1 {
-			_, _ = io.WriteString(w, "half a pa")
-			close(entered)
-			<-release
-			panic(http.ErrAbortHandler)
-		}
-		_, _ = io.WriteString(w, "the page")
-	}}
-	_, h := setup(t, a)
-
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		assert.PanicsWithValue(t, http.ErrAbortHandler, func() { get(t, h, "/p") })
-	})
-	<-entered
-	const others = 5
-	results := make(chan result, others)
-	for range others {
-		wg.Go(func() { results <- get(t, h, "/p") })
-	}
-	close(release)
-	wg.Wait()
-	close(results)
-	for r := range results {
-		require.Equal(t, http.StatusOK, r.status)
-		assert.Equal(t, "the page", r.body)
-	}
 }
