@@ -252,7 +252,7 @@ func (l *lane) callWarmer(urls []string) {
 
 // report logs rep and passes it to the OnResult hook.
 func (l *lane) report(rep Report) {
-	level := slog.LevelInfo // batches are coalesced, so this is at most a few records a second per backend
+	level := slog.LevelDebug // success: a library logs it only when asked
 	switch rep.Outcome {
 	case Failed:
 		level = slog.LevelError

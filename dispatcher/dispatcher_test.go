@@ -644,7 +644,7 @@ func TestLogRecords(t *testing.T) {
 	assert.Equal(t, "WARN", records[0]["level"])
 	assert.Equal(t, "retry", records[0]["outcome"])
 	assert.Equal(t, "503", records[0]["error"])
-	assert.Equal(t, "INFO", records[1]["level"])
+	assert.Equal(t, "DEBUG", records[1]["level"], "success is logged only when asked")
 	assert.Equal(t, "akamai", records[1]["backend"])
 	assert.Equal(t, "delivered", records[1]["outcome"])
 	assert.EqualValues(t, 2, records[1]["attempt"])
@@ -675,6 +675,7 @@ func TestNewRejectsInvalidConfiguration(t *testing.T) {
 		{"rate unknown backend", nil, dispatcher.WithRateLimit("akamai", 1, 1), `no backend has that name`},
 		{"rate negative", nil, dispatcher.WithRateLimit("a", -1, 1), "rates must be positive"},
 		{"nil logger", nil, dispatcher.WithLogger(nil), "slog.DiscardHandler"},
+		{"nil OnResult", nil, dispatcher.WithOnResult(nil), "WithOnResult(nil): pass a function, or leave the option out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -694,6 +695,13 @@ func TestNewRejectsInvalidConfiguration(t *testing.T) {
 			assert.Contains(t, err.Error(), "dispatcher: invalid configuration")
 		})
 	}
+}
+
+func TestNewRejectsANilOption(t *testing.T) {
+	t.Parallel()
+	d, err := dispatcher.New([]backends.Backend{&fakeBackend{name: "a"}}, dispatcher.WithWorkers(1), nil)
+	require.ErrorContains(t, err, "an Option is nil")
+	assert.Nil(t, d, "nothing started")
 }
 
 func TestPanickingOnResultHookIsContained(t *testing.T) {

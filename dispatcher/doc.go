@@ -37,14 +37,14 @@
 // # Following a request
 //
 // [Dispatcher.Submit] enqueues like Enqueue and returns a [Ticket], done
-// once every backend (or those chosen with [Only]) has settled the
+// once every backend (or those chosen with [WithBackends]) has settled the
 // request. Its outcomes, one [BackendOutcome] per backend, say whether the
 // request was delivered, failed for good or dropped, although it was merged
 // with others and cut into batches on the way:
 //
 //	t, err := d.Submit(ctx, r)
 //	if t == nil {
-//		return err // closed, or Only named an unknown backend
+//		return err // closed, or WithBackends named an unknown backend
 //	}
 //	outcomes, err := t.Wait(ctx)
 //

@@ -273,9 +273,9 @@ func WithWarmup(backend string, w Warmer) Option {
 	}
 }
 
-// WithLogger sets where the dispatcher writes its records: Info for a
-// delivered batch, Warn for a retry or a drop, Error for a batch that failed
-// for good. To silence it, pass slog.New(slog.DiscardHandler). Defaults to
+// WithLogger sets where the dispatcher writes its records: Debug for a
+// delivered batch, Warn for a retry, a drop or an escalation, Error for a
+// batch that failed for good or objects refused. To silence it, pass slog.New(slog.DiscardHandler). Defaults to
 // [slog.Default] at the time New is called.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
@@ -294,9 +294,15 @@ func WithLogger(l *slog.Logger) Option {
 // never with a lock held, and before the [Ticket]s of the requests involved
 // are done; keep it short, and do not call Enqueue, Submit, Flush or Close
 // from it.
-// Defaults to none.
+// fn must not be nil: leave the option out for no hook. Defaults to none.
 func WithOnResult(fn func(Report)) Option {
-	return func(c *config) { c.onResult = fn }
+	return func(c *config) {
+		if fn == nil {
+			c.errs = append(c.errs, errors.New("WithOnResult(nil): pass a function, or leave the option out"))
+			return
+		}
+		c.onResult = fn
+	}
 }
 
 // validate reports every invalid setting, each with how to fix it. bs holds

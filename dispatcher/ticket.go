@@ -11,24 +11,25 @@ import (
 	"github.com/gormpurge/gormpurge/backends"
 )
 
-// ErrUnknownBackend is matched by the error Submit returns when [Only] names
-// a backend that the Dispatcher was not created with.
+// ErrUnknownBackend is matched by the error Submit returns when
+// [WithBackends] names a backend that the Dispatcher was not created with.
 var ErrUnknownBackend = errors.New("dispatcher: unknown backend")
 
 // A SubmitOption configures one call to [Dispatcher.Submit].
 type SubmitOption func(*submitConfig)
 
 type submitConfig struct {
-	only  bool     // Only was given
-	names []string // the backends Only named
+	only  bool     // WithBackends was given
+	names []string // the backends WithBackends named
 }
 
-// Only limits a Submit to the backends named, for example to hand a request
-// again to the backends that did not take it the first time. Several Only
-// options add up. Submit returns an error matching [ErrUnknownBackend] and
-// naming any name that is not a backend's, and an error if no name is given;
-// either way it returns no Ticket.
-func Only(names ...string) SubmitOption {
+// WithBackends limits a Submit to the backends named, for example to hand a
+// request again to the backends that did not take it the first time.
+// Several WithBackends options add up. Submit returns an error matching
+// [ErrUnknownBackend] and naming any name that is not a backend's, and an
+// error if no name is given; either way it returns no Ticket. Defaults to
+// every backend.
+func WithBackends(names ...string) SubmitOption {
 	return func(c *submitConfig) {
 		c.only = true
 		c.names = append(c.names, names...)
@@ -37,7 +38,8 @@ func Only(names ...string) SubmitOption {
 
 // Submit hands r to the backends like [Dispatcher.Enqueue], with the same
 // full-queue policy and the same error, and returns a [Ticket] that is done
-// once every targeted backend (all of them, or those named with [Only]) has
+// once every targeted backend (all of them, or those named with
+// [WithBackends]) has
 // settled r: delivered it, failed for good, or dropped it. Use it when the
 // caller must know what became of each request, as a durable outbox does
 // before it marks a row delivered; Enqueue is cheaper when it need not.
@@ -80,13 +82,16 @@ func (d *Dispatcher) targets(opts []SubmitOption) ([]*lane, error) {
 	}
 	var cfg submitConfig // on the heap, as opts take its address: only now
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("dispatcher: Submit: a SubmitOption is nil: remove it, or pass one made by WithBackends")
+		}
 		opt(&cfg)
 	}
 	if !cfg.only {
 		return d.lanes, nil
 	}
 	if len(cfg.names) == 0 {
-		return nil, errors.New("dispatcher: Submit: Only names no backend")
+		return nil, errors.New("dispatcher: Submit: WithBackends() names no backend: name at least one, or leave the option out for every backend")
 	}
 	var unknown []string
 	for _, name := range cfg.names {
@@ -99,7 +104,7 @@ func (d *Dispatcher) targets(opts []SubmitOption) ([]*lane, error) {
 		for i, l := range d.lanes {
 			known[i] = l.name
 		}
-		return nil, fmt.Errorf("%w: Submit: Only(%q): the backends are %q", ErrUnknownBackend, unknown, known)
+		return nil, fmt.Errorf("%w: Submit: WithBackends(%q): the backends are %q", ErrUnknownBackend, unknown, known)
 	}
 	lanes := make([]*lane, 0, len(d.lanes))
 	for _, l := range d.lanes {

@@ -234,12 +234,12 @@ func TestSubmitOutcomeFollowsTheRequestsObjects(t *testing.T) {
 	}
 }
 
-func TestSubmitOnly(t *testing.T) {
+func TestSubmitWithBackends(t *testing.T) {
 	t.Parallel()
 	a, b, c := &fakeBackend{name: "a"}, &fakeBackend{name: "b"}, &fakeBackend{name: "c"}
 	d := newDispatcher(t, []backends.Backend{a, b, c})
 
-	tk, err := d.Submit(t.Context(), urls("/x"), dispatcher.Only("c", "a"), dispatcher.Only("c"))
+	tk, err := d.Submit(t.Context(), urls("/x"), dispatcher.WithBackends("c", "a"), dispatcher.WithBackends("c"))
 	require.NoError(t, err)
 	out := wait(t, tk)
 	require.NoError(t, d.Flush(t.Context()))
@@ -255,20 +255,24 @@ func TestSubmitOnly(t *testing.T) {
 	assert.Equal(t, urls("/x"), c.Union())
 }
 
-func TestSubmitOnlyRefusesWhatItCannotTarget(t *testing.T) {
+func TestSubmitWithBackendsRefusesWhatItCannotTarget(t *testing.T) {
 	t.Parallel()
 	a := &fakeBackend{name: "a"}
 	d := newDispatcher(t, []backends.Backend{a})
 
-	tk, err := d.Submit(t.Context(), urls("/x"), dispatcher.Only("a", "cdn", "varnish"))
+	tk, err := d.Submit(t.Context(), urls("/x"), dispatcher.WithBackends("a", "cdn", "varnish"))
 	assert.Nil(t, tk)
 	require.ErrorIs(t, err, dispatcher.ErrUnknownBackend)
 	assert.ErrorContains(t, err, `["cdn" "varnish"]`)
 	assert.NotContains(t, err.Error(), `"a" "cdn"`, "only the unknown names are named as such")
 
-	tk, err = d.Submit(t.Context(), urls("/x"), dispatcher.Only())
+	tk, err = d.Submit(t.Context(), urls("/x"), dispatcher.WithBackends())
 	assert.Nil(t, tk)
-	require.ErrorContains(t, err, "Only names no backend")
+	require.ErrorContains(t, err, "WithBackends() names no backend")
+
+	tk, err = d.Submit(t.Context(), urls("/x"), nil)
+	assert.Nil(t, tk)
+	require.ErrorContains(t, err, "a SubmitOption is nil")
 
 	require.NoError(t, d.Flush(t.Context()))
 	s, _ := d.Stats().Backend("a")
@@ -527,7 +531,7 @@ func TestSubmitConcurrently(t *testing.T) {
 				var opts []dispatcher.SubmitOption
 				if i%5 == 0 {
 					s.targets = []string{"picky", "slow"}
-					opts = append(opts, dispatcher.Only("slow", "picky"))
+					opts = append(opts, dispatcher.WithBackends("slow", "picky"))
 				}
 				tk, err := d.Submit(t.Context(), s.req, opts...)
 				assert.NoError(t, err) // DropOldest never refuses the new request

@@ -388,7 +388,7 @@ func (r *Relay) deliver(rows []claimedRow) {
 		if len(todo) == 0 {
 			continue // every backend accepted it before: mark it delivered
 		}
-		t, err := r.d.Submit(r.ctx, c.req, dispatcher.Only(todo...))
+		t, err := r.d.Submit(r.ctx, c.req, dispatcher.WithBackends(todo...))
 		if t == nil {
 			// The dispatcher is closed: give the row back without
 			// counting an attempt.
