@@ -8,170 +8,99 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
-	"time"
-
-	"github.com/gormpurge/gormpurge/backends"
 )
 
-// clock is the time source of a Warmer; tests replace it to control delays.
-type clock interface {
-	Now() time.Time
-	// Timer returns a channel that receives once d has passed, and a
-	// function that stops the timer.
-	Timer(d time.Duration) (<-chan time.Time, func())
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Timer(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTimer(d)
-	return t.C, func() { t.Stop() }
-}
-
-// target is a URL to fetch: as given, and resolved.
-type target struct {
-	raw  string
-	u    *url.URL // absolute; never modified once built
-	site bool     // u is on the site: send the credentials and headers
-}
-
-// resolve turns raw into the URL to fetch, or an error naming it. A URL
-// that is neither on the site nor on an allowed host is refused with an
-// error wrapping [ErrRefused].
-func (w *Warmer) resolve(raw string) (target, error) {
-	shown := redactURL(raw)
-	fetch := raw
-	if c, err := backends.CanonicalURL(raw); err == nil {
-		fetch = c // as the caches key the page, and as purges name it
-	}
-	u, err := url.Parse(fetch)
-	if err != nil {
-		if shown != raw {
-			// The parser's message may quote a piece of the password.
-			return target{}, fmt.Errorf("warm: URL %q: cannot be parsed", shown)
-		}
-		return target{}, fmt.Errorf("warm: URL %q: %s", shown, parseProblem(err))
-	}
-	u.Fragment, u.RawFragment = "", ""
-	switch {
-	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
-	case u.Scheme != "" || u.Host != "" || !strings.HasPrefix(raw, "/"):
-		return target{}, fmt.Errorf("warm: URL %q: need an absolute http or https URL, or a path beginning with \"/\"", shown)
-	case w.cfg.base != nil:
-		u = w.cfg.base.ResolveReference(u)
-	case w.cfg.handler != nil:
-		u.Scheme, u.Host = "http", "localhost"
-	default:
-		return target{}, fmt.Errorf("warm: URL %q is a path: set WithBaseURL to say which site to fetch it from", shown)
-	}
-	site, err := w.cfg.allow(u, shown)
-	if err != nil {
-		return target{}, err
-	}
-	return target{raw: raw, u: u, site: site}, nil
-}
-
-// allow reports whether u, an absolute URL shown as shown, is on the site
-// (scheme, host and port of the base URL), or else returns an error
-// wrapping ErrRefused unless u is on an allowed host. Without a site and
-// an allow-list, every host is allowed (no credentials are configured).
-func (c *config) allow(u *url.URL, shown string) (site bool, err error) {
-	if u.User != nil {
-		return false, &refusal{url: shown, host: u.Host, why: "it has a user or password (credentials are set by WithBasicAuth, for the base URL only)"}
-	}
-	o := originOf(u)
-	switch {
-	case c.site != nil && o == *c.site:
-		return true, nil
-	case c.allowedHosts != nil && c.allowedHosts[o.host]:
-		return false, nil
-	case c.site == nil && c.allowedHosts == nil:
-		return false, nil
-	case c.site == nil:
-		return false, &refusal{url: shown, host: u.Host, why: "its host is not one given to WithAllowedHosts"}
-	default:
-		return false, &refusal{url: shown, host: u.Host, why: fmt.Sprintf("it is not on the base URL's site (%s), nor on a host given to WithAllowedHosts", c.site)}
-	}
-}
-
-// ErrRefused is the error, wrapped, of every URL that [Warmer.Fetch] and
-// [Warmer.Enqueue] refuse to fetch: one neither on the base URL's scheme,
-// host and port nor on a host given to [WithAllowedHosts], one with a user
-// or password, and a redirect to such a URL when a [WithHTTPClient] client
-// follows redirects. The error names the URL and its host.
-var ErrRefused = errors.New("warm: URL refused: neither on the base URL's site nor on an allowed host")
-
-// refusal is the error of a URL refused by the host policy.
-type refusal struct {
-	url  string // redacted
-	host string
-	why  string
-}
-
-func (r *refusal) Error() string {
-	return fmt.Sprintf("warm: URL %q: refused, host %q: %s", r.url, r.host, r.why)
-}
-
-func (r *refusal) Unwrap() error { return ErrRefused }
-
-// origin is what a URL's credentials are bound to: its scheme, its host
-// name in lower case (an IP address in its usual form) and its port, the
-// scheme's default when it names none. The transport dials the same host
-// and port.
-type origin struct {
-	scheme, host, port string
-}
-
-func originOf(u *url.URL) origin {
-	o := origin{scheme: strings.ToLower(u.Scheme), host: canonicalHost(u.Hostname()), port: u.Port()}
-	if o.port == "" {
-		o.port = "80"
-		if o.scheme == "https" {
-			o.port = "443"
+// Fetch fetches each distinct URL in urls once, at most [WithConcurrency] at
+// a time, and returns when every one has a Result or ctx ends. Use it to
+// warm a known list of pages and report on them, as an operator command
+// does; it ignores [WithDelay].
+//
+// A URL is an absolute http or https URL, or a path beginning with "/" (see
+// [WithBaseURL]); any other is a Result with an error naming it. A URL
+// neither on the base URL's scheme, host and port nor on a host given to
+// [WithAllowedHosts] is refused: it is not fetched, and its Result's error
+// wraps [ErrRefused] and names its host (see WithBaseURL). Each fetch
+// is a GET whose body is read to the end and discarded, since caches store
+// only complete responses. The default client follows no redirect and sends
+// no cookies; see [New], [WithHTTPClient] and [WithHandler].
+//
+// Fetch reports through its Summary, progress and [WithOnResult] only: it
+// logs nothing, not even failures, since its caller has every Result.
+// progress, unless nil, is called once per distinct URL, one call at a time
+// on the caller's goroutine, for example to draw a progress bar; a panic in
+// it cancels the fetches in flight and goes on up to Fetch's caller, and no
+// goroutine of Fetch's is left waiting. When ctx ends, the fetches in flight
+// are cancelled and the URLs not yet fetched fail with ctx's cause. After
+// Close, every URL fails with [ErrClosed]. Close does not stop a Fetch in
+// progress: cancel its ctx.
+func (w *Warmer) Fetch(ctx context.Context, urls []string, progress func(Result)) Summary {
+	start := w.cfg.clock.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // also when progress panics: the fetches in flight end soon
+	var t tally
+	emit := func(r Result) {
+		w.count(r)
+		t.add(r)
+		w.report(r)
+		if progress != nil {
+			progress(r)
 		}
 	}
-	return o
-}
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
 
-func (o origin) String() string {
-	return o.scheme + "://" + net.JoinHostPort(o.host, o.port)
-}
+	seen := make(map[string]struct{}, len(urls))
+	jobs := make([]target, 0, len(urls))
+	for _, raw := range urls {
+		if _, dup := seen[raw]; dup {
+			continue
+		}
+		seen[raw] = struct{}{}
+		if closed {
+			emit(Result{URL: redactURL(raw), Err: errClosedBeforeFetch(raw)})
+			continue
+		}
+		tg, err := w.resolve(raw)
+		if err != nil {
+			emit(Result{URL: redactURL(raw), Err: err})
+			continue
+		}
+		jobs = append(jobs, tg)
+	}
 
-// canonicalHost returns host in lower case, or in the usual form of its IP
-// address.
-func canonicalHost(host string) string {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.String()
+	// Fetches in flight hold a token of sem each, so they are never more
+	// than its capacity: each can send its result and end even if this
+	// function is gone, unwound by a panic in progress.
+	results := make(chan Result, cap(w.sem))
+	done := ctx.Done()
+	inflight := 0
+	for len(jobs) > 0 || inflight > 0 {
+		var acquire chan<- struct{}
+		if len(jobs) > 0 && ctx.Err() == nil {
+			acquire = w.sem
+		}
+		select {
+		case acquire <- struct{}{}:
+			tg := jobs[0]
+			jobs = jobs[1:]
+			inflight++
+			go func() { // Fetch waits for it: inflight
+				r := w.fetch(ctx, tg)
+				<-w.sem
+				results <- r
+			}()
+		case r := <-results:
+			inflight--
+			emit(r)
+		case <-done:
+			for _, tg := range jobs {
+				emit(Result{URL: tg.raw, Err: fmt.Errorf("warm: %s: not fetched: %w", tg.raw, context.Cause(ctx))})
+			}
+			jobs, done = nil, nil
+		}
 	}
-	if c, err := backends.CanonicalHost("http", host); err == nil {
-		return c // lower case, punycode for an internationalised name
-	}
-	return strings.ToLower(host)
-}
-
-// redactURL returns raw as errors, logs and results show it: an absolute
-// URL holding an "@" anywhere (user information, whose password may hold
-// "/", "?" or "#") as [backends.RedactURL] shows it, and anything else as
-// given, since a page's path and query are not secrets.
-func redactURL(raw string) string {
-	if i := strings.Index(raw, "//"); i >= 0 && strings.Contains(raw[i+2:], "@") {
-		return backends.RedactURL(raw)
-	}
-	return raw
-}
-
-// parseProblem returns why url.Parse failed, without the URL that its
-// error repeats.
-func parseProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
+	return t.summary(w.cfg.clock.Now().Sub(start))
 }
 
 // fetch gets t and reads its body, within the configured timeout.
@@ -229,33 +158,6 @@ func (w *Warmer) anonymousHeader() http.Header {
 	return http.Header{
 		"User-Agent":      {w.cfg.userAgent},
 		"Accept-Encoding": {DefaultAcceptEncoding},
-	}
-}
-
-// checkRedirect returns the CheckRedirect function of the copy New makes
-// of a WithHTTPClient client: a redirect to a URL the Warmer would refuse is
-// not followed, and one to an allowed host other than the site's carries
-// the anonymous headers only, net/http having copied every header of the
-// first request (Authorization and Cookie too, to the same host name on
-// another port or scheme). Then next, the client's own function, decides;
-// without one, at most 10 redirects are followed, as net/http does.
-func (w *Warmer) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		site, err := w.cfg.allow(req.URL, redactURL(req.URL.String()))
-		if err != nil {
-			return err
-		}
-		if !site {
-			req.Header = w.anonymousHeader() // no Referer either
-			req.Host = ""
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
 	}
 }
 
@@ -326,8 +228,10 @@ type discard struct {
 	bytes  int64
 }
 
+// Header returns the header map the handler writes to.
 func (d *discard) Header() http.Header { return d.header }
 
+// WriteHeader keeps the first final status and the cache's verdict.
 func (d *discard) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code)) // as net/http does; serve recovers it
@@ -339,6 +243,7 @@ func (d *discard) WriteHeader(code int) {
 	d.cache = cacheStatus(d.header)
 }
 
+// Write counts and drops b.
 func (d *discard) Write(b []byte) (int, error) {
 	d.WriteHeader(http.StatusOK)
 	d.bytes += int64(len(b))
