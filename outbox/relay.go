@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	crand "crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/internal/lifecycle"
 )
@@ -275,98 +273,6 @@ func (r *Relay) claimLoop() {
 	}
 }
 
-// claimedRow is a row this relay holds.
-type claimedRow struct {
-	id       int64
-	attempts int
-	req      backends.Request
-	done     []string // backends that accepted the row on an earlier attempt
-	bad      error    // the row could not be decoded
-	release  error    // the dispatcher refused it before any backend saw it
-}
-
-// claim leases up to a batch of due rows to this relay.
-func (r *Relay) claim(ctx context.Context) ([]claimedRow, error) {
-	o := r.o
-	now := time.Now()
-	leaseEnd := now.Add(o.cfg.lease).UnixMilli()
-	type scanner interface{ Scan(...any) error }
-	var out []claimedRow
-	scan := func(s scanner) error {
-		// The text columns are read as nullable: a row written by hand
-		// with a NULL is one bad row, not a claim that fails for the whole
-		// batch at every poll.
-		var (
-			c                 claimedRow
-			urls, tags, dones sql.NullString
-		)
-		if err := s.Scan(&c.id, &c.attempts, &urls, &tags, &dones); err != nil {
-			return err
-		}
-		u, err1 := decodeList(urls.String)
-		t, err2 := decodeList(tags.String)
-		dn, err3 := decodeList(dones.String)
-		if err := errors.Join(err1, err2, err3); err != nil {
-			c.bad = fmt.Errorf("outbox: row %d of %s does not hold a valid request (urls, tags and done_backends must be JSON arrays of strings): %w", c.id, o.table, err)
-		}
-		c.req, c.done = backends.Request{URLs: u, Tags: t}, dn
-		out = append(out, c)
-		return nil
-	}
-	if o.q.claimUpdate != "" {
-		rows, err := o.db.QueryContext(ctx, o.q.claimUpdate, r.owner, leaseEnd, now.UnixMilli(), o.cfg.batchSize)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return out, err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		slices.SortFunc(out, func(a, b claimedRow) int { return int(a.id - b.id) })
-		return out, nil
-	}
-	// MySQL and MariaDB: lock the due rows, skipping those another relay is
-	// claiming, then lease them. READ COMMITTED takes no gap locks, so the
-	// claim never makes a user's insert wait.
-	tx, err := o.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, o.q.claimSelect, now.UnixMilli(), o.cfg.batchSize)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			rows.Close()
-			return nil, err
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, tx.Commit()
-	}
-	ids := make([]int64, len(out))
-	for i, c := range out {
-		ids[i] = c.id
-	}
-	for chunk := range slices.Chunk(ids, idChunk) {
-		if _, err := tx.ExecContext(ctx, o.leaseQuery(len(chunk)), idArgs(chunk, r.owner, leaseEnd)...); err != nil {
-			return nil, err
-		}
-	}
-	return out, tx.Commit()
-}
-
 // deliver submits a claimed batch, waits for every backend to settle each
 // row, and records the outcomes.
 func (r *Relay) deliver(rows []claimedRow) {
@@ -411,51 +317,6 @@ func (r *Relay) deliver(rows []claimedRow) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), recordTimeout)
 	defer cancel()
 	released = r.record(ctx, rows, tickets)
-}
-
-// hold adds rows to the set this relay holds and returns those it did not
-// hold already: a row whose lease ran out while this relay was still
-// delivering it (renewals failed) must not be sent twice by this relay.
-func (r *Relay) hold(rows []claimedRow) []claimedRow {
-	r.heldMu.Lock()
-	defer r.heldMu.Unlock()
-	out := rows[:0]
-	for _, c := range rows {
-		if _, dup := r.held[c.id]; dup {
-			continue
-		}
-		r.held[c.id] = struct{}{}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
-func (r *Relay) unhold(rows []claimedRow) {
-	r.heldMu.Lock()
-	defer r.heldMu.Unlock()
-	for _, c := range rows {
-		delete(r.held, c.id)
-	}
-}
-
-func (r *Relay) heldCount() int {
-	r.heldMu.Lock()
-	defer r.heldMu.Unlock()
-	return len(r.held)
-}
-
-// heldIDs returns the ids of the rows this relay holds.
-func (r *Relay) heldIDs() []int64 {
-	r.heldMu.Lock()
-	defer r.heldMu.Unlock()
-	ids := make([]int64, 0, len(r.held))
-	for id := range r.held {
-		ids = append(ids, id)
-	}
-	return ids
 }
 
 // recordTimeout bounds the statements that record a batch's outcome.
