@@ -140,13 +140,39 @@ func (c *Cache) start() error {
 		Root:        os.Geteuid() == 0,
 		NginxModule: nginxModule,
 	}
+	args, err := c.configure(p)
+	if err != nil {
+		return err
+	}
+	if p.Root {
+		owner := map[Kind]string{Nginx: "www-data", Squid: "proxy"}[c.Kind]
+		if err := chownTree(c.dir, owner); err != nil {
+			return err
+		}
+	}
+	proc, err := c.spawn(bin, args)
+	if err != nil {
+		return err
+	}
+	c.proc = proc
+	if err := c.waitReady(proc); err != nil {
+		c.Stop()
+		return fmt.Errorf("%w\n%s", err, c.logTail())
+	}
+	return nil
+}
+
+// configure prepares the run directory for the daemon, writes its
+// configuration filled with p, and returns the daemon's arguments.
+func (c *Cache) configure(p params) ([]string, error) {
 	var args []string
+	var err error
 	switch c.Kind {
 	case Varnish:
 		// A stale working directory from an earlier run confuses varnishd.
 		work := filepath.Join(c.dir, "work")
 		if err := os.RemoveAll(work); err != nil {
-			return err
+			return nil, err
 		}
 		args = []string{"-F", "-n", work, "-a", "127.0.0.1:" + strconv.Itoa(c.port), "-T", "none",
 			"-f", filepath.Join(c.dir, "default.vcl"), "-s", "malloc,256m"}
@@ -157,10 +183,10 @@ func (c *Cache) start() error {
 	case Nginx:
 		for _, d := range []string{"cache", "tmp"} {
 			if err := os.RemoveAll(filepath.Join(c.dir, d)); err != nil {
-				return err
+				return nil, err
 			}
 			if err := os.Mkdir(filepath.Join(c.dir, d), 0o755); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		args = []string{"-p", c.dir + "/", "-e", filepath.Join(c.dir, "error.log"), "-c", filepath.Join(c.dir, "nginx.conf")}
@@ -170,21 +196,20 @@ func (c *Cache) start() error {
 		args = []string{"-N", "-f", filepath.Join(c.dir, "squid.conf")}
 		err = render("squid.conf", filepath.Join(c.dir, "squid.conf"), p)
 	default:
-		return fmt.Errorf("unknown cache kind %q", c.Kind)
+		return nil, fmt.Errorf("unknown cache kind %q", c.Kind)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if p.Root {
-		owner := map[Kind]string{Nginx: "www-data", Squid: "proxy"}[c.Kind]
-		if err := chownTree(c.dir, owner); err != nil {
-			return err
-		}
-	}
+	return args, nil
+}
 
+// spawn starts bin with args in the run directory, its output appended to
+// daemon.log, and returns the process, reaped by a goroutine of its own.
+func (c *Cache) spawn(bin string, args []string) (*process, error) {
 	logFile, err := os.OpenFile(filepath.Join(c.dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logFile.Close() // the child has its own copy
 	cmd := exec.Command(bin, args...)
@@ -192,19 +217,14 @@ func (c *Cache) start() error {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	proc := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		proc.err = cmd.Wait()
 		close(proc.done)
 	}()
-	c.proc = proc
-	if err := c.waitReady(proc); err != nil {
-		c.Stop()
-		return fmt.Errorf("%w\n%s", err, c.logTail())
-	}
-	return nil
+	return proc, nil
 }
 
 // waitReady polls HealthPath until the cache answers with any status.
