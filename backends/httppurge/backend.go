@@ -146,22 +146,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	if !before.of(r) {
 		before = nil // a caller's reused buffer, holding other objects now
 	}
-	var todo []*node
-	for _, n := range nodes {
-		if !before.settled(n.key) {
-			todo = append(todo, n)
-		}
-	}
-	outs := make([]nodeOutcome, len(todo))
-	var wg sync.WaitGroup
-	for i, n := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			outs[i] = b.purgeNode(ctx, n, jobs)
-		}()
-	}
-	wg.Wait()
+	outs := b.purgeNodes(ctx, nodes, before, jobs)
 
 	after := before.with(r, outs)
 	res.IDs, res.Detail = summary(nodes, before, outs, skipped, len(bad))
@@ -264,6 +249,8 @@ func (b *Backend) enter() bool {
 	return true
 }
 
+// leave ends a call registered by enter; the last one to leave after
+// Close lets Close return.
 func (b *Backend) leave() {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -40,6 +40,29 @@ type attempt struct {
 	abandoned bool       // not sent, or cut short, because the node's work was stopped
 }
 
+// purgeNodes sends jobs to each of nodes that before has not seen settle,
+// the nodes in parallel, and returns their outcomes once all have
+// answered.
+func (b *Backend) purgeNodes(ctx context.Context, nodes []*node, before *progress, jobs []*job) []nodeOutcome {
+	var todo []*node
+	for _, n := range nodes {
+		if !before.settled(n.key) {
+			todo = append(todo, n)
+		}
+	}
+	outs := make([]nodeOutcome, len(todo))
+	var wg sync.WaitGroup
+	for i, n := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = b.purgeNode(ctx, n, jobs)
+		}()
+	}
+	wg.Wait()
+	return outs
+}
+
 // purgeNode sends every job to n, at most WithNodeConcurrency at a time, and
 // stops at the first answer that says the node refuses everything for now
 // (no answer, 5xx, 403, ...): the node is then retried as a whole.
