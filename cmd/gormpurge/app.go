@@ -166,7 +166,7 @@ Exit status:
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			a.logger = newLogger(a.stderr, a.verbose)
+			a.logger = newLogger(a.stderr, a.verbosity())
 			return nil
 		},
 	}
@@ -185,12 +185,28 @@ Exit status:
 	return root
 }
 
+// verbosity says how much a run logs.
+type verbosity int
+
+const (
+	quiet   verbosity = iota // retries, rate limits and errors the summary does not give
+	verbose                  // --verbose: each batch, its outcome and each retry too
+)
+
+// verbosity is the verbosity the flags ask for.
+func (a *app) verbosity() verbosity {
+	if a.verbose {
+		return verbose
+	}
+	return quiet
+}
+
 // newLogger returns the logger of a run: log/slog text on w, at Debug when
-// verbose; otherwise at Warn, without the records that the summary repeats
+// v is verbose; otherwise at Warn, without the records that the summary repeats
 // (each object not purged, each batch that failed), so that a failure
 // about thousands of objects is told once, in the summary.
-func newLogger(w io.Writer, verbose bool) *slog.Logger {
-	if verbose {
+func newLogger(w io.Writer, v verbosity) *slog.Logger {
+	if v == verbose {
 		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(summarised{slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})})

@@ -13,7 +13,6 @@ import (
 	"unicode"
 
 	"github.com/gormpurge/gormpurge/backends"
-	"github.com/gormpurge/gormpurge/backends/akamai"
 )
 
 // input is one object named on the command line or in a file, and where.
@@ -135,11 +134,7 @@ func check(ins []input, fn checkFunc) (ok []string, bad []invalidInput) {
 // the first of them.
 func invalidError(bad []invalidInput, hint string) error {
 	var b strings.Builder
-	noun := "inputs"
-	if len(bad) == 1 {
-		noun = "input"
-	}
-	fmt.Fprintf(&b, "%d invalid %s; nothing was sent (%s):", len(bad), noun, hint)
+	fmt.Fprintf(&b, "%s; nothing was sent (%s):", countOf(len(bad), "invalid input", "invalid inputs"), hint)
 	writeInvalid(&b, bad, 20)
 	return usageErrorf("%s", b.String())
 }
@@ -155,10 +150,19 @@ func writeInvalid(w io.Writer, bad []invalidInput, limit int) {
 	}
 }
 
+// pathRule says whether a list of URLs may hold paths.
+type pathRule int
+
+const (
+	absoluteURLsOnly pathRule = iota // a path is refused
+	pathsAllowed                     // a path beginning with "/" is accepted
+)
+
 // checkURL accepts an absolute http(s) URL, and a path beginning with "/"
-// when pathsOK, and returns its canonical form ([backends.CanonicalURL]),
-// the one the library purges; pathHint says what a path needs otherwise.
-func checkURL(pathsOK bool, pathHint string) checkFunc {
+// when paths allows it, and returns its canonical form
+// ([backends.CanonicalURL]), the one the library purges; pathHint says
+// what a path needs otherwise.
+func checkURL(paths pathRule, pathHint string) checkFunc {
 	return func(s string) (string, error) {
 		if s == "" {
 			return "", errors.New("empty")
@@ -172,7 +176,7 @@ func checkURL(pathsOK bool, pathHint string) checkFunc {
 		if err != nil {
 			return "", errors.New(strings.TrimPrefix(err.Error(), backends.ErrInvalidURL.Error()+": "))
 		}
-		if c[0] == '/' && !pathsOK {
+		if c[0] == '/' && paths != pathsAllowed {
 			return "", errors.New("a path: " + pathHint)
 		}
 		return c, nil
@@ -242,9 +246,10 @@ func credentials(raw string) []string {
 }
 
 // checkTag accepts a cache tag in canonical form ([backends.CanonicalTag]:
-// no white space, comma or control character), and for Akamai one that
-// Fast Purge accepts ([akamai.CheckTag]).
-func checkTag(forAkamai bool) checkFunc {
+// no white space, comma or control character) that the backend named
+// backendName accepts, as its rule says (such as Akamai's); a nil
+// rule accepts every one.
+func checkTag(rule func(string) error, backendName string) checkFunc {
 	return func(s string) (string, error) {
 		if s == "" {
 			return "", errors.New("empty")
@@ -252,9 +257,9 @@ func checkTag(forAkamai bool) checkFunc {
 		if _, err := backends.CanonicalTag(s); err != nil {
 			return "", errors.New(strings.TrimPrefix(err.Error(), backends.ErrInvalidTag.Error()+": "))
 		}
-		if forAkamai {
-			if err := akamai.CheckTag(s); err != nil {
-				return "", fmt.Errorf("%v: Akamai refuses it", err)
+		if rule != nil {
+			if err := rule(s); err != nil {
+				return "", fmt.Errorf("%v: %s refuses it", err, backendName)
 			}
 		}
 		return s, nil

@@ -90,7 +90,7 @@ do not run.`,
 				if err != nil {
 					return err
 				}
-				if err := writeStatus(a.stdout, o.json, ob.Table(), driver, st, time.Now()); err != nil {
+				if err := writeStatus(a.stdout, formatOf(o.json), ob.Table(), driver, st, time.Now()); err != nil {
 					return err
 				}
 				if failOnDead && st.Dead > 0 {
@@ -133,7 +133,7 @@ it, what it purges, and the last error, which says why a dead row died.`,
 				if err != nil {
 					return err
 				}
-				return writeRows(a.stdout, o.json, ob.Table(), st, rows, time.Now())
+				return writeRows(a.stdout, formatOf(o.json), ob.Table(), st, rows, time.Now())
 			})
 		}),
 	}
@@ -331,8 +331,8 @@ type statusJSON struct {
 	OldestPendingAgeSeconds float64    `json:"oldestPendingAgeSeconds,omitempty"`
 }
 
-func writeStatus(w io.Writer, asJSON bool, table, driver string, st outbox.Status, now time.Time) error {
-	if asJSON {
+func writeStatus(w io.Writer, f outputFormat, table, driver string, st outbox.Status, now time.Time) error {
+	if f == jsonOutput {
 		out := statusJSON{Table: table, Driver: driver, Pending: st.Pending, Held: st.Held, Retrying: st.Retrying,
 			Delivered: st.Delivered, Dead: st.Dead}
 		if !st.OldestPending.IsZero() {
@@ -392,8 +392,8 @@ type rowJSON struct {
 // rowObjects is how many objects the text listing shows per row.
 const rowObjects = 5
 
-func writeRows(w io.Writer, asJSON bool, table string, state outbox.State, rows []outbox.Row, now time.Time) error {
-	if asJSON {
+func writeRows(w io.Writer, f outputFormat, table string, state outbox.State, rows []outbox.Row, now time.Time) error {
+	if f == jsonOutput {
 		out := make([]rowJSON, len(rows))
 		for i, r := range rows {
 			out[i] = rowJSON{ID: r.ID, State: string(r.State), Created: r.Created.UTC(), Available: r.Available.UTC(),

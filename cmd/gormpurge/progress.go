@@ -17,11 +17,27 @@ type progress struct {
 	bar *progressbar.ProgressBar // nil: no bar
 }
 
+// progressMode says whether a command may draw a progress bar.
+type progressMode int
+
+const (
+	progressOnTerminal progressMode = iota // when stderr is a terminal
+	progressOff                            // never (--no-progress)
+)
+
+// progressModeOf returns the mode for the --no-progress flag's value.
+func progressModeOf(noProgress bool) progressMode {
+	if noProgress {
+		return progressOff
+	}
+	return progressOnTerminal
+}
+
 // newProgress returns a bar counting to total with the given description,
-// drawn on stderr only when stderr is a terminal, total is above
-// [progressThreshold] and disabled is false.
-func (a *app) newProgress(total int, description string, disabled bool) *progress {
-	if disabled || total <= progressThreshold || !a.terminal(a.stderr) {
+// drawn on stderr only when mode allows it, stderr is a terminal, and
+// total is above [progressThreshold].
+func (a *app) newProgress(total int, description string, mode progressMode) *progress {
+	if mode == progressOff || total <= progressThreshold || !a.terminal(a.stderr) {
 		return &progress{}
 	}
 	stderr := a.stderr

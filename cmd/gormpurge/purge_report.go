@@ -41,9 +41,12 @@ type purgeReport struct {
 
 	// Dry runs: what would be sent, and in about how many requests (per
 	// node for HTTP caches).
-	List              []string `json:"list,omitempty"`
-	EstimatedRequests int      `json:"estimatedRequests,omitempty"`
-	PerNode           bool     `json:"perNode,omitempty"` // EstimatedRequests is per HTTP cache node
+	List []string `json:"list,omitempty"`
+	// Hosts gives, for HTTP caches, the Host headers each URL of List is
+	// purged with.
+	Hosts             map[string][]string `json:"hosts,omitempty"`
+	EstimatedRequests int                 `json:"estimatedRequests,omitempty"`
+	PerNode           bool                `json:"perNode,omitempty"` // EstimatedRequests is per HTTP cache node
 
 	kind  purgeKind
 	nodes map[string]*nodeReport
@@ -155,9 +158,40 @@ func (r *purgeReport) node(key string) *nodeReport {
 	return n
 }
 
-// write prints the report on w, as JSON or as text.
-func (r *purgeReport) write(w io.Writer, asJSON bool) error {
-	if asJSON {
+// exitError returns the error the run exits with: nil when every object
+// was purged (or, in a dry run, would be sent) and none was invalid.
+func (r *purgeReport) exitError() error {
+	invalid := countOf(len(r.Invalid), "invalid input", "invalid inputs")
+	switch {
+	case r.Failed > 0 && len(r.Invalid) > 0:
+		return failedf("%d of %s not purged, and %s skipped", r.Failed, r.kind.count(r.Objects), invalid)
+	case r.Failed > 0:
+		return failedf("%d of %s not purged", r.Failed, r.kind.count(r.Objects))
+	case len(r.Invalid) > 0:
+		return failedf("%s skipped", invalid)
+	}
+	return nil
+}
+
+// outputFormat is how a command prints its summary.
+type outputFormat int
+
+const (
+	textOutput outputFormat = iota
+	jsonOutput              // --json
+)
+
+// formatOf returns the format for the --json flag's value.
+func formatOf(json bool) outputFormat {
+	if json {
+		return jsonOutput
+	}
+	return textOutput
+}
+
+// write prints the report on w in format f.
+func (r *purgeReport) write(w io.Writer, f outputFormat) error {
+	if f == jsonOutput {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
@@ -182,6 +216,10 @@ func (r *purgeReport) writeDryRun(b *strings.Builder) {
 	fmt.Fprintf(b, "Dry run: nothing was sent.\nWould purge %s with %s (%s), in %s%s:\n",
 		r.kind.count(r.Objects), r.Backend, r.Description, where, r.duplicates())
 	for _, o := range r.List {
+		if hosts, ok := r.Hosts[o]; ok {
+			fmt.Fprintf(b, "  %s  (Host: %s)\n", o, strings.Join(hosts, ", "))
+			continue
+		}
 		fmt.Fprintf(b, "  %s\n", o)
 	}
 	r.writeInvalid(b)
@@ -249,7 +287,7 @@ func (r *purgeReport) writeInvalid(b *strings.Builder) {
 	if len(r.Invalid) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "Skipped %d invalid %s (--skip-invalid):", len(r.Invalid), plural(len(r.Invalid), "input", "inputs"))
+	fmt.Fprintf(b, "Skipped %s (--skip-invalid):", countOf(len(r.Invalid), "invalid input", "invalid inputs"))
 	writeInvalid(b, r.Invalid, 0)
 	b.WriteString("\n")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -462,10 +463,71 @@ func TestCountBatches(t *testing.T) {
 	for i := range objs {
 		objs[i] = fmt.Sprintf("/%02d", i) // 3 bytes, 6 counted
 	}
-	assert.Equal(t, 3, countBatches(backends.Limits{MaxObjects: 10}, objs, false))
-	assert.Equal(t, 1, countBatches(backends.Limits{}, objs, false))
-	assert.Equal(t, 5, countBatches(backends.Limits{MaxBytes: 6 * 5}, objs, false))
-	assert.Equal(t, 2, countBatches(backends.Limits{MaxTags: 20}, objs, true))
-	assert.Equal(t, 25, countBatches(backends.Limits{MaxBytes: 1}, objs, false), "an object too large is a batch of its own")
-	assert.Equal(t, 0, countBatches(backends.Limits{}, nil, false))
+	assert.Equal(t, 3, countBatches(backends.Limits{MaxObjects: 10}, kindURLs, objs))
+	assert.Equal(t, 1, countBatches(backends.Limits{}, kindURLs, objs))
+	assert.Equal(t, 5, countBatches(backends.Limits{MaxBytes: 6 * 5}, kindURLs, objs))
+	assert.Equal(t, 2, countBatches(backends.Limits{MaxTags: 20}, kindTags, objs))
+	assert.Equal(t, 25, countBatches(backends.Limits{MaxBytes: 1}, kindURLs, objs), "an object too large is a batch of its own")
+	assert.Equal(t, 0, countBatches(backends.Limits{}, kindURLs, nil))
+}
+
+// refusingNode returns the base URL of a port nothing listens on.
+func refusingNode(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "http://" + addr
+}
+
+// When every node refuses connections, the run fails at once, before
+// sending anything and without retrying, naming the nodes with a hint.
+func TestPurgeHTTPAllNodesRefuse(t *testing.T) {
+	t.Parallel()
+	a, b := refusingNode(t), refusingNode(t)
+	r := gormpurge(t, "purge", "--http-nodes", a+","+b, "https://www.example.test/a")
+	require.Equal(t, exitFailed, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+	assert.Equal(t, "gormpurge: no HTTP cache node accepts connections; nothing was sent:\n"+
+		"  "+a+": connection refused\n"+
+		"  "+b+": connection refused\n"+
+		"check the addresses and ports in --http-nodes, and that each node (its firewall, its ACL) lets this host connect\n", r.stderr)
+	assert.Empty(t, r.stdout)
+}
+
+// When only some nodes refuse connections, the others are purged, and the
+// summary names the one that refused.
+func TestPurgeHTTPSomeNodesRefuse(t *testing.T) {
+	t.Parallel()
+	ok, refusing := newCacheNode(t, http.StatusOK), refusingNode(t)
+	r := gormpurge(t, "purge", "--max-attempts", "1", "--http-nodes", ok.url+","+refusing, "https://www.example.test/a")
+	require.Equal(t, exitFailed, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+	assert.Equal(t, []string{"PURGE www.example.test /a"}, ok.requests())
+	assert.Contains(t, r.stdout, "Not purged: 1 URL")
+	assert.Contains(t, r.stdout, refusing)
+}
+
+// A dry run to HTTP caches shows the Host header each URL is purged with:
+// its own host, or each --site-host for a path.
+func TestPurgeHTTPDryRunShowsHosts(t *testing.T) {
+	t.Parallel()
+	n := newCacheNode(t, http.StatusOK)
+	args := []string{"purge", "--http-nodes", n.url, "--site-host", "www.example.test,example.test", "--dry-run",
+		"/posts/1", "https://other.example.test:8080/feed"}
+	r := gormpurge(t, args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "Dry run: nothing was sent.\n"+
+		"Would purge 2 URLs with httppurge (PURGE to 1 node: "+n.url+"), in 3 requests to each node:\n"+
+		"  /posts/1  (Host: www.example.test, example.test)\n"+
+		"  https://other.example.test:8080/feed  (Host: other.example.test:8080)\n", r.stdout)
+
+	r = gormpurge(t, append(args, "--json")...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var got struct{ Hosts map[string][]string }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), r.stdout)
+	assert.Equal(t, map[string][]string{
+		"/posts/1":                             {"www.example.test", "example.test"},
+		"https://other.example.test:8080/feed": {"other.example.test:8080"},
+	}, got.Hosts)
+	assert.Empty(t, n.requests(), "nothing was sent")
 }

@@ -132,7 +132,7 @@ func TestURLsTakeTheCanonicalForm(t *testing.T) {
 		"https://B\u00fccher.example/tags/go%2ffeed": "https://xn--bcher-kva.example/tags/go%2Ffeed",
 		"/Path": "/Path",
 	} {
-		got, err := checkURL(true, "")(in)
+		got, err := checkURL(pathsAllowed, "")(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}

@@ -156,7 +156,11 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	if len(ins) == 0 {
 		return usageErrorf("nothing to warm: give URLs as arguments, --file FILE, or - to read standard input")
 	}
-	valid, bad := check(ins, checkURL(o.baseURL != "", "set --base-url to say which site to fetch it from, or give absolute URLs"))
+	paths := absoluteURLsOnly
+	if o.baseURL != "" {
+		paths = pathsAllowed
+	}
+	valid, bad := check(ins, checkURL(paths, "set --base-url to say which site to fetch it from, or give absolute URLs"))
 	if len(bad) > 0 && !o.skipInvalid {
 		return invalidError(bad, "fix them, or pass --skip-invalid to warm the rest")
 	}
@@ -166,7 +170,7 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 
 	var results []warmResult
 	distinct := len(slices.Compact(slices.Sorted(slices.Values(valid))))
-	bar := a.newProgress(distinct, "warming", o.noProgress)
+	bar := a.newProgress(distinct, "warming", progressModeOf(o.noProgress))
 	sum := w.Fetch(cmd.Context(), valid, func(r warm.Result) {
 		results = append(results, newWarmResult(r))
 		bar.add(1)
@@ -179,14 +183,14 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	for st, n := range sum.ByStatus {
 		rep.ByStatus[statusKey(st)] = n
 	}
-	if err := rep.write(a.stdout, o.json, sum); err != nil {
+	if err := rep.write(a.stdout, formatOf(o.json), sum); err != nil {
 		return err
 	}
 	switch {
 	case sum.Failed > 0:
 		return failedf("%d of %d %s not warmed", sum.Failed, sum.URLs, plural(sum.URLs, "page", "pages"))
 	case len(bad) > 0:
-		return failedf("%d invalid %s skipped", len(bad), plural(len(bad), "input", "inputs"))
+		return failedf("%s skipped", countOf(len(bad), "invalid input", "invalid inputs"))
 	}
 	return nil
 }
@@ -244,8 +248,8 @@ func newWarmResult(r warm.Result) warmResult {
 	return out
 }
 
-func (r *warmReport) write(w io.Writer, asJSON bool, sum warm.Summary) error {
-	if asJSON {
+func (r *warmReport) write(w io.Writer, f outputFormat, sum warm.Summary) error {
+	if f == jsonOutput {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
@@ -283,7 +287,7 @@ func (r *warmReport) write(w io.Writer, asJSON bool, sum warm.Summary) error {
 		}
 	}
 	if len(r.Invalid) > 0 {
-		fmt.Fprintf(&b, "Skipped %d invalid %s (--skip-invalid):", len(r.Invalid), plural(len(r.Invalid), "input", "inputs"))
+		fmt.Fprintf(&b, "Skipped %s (--skip-invalid):", countOf(len(r.Invalid), "invalid input", "invalid inputs"))
 		writeInvalid(&b, r.Invalid, 0)
 		b.WriteString("\n")
 	}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gormpurge/gormpurge/dispatcher"
+)
+
+// Defaults of the purge command's flags.
+const (
+	defaultPurgeTimeout = 30 * time.Minute
+	// defaultAttemptTimeout bounds one call to a backend (one batch).
+	defaultAttemptTimeout = 2 * time.Minute
+)
+
+// purgeOptions are the purge command's flags.
+type purgeOptions struct {
+	files       []string
+	tags        bool
+	cpcodes     bool
+	skipInvalid bool
+	siteHosts   []string
+
+	// backends are the flags of each backend of [backendTable].
+	backends []backendFlags
+
+	maxAttempts    int
+	attemptTimeout time.Duration
+	timeout        time.Duration
+	dryRun         bool
+
+	json       bool
+	noProgress bool
+}
+
+func newPurgeCmd(a *app) *cobra.Command {
+	o := &purgeOptions{}
+	cmd := &cobra.Command{
+		Use:   "purge [flags] (URL... | -)",
+		Short: "Purge URLs, cache tags or CP codes from Akamai or HTTP caches",
+		Long: `Purge URLs, cache tags (--tags) or Akamai CP codes (--cpcodes) from one backend:
+Akamai Fast Purge (--akamai-edgerc FILE, or --akamai), or HTTP caches that accept
+PURGE, such as Varnish, nginx and Squid (--http-nodes).
+
+Objects come from the arguments, from files (--file, one per line; blank lines and
+lines starting with # are skipped), or from standard input with - . They are
+checked before anything is sent: a URL must be an absolute http(s) URL, or a path
+beginning with / when --site-host names the site's hosts, and is purged in its
+canonical form (host in lower case and punycode, path and query percent-encoded
+as browsers send them); a tag must hold no space, comma or control character (nor,
+for Akamai, any character Fast Purge refuses); a CP code is a positive number. One invalid input refuses the whole run with exit
+status 2, naming each by file and line, unless --skip-invalid purges the rest.
+
+Everything goes through the gormpurge dispatcher: batched to the backend's limits
+(Akamai: 50,000-byte bodies, at most 10,000 URLs or 5,000 tags a request), retried
+with exponential backoff (--max-attempts), and, for Akamai, paced to the account's
+rate limits so that a large list does not end in 429s. A progress bar shows on a
+terminal for more than 50 objects.
+
+The summary on stdout counts what was purged, gives the ids Akamai returned
+(purgeId, supportId) or each node's answers, and lists every object not purged
+with its cause; --json prints it as JSON. Exit status 0 when everything was
+purged, 1 when anything was not, 2 for a usage error (nothing sent).
+
+Akamai credentials: --akamai-edgerc FILE reads a section (--section, "ccu", falling
+back to "default") of an .edgerc file. --akamai reads the environment
+(AKAMAI_CCU_HOST, AKAMAI_CCU_CLIENT_TOKEN, AKAMAI_CCU_CLIENT_SECRET,
+AKAMAI_CCU_ACCESS_TOKEN, or AKAMAI_<SECTION>_* for another --section, or plain
+AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
+		Example: `  # Invalidate two pages on Akamai's production network
+  gormpurge purge --akamai-edgerc ~/.edgerc https://www.example.com/ https://www.example.com/about
+
+  # Delete on staging, credentials from AKAMAI_CCU_* variables, URLs from a file
+  gormpurge purge --akamai --network staging --action delete --file urls.txt
+
+  # Paths on two hosts, read from standard input
+  grep -v draft paths.txt | gormpurge purge --akamai --site-host www.example.com --site-host example.com -
+
+  # Cache tags, and whole CP codes
+  gormpurge purge --akamai --tags product-42 category-7
+  gormpurge purge --akamai --cpcodes 123456 234567
+
+  # Every node of a Varnish cluster, paths served as www.example.com
+  gormpurge purge --http-nodes http://10.0.0.5:6081,http://10.0.0.6:6081 --site-host www.example.com /posts/1 /
+
+  # xkey tags on Varnish; see what would be sent first
+  gormpurge purge --http-nodes 10.0.0.5:6081 --tags --dry-run post-1 post-2`,
+		Args: cobra.ArbitraryArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			return a.purge(cmd, o, args)
+		}),
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+
+	f.StringArrayVarP(&o.files, "file", "f", nil, "read objects from `FILE`, one per line (# comments and blank lines skipped); - is standard input; repeatable")
+	f.BoolVar(&o.tags, "tags", false, "the objects are cache tags (Akamai Edge-Cache-Tag, Varnish xkey, Surrogate-Key), not URLs")
+	f.BoolVar(&o.cpcodes, "cpcodes", false, "the objects are Akamai CP codes: purge everything served under them")
+	f.Var((*commaList)(&o.siteHosts), "site-host", "purge paths such as /posts/1 on the site `HOST` www.example.com; comma-separated or repeated for several")
+	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "purge the valid objects when some are invalid, and report those (exit status 1)")
+	group(f, "Objects", "file", "tags", "cpcodes", "site-host", "skip-invalid")
+
+	o.backends = addBackendFlags(f)
+
+	f.IntVar(&o.maxAttempts, "max-attempts", dispatcher.DefaultMaxAttempts, "try each batch at most `N` times, with backoff, before it fails; 1 disables retries")
+	f.DurationVar(&o.attemptTimeout, "attempt-timeout", defaultAttemptTimeout, "give up on one attempt at a batch after this `DURATION` (at most --timeout); HTTP caches get about 100 requests per node per batch")
+	f.DurationVar(&o.timeout, "timeout", defaultPurgeTimeout, "give up on what is not purged after this `DURATION`, in all")
+	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "check the objects and the configuration, print what would be sent (with the Host header of each URL for HTTP caches), send nothing")
+	group(f, "Delivery", "max-attempts", "attempt-timeout", "timeout", "dry-run")
+
+	f.BoolVar(&o.json, "json", false, "print the summary as JSON")
+	f.BoolVar(&o.noProgress, "no-progress", false, "draw no progress bar")
+	group(f, "Output", "json", "no-progress")
+	return cmd
+}
+
+// commaList is a flag that takes comma-separated values, and may be
+// repeated. Unlike pflag's string slices, it does not read its value as CSV,
+// so it never fails: a CSV error would quote the value, and a node URL may
+// hold a password. The values are checked where they are used, by code that
+// does not show credentials.
+type commaList []string
+
+func (l *commaList) String() string { return strings.Join(*l, ",") }
+
+func (l *commaList) Set(v string) error {
+	*l = append(*l, strings.Split(v, ",")...)
+	return nil
+}
+
+func (l *commaList) Type() string { return "strings" }
+
+// purgeKind is what the objects of a run are.
+type purgeKind struct {
+	name           string // "url", "tag", "cpcode", as in the JSON summary
+	single, plural string // "URL", "URLs"
+}
+
+var (
+	kindURLs    = purgeKind{"url", "URL", "URLs"}
+	kindTags    = purgeKind{"tag", "tag", "tags"}
+	kindCPCodes = purgeKind{"cpcode", "CP code", "CP codes"}
+)
+
+// count returns "1 URL" or "3 URLs".
+func (k purgeKind) count(n int) string {
+	if n == 1 {
+		return "1 " + k.single
+	}
+	return strconv.Itoa(n) + " " + k.plural
+}
+
+// progressMode is the progress bar's mode the flags ask for.
+func (o *purgeOptions) progressMode() progressMode { return progressModeOf(o.noProgress) }
+
+// retryPolicy is the retry policy the flags describe, shared by the
+// dispatcher and the CP-code purges: the dispatcher's default backoff,
+// --max-attempts, and --timeout as the bound on the time retried.
+func (o *purgeOptions) retryPolicy() dispatcher.RetryPolicy {
+	p := dispatcher.DefaultRetryPolicy()
+	p.MaxAttempts = o.maxAttempts
+	p.MaxElapsed = o.timeout
+	return p
+}
