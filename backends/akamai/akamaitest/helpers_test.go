@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/akamai/AkamaiOPEN-edgegrid-golang/v8/pkg/edgegrid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -121,3 +122,31 @@ var (
 	tagPath    = path(akamai.Invalidate, akamai.KindTag, akamai.Production)
 	cpcodePath = path(akamai.Invalidate, akamai.KindCPCode, akamai.Production)
 )
+
+func assertProblem(t *testing.T, a answer, status int, title string) {
+	t.Helper()
+	require.Equal(t, status, a.status, string(a.raw))
+	wantType := "application/problem+json"
+	if status == http.StatusTooManyRequests || status >= 500 {
+		wantType = "application/json"
+	}
+	assert.Equal(t, wantType, a.header.Get("Content-Type"))
+	assert.Equal(t, status, a.body.HTTPStatus)
+	if title != "" {
+		assert.Equal(t, title, a.body.Title)
+	}
+	assert.NotEmpty(t, a.body.SupportID)
+	assert.Equal(t, describedBy, a.body.DescribedBy)
+	assert.Contains(t, a.keys, "detail")
+}
+
+// remaining returns the X-Ratelimit-Remaining (suffix "") or
+// -Remaining-Objects (suffix "-Objects") header of a.
+func remaining(t *testing.T, a answer, suffix string) string {
+	t.Helper()
+	v := a.header.Get("X-Ratelimit-Remaining" + suffix)
+	require.NotEmpty(t, v)
+	return v
+}
+
+const describedBy = "https://techdocs.akamai.com/purge-cache/reference/api-errors"
