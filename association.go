@@ -115,7 +115,7 @@ func (p *Plugin) joinTargets(db *gorm.DB, j *joinInfo, rv reflect.Value) acc {
 func (p *Plugin) joinRowsTargets(db *gorm.DB, j *joinInfo, conds []clause.Expression) acc {
 	stmt := db.Statement
 	dest := reflect.New(reflect.SliceOf(stmt.Schema.ModelType))
-	q := lookup(db, dest.Interface(), true)
+	q := lookup(db, dest.Interface(), stmtTable)
 	if len(conds) > 0 {
 		q = q.Where(clause.Where{Exprs: conds})
 	}

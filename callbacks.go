@@ -94,7 +94,7 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 		if len(vals) > 0 {
 			p.loadRows(db, m, "query rows an upsert may overwrite", func(q *gorm.DB) *gorm.DB {
 				return q.Where(inCondition(db.Statement.Table, cols, vals))
-			}, st, true)
+			}, st, beforeWrite)
 		}
 		db.InstanceSet(keyState, st)
 	}
@@ -110,7 +110,7 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 			out = p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue)
 		}
 		if len(out.urls)+len(out.tags) > 0 {
-			p.record(db, out)
+			p.collect(db, out)
 		} else {
 			p.reportedUntracked(db)
 		}
@@ -128,7 +128,7 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 				var st stmtState
 				p.loadRows(db, m, "query rows after upsert", func(q *gorm.DB) *gorm.DB {
 					return q.Unscoped().Where(inCondition(db.Statement.Table, cols, vals))
-				}, &st, false)
+				}, &st, afterWrite)
 				out.merge(st.old)
 			} else {
 				// No conflict key to read the rows back by: the instance
@@ -138,9 +138,9 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 		} else {
 			out = p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue)
 		}
-		p.record(db, out)
+		p.collect(db, out)
 	case j != nil:
-		p.record(db, p.joinTargets(db, j, db.Statement.ReflectValue))
+		p.collect(db, p.joinTargets(db, j, db.Statement.ReflectValue))
 	}
 }
 
@@ -149,13 +149,13 @@ func (p *Plugin) beforeUpdate(db *gorm.DB) {
 	if m == nil || p.reportedUntracked(db) {
 		return
 	}
-	p.readAffected(db, m, false, "query old rows for update")
+	p.readAffected(db, m, byUpdate, "query old rows for update")
 }
 
 // readAffected reads, before an update or delete of model m, the rows it will
 // touch, and keeps their targets and keys for the after-callback.
-func (p *Plugin) readAffected(db *gorm.DB, m *modelInfo, isDelete bool, op string) {
-	conds, ok := affectedConds(db.Statement, isDelete)
+func (p *Plugin) readAffected(db *gorm.DB, m *modelInfo, by affectedBy, op string) {
+	conds, ok := affectedConds(db.Statement, by)
 	if !ok {
 		return
 	}
@@ -165,7 +165,7 @@ func (p *Plugin) readAffected(db *gorm.DB, m *modelInfo, isDelete bool, op strin
 			q = q.Where(clause.Where{Exprs: conds})
 		}
 		return q
-	}, st, true)
+	}, st, beforeWrite)
 	db.InstanceSet(keyState, st)
 }
 
@@ -197,7 +197,7 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		for chunk := range slices.Chunk(st.pks, lookupBatch) {
 			p.loadRows(db, m, "query new rows after update", func(q *gorm.DB) *gorm.DB {
 				return q.Unscoped().Where(inCondition(db.Statement.Table, db.Statement.Schema.PrimaryFieldDBNames, chunk))
-			}, &next, false)
+			}, &next, afterWrite)
 		}
 		out.merge(next.old)
 	default:
@@ -205,7 +205,7 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		// best account of the new state there is.
 		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
 	}
-	p.record(db, out)
+	p.collect(db, out)
 }
 
 func (p *Plugin) beforeDelete(db *gorm.DB) {
@@ -215,9 +215,9 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 	}
 	switch {
 	case m != nil:
-		p.readAffected(db, m, true, "query rows to delete")
+		p.readAffected(db, m, byDelete, "query rows to delete")
 	case j != nil:
-		conds, ok := affectedConds(db.Statement, true)
+		conds, ok := affectedConds(db.Statement, byDelete)
 		if !ok {
 			return
 		}
@@ -230,7 +230,7 @@ func (p *Plugin) afterDelete(db *gorm.DB) {
 		return
 	}
 	if st := stateOf(db); st != nil {
-		p.record(db, st.old)
+		p.collect(db, st.old)
 	}
 }
 
@@ -243,9 +243,9 @@ func stateOf(db *gorm.DB) *stmtState {
 	return st
 }
 
-// record adds the statement's targets to its transaction, or hands them off
+// collect adds the statement's targets to its transaction, or hands them off
 // now when the statement ran outside any transaction.
-func (p *Plugin) record(db *gorm.DB, a acc) {
+func (p *Plugin) collect(db *gorm.DB, a acc) {
 	if len(a.urls) == 0 && len(a.tags) == 0 {
 		return
 	}
@@ -261,7 +261,7 @@ func (p *Plugin) record(db *gorm.DB, a acc) {
 		p.report(db.Statement.Context, &HandoffError{Request: r, Err: fmt.Errorf("%w: %s was written in a transaction begun on %T, whose commit the plugin cannot see; begin transactions with db.Begin or db.Transaction on the *gorm.DB the plugin is installed on", ErrUntrackedTransaction, db.Statement.Table, cp)})
 		return
 	}
-	p.handoff(db.Statement.Context, r)
+	_ = p.handoff(db.Statement.Context, r) // reported
 }
 
 // reportedUntracked reports, as ErrUntrackedTransaction, a write of a watched

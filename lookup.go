@@ -8,18 +8,29 @@ import (
 	"gorm.io/gorm/clause"
 )
 
+// readPhase says whether loadRows reads before the statement's write or
+// after it.
+type readPhase int
+
+const (
+	// beforeWrite honours the statement's Unscoped, reads in batches by
+	// primary key, and, on PostgreSQL and MySQL inside a transaction, locks
+	// the rows (FOR UPDATE) so that the state read is the state the write
+	// replaces.
+	beforeWrite readPhase = iota
+	// afterWrite reads the rows as the conditions find them, in one query.
+	afterWrite
+)
+
 // loadRows reads rows of model m on the statement's own connection, so inside
 // its transaction, and adds each row's targets and primary key to st. scope
-// adds the conditions. pre marks the read before the write: it honours the
-// statement's Unscoped, reads in batches by primary key, and, on PostgreSQL
-// and MySQL inside a transaction, locks the rows (FOR UPDATE) so that the
-// state read is the state the write replaces.
+// adds the conditions; phase says whether the read comes before the write.
 //
 // A failed read is reported as a *ModelError; what was read is kept.
-func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState, pre bool) {
+func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState, phase readPhase) {
 	stmt := db.Statement
 	dest := reflect.New(reflect.SliceOf(m.typ))
-	q := scope(lookup(db, dest.Interface(), true))
+	q := scope(lookup(db, dest.Interface(), stmtTable))
 	batches := 0
 	collect := func() {
 		batches++
@@ -38,7 +49,7 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 		}
 	}
 	var err error
-	if pre {
+	if phase == beforeWrite {
 		if stmt.Unscoped {
 			q = q.Unscoped()
 		}
@@ -65,13 +76,21 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 	}
 }
 
+// lookupTable says which table a lookup queries.
+type lookupTable int
+
+const (
+	stmtTable lookupTable = iota // the statement's table (and alias)
+	destTable                    // the default table of dest's model
+)
+
 // lookup starts a query for rows into dest on the statement's own connection,
-// so inside its transaction when there is one. sameTable queries the
-// statement's table (and alias) rather than dest's default table.
-func lookup(db *gorm.DB, dest any, sameTable bool) *gorm.DB {
+// so inside its transaction when there is one, on the table that table
+// names.
+func lookup(db *gorm.DB, dest any, table lookupTable) *gorm.DB {
 	stmt := db.Statement
 	q := db.Session(&gorm.Session{NewDB: true, Context: stmt.Context}).Model(dest)
-	if sameTable {
+	if table == stmtTable {
 		q.Statement.Table, q.Statement.TableExpr = stmt.Table, stmt.TableExpr
 	}
 	// With gorm.io/plugin/dbresolver, read from the source database, never
@@ -133,7 +152,7 @@ func (p *Plugin) rowsByKey(db *gorm.DB, m *modelInfo, table string, cols []strin
 func (p *Plugin) loadModelRows(db *gorm.DB, m *modelInfo, table, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState) {
 	ctx := db.Statement.Context
 	dest := reflect.New(reflect.SliceOf(m.typ))
-	q := scope(lookup(db, dest.Interface(), false).Table(table))
+	q := scope(lookup(db, dest.Interface(), destTable).Table(table))
 	err := guarded(db, func() error { return q.Find(dest.Interface()).Error })
 	rows := dest.Elem()
 	for i := 0; i < rows.Len(); i++ {

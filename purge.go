@@ -41,8 +41,8 @@ func (p *Plugin) Purge(ctx context.Context, targets ...any) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	out, errs := p.resolve(targets)
-	if err := p.deliver(ctx, backends.NewRequest(out.urls, out.tags)); err != nil {
+	out, errs := p.argTargets(targets)
+	if err := p.handoff(ctx, backends.NewRequest(out.urls, out.tags)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -86,21 +86,21 @@ func (p *Plugin) PurgeTx(tx *gorm.DB, targets ...any) error {
 	case t.done.Load():
 		return fmt.Errorf("%w: the transaction has already committed or rolled back", ErrNoTransaction)
 	}
-	out, errs := p.resolve(targets)
+	out, errs := p.argTargets(targets)
 	t.noteSuspension(tx.Statement.Context)
 	t.c.add(out.urls, out.tags)
 	return errors.Join(errs...)
 }
 
-// resolve turns Purge's targets into normalised URLs and tags, and returns
-// an error for each value it left out.
-func (p *Plugin) resolve(targets []any) (acc, []error) {
+// argTargets turns Purge's arguments into normalised URLs and tags, and
+// returns an error for each value it left out.
+func (p *Plugin) argTargets(args []any) (acc, []error) {
 	var (
 		out  acc
 		errs []error
 	)
-	for i, t := range targets {
-		p.resolveOne(t, i, 0, &out, &errs)
+	for i, a := range args {
+		p.addArg(a, i, 0, &out, &errs)
 	}
 	return out, errs
 }
@@ -109,14 +109,12 @@ func (p *Plugin) resolve(targets []any) (acc, []error) {
 // that contains itself is an error, not a stack overflow.
 const maxTargetDepth = 8
 
-func (p *Plugin) resolveOne(target any, arg, depth int, out *acc, errs *[]error) {
-	add := func(err error) {
-		if err != nil {
-			*errs = append(*errs, err)
-		}
-	}
+// addArg adds the targets of target to out: Purge's argument number arg,
+// or a value depth slices deep inside it. It appends an error for each
+// value it leaves out.
+func (p *Plugin) addArg(target any, arg, depth int, out *acc, errs *[]error) {
 	if depth > maxTargetDepth {
-		add(fmt.Errorf("%w: argument %d nests slices more than %d deep (does a []any contain itself?)", ErrUnsupportedTarget, arg, maxTargetDepth))
+		*errs = append(*errs, fmt.Errorf("%w: argument %d nests slices more than %d deep (does a []any contain itself?)", ErrUnsupportedTarget, arg, maxTargetDepth))
 		return
 	}
 	switch t := target.(type) {
@@ -136,24 +134,33 @@ func (p *Plugin) resolveOne(target any, arg, depth int, out *acc, errs *[]error)
 		}
 	case []any:
 		for _, v := range t {
-			p.resolveOne(v, arg, depth+1, out, errs)
+			p.addArg(v, arg, depth+1, out, errs)
 		}
 		return
 	}
 	rv := reflect.ValueOf(target)
 	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
 		if rv.IsNil() {
-			add(fmt.Errorf("%w: argument %d is a nil %T", ErrUnsupportedTarget, arg, target))
+			*errs = append(*errs, fmt.Errorf("%w: argument %d is a nil %T", ErrUnsupportedTarget, arg, target))
 			return
 		}
 		rv = rv.Elem()
 	}
+	if !p.addModels(rv, arg, depth, out, errs) {
+		*errs = append(*errs, unsupportedArg(target, rv, arg))
+	}
+}
+
+// addModels adds the targets of rv, when it is a registered model or a
+// slice or array of them, or a slice or array of interfaces (each added as
+// addArg adds it), and reports whether it was.
+func (p *Plugin) addModels(rv reflect.Value, arg, depth int, out *acc, errs *[]error) bool {
 	models := *p.models.Load()
 	switch rv.Kind() {
 	case reflect.Struct:
 		if m := models[rv.Type()]; m != nil {
 			*errs = append(*errs, p.rowTargets(m, rv, out)...)
-			return
+			return true
 		}
 	case reflect.Slice, reflect.Array:
 		elem := rv.Type().Elem()
@@ -164,29 +171,33 @@ func (p *Plugin) resolveOne(target any, arg, depth int, out *acc, errs *[]error)
 			eachRow(rv, m.typ, func(row reflect.Value) {
 				*errs = append(*errs, p.rowTargets(m, row, out)...)
 			}, nil)
-			return
+			return true
 		}
 		if elem.Kind() == reflect.Interface {
 			for i := 0; i < rv.Len(); i++ {
-				p.resolveOne(rv.Index(i).Interface(), arg, depth+1, out, errs)
+				p.addArg(rv.Index(i).Interface(), arg, depth+1, out, errs)
 			}
-			return
+			return true
 		}
 	}
+	return false
+}
+
+// unsupportedArg says why target, in Purge's argument number arg, names
+// nothing to purge, and how to fix it. rv is target without its pointers
+// and interfaces.
+func unsupportedArg(target any, rv reflect.Value, arg int) error {
 	if target == nil {
-		add(fmt.Errorf("%w: argument %d is nil", ErrUnsupportedTarget, arg))
-		return
+		return fmt.Errorf("%w: argument %d is nil", ErrUnsupportedTarget, arg)
 	}
 	t := reflect.TypeOf(target)
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
-		add(fmt.Errorf("%w: argument %d: a %s: %s is not a registered model: register it with plugin.Register, or pass URLs (string, []string) or gormpurge.Targets", ErrUnsupportedTarget, arg, t, typeName(rv.Type().Elem())))
-		return
+		return fmt.Errorf("%w: argument %d: a %s: %s is not a registered model: register it with plugin.Register, or pass URLs (string, []string) or gormpurge.Targets", ErrUnsupportedTarget, arg, t, typeName(rv.Type().Elem()))
 	case reflect.Struct:
-		add(fmt.Errorf("%w: argument %d: %s is not a registered model: register it with plugin.Register, or pass URLs (string, []string) or gormpurge.Targets", ErrUnsupportedTarget, arg, typeName(t)))
-		return
+		return fmt.Errorf("%w: argument %d: %s is not a registered model: register it with plugin.Register, or pass URLs (string, []string) or gormpurge.Targets", ErrUnsupportedTarget, arg, typeName(t))
 	}
-	add(fmt.Errorf("%w: argument %d: cannot purge a %s: pass URLs (string, []string), registered models (or slices of them) or gormpurge.Targets", ErrUnsupportedTarget, arg, t))
+	return fmt.Errorf("%w: argument %d: cannot purge a %s: pass URLs (string, []string), registered models (or slices of them) or gormpurge.Targets", ErrUnsupportedTarget, arg, t)
 }
 
 // addTargets adds t's URLs and tags, skipping empty ones as the callbacks

@@ -54,14 +54,10 @@ type CommitListener interface {
 	TxCommitted(ctx context.Context)
 }
 
-// handoff gives r to the sink, reporting failures instead of returning them.
-func (p *Plugin) handoff(ctx context.Context, r backends.Request) {
-	_ = p.deliver(ctx, r)
-}
-
-// deliver gives r to the suspension in ctx, if any, or else to the sink; a
-// failure is reported and returned as a *HandoffError.
-func (p *Plugin) deliver(ctx context.Context, r backends.Request) error {
+// handoff gives r to the suspension in ctx, if any, or else to the sink; a
+// failure is reported and returned as a *HandoffError. Callers after a
+// commit may drop the error: it has been reported.
+func (p *Plugin) handoff(ctx context.Context, r backends.Request) error {
 	if r.Empty() {
 		return nil
 	}

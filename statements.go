@@ -118,11 +118,19 @@ func columnValues(stmt *gorm.Statement, cols []string) [][]any {
 	return out
 }
 
+// affectedBy says which kind of write affectedConds looks at.
+type affectedBy int
+
+const (
+	byUpdate affectedBy = iota
+	byDelete            // also keys on the model given to Delete beside the value
+)
+
 // affectedConds returns the conditions that select the rows an update or
 // delete will touch: its WHERE clause plus the primary keys of the value in
 // hand, as gorm:update and gorm:delete add them. ok is false when the
 // statement has no conditions and would be refused as a global update.
-func affectedConds(stmt *gorm.Statement, isDelete bool) (conds []clause.Expression, ok bool) {
+func affectedConds(stmt *gorm.Statement, by affectedBy) (conds []clause.Expression, ok bool) {
 	if c, found := stmt.Clauses["WHERE"]; found {
 		if w, isWhere := c.Expression.(clause.Where); isWhere {
 			conds = append(conds, w.Exprs...)
@@ -137,7 +145,7 @@ func affectedConds(stmt *gorm.Statement, isDelete bool) (conds []clause.Expressi
 			}
 		}
 		add(stmt.ReflectValue)
-		if isDelete && stmt.Model != nil && stmt.Dest != stmt.Model {
+		if by == byDelete && stmt.Model != nil && stmt.Dest != stmt.Model {
 			add(reflect.ValueOf(stmt.Model))
 		}
 	}

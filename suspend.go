@@ -83,7 +83,7 @@ func (s *Suspension) Resume() error {
 
 	s.p.cfg.logger.LogAttrs(s.parent, slog.LevelInfo, "gormpurge: suspension resumed",
 		slog.Int("handoffs_merged", merged), slog.Int("urls", len(r.URLs)), slog.Int("tags", len(r.Tags)))
-	s.resumeErr = s.p.deliver(s.parent, r)
+	s.resumeErr = s.p.handoff(s.parent, r)
 	close(s.done)
 	return s.resumeErr
 }

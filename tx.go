@@ -193,7 +193,7 @@ func (t *trackedTx) Commit() error {
 			_ = p.safely(func() error { cl.TxCommitted(t.ctx); return nil })
 		}
 	} else {
-		p.handoff(t.ctx, req)
+		_ = p.handoff(t.ctx, req) // reported; the commit stands
 	}
 	return nil
 }
