@@ -129,6 +129,9 @@ const maxLatency = 100 * time.Millisecond
 // once the initial bucket is spent it runs at no less than 95% of Akamai's
 // documented rate. The clock is virtual: the figures do not depend on the
 // machine.
+//
+// It is long because it is one table of purges and the one simulation
+// that runs them; the simulation's parts are helpers below.
 func TestBurstsNeverHitTheRateLimitAndKeepTheRate(t *testing.T) {
 	published := akamai.PublishedRateLimits()
 	wire := [2]time.Duration{time.Millisecond, maxLatency}

@@ -19,6 +19,7 @@ import (
 
 // Every node receives the same requests: the method, the URL's path and
 // query, and the Host of the page's site, never the node's address.
+// It is long because it is one table of cases, a line or two each.
 func TestPurgeRequests(t *testing.T) {
 	t.Parallel()
 	type want struct{ method, uri, host, header, value string }

@@ -34,6 +34,9 @@ const benchConns = 64
 //
 // It needs GORMPURGE_TEST_CACHES=1; the wrk part also needs wrk (Debian
 // package wrk). HTTPPURGE_BENCH_WRK_SECONDS sets wrk's duration (5).
+//
+// It is long because its sub-benchmarks share one Varnish and one set of
+// URLs, and read best side by side.
 func BenchmarkVarnishPurge(b *testing.B) {
 	cachetest.Require(b, cachetest.Varnish)
 	c := cachetest.Start(b, cachetest.Varnish, cachetest.StartOrigin(b, nil))

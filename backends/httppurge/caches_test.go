@@ -269,6 +269,8 @@ func (l *logRecords) has(parts ...string) bool {
 // other is purged all the same, and the stopped one's failure is reported
 // and retried until it is back. Both designs: one Backend for the cluster,
 // and one Backend per node.
+// It is long because it is one story, told in steps: both up, one down,
+// the other back.
 func TestVarnishCluster(t *testing.T) {
 	t.Parallel()
 	for _, perNode := range []bool{false, true} {

@@ -12,6 +12,8 @@ import (
 // Expires, Date, Pragma and Age fields (an empty string leaves the field
 // out) and checks that it never panics and that what the middleware
 // decides from it holds together.
+// It is long because its seeds are a table and its checks one list of
+// properties.
 func FuzzParseCacheControl(f *testing.F) {
 	f.Add("max-age=60", "", "", "", "")
 	f.Add("public, s-maxage=10, max-age=100", "0", "", "no-cache", "3")

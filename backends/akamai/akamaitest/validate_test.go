@@ -91,6 +91,9 @@ func TestBodySize(t *testing.T) {
 	assert.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusRequestEntityTooLarge: 2}, srv.Responses())
 }
 
+// TestSchema: bodies Fast Purge accepts are accepted, and each malformed
+// one is refused with its status, title and detail. It is long because it
+// is one table of cases, a line or two each.
 func TestSchema(t *testing.T) {
 	srv := newServer(t)
 	long := strings.Repeat("t", 128)
