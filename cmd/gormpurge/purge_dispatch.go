@@ -29,8 +29,7 @@ type dispatchRun struct {
 	bar    *progress
 
 	mu      sync.Mutex
-	reports []dispatcher.Report     // every batch's, for Akamai's ids and the nodes' failures
-	states  map[string]*objectState // what the reports say of each object
+	reports []dispatcher.Report // every batch's, for Akamai's ids and the nodes' failures
 }
 
 // dispatch purges objects through a dispatcher, in chunks so that the
@@ -39,7 +38,7 @@ type dispatchRun struct {
 func (a *app) dispatch(ctx context.Context, b *builtBackend, objects []string, o *purgeOptions, rep *purgeReport) {
 	runCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	run := &dispatchRun{ctx: ctx, runCtx: runCtx, o: o, rep: rep, states: map[string]*objectState{}}
+	run := &dispatchRun{ctx: ctx, runCtx: runCtx, o: o, rep: rep}
 	d, err := dispatcher.New([]backends.Backend{b.Backend},
 		dispatcher.WithLogger(a.logger),
 		dispatcher.WithRetry(o.retryPolicy()),
@@ -77,7 +76,6 @@ func (r *dispatchRun) record(rp dispatcher.Report) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reports = append(r.reports, rp)
-	recordReport(r.states, rp)
 }
 
 // submit hands each chunk to d until --timeout runs out or Ctrl-C, and
@@ -138,74 +136,26 @@ wait:
 	}
 }
 
-// count records how each object of chunk c ended, by the reports of the
-// batches that held it: the dispatcher calls the hook before the ticket is
-// done, and a chunk may be spread over several batches, so the ticket's
-// single outcome does not tell each object's.
-func (r *dispatchRun) count(c []string, _ *dispatcher.Ticket) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// count records how each object of chunk c ended, as its ticket t says.
+func (r *dispatchRun) count(c []string, t *dispatcher.Ticket) {
+	ends := map[string]dispatcher.ObjectOutcome{}
+	for _, oo := range t.Objects() {
+		ends[oo.Object] = oo
+	}
 	for _, obj := range c {
-		st := r.states[obj]
+		oo, ok := ends[obj]
 		switch {
-		case st != nil && st.delivered:
-			r.rep.Purged++
-		case st != nil && st.outcome == dispatcher.Failed && st.err != nil:
-			r.rep.fail(obj, reasonFor(obj, st.err))
-		case st != nil:
-			r.rep.fail(obj, r.why(st.err))
-		default:
+		case !ok:
 			r.rep.fail(obj, r.why(nil))
+		case oo.Outcome == dispatcher.Delivered:
+			r.rep.Purged++
+		case oo.Outcome == dispatcher.Failed:
+			r.rep.fail(obj, reasonFor(obj, oo.Err))
+		default:
+			r.rep.fail(obj, r.why(oo.Err))
 		}
 	}
 	r.bar.add(len(c))
-}
-
-// objectState is what the dispatcher's reports say of one object: that a
-// batch delivered it, else how the last batch that held it ended.
-type objectState struct {
-	delivered bool
-	outcome   dispatcher.Outcome
-	err       error
-}
-
-// recordReport records in states what r says of each object of its batch:
-// delivered when r was, or when r failed in part and its error does not
-// name the object ([backends.FailedObjects]); failed or dropped otherwise.
-// A delivery is never undone by a later report.
-func recordReport(states map[string]*objectState, r dispatcher.Report) {
-	objs := slices.Concat(r.Request.URLs, r.Request.Tags)
-	var failed map[string]bool // nil: the whole batch failed
-	if r.Outcome == dispatcher.Failed {
-		if fo, ok := backends.FailedObjects(r.Err); ok {
-			failed = map[string]bool{}
-			for _, s := range slices.Concat(fo.URLs, fo.Tags) {
-				failed[s] = true
-			}
-			// A Partial naming none of the batch's objects is about all
-			// of them, as the dispatcher counts it.
-			if !slices.ContainsFunc(objs, func(s string) bool { return failed[s] }) {
-				failed = nil
-			}
-		}
-	}
-	for _, obj := range objs {
-		st := states[obj]
-		if st == nil {
-			st = &objectState{}
-			states[obj] = st
-		}
-		if st.delivered {
-			continue
-		}
-		switch {
-		case r.Outcome == dispatcher.Delivered,
-			r.Outcome == dispatcher.Failed && failed != nil && !failed[obj]:
-			st.delivered = true
-		default:
-			st.outcome, st.err = r.Outcome, r.Err
-		}
-	}
 }
 
 // why says why an object was not sent: err, the reason it was dropped,
