@@ -169,6 +169,7 @@ Exit status:
 			a.logger = newLogger(a.stderr, a.verbosity())
 			return nil
 		},
+		RunE: noCommand,
 	}
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
@@ -303,7 +304,10 @@ func group(fs *pflag.FlagSet, title string, names ...string) {
 }
 
 // usage writes a command's usage as cobra does, with its flags in groups.
-func usage(c *cobra.Command) error {
+func usage(c *cobra.Command) error { return writeUsage(c.OutOrStdout(), c) }
+
+// writeUsage writes c's usage on w, with its flags in groups.
+func writeUsage(w io.Writer, c *cobra.Command) error {
 	var b strings.Builder
 	b.WriteString("Usage:")
 	if c.Runnable() && !c.HasAvailableSubCommands() {
@@ -364,6 +368,19 @@ func usage(c *cobra.Command) error {
 		fmt.Fprintf(&b, "\n\nRun '%s <command> --help' for more about a command.", c.CommandPath())
 	}
 	b.WriteString("\n")
-	_, err := io.WriteString(c.OutOrStdout(), b.String())
+	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// noCommand is the work of a command that only groups others, run without
+// one of them: a usage error, with the usage on stderr, so that a script
+// that forgot the command does not pass for done.
+func noCommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	if err := writeUsage(cmd.ErrOrStderr(), cmd); err != nil {
+		return err
+	}
+	return usageErrorf("no command given: choose one of the commands above")
 }

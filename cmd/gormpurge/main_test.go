@@ -168,3 +168,20 @@ func TestInterrupted(t *testing.T) {
 	assert.Equal(t, exitInterrupted, code)
 	assert.Contains(t, stderr.String(), "interrupted")
 }
+
+// A command that only groups others, run alone, is a usage error (exit
+// status 2) with the usage on stderr, not a success.
+func TestNoCommand(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{nil, {"outbox"}} {
+		r := gormpurge(t, args...)
+		assert.Equal(t, exitUsage, r.code, args)
+		assert.Empty(t, r.stdout, args)
+		assert.Contains(t, r.stderr, "Commands:", args)
+		assert.Contains(t, r.stderr, "gormpurge: no command given: choose one of the commands above\n", args)
+		assert.Contains(t, r.stderr, "--help' for usage.", args)
+	}
+	r := gormpurge(t)
+	assert.Contains(t, r.stderr, "purge")
+	assert.Contains(t, r.stderr, "warm")
+}

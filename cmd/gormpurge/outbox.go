@@ -53,12 +53,7 @@ never create the table: a database without it is an error (exit status 1).`,
   gormpurge outbox retry-dead 17 18
   gormpurge outbox retry-dead --all`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
+		RunE: noCommand,
 	}
 	pf := cmd.PersistentFlags()
 	pf.SortFlags = false
@@ -94,7 +89,7 @@ do not run.`,
 					return err
 				}
 				if failOnDead && st.Dead > 0 {
-					return failedf("%d dead %s in table %s", st.Dead, plural(int(st.Dead), "row", "rows"), ob.Table())
+					return failedf("%s in table %s", countOf(int(st.Dead), "dead row", "dead rows"), ob.Table())
 				}
 				return nil
 			})
@@ -112,10 +107,15 @@ func newOutboxListCmd(a *app, o *outboxOptions) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List outbox rows in one state, oldest first, with why they failed",
-		Long: `List the outbox rows in one state (dead by default), oldest first: when each was
-written, how often it was handed to the dispatcher, which backends already took
-it, what it purges, and the last error, which says why a dead row died.`,
+		Short: "List outbox rows in one state, the earliest due or settled first, with why they failed",
+		Long: `List the outbox rows in one state (dead by default): when each was written, when
+it died or was delivered (or, pending, when a relay may next take it), how often
+it was handed to the dispatcher, which backends already took it, what it purges,
+and the last error, which says why a dead row died.
+
+Dead and delivered rows come in the order they died or were delivered, pending
+rows in the order they are due, the earliest first ("available" in --json); rows
+alike in that come by ID.`,
 		Example: `  gormpurge outbox list                    # the dead rows
   gormpurge outbox list --state pending --limit 10
   gormpurge outbox list --json | jq '.[].lastError'`,
@@ -187,13 +187,16 @@ Exit status 1 when a row named is not a dead row (no such row, or not dead).`,
 						return err
 					}
 				} else {
-					fmt.Fprintf(a.stdout, "Re-drove %d dead %s of table %s: the relays send %s again now.\n",
-						n, plural(int(n), "row", "rows"), ob.Table(), plural(int(n), "it", "them"))
+					fmt.Fprintf(a.stdout, "Re-drove %s of table %s: the relays send %s again now.\n",
+						countOf(int(n), "dead row", "dead rows"), ob.Table(), plural(int(n), "it", "them"))
 				}
-				if len(ids) > 0 && n < int64(len(ids)) {
-					missing := int64(len(ids)) - n
-					return failedf("%d of the %d rows named %s not a dead row (no such row, or not dead)",
-						missing, len(ids), plural(int(missing), "is", "are"))
+				switch missing := int64(len(ids)) - n; {
+				case len(ids) == 0 || missing <= 0:
+				case len(ids) == 1:
+					return failedf("row %d is not a dead row (no such row, or not dead)", ids[0])
+				default:
+					return failedf("%d of the %d rows named %s (no such row, or not dead)",
+						missing, len(ids), plural(int(missing), "is not a dead row", "are not dead rows"))
 				}
 				return nil
 			})
@@ -413,11 +416,11 @@ func writeRows(w io.Writer, f outputFormat, table string, state outbox.State, ro
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "#%d %s, written %s (%s ago), %d %s, %d %s and %d %s",
-			r.ID, r.State, r.Created.UTC().Format(time.RFC3339), age(now.Sub(r.Created)),
-			r.Attempts, plural(r.Attempts, "attempt", "attempts"),
-			len(r.Request.URLs), plural(len(r.Request.URLs), "URL", "URLs"),
-			len(r.Request.Tags), plural(len(r.Request.Tags), "tag", "tags"))
+		fmt.Fprintf(&b, "#%d %s, written %s (%s ago), %s, %s, %s and %s",
+			r.ID, r.State, r.Created.UTC().Format(time.RFC3339), age(now.Sub(r.Created)), availability(r, now),
+			countOf(r.Attempts, "attempt", "attempts"),
+			countOf(len(r.Request.URLs), "URL", "URLs"),
+			countOf(len(r.Request.Tags), "tag", "tags"))
 		if len(r.DoneBackends) > 0 {
 			fmt.Fprintf(&b, "; taken by %s", strings.Join(r.DoneBackends, ", "))
 		}
@@ -436,6 +439,21 @@ func writeRows(w io.Writer, f outputFormat, table string, state outbox.State, ro
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// availability says when row r died or was delivered, or, pending, when a
+// relay may next take it: what the rows are listed by.
+func availability(r outbox.Row, now time.Time) string {
+	at := r.Available.UTC().Format(time.RFC3339)
+	switch {
+	case r.State == outbox.Dead:
+		return fmt.Sprintf("died %s (%s ago)", at, age(now.Sub(r.Available)))
+	case r.State == outbox.Delivered:
+		return fmt.Sprintf("delivered %s (%s ago)", at, age(now.Sub(r.Available)))
+	case r.Available.After(now):
+		return fmt.Sprintf("due %s (in %s)", at, age(r.Available.Sub(now)))
+	}
+	return "due now"
 }
 
 // prefixed returns each of ss with p before it.

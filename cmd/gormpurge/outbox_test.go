@@ -101,7 +101,7 @@ func TestOutbox(t *testing.T) {
 
 			r = ob("list")
 			require.Equal(t, exitOK, r.code, r.stderr)
-			assert.Regexp(t, fmt.Sprintf(`^#%d dead, written \S+ \(\S+ ago\), 1 attempt, 1 URL and 1 tag\n`, id), r.stdout)
+			assert.Regexp(t, fmt.Sprintf(`^#%d dead, written \S+ \(\S+ ago\), died \S+ \(\S+ ago\), 1 attempt, 1 URL and 1 tag\n`, id), r.stdout)
 			assert.Contains(t, r.stdout, "  error: ")
 			assert.Contains(t, r.stdout, "not authorised")
 			assert.Contains(t, r.stdout, "  https://www.example.com/dead\n  tag post-1\n")
@@ -122,6 +122,11 @@ func TestOutbox(t *testing.T) {
 			assert.Equal(t, exitFailed, r.code)
 			assert.Contains(t, r.stdout, "Re-drove 1 dead row of table gormpurge_outbox")
 			assert.Contains(t, r.stderr, "1 of the 2 rows named is not a dead row")
+
+			r = ob("retry-dead", "999999")
+			assert.Equal(t, exitFailed, r.code)
+			assert.Contains(t, r.stdout, "Re-drove 0 dead rows of table gormpurge_outbox")
+			assert.Contains(t, r.stderr, "gormpurge: row 999999 is not a dead row (no such row, or not dead)\n")
 
 			r = ob("status", "--json")
 			require.Equal(t, exitOK, r.code, r.stderr)
@@ -193,4 +198,32 @@ func TestGuessDriver(t *testing.T) {
 	} {
 		assert.Equal(t, want, guessDriver(dsn), dsn)
 	}
+}
+
+// outbox list says in which order it lists the rows, and keeps it: pending
+// rows by when they are due, whenever they were written.
+func TestOutboxListOrder(t *testing.T) {
+	t.Parallel()
+	dsn := testdb.DSN(t, "sqlite")
+	db := testdb.OpenDSN(t, "sqlite", dsn, nil)
+	ob, err := outbox.New(db, outbox.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	for _, u := range []string{"https://www.example.com/older", "https://www.example.com/newer"} {
+		require.NoError(t, ob.Enqueue(t.Context(), backends.NewRequest([]string{u}, nil)))
+	}
+	// The older row waits an hour to be retried.
+	later := time.Now().Add(time.Hour).UnixMilli()
+	require.NoError(t, db.Exec("UPDATE gormpurge_outbox SET available_at = ? WHERE urls LIKE ?", later, "%older%").Error)
+
+	r := gormpurge(t, "outbox", "list", "--state", "pending", "--dsn", dsn)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, `^#\d+ pending, written \S+ \(\S+ ago\), due now, 0 attempts, 1 URL and 0 tags\n`+
+		`  https://www\.example\.com/newer\n\n`+
+		`#\d+ pending, written \S+ \(\S+ ago\), due \S+ \(in \S+\), 0 attempts, 1 URL and 0 tags\n`+
+		`  https://www\.example\.com/older\n$`, r.stdout)
+
+	r = gormpurge(t, "outbox", "list", "--help")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "oldest first")
+	assert.Contains(t, r.stdout, "pending\nrows in the order they are due, the earliest first")
 }

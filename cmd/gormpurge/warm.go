@@ -177,7 +177,7 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	})
 	bar.finish()
 
-	rep := warmReport{Summary: sum.String(), URLs: sum.URLs, OK: sum.OK, Failed: sum.Failed,
+	rep := warmReport{Summary: summaryLine(sum), URLs: sum.URLs, OK: sum.OK, Failed: sum.Failed,
 		ByStatus: map[string]int{}, Invalid: bad, Results: results,
 		Timings: warmTimings{Min: ms(sum.Min), Median: ms(sum.Median), P95: ms(sum.P95), Max: ms(sum.Max), Elapsed: ms(sum.Elapsed)}}
 	for st, n := range sum.ByStatus {
@@ -188,11 +188,21 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	}
 	switch {
 	case sum.Failed > 0:
-		return failedf("%d of %d %s not warmed", sum.Failed, sum.URLs, plural(sum.URLs, "page", "pages"))
+		return failedf("%d of %s not warmed", sum.Failed, countOf(sum.URLs, "page", "pages"))
 	case len(bad) > 0:
 		return failedf("%s skipped", countOf(len(bad), "invalid input", "invalid inputs"))
 	}
 	return nil
+}
+
+// summaryLine is sum's one-line summary, its count of URLs in the
+// singular for one ("1 URL: 1 OK"), which [warm.Summary.String] does not do.
+func summaryLine(sum warm.Summary) string {
+	s := sum.String()
+	if rest, ok := strings.CutPrefix(s, fmt.Sprintf("%d URLs:", sum.URLs)); ok {
+		return countOf(sum.URLs, "URL", "URLs") + ":" + rest
+	}
+	return s
 }
 
 // statusKey names a status in the summary: "200", or "error" for pages
@@ -273,7 +283,7 @@ func (r *warmReport) write(w io.Writer, f outputFormat, sum warm.Summary) error 
 	}
 	if len(failed) > 0 {
 		slices.SortFunc(failed, func(x, y warmResult) int { return strings.Compare(x.URL, y.URL) })
-		fmt.Fprintf(&b, "Not warmed: %d %s\n", len(failed), plural(len(failed), "page", "pages"))
+		fmt.Fprintf(&b, "Not warmed: %s\n", countOf(len(failed), "page", "pages"))
 		for i, res := range failed {
 			if i == listLimit {
 				fmt.Fprintf(&b, "  ... and %d more (--json lists every one)\n", len(failed)-i)

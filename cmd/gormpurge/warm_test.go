@@ -185,3 +185,14 @@ func TestWarmProgressBar(t *testing.T) {
 	assert.Contains(t, r.stderr, "warming")
 	assert.Contains(t, r.stderr, "60/60")
 }
+
+// One page is "1 URL" and "1 page", not "1 URLs".
+func TestWarmOnePageSingular(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	r := gormpurge(t, "warm", s.url+"/broken")
+	require.Equal(t, exitFailed, r.code, r.stderr)
+	assert.Regexp(t, `^1 URL: 0 OK, 1 failed \(500×1\)`, r.stdout)
+	assert.Contains(t, r.stdout, "Not warmed: 1 page\n")
+	assert.Equal(t, "gormpurge: 1 of 1 page not warmed\n", r.stderr)
+}
