@@ -190,3 +190,60 @@ func TestConnTLS(t *testing.T) {
 	assert.True(t, backends.IsPermanent(err))
 	assert.ErrorContains(t, err, "give its CA with WithTLSConfig")
 }
+
+// Keep-alive connections are reused: bodies are drained and closed.
+func TestConnectionsReused(t *testing.T) {
+	t.Parallel()
+	for _, cl := range clients {
+		t.Run(cl.name, func(t *testing.T) {
+			t.Parallel()
+			// net/http may dial a spare connection while another is on
+			// its way back to the pool; its own client never does.
+			maxConns := int64(2)
+			if cl.name == "http.Client" {
+				maxConns = 4
+			}
+			testConnectionsReused(t, cl.opts(t), maxConns)
+		})
+	}
+}
+
+func testConnectionsReused(t *testing.T, opts []httppurge.Option, maxConns int64) {
+	n := newFakeNode(t)
+	n.answer(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(strings.Repeat("<p>purged</p>", 500))) // a Varnish-sized synthetic page
+	})
+	b := newBackend(t, append(opts, httppurge.WithNodes(n.URL), httppurge.WithSiteHost("h"), httppurge.WithNodeConcurrency(2))...)
+	for round := range 5 {
+		var urls []string
+		for i := range 40 {
+			urls = append(urls, fmt.Sprintf("/%d/%d", round, i))
+		}
+		_, err := b.Purge(t.Context(), backends.NewRequest(urls, nil))
+		require.NoError(t, err)
+	}
+	assert.Len(t, n.requests(), 200)
+	assert.LessOrEqual(t, n.conns.Load(), maxConns, "200 purges on kept-alive connections")
+}
+
+// A node that does not answer in time fails temporarily.
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	for _, cl := range clients {
+		t.Run(cl.name, func(t *testing.T) {
+			t.Parallel()
+			testRequestTimeout(t, cl.opts(t))
+		})
+	}
+}
+
+func testRequestTimeout(t *testing.T, opts []httppurge.Option) {
+	n := newFakeNode(t)
+	n.answer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	b := newBackend(t, append(opts, httppurge.WithNodes(n.URL), httppurge.WithSiteHost("h"),
+		httppurge.WithRequestTimeout(50*time.Millisecond))...)
+	_, err := b.Purge(t.Context(), backends.NewRequest([]string{"/slow"}, nil))
+	require.Error(t, err)
+	assert.False(t, backends.IsPermanent(err))
+	assert.ErrorContains(t, err, "no answer within 50ms (WithRequestTimeout)")
+}
