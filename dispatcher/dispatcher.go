@@ -68,6 +68,7 @@ func New(bs []backends.Backend, opts ...Option) (*Dispatcher, error) {
 	for _, b := range bs {
 		d.lanes = append(d.lanes, newLane(d, b))
 	}
+	d.addLayers()
 	for _, l := range d.lanes {
 		d.lc.Go(l.batchLoop)
 		for range cfg.workers {
@@ -136,8 +137,8 @@ func withFormSpellings(r backends.Request) backends.Request {
 	return r
 }
 
-// offer hands r to lanes as Enqueue describes, escalated for the lanes
-// whose [WithEscalation] says so. parts, unless nil, holds r's ticket part
+// offer hands r to lanes as Enqueue describes, as each lane's admitters
+// (such as [WithEscalation]) decide. parts, unless nil, holds r's ticket part
 // for each lane, in the same order.
 func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lane, parts []ticketPart) error {
 	if d.closed.Load() {
@@ -155,12 +156,7 @@ func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lan
 		full []waiting // lanes with no room under Block
 	)
 	for i, l := range lanes {
-		it := item{req: r, tk: partAt(parts, i)}
-		if l.esc != nil && len(r.URLs) > l.esc.Above { // rare: escalates counts again
-			if urls, ok := l.escalates(r); ok {
-				it = l.escalate(ctx, r, urls, it.tk)
-			}
-		}
+		it := l.admit(ctx, item{req: r, tk: partAt(parts, i)})
 		err := l.push(it)
 		switch {
 		case errors.Is(err, errWouldBlock):

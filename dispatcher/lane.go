@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -19,65 +18,30 @@ import (
 // errWouldBlock tells Enqueue that a lane under the Block policy is full.
 var errWouldBlock = errors.New("dispatcher: would block")
 
-// item is one accepted request in a lane's queue. tk is the request's
-// share of a Ticket, nil unless it came from Submit; esc is nil unless the
-// request was escalated.
+// lane is one backend's queue, batcher and workers: the dispatcher's core.
+// It queues requests, merges those of a linger window into a group, cuts
+// the group into batches, paces and retries them, and isolates the backend
+// from the others. Policies are layers around it (layers.go): admitters
+// decide what it queues for a request, observers consume how its batches
+// ended; a new policy is a new layer, not a change here.
 //
-// The lane numbers items in the order it accepts them, and Flush waits on
-// those numbers. The queue holds them without gaps, the newest being
-// nextSeq-1, so an item's number is not stored: that keeps Enqueue's items
-// small. For the same reason what only an escalated request needs lives
-// behind esc.
-type item struct {
-	req backends.Request
-	tk  *ticketPart
-	esc *escalated
-}
-
-// escalated is what an item escalated by WithEscalation carries besides its
-// request: for a Tags escalation req holds the tags, for All it holds the
-// handoff as it was.
-type escalated struct {
-	all  bool     // purge everything: the item's group becomes one batch calling PurgeAll
-	urls []string // with a Warmer: what to warm of the handoff's URLs, at most Above of them
-}
-
-// group is the set of queued items one linger window merged. It settles when
-// its last batch does.
-type group struct {
-	first uint64 // seq of the group's first item
-	open  int    // batches not yet settled
-
-	// Only for a group holding an item from Submit, nil otherwise; guarded
-	// by lane.mu until open reaches 0.
-	tickets []item     // the group's items, some with a ticket
-	ends    []batchEnd // how each of its batches ended, settled or abandoned
-}
-
-// batch is one call's worth of objects, cut to the backend's limits, or a
-// purge of everything (all) that subsumes its group's objects, in req.
-type batch struct {
-	g    *group
-	req  backends.Request
-	err  error    // set when the objects can never fit: fail without calling
-	all  bool     // call PurgeAll instead of Purge
-	warm []string // what the Warmer gets once delivered: besides req's URLs, or instead of them when all
-}
-
-// lane is one backend's queue, batcher and workers.
+// Its verbs: a lane accepts a request into its queue (push), or drops it
+// (drop: it never reaches the backend); takes the queue into a group of
+// batches (take); delivers each batch (deliver: calls the backend until it
+// ends); and settles what ended: the batch, then its group, then the
+// tickets of the group's requests (settle, settleGroup, settleTickets).
 type lane struct {
 	d          *Dispatcher
 	backend    backends.Backend
 	name       string
 	limits     backends.Limits
-	maxObjects int             // per batch: the backend's limit and the rate limiter's burst; 0 means none
-	reqLimit   *rate.Limiter   // nil when unlimited
-	objLimit   *rate.Limiter   // nil when unlimited
-	pacer      backends.Pacer  // nil unless the backend paces itself
-	esc        *laneEscalation // nil unless WithEscalation names the backend
-	warmer     Warmer          // nil unless WithWarmup names the backend
-	work       chan *batch     // batcher to workers, unbuffered
-	wake       chan struct{}   // capacity 1: something for the batcher to look at
+	maxObjects int                 // per batch: the backend's limit and the rate limiter's burst; 0 means none
+	pace       pacing              // rate limits and the backend's own pacing
+	purgeAller backends.PurgeAller // nil unless the backend purges everything
+	admitters  []admitter          // in order: each sees what the previous one made of the request
+	observers  []observer
+	work       chan *batch   // batcher to workers, unbuffered
+	wake       chan struct{} // capacity 1: something for the batcher to look at
 
 	mu         sync.Mutex
 	queue      []item
@@ -91,18 +55,23 @@ type lane struct {
 	progress   chan struct{} // closed and replaced when items settle
 	abandoned  []backends.Request
 
+	n laneCounters
+}
+
+// laneCounters are a lane's counters of objects, and of retried calls.
+type laneCounters struct {
 	enqueued, coalesced, delivered, failed, dropped, retried atomic.Uint64
-	escalatedHandoffs, escalatedURLs                         atomic.Uint64
 }
 
-// laneEscalation is a lane's WithEscalation, ready to apply.
-type laneEscalation struct {
-	Escalation
-	purgeAller backends.PurgeAller // for All
-	tags       []string            // Tags, normalised
-	to         string              // what handoffs escalate to, for the log
+// pacing is what makes a lane wait before a call: its rate limits and the
+// backend's own pacing.
+type pacing struct {
+	requests *rate.Limiter  // nil when unlimited
+	objects  *rate.Limiter  // nil when unlimited
+	pacer    backends.Pacer // nil unless the backend paces itself
 }
 
+// newLane returns the lane of b, without layers.
 func newLane(d *Dispatcher, b backends.Backend) *lane {
 	l := &lane{
 		d:        d,
@@ -115,24 +84,15 @@ func newLane(d *Dispatcher, b backends.Backend) *lane {
 		progress: make(chan struct{}),
 	}
 	l.maxObjects = l.limits.MaxObjects
-	l.pacer, _ = b.(backends.Pacer)
-	l.warmer = d.cfg.warmers[l.name]
-	if e, ok := d.cfg.escalations[l.name]; ok {
-		l.esc = &laneEscalation{Escalation: e, to: "all"}
-		if e.All {
-			l.esc.purgeAller = b.(backends.PurgeAller) // checked by New
-		} else {
-			l.esc.tags = backends.NewRequest(nil, e.Tags).Tags
-			l.esc.to = fmt.Sprintf("tags %v", l.esc.tags)
-		}
-	}
+	l.pace.pacer, _ = b.(backends.Pacer)
+	l.purgeAller, _ = b.(backends.PurgeAller)
 	if r, ok := d.cfg.rates[l.name]; ok {
 		if r.requests > 0 {
-			l.reqLimit = rate.NewLimiter(rate.Limit(r.requests), 1)
+			l.pace.requests = rate.NewLimiter(rate.Limit(r.requests), 1)
 		}
 		if r.objects > 0 {
 			burst := int(math.Max(1, math.Floor(r.objects)))
-			l.objLimit = rate.NewLimiter(rate.Limit(r.objects), burst)
+			l.pace.objects = rate.NewLimiter(rate.Limit(r.objects), burst)
 			if l.maxObjects == 0 || burst < l.maxObjects {
 				l.maxObjects = burst
 			}
@@ -156,44 +116,10 @@ func broadcastLocked(ch *chan struct{}) {
 	*ch = make(chan struct{})
 }
 
-// escalates reports whether the lane's escalation replaces r: whether r
-// names more distinct URLs than it allows. If so, it returns r's URLs
-// normalised: a Request built by hand may repeat a URL or hold empty ones.
-// offer calls it only for a handoff of more than Above URLs as given, so
-// that the common case costs one comparison.
-func (l *lane) escalates(r backends.Request) ([]string, bool) {
-	if l.esc == nil || len(r.URLs) <= l.esc.Above {
-		return nil, false
-	}
-	norm := backends.NewRequest(r.URLs, nil).URLs
-	return norm, len(norm) > l.esc.Above
-}
-
-// escalate returns the item that replaces r, whose normalised URLs are
-// urls, as the lane's escalation says, and counts and logs it.
-func (l *lane) escalate(ctx context.Context, r backends.Request, urls []string, tk *ticketPart) item {
-	l.escalatedHandoffs.Add(1)
-	l.escalatedURLs.Add(uint64(len(urls)))
-	l.d.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "dispatcher: escalated",
-		slog.String("backend", l.name),
-		slog.Int("urls", len(urls)),
-		slog.String("to", l.esc.to))
-	var it item
-	if l.esc.All {
-		// The handoff travels whole: the purge of everything subsumes it,
-		// and Close reports it if it is left.
-		it = item{req: r, tk: tk, esc: &escalated{all: true}}
-	} else {
-		it = item{req: backends.NewRequest(nil, slices.Concat(l.esc.tags, r.Tags)), tk: tk, esc: &escalated{}}
-		if tk != nil {
-			tk.replaced = true // its URLs are settled as the tags that replace them
-		}
-	}
-	if l.warmer != nil {
-		// Warm no more of the handoff than Above allows one handoff to
-		// purge, so that a bulk change does not turn into as many page
-		// fetches. A copy lets the rest of urls go.
-		it.esc.urls = slices.Clone(urls[:min(len(urls), l.esc.Above)])
+// admit returns what the lane queues for it, as its admitters decide.
+func (l *lane) admit(ctx context.Context, it item) item {
+	for _, a := range l.admitters {
+		it = a.admit(ctx, it)
 	}
 	return it
 }
@@ -265,14 +191,14 @@ func (l *lane) appendLocked(it item) {
 	l.queue = append(l.queue, it)
 	l.nextSeq++
 	l.queuedObjs += it.req.Len()
-	l.enqueued.Add(uint64(it.req.Len()))
+	l.n.enqueued.Add(uint64(it.req.Len()))
 }
 
 // drop counts, logs and reports a request that will not reach the backend,
 // then settles its ticket part tk, if any, as Dropped with err.
 func (l *lane) drop(r backends.Request, tk *ticketPart, err error) {
-	l.dropped.Add(uint64(r.Len()))
-	l.report(Report{Backend: l.name, Outcome: Dropped, Request: r, Err: err})
+	l.n.dropped.Add(uint64(r.Len()))
+	l.d.report(Report{Backend: l.name, Outcome: Dropped, Request: r, Err: err})
 	tk.settle(BackendOutcome{Backend: l.name, Outcome: Dropped, Err: err})
 }
 
@@ -353,81 +279,19 @@ func (l *lane) take() []*batch {
 	l.mu.Unlock()
 
 	// Merge and cut outside the lock: Limits.Size may be slow.
-	var (
-		urls, tags []string
-		tickets    []item   // items, if one has a ticket
-		all        bool     // an item asks to purge everything
-		warm       []string // what the Warmer gets of the escalated handoffs
-	)
-	offered := 0
-	for _, it := range items {
-		urls = append(urls, it.req.URLs...)
-		tags = append(tags, it.req.Tags...)
-		offered += it.req.Len()
-		if it.tk != nil {
-			tickets = items
-		}
-		if it.esc != nil {
-			all = all || it.esc.all
-			warm = append(warm, it.esc.urls...)
-		}
-	}
-	merged := backends.NewRequest(urls, tags)
-	l.coalesced.Add(uint64(offered - merged.Len()))
-	if all && l.warmer != nil {
-		// A purge of everything warms what its escalated handoffs allow,
-		// and the URLs of the others in full, as a batch of them would.
-		for _, it := range items {
-			if it.esc == nil {
-				warm = append(warm, it.req.URLs...)
-			}
-		}
-	}
-	if len(warm) > 0 {
-		warm = backends.NewRequest(warm, nil).URLs
-	}
-
-	var batches []*batch
-	if all {
-		// One purge of everything, sent after every item of the group was
-		// queued, covers them all.
-		batches = []*batch{{g: g, req: merged, all: true, warm: warm}}
-	} else {
-		batches = l.cutBatches(g, merged, warm)
+	batches, objects := l.batches(g, items)
+	var tickets []item // items, if one has a ticket
+	if slices.ContainsFunc(items, func(it item) bool { return it.tk != nil }) {
+		tickets = items
 	}
 
 	l.mu.Lock()
 	g.open = len(batches)
 	g.tickets = tickets
-	l.inFlight += merged.Len()
+	l.inFlight += objects
 	l.mu.Unlock()
 	if len(batches) == 0 {
 		l.settleGroup(g) // only for empty requests, which are never queued
-	}
-	return batches
-}
-
-// cutBatches cuts merged, the objects of g, into batches. warm, the URLs of
-// g's handoffs escalated to tags, goes with the batch that holds the
-// escalation's first tag: they are warmed when it is delivered.
-func (l *lane) cutBatches(g *group, merged backends.Request, warm []string) []*batch {
-	parts, tooBig := cut(merged, l.limits, l.maxObjects)
-	batches := make([]*batch, 0, len(parts)+len(tooBig))
-	for _, p := range parts {
-		batches = append(batches, &batch{g: g, req: p})
-	}
-	for _, p := range tooBig {
-		err := backends.Permanent(fmt.Errorf("dispatcher: object of %d bytes exceeds backend %q's MaxBytes of %d",
-			l.limits.SizeOf(p), l.name, l.limits.MaxBytes))
-		batches = append(batches, &batch{g: g, req: p, err: err})
-	}
-	if len(warm) > 0 {
-		for _, b := range batches {
-			if _, ok := slices.BinarySearch(b.req.Tags, l.esc.tags[0]); ok {
-				b.warm = warm
-				break
-			}
-		}
 	}
 	return batches
 }
@@ -459,7 +323,7 @@ func (l *lane) settle(b *batch, end batchEnd) {
 // so that a Flush that returns has seen the tickets done.
 func (l *lane) settleGroup(g *group) {
 	if g.tickets != nil {
-		l.resolve(g, nil)
+		l.settleTickets(g, nil)
 	}
 	l.mu.Lock()
 	l.settleGroupLocked(g)
@@ -579,28 +443,37 @@ func (l *lane) leftovers(cause error) backends.Request {
 	}
 	for _, g := range groups {
 		if g.tickets != nil {
-			l.resolve(g, err)
+			l.settleTickets(g, err)
 		}
 	}
 	return left
 }
 
+// stats returns the lane's counters, and those its layers keep.
 func (l *lane) stats() BackendStats {
 	l.mu.Lock()
 	queued, inFlight := l.queuedObjs, l.inFlight
 	l.mu.Unlock()
-	return BackendStats{
+	s := BackendStats{
 		Backend:   l.name,
 		Queued:    queued,
 		InFlight:  inFlight,
-		Enqueued:  l.enqueued.Load(),
-		Coalesced: l.coalesced.Load(),
-		Delivered: l.delivered.Load(),
-		Failed:    l.failed.Load(),
-		Dropped:   l.dropped.Load(),
-		Retried:   l.retried.Load(),
-
-		Escalated:     l.escalatedHandoffs.Load(),
-		EscalatedURLs: l.escalatedURLs.Load(),
+		Enqueued:  l.n.enqueued.Load(),
+		Coalesced: l.n.coalesced.Load(),
+		Delivered: l.n.delivered.Load(),
+		Failed:    l.n.failed.Load(),
+		Dropped:   l.n.dropped.Load(),
+		Retried:   l.n.retried.Load(),
 	}
+	for _, a := range l.admitters {
+		if c, ok := a.(counter); ok {
+			c.count(&s)
+		}
+	}
+	for _, o := range l.observers {
+		if c, ok := o.(counter); ok {
+			c.count(&s)
+		}
+	}
+	return s
 }

@@ -8,7 +8,6 @@ import (
 	"math"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -183,96 +182,6 @@ func WithRateLimit(backend string, requestsPerSecond, objectsPerSecond float64) 
 	}
 }
 
-// Escalation says what a backend purges instead of a handoff that names too
-// many URLs, such as a data migration that would otherwise purge a site page
-// by page and pay the CDN for each. Give it to [WithEscalation].
-type Escalation struct {
-	// Above is the most URLs a handoff (one call to Enqueue or Submit) may
-	// name and still be purged URL by URL: a handoff with more than Above
-	// URLs is escalated, for this backend only. It must be at least 1.
-	Above int
-	// Tags, when set, are purged instead of the handoff's URLs; the
-	// handoff's own tags are kept. Each tag must be valid as the plugin
-	// requires of a model's tags: not empty, with no space, comma or
-	// control character. The backend must purge tags: if it implements
-	// [backends.TagPurger], its CanPurgeTags must return nil. Set Tags or
-	// All, not both.
-	Tags []string
-	// All, when set, purges everything the backend caches instead of the
-	// handoff. The backend must implement [backends.PurgeAller], and its
-	// CanPurgeAll must return nil.
-	All bool
-}
-
-// WithEscalation makes the backend named backend purge what e says instead
-// of any handoff that names more than e.Above URLs: a few tags (e.Tags) or
-// everything it caches (e.All). Use it for a CDN that bills per purged
-// object, so that a bulk change costs one coarse purge instead of thousands
-// of URL purges. The other backends still get the handoff's URLs.
-//
-// The decision is made per handoff, when Enqueue or Submit hands it over,
-// and is logged at Warn ("dispatcher: escalated") and counted in
-// [BackendStats.Escalated]. Above is compared with the handoff's distinct,
-// non-empty URLs. A purge of everything subsumes the requests merged with
-// it in the same linger window: its [Report] has All set. With
-// [WithWarmup], the Warmer gets at most Above of an escalated handoff's
-// URLs, not all of them. By default no backend escalates.
-//
-// A purge of everything paces itself inside the call to PurgeAll, under
-// the deadline of [WithAttemptTimeout], where ordinary batches are paced
-// before the attempt: the Akamai backend waits there for its CP code and
-// request rate limits, and that wait counts as part of the attempt. Keep
-// the attempt timeout longer than such a wait may last, or the attempt
-// fails and is retried.
-func WithEscalation(backend string, e Escalation) Option {
-	e.Tags = slices.Clone(e.Tags)
-	return func(c *config) {
-		if c.escalations == nil {
-			c.escalations = make(map[string]Escalation)
-		}
-		c.escalations[backend] = e
-	}
-}
-
-// Warmer re-fetches pages after a backend purged them, so that the first
-// visitor finds them cached. *warm.Warmer (package
-// github.com/gormpurge/gormpurge/warm) implements it. Give one to
-// [WithWarmup].
-//
-// Enqueue must be safe for concurrent use: every worker of the backend
-// calls it (see [WithWorkers]), and so do those of every other backend
-// given the same Warmer. It must not block: the worker that calls it
-// delivers nothing else meanwhile.
-type Warmer interface {
-	// Enqueue queues urls to be fetched later, and returns without
-	// waiting for them. urls may share memory with the Report of the
-	// batch: keep it, but do not modify it.
-	Enqueue(urls ...string)
-}
-
-// WithWarmup makes the dispatcher hand w the URLs of every batch that the
-// backend named backend delivered, so that w fetches them again: all of a
-// delivered batch's URLs, those not named as failed of a batch that failed
-// in part ([backends.Partial]), and none of a batch that failed or was
-// dropped. For an escalated handoff (see [WithEscalation]), w gets the URLs
-// the handoff named once the purge that replaced them is delivered, but at
-// most [Escalation.Above] of them (the first in sorted order): Above is
-// what you set as a fair number of URLs for one handoff, and a bulk change
-// that escalated should not become as many page fetches. The handoffs
-// merged with it that were not escalated are warmed in full. Tags are
-// never handed over. w is called from the backend's workers, after the
-// [WithOnResult] hook and with no lock held; see [Warmer] for what that
-// asks of it. w must not be nil, nor a nil pointer (or other nil value) of
-// a type that implements Warmer. By default nothing is warmed.
-func WithWarmup(backend string, w Warmer) Option {
-	return func(c *config) {
-		if c.warmers == nil {
-			c.warmers = make(map[string]Warmer)
-		}
-		c.warmers[backend] = w
-	}
-}
-
 // WithLogger sets where the dispatcher writes its records: Debug for a
 // delivered batch, Warn for a retry, a drop or an escalation, Error for a
 // batch that failed for good or objects refused. To silence it, pass slog.New(slog.DiscardHandler). Defaults to
@@ -342,69 +251,9 @@ func (c *config) validate(bs map[string]backends.Backend) error {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.warmers)) {
-		if _, ok := bs[name]; !ok {
-			add("WithWarmup(%q, ...): no backend has that name", name)
-		}
-		switch w := c.warmers[name]; {
-		case w == nil:
-			add("WithWarmup(%q, nil): pass a Warmer", name)
-		case isNil(w):
-			add("WithWarmup(%q, (%T)(nil)): the Warmer is a nil %T: pass one made by its constructor, such as warm.New", name, w, w)
-		}
+		errs = append(errs, warmupProblems(name, c.warmers[name], bs[name])...)
 	}
 	return errors.Join(errs...)
-}
-
-// escalationProblems says what is wrong with e for b, nil when no backend
-// has e's name.
-func escalationProblems(e Escalation, b backends.Backend) []string {
-	var out []string
-	if b == nil {
-		out = append(out, "no backend has that name")
-	}
-	if e.Above < 1 {
-		out = append(out, fmt.Sprintf("Above is %d: it must be at least 1", e.Above))
-	}
-	switch {
-	case len(e.Tags) > 0 && e.All:
-		out = append(out, "set Tags or All, not both")
-	case len(e.Tags) == 0 && !e.All:
-		out = append(out, "set Tags to purge instead of the URLs, or All to purge everything")
-	case e.All:
-		if b == nil {
-			break
-		}
-		pa, ok := b.(backends.PurgeAller)
-		if !ok {
-			out = append(out, fmt.Sprintf("All: backend of type %T cannot purge everything: it does not implement backends.PurgeAller", b))
-		} else if err := pa.CanPurgeAll(); err != nil {
-			out = append(out, "All: the backend cannot purge everything: "+err.Error())
-		}
-	default: // Tags
-		if slices.Contains(e.Tags, "") {
-			out = append(out, fmt.Sprintf("Tags %q holds an empty tag", e.Tags))
-		}
-		for _, tag := range e.Tags {
-			if problem := tagProblem(tag); problem != "" {
-				out = append(out, fmt.Sprintf("Tags: tag %q %s", tag, problem))
-			}
-		}
-		if tp, ok := b.(backends.TagPurger); ok {
-			if err := tp.CanPurgeTags(); err != nil {
-				out = append(out, "Tags: the backend cannot purge tags: "+err.Error())
-			}
-		}
-	}
-	return out
-}
-
-// tagProblem says what makes tag, not empty, invalid as a cache tag, or
-// returns "". The rule is the canonical one ([backends.CanonicalTag]).
-func tagProblem(tag string) string {
-	if _, err := backends.CanonicalTag(tag); err != nil {
-		return strings.TrimPrefix(err.Error(), backends.ErrInvalidTag.Error()+": ")
-	}
-	return ""
 }
 
 // isNil reports whether v, not nil itself, holds a nil pointer, map,

@@ -1,6 +1,11 @@
 package dispatcher
 
 import (
+	"context"
+	"log/slog"
+	"maps"
+	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -128,4 +133,57 @@ type BackendStats struct {
 	// EscalatedURLs is the number of URLs those handoffs named, that were
 	// not purged one by one.
 	EscalatedURLs uint64
+}
+
+// report logs rep, at Debug for a delivered batch, and passes it to the
+// OnResult hook.
+func (d *Dispatcher) report(rep Report) {
+	level := slog.LevelDebug // success: a library logs it only when asked
+	switch rep.Outcome {
+	case Failed:
+		level = slog.LevelError
+	case Dropped:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("backend", rep.Backend),
+		slog.Int("attempt", rep.Attempts),
+		slog.Int("objects", rep.Request.Len()),
+		slog.String("outcome", rep.Outcome.String()),
+		slog.Duration("elapsed", rep.Elapsed),
+	}
+	if rep.All {
+		attrs = append(attrs, slog.Bool("all", true))
+	}
+	if len(rep.Result.IDs) > 0 {
+		attrs = append(attrs, idsAttr(rep.Result.IDs))
+	}
+	if rep.Err != nil {
+		attrs = append(attrs, slog.Any("error", rep.Err))
+	}
+	d.cfg.logger.LogAttrs(context.Background(), level, "dispatcher: purge "+rep.Outcome.String(), attrs...)
+	if d.cfg.onResult != nil {
+		d.callOnResult(rep)
+	}
+}
+
+// callOnResult runs the user's hook; a panic in it is logged, never allowed
+// to kill a worker and with it the process.
+func (d *Dispatcher) callOnResult(rep Report) {
+	defer func() {
+		if v := recover(); v != nil {
+			d.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "dispatcher: OnResult hook panicked",
+				slog.String("backend", rep.Backend), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	d.cfg.onResult(rep)
+}
+
+// idsAttr groups a backend's result IDs under "ids", in a stable order.
+func idsAttr(ids map[string]string) slog.Attr {
+	attrs := make([]any, 0, len(ids))
+	for _, k := range slices.Sorted(maps.Keys(ids)) {
+		attrs = append(attrs, slog.String(k, ids[k]))
+	}
+	return slog.Group("ids", attrs...)
 }
