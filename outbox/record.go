@@ -189,45 +189,12 @@ type change struct {
 func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) {
 	changes := make([]change, len(rest))
 	for i, s := range rest {
-		c := change{s: s, state: Pending, at: now, attempts: s.row.attempts}
-		switch s.verdict {
-		case vRetry:
-			c.attempts++
-			c.at = now.Add(r.o.cfg.retry.Backoff(c.attempts))
-		case vDead:
-			c.attempts++
-			c.state = Dead
-		case vRelease:
-			if r.ctx.Err() == nil {
-				// The dispatcher did not take the row (full or closed):
-				// come back after a poll, not at once.
-				c.at = now.Add(r.o.cfg.pollInterval)
-			}
-		}
-		c.done, _ = encodeList(s.done)
-		if s.err != nil {
-			c.msg = clip(s.err.Error(), maxErrorLen, "…")
-		}
-		changes[i] = c
+		changes[i] = r.changeOf(s, now)
 	}
 	if err := r.recordTx(ctx, changes); err != nil {
 		r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: recording failed rows in one transaction failed; recording each row on its own",
 			slog.Int("rows", len(changes)), slog.Any("error", err))
-		var (
-			failed []int64
-			first  error
-		)
-		for i := range changes {
-			changes[i].recorded, changes[i].lost = false, false
-			if err := r.recordOne(ctx, &changes[i]); err != nil {
-				failed = append(failed, changes[i].s.row.id)
-				first = cmp.Or(first, err)
-			}
-		}
-		if len(failed) > 0 {
-			r.report(ctx, &Error{Op: "record failed rows", Table: r.o.table,
-				Err: fmt.Errorf("%s %v: %w (sent again when the lease runs out)", plural(len(failed), "row", "rows"), failed, first)})
-		}
+		r.recordEach(ctx, changes)
 	}
 	lost := 0
 	for _, c := range changes {
@@ -258,6 +225,30 @@ func (r *Relay) recordRest(ctx context.Context, rest []settled, now time.Time) {
 	}
 }
 
+// changeOf is what recording s writes, at now.
+func (r *Relay) changeOf(s settled, now time.Time) change {
+	c := change{s: s, state: Pending, at: now, attempts: s.row.attempts}
+	switch s.verdict {
+	case vRetry:
+		c.attempts++
+		c.at = now.Add(r.o.cfg.retry.Backoff(c.attempts))
+	case vDead:
+		c.attempts++
+		c.state = Dead
+	case vRelease:
+		if r.ctx.Err() == nil {
+			// The dispatcher did not take the row (full or closed):
+			// come back after a poll, not at once.
+			c.at = now.Add(r.o.cfg.pollInterval)
+		}
+	}
+	c.done, _ = encodeList(s.done)
+	if s.err != nil {
+		c.msg = clip(s.err.Error(), maxErrorLen, "…")
+	}
+	return c
+}
+
 // recordTx records every change in one transaction, marking each recorded
 // or lost once the transaction has committed.
 func (r *Relay) recordTx(ctx context.Context, changes []change) error {
@@ -284,6 +275,26 @@ func (r *Relay) recordTx(ctx context.Context, changes []change) error {
 		changes[i].recorded, changes[i].lost = !gone[i], gone[i]
 	}
 	return nil
+}
+
+// recordEach records each change in a statement of its own, once recordTx
+// has failed, and reports the rows it could not record.
+func (r *Relay) recordEach(ctx context.Context, changes []change) {
+	var (
+		failed []int64
+		first  error
+	)
+	for i := range changes {
+		changes[i].recorded, changes[i].lost = false, false
+		if err := r.recordOne(ctx, &changes[i]); err != nil {
+			failed = append(failed, changes[i].s.row.id)
+			first = cmp.Or(first, err)
+		}
+	}
+	if len(failed) > 0 {
+		r.report(ctx, &Error{Op: "record failed rows", Table: r.o.table,
+			Err: fmt.Errorf("%s %v: %w (sent again when the lease runs out)", plural(len(failed), "row", "rows"), failed, first)})
+	}
 }
 
 // unrecordedError stands for an error text the database refused to store.
