@@ -30,7 +30,7 @@ func (b *Backend) send(ctx context.Context, kind Kind, objects []string, reserve
 		headerFloat(ans.header, "X-Ratelimit-Remaining"), headerFloat(ans.header, "X-Ratelimit-Remaining-Objects"))
 	switch {
 	case ans.status == http.StatusCreated:
-		b.accepted(kind, objects, len(body), ans, t)
+		b.recordAccepted(kind, objects, len(body), ans, t)
 		return nil
 	case ans.status == http.StatusRequestEntityTooLarge:
 		b.logger.Warn("akamai: request too large, splitting", slog.String("kind", string(kind)),
@@ -70,9 +70,9 @@ func keptTokens(kind Kind, objects []string, ans *answer, t *tally) int {
 	return 0
 }
 
-// accepted records in t the 201 answer to a request of objects, whose body
+// recordAccepted records in t the 201 answer to a request of objects, whose body
 // was size bytes long.
-func (b *Backend) accepted(kind Kind, objects []string, size int, ans *answer, t *tally) {
+func (b *Backend) recordAccepted(kind Kind, objects []string, size int, ans *answer, t *tally) {
 	t.purgeIDs = append(t.purgeIDs, ans.body.PurgeID)
 	t.supportIDs = append(t.supportIDs, ans.body.SupportID)
 	t.estimated = max(t.estimated, ans.body.EstimatedSeconds)
