@@ -13,6 +13,35 @@ import (
 	"go.uber.org/goleak"
 )
 
+// panicReader panics when read.
+type panicReader struct{}
+
+func (panicReader) Read([]byte) (int, error) { panic("boom in stdin") }
+
+// A panic exits with 1 and its message, not 2 ("nothing was sent").
+func TestPanicExitsFailed(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr strings.Builder
+	code := runEnv(t.Context(), []string{"purge", "--http-nodes", "127.0.0.1:1", "--site-host", "www.example.test", "-"},
+		&env{stdin: panicReader{}, stdout: &stdout, stderr: &stderr})
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, stderr.String(), "gormpurge: internal error: boom in stdin")
+}
+
+func TestHelpDefaults(t *testing.T) {
+	t.Parallel()
+	r := gormpurge(t, "purge", "--help")
+	require.Equal(t, exitOK, r.code)
+	assert.NotContains(t, r.stdout, `(default "~/.edgerc")`)
+	for _, f := range []string{"--attempt-timeout", "--request-timeout", "--node-concurrency"} {
+		assert.Contains(t, r.stdout, f)
+	}
+	assert.NotContains(t, r.stdout, "every request")
+	r = gormpurge(t, "purge", "--akamai-edgerc", "", "https://www.example.test/a")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "--akamai-edgerc")
+}
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// GORM's prepared-statement cache starts a goroutine nothing can stop.

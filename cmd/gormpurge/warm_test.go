@@ -13,6 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+func TestWarmConcurrencyBounded(t *testing.T) {
+	t.Parallel()
+	for _, n := range []string{"0", "1025", "100000000000"} {
+		r := gormpurge(t, "warm", "--concurrency", n, "https://www.example.test/a")
+		assert.Equal(t, exitUsage, r.code, n)
+		assert.Contains(t, r.stderr, "--concurrency", n)
+	}
+}
+
 // site is an origin that counts the fetches of each path and keeps the
 // headers of the last one.
 type site struct {

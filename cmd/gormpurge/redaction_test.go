@@ -1,10 +1,48 @@
 package main
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 )
+
+// Passwords in URLs and header values are never printed.
+func TestSecretsRedacted(t *testing.T) {
+	t.Parallel()
+	n := newCacheNode(t, http.StatusOK)
+	r := gormpurge(t, "purge", "--http-nodes", n.url, "https://user:hunter2@www.example.test/a", "http://u:hunter2@bad host/")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "https://REDACTED@www.example.test/a")
+	assert.NotContains(t, r.stderr+r.stdout, "hunter2")
+
+	for _, h := range []string{"X-Token hunter2", "X-Token: hunter2\x01", "Bad Name: hunter2", ": hunter2"} {
+		r = gormpurge(t, "purge", "--http-nodes", n.url, "-H", h, "https://www.example.test/a")
+		assert.Equal(t, exitUsage, r.code, h)
+		assert.Contains(t, r.stderr, "--header", h)
+		assert.NotContains(t, r.stderr, "hunter2", h)
+	}
+	r = gormpurge(t, "warm", "-H", "X-Token: hunter2\x7f", "https://www.example.test/a")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "--header X-Token")
+	assert.NotContains(t, r.stderr, "hunter2")
+
+	for _, base := range []string{"http://user:hunter2@www.example.test:bad/", "ftp://user:hunter2@www.example.test/"} {
+		r = gormpurge(t, "warm", "--base-url", base, "/a")
+		assert.NotEqual(t, exitOK, r.code, base)
+		assert.NotContains(t, r.stderr+r.stdout, "hunter2", base)
+	}
+	r = harness{}.run(t, "warm", "https://user:hunter2@www.example.test/a")
+	assert.Equal(t, exitUsage, r.code)
+	assert.NotContains(t, r.stderr, "hunter2")
+	assert.Empty(t, n.requests(), "nothing was sent")
+
+	// A node's password never reaches the summary or the errors.
+	node := "http://op:hunter2@" + strings.TrimPrefix(n.url, "http://")
+	r = gormpurge(t, "purge", "--http-nodes", node, "--site-host", "www.example.test", "/a")
+	assert.NotContains(t, r.stderr+r.stdout, "hunter2", "exit %d", r.code)
+}
 
 // secret is the credential the hostile values below carry.
 const secret = "S3CR3T"
