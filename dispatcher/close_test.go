@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -137,4 +138,120 @@ func TestWithRetryAndShorthands(t *testing.T) {
 	_, err = tk.Wait(t.Context())
 	require.NoError(t, err)
 	assert.Len(t, a.Attempts(), 3)
+}
+
+func TestCloseDrainsEverything(t *testing.T) {
+	t.Parallel()
+	a := &fakeBackend{name: "a", limits: backends.Limits{MaxObjects: 7}}
+	d := mustNew(t, []backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(time.Hour))
+
+	want := make([]string, 100)
+	for i := range want {
+		want[i] = fmt.Sprintf("/p/%03d", i)
+		require.NoError(t, d.Enqueue(t.Context(), urls(want[i])))
+	}
+	require.NoError(t, d.Close(t.Context()))
+	assert.Equal(t, urls(want...), a.Union())
+
+	assert.ErrorIs(t, d.Enqueue(t.Context(), urls("/late")), dispatcher.ErrClosed)
+	assert.ErrorIs(t, d.Flush(t.Context()), dispatcher.ErrClosed)
+	assert.NoError(t, d.Close(t.Context()), "second Close")
+}
+
+func TestCloseWithDeadlineReportsWhatWasLeft(t *testing.T) {
+	t.Parallel()
+	var got collector
+	g := newGate() // never opened: the backend honours cancellation only
+	stuck := &fakeBackend{name: "stuck", fn: g.fn}
+	fine := &fakeBackend{name: "fine"}
+	d := mustNew(t, []backends.Backend{stuck, fine},
+		dispatcher.WithLogger(quiet), dispatcher.WithLinger(0), dispatcher.WithWorkers(1),
+		dispatcher.WithOnResult(got.add))
+
+	require.NoError(t, d.Enqueue(t.Context(), urls("/1")))
+	<-g.entered
+	require.NoError(t, d.Enqueue(t.Context(), urls("/2")))
+	require.NoError(t, d.Enqueue(t.Context(), urls("/3")))
+	require.Eventually(t, func() bool { return fine.Union().Len() == 3 }, 5*time.Second, time.Millisecond)
+
+	err := d.Close(ctxTimeout(t, 20*time.Millisecond))
+	var ue *dispatcher.UndeliveredError
+	require.ErrorAs(t, err, &ue)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, map[string]backends.Request{"stuck": urls("/1", "/2", "/3")}, ue.Requests)
+	assert.Contains(t, err.Error(), "stuck: 3")
+
+	s, _ := d.Stats().Backend("stuck")
+	assert.Equal(t, uint64(3), s.Dropped)
+	assert.Zero(t, s.InFlight)
+	assert.Zero(t, s.Queued)
+	drops := got.outcomes(dispatcher.Dropped)
+	require.Len(t, drops, 1)
+	assert.ErrorIs(t, drops[0].Err, dispatcher.ErrClosed)
+	assert.NoError(t, d.Close(t.Context()), "second Close")
+	// goleak in TestMain checks that every goroutine stopped.
+}
+
+// Close with a context that is already done still closes: it cancels what
+// is in flight and reports it, every time (the lock is free, so it must not
+// lose a random choice against the done context).
+func TestCloseWithAContextAlreadyDone(t *testing.T) {
+	t.Parallel()
+	for range 50 {
+		g := newGate() // never opened
+		stuck := &fakeBackend{name: "stuck", fn: g.fn}
+		d := mustNew(t, []backends.Backend{stuck}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0))
+		tk, err := d.Submit(t.Context(), urls("/1"))
+		require.NoError(t, err)
+		<-g.entered
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		var ue *dispatcher.UndeliveredError
+		require.ErrorAs(t, d.Close(done), &ue, "Close closed")
+		select {
+		case <-tk.Done():
+		default:
+			require.Fail(t, "the ticket of the cancelled request is not settled")
+		}
+	}
+	// goleak in TestMain checks that every goroutine stopped.
+}
+
+func TestCloseCancelsRetryWait(t *testing.T) {
+	t.Parallel()
+	a := &fakeBackend{name: "a", fn: func(context.Context, backends.Request, int) (backends.Result, error) {
+		return backends.Result{}, errors.New("down")
+	}}
+	d := mustNew(t, []backends.Backend{a}, dispatcher.WithLogger(quiet), dispatcher.WithLinger(0),
+		dispatcher.WithBackoff(time.Hour, time.Hour), dispatcher.WithMaxElapsed(0))
+
+	require.NoError(t, d.Enqueue(t.Context(), urls("/a")))
+	require.Eventually(t, func() bool { return len(a.Attempts()) == 1 }, 5*time.Second, time.Millisecond)
+	var ue *dispatcher.UndeliveredError
+	require.ErrorAs(t, d.Close(ctxTimeout(t, 10*time.Millisecond)), &ue)
+	assert.Equal(t, urls("/a"), ue.Requests["a"])
+}
+
+func TestConcurrentClose(t *testing.T) {
+	t.Parallel()
+	a := &fakeBackend{name: "a"}
+	d := mustNew(t, []backends.Backend{a}, dispatcher.WithLogger(quiet))
+	require.NoError(t, d.Enqueue(t.Context(), urls("/a")))
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- d.Close(context.Background()) }()
+	}
+	for range 3 {
+		assert.NoError(t, <-errs)
+	}
+	assert.Equal(t, urls("/a"), a.Union())
+}
+
+func TestZeroDispatcher(t *testing.T) {
+	t.Parallel()
+	var d dispatcher.Dispatcher
+	assert.ErrorIs(t, d.Enqueue(t.Context(), urls("/a")), dispatcher.ErrClosed)
+	assert.ErrorIs(t, d.Flush(t.Context()), dispatcher.ErrClosed)
+	assert.NoError(t, d.Close(t.Context()))
+	assert.Empty(t, d.Stats().Backends)
 }

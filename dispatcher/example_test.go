@@ -215,3 +215,42 @@ func ExampleWithEscalation() {
 	// local: 1001 URLs
 	// cdn: escalated 1 handoff, 1000 URLs
 }
+
+// Objects accounts for every URL and tag of a request, per backend: here a
+// CDN that refuses one URL of the batch and names it with backends.Partial.
+// A command that must say which objects were not purged, and why, loops
+// over them.
+func ExampleTicket_Objects() {
+	cdn := backends.Func("cdn", func(_ context.Context, r backends.Request) (backends.Result, error) {
+		refused := backends.NewRequest([]string{"/admin"}, nil)
+		return backends.Result{}, backends.Partial(refused, backends.Permanent(errors.New("403 Forbidden: /admin")))
+	})
+	d, err := dispatcher.New([]backends.Backend{cdn}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	defer func() { _ = d.Close(ctx) }()
+
+	t, err := d.Submit(ctx, backends.NewRequest([]string{"/articles/1", "/admin"}, []string{"article-1"}))
+	if t == nil {
+		fmt.Println("submit:", err)
+		return
+	}
+	if _, err := t.Wait(ctx); err != nil {
+		fmt.Println("wait:", err)
+		return
+	}
+	for _, o := range t.Objects() {
+		if o.Outcome == dispatcher.Delivered {
+			fmt.Printf("%s %s: purged\n", o.Backend, o.Object)
+			continue
+		}
+		fmt.Printf("%s %s: %s: %v\n", o.Backend, o.Object, o.Outcome, o.Err)
+	}
+	// Output:
+	// cdn /admin: failed: permanent: 403 Forbidden: /admin
+	// cdn /articles/1: purged
+	// cdn article-1: purged
+}
