@@ -1,10 +1,8 @@
 package outbox
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -238,86 +236,6 @@ func (o *Outbox) insertRows(ctx context.Context, x execer, rows []encodedRow) er
 	return nil
 }
 
-// encodedRow is the urls and tags columns of one row: JSON arrays.
-type encodedRow struct{ urls, tags string }
-
-// splitRows encodes r as the rows that hold it: one unless its URLs and
-// tags together take more than limit bytes of JSON, in which case each row
-// holds as many as fit (at least one). Order is kept.
-func splitRows(r backends.Request, limit int) ([]encodedRow, error) {
-	var (
-		rows       []encodedRow
-		urls, tags []byte
-		item       []byte
-		err        error
-	)
-	flush := func() {
-		rows = append(rows, encodedRow{urls: closeList(urls), tags: closeList(tags)})
-		urls, tags = urls[:0], tags[:0]
-	}
-	add := func(list *[]byte, s string) error {
-		if item, err = appendJSONString(item[:0], s); err != nil {
-			return err
-		}
-		// Each list costs its brackets; each item after the first its
-		// comma.
-		size := len(urls) + len(tags) + 4 + len(item)
-		if len(*list) > 0 {
-			size++
-		}
-		if len(urls)+len(tags) > 0 && size > limit {
-			flush()
-		}
-		if len(*list) > 0 {
-			*list = append(*list, ',')
-		}
-		*list = append(*list, item...)
-		return nil
-	}
-	for _, u := range r.URLs {
-		if err := add(&urls, u); err != nil {
-			return nil, err
-		}
-	}
-	for _, t := range r.Tags {
-		if err := add(&tags, t); err != nil {
-			return nil, err
-		}
-	}
-	if len(urls)+len(tags) > 0 || len(rows) == 0 {
-		flush()
-	}
-	return rows, nil
-}
-
-// appendJSONString appends s to dst as a JSON string: printable ASCII
-// without quotes or backslashes as it is (URLs and tags nearly always),
-// anything else as encoding/json writes it, without escaping "<>&".
-func appendJSONString(dst []byte, s string) ([]byte, error) {
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		c := s[i]
-		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
-	}
-	if plain {
-		dst = append(dst, '"')
-		dst = append(dst, s...)
-		return append(dst, '"'), nil
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return dst, err
-	}
-	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...), nil
-}
-
-// closeList returns the items in b as a JSON array.
-func closeList(b []byte) string {
-	return "[" + string(b) + "]"
-}
-
 // channel is the PostgreSQL notification channel of the table.
 func (o *Outbox) channel() string { return "gormpurge:" + o.table }
 
@@ -354,21 +272,4 @@ type Stats struct {
 // table holds and [Relay.Stats] for deliveries.
 func (o *Outbox) Stats() Stats {
 	return Stats{Written: o.written.Load(), WriteErrors: o.writeErrors.Load()}
-}
-
-func encodeList(l []string) (string, error) {
-	if len(l) == 0 {
-		return "[]", nil
-	}
-	b, err := json.Marshal(l)
-	return string(b), err
-}
-
-func decodeList(s string) ([]string, error) {
-	if s == "" || s == "[]" {
-		return nil, nil
-	}
-	var l []string
-	err := json.Unmarshal([]byte(s), &l)
-	return l, err
 }

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
@@ -338,34 +335,8 @@ func (r *Relay) recordOne(ctx context.Context, c *change) error {
 	return errors.Join(errs...)
 }
 
-// maxErrorLen bounds last_error, in bytes, so that a failure naming ten
-// thousand URLs does not bloat the table.
-const maxErrorLen = 4000
-
-// clip returns s as valid UTF-8 without NUL bytes (which PostgreSQL's text
-// refuses), cut to at most n bytes on a character boundary, with tail
-// appended when it was cut. Every database refuses a string cut in the
-// middle of a character, or holding invalid UTF-8, in a UTF-8 column.
-func clip(s string, n int, tail string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + tail
-}
-
-// asciiText returns s with every character outside printable ASCII
-// escaped as Go would quote it.
-func asciiText(s string) string {
-	q := strconv.QuoteToASCII(s)
-	return q[1 : len(q)-1]
-}
-
+// lostLeases counts and logs n rows this relay settled after another relay
+// had claimed them.
 func (r *Relay) lostLeases(ctx context.Context, n int) {
 	r.stats.lostLeases.Add(uint64(n))
 	r.o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "outbox: lease lost: another relay claimed rows this relay was delivering; they may be delivered twice (raise WithLease above the time the dispatcher takes)",
