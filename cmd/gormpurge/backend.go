@@ -19,6 +19,9 @@ type backendEntry struct {
 	name string
 	// chooseWith says which flags choose it: "--akamai-edgerc FILE or --akamai".
 	chooseWith string
+	// summary describes it in the purge command's help: "Akamai Fast
+	// Purge (--akamai-edgerc FILE, or --akamai)".
+	summary string
 	// group is the title its flags are listed under in --help.
 	group string
 	// addFlags registers the backend's flags on fs and returns the
@@ -72,6 +75,16 @@ var backendTable []backendEntry
 // called from init functions.
 func registerBackend(e backendEntry) {
 	backendTable = append(backendTable, e)
+}
+
+// backendSummaries returns the summaries of the backends, for the purge
+// command's help.
+func backendSummaries() string {
+	var ss []string
+	for _, e := range backendTable {
+		ss = append(ss, e.summary)
+	}
+	return strings.Join(ss, ", or\n")
 }
 
 // backendFlags is one backend of the table with its flags registered on a

@@ -16,6 +16,7 @@ func init() {
 	registerBackend(backendEntry{
 		name:       "Akamai",
 		chooseWith: "--akamai-edgerc FILE or --akamai",
+		summary:    "Akamai Fast Purge (--akamai-edgerc FILE, or --akamai)",
 		group:      "Akamai",
 		addFlags:   addAkamaiFlags,
 	})

@@ -37,6 +37,7 @@ func init() {
 	registerBackend(backendEntry{
 		name:       "HTTP caches",
 		chooseWith: "--http-nodes URL,...",
+		summary:    "HTTP caches that accept PURGE, such as Varnish, nginx and Squid (--http-nodes)",
 		group:      "HTTP caches",
 		addFlags:   addHTTPFlags,
 	})

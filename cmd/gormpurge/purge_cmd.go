@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -37,29 +38,33 @@ type purgeOptions struct {
 	noProgress bool
 }
 
-func newPurgeCmd(a *app) *cobra.Command {
-	o := &purgeOptions{}
-	cmd := &cobra.Command{
-		Use:   "purge [flags] (URL... | -)",
-		Short: "Purge URLs, cache tags or CP codes from Akamai or HTTP caches",
-		Long: `Purge URLs, cache tags (--tags) or Akamai CP codes (--cpcodes) from one backend:
-Akamai Fast Purge (--akamai-edgerc FILE, or --akamai), or HTTP caches that accept
-PURGE, such as Varnish, nginx and Squid (--http-nodes).
+// purgeLong is the purge command's help, the backends' summaries in
+// place of its %s.
+const purgeLong = `Purge URLs, cache tags (--tags) or Akamai CP codes (--cpcodes) from one backend:
+%s.
 
 Objects come from the arguments, from files (--file, one per line; blank lines and
 lines starting with # are skipped), or from standard input with - . They are
 checked before anything is sent: a URL must be an absolute http(s) URL, or a path
 beginning with / when --site-host names the site's hosts, and is purged in its
 canonical form (host in lower case and punycode, path and query percent-encoded
-as browsers send them); a tag must hold no space, comma or control character (nor,
-for Akamai, any character Fast Purge refuses); a CP code is a positive number. One invalid input refuses the whole run with exit
-status 2, naming each by file and line, unless --skip-invalid purges the rest.
+as browsers send them); a tag must hold no space, comma or control character
+(nor, for Akamai, any character Fast Purge refuses); a CP code is a positive
+number. One invalid input refuses the whole run with exit status 2, naming each
+by file and line, unless --skip-invalid purges the rest.
+
+Before sending to HTTP caches, the command connects once to each node: when every
+node refuses the connection (or has no address), it stops at once, naming them,
+instead of retrying for minutes.
 
 Everything goes through the gormpurge dispatcher: batched to the backend's limits
 (Akamai: 50,000-byte bodies, at most 10,000 URLs or 5,000 tags a request), retried
 with exponential backoff (--max-attempts), and, for Akamai, paced to the account's
 rate limits so that a large list does not end in 429s. A progress bar shows on a
 terminal for more than 50 objects.
+
+--dry-run checks everything, sends nothing, and prints what would be sent: each
+object, and for HTTP caches the Host header each URL is purged with.
 
 The summary on stdout counts what was purged, gives the ids Akamai returned
 (purgeId, supportId) or each node's answers, and lists every object not purged
@@ -70,8 +75,10 @@ Akamai credentials: --akamai-edgerc FILE reads a section (--section, "ccu", fall
 back to "default") of an .edgerc file. --akamai reads the environment
 (AKAMAI_CCU_HOST, AKAMAI_CCU_CLIENT_TOKEN, AKAMAI_CCU_CLIENT_SECRET,
 AKAMAI_CCU_ACCESS_TOKEN, or AKAMAI_<SECTION>_* for another --section, or plain
-AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
-		Example: `  # Invalidate two pages on Akamai's production network
+AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`
+
+// purgeExample is the purge command's examples.
+const purgeExample = `  # Invalidate two pages on Akamai's production network
   gormpurge purge --akamai-edgerc ~/.edgerc https://www.example.com/ https://www.example.com/about
 
   # Delete on staging, credentials from AKAMAI_CCU_* variables, URLs from a file
@@ -88,8 +95,16 @@ AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`,
   gormpurge purge --http-nodes http://10.0.0.5:6081,http://10.0.0.6:6081 --site-host www.example.com /posts/1 /
 
   # xkey tags on Varnish; see what would be sent first
-  gormpurge purge --http-nodes 10.0.0.5:6081 --tags --dry-run post-1 post-2`,
-		Args: cobra.ArbitraryArgs,
+  gormpurge purge --http-nodes 10.0.0.5:6081 --tags --dry-run post-1 post-2`
+
+func newPurgeCmd(a *app) *cobra.Command {
+	o := &purgeOptions{}
+	cmd := &cobra.Command{
+		Use:     "purge [flags] (URL... | -)",
+		Short:   "Purge URLs, cache tags or CP codes from Akamai or HTTP caches",
+		Long:    fmt.Sprintf(purgeLong, backendSummaries()),
+		Example: purgeExample,
+		Args:    cobra.ArbitraryArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			return a.purge(cmd, o, args)
 		}),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gormpurge/gormpurge/warm"
 )
@@ -99,49 +100,9 @@ cache is configured for it.`,
 const maxWarmConcurrency = 1024
 
 func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
-	if o.concurrency < 1 || o.concurrency > maxWarmConcurrency {
-		return usageErrorf("--concurrency %d: need 1 to %d", o.concurrency, maxWarmConcurrency)
-	}
-	if o.timeout <= 0 {
-		return usageErrorf("--timeout %v: need a positive duration", o.timeout)
-	}
-	opts := []warm.Option{
-		warm.WithConcurrency(o.concurrency),
-		warm.WithTimeout(o.timeout),
-		warm.WithUserAgent(o.userAgent),
-		warm.WithLogger(a.logger),
-	}
-	if o.baseURL != "" {
-		opts = append(opts, warm.WithBaseURL(o.baseURL))
-	}
-	if cmd.Flags().Changed("basic-auth") {
-		user, pass, ok := strings.Cut(o.basicAuth, ":")
-		if !ok {
-			pass = a.variable(passwordEnv)
-			if pass == "" {
-				return usageErrorf("--basic-auth %q: give USER:PASSWORD, or set %s", o.basicAuth, passwordEnv)
-			}
-		}
-		opts = append(opts, warm.WithBasicAuth(user, pass))
-	}
-	for _, h := range o.headers {
-		name, value, err := parseHeader(h)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, warm.WithHeader(name, value))
-	}
-	if o.host != "" {
-		opts = append(opts, warm.WithHeader("Host", o.host))
-	}
-	if o.baseURL == "" {
-		// The warmer sends credentials and headers only to its base URL's
-		// site, and refuses them without one.
-		for _, name := range []string{"basic-auth", "header", "host"} {
-			if cmd.Flags().Changed(name) {
-				return usageErrorf("--%s needs --base-url: credentials and headers are sent only to that site; give the pages as paths, or as URLs of that site", name)
-			}
-		}
+	opts, err := o.warmerOptions(a, cmd.Flags())
+	if err != nil {
+		return err
 	}
 	w, err := warm.New(opts...)
 	if err != nil {
@@ -149,25 +110,10 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	}
 	defer func() { _ = w.Close(cmd.Context()) }() // Fetch is over: nothing is left to wait for
 
-	ins, err := readInputs(args, o.files, a.stdin)
+	valid, bad, err := a.readPages(o, args)
 	if err != nil {
 		return err
 	}
-	if len(ins) == 0 {
-		return usageErrorf("nothing to warm: give URLs as arguments, --file FILE, or - to read standard input")
-	}
-	paths := absoluteURLsOnly
-	if o.baseURL != "" {
-		paths = pathsAllowed
-	}
-	valid, bad := check(ins, checkURL(paths, "set --base-url to say which site to fetch it from, or give absolute URLs"))
-	if len(bad) > 0 && !o.skipInvalid {
-		return invalidError(bad, "fix them, or pass --skip-invalid to warm the rest")
-	}
-	if len(valid) == 0 {
-		return usageErrorf("nothing to warm: every input is invalid")
-	}
-
 	var results []warmResult
 	distinct := len(slices.Compact(slices.Sorted(slices.Values(valid))))
 	bar := a.newProgress(distinct, "warming", progressModeOf(o.noProgress))
@@ -177,12 +123,7 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 	})
 	bar.finish()
 
-	rep := warmReport{Summary: summaryLine(sum), URLs: sum.URLs, OK: sum.OK, Failed: sum.Failed,
-		ByStatus: map[string]int{}, Invalid: bad, Results: results,
-		Timings: warmTimings{Min: ms(sum.Min), Median: ms(sum.Median), P95: ms(sum.P95), Max: ms(sum.Max), Elapsed: ms(sum.Elapsed)}}
-	for st, n := range sum.ByStatus {
-		rep.ByStatus[statusKey(st)] = n
-	}
+	rep := newWarmReport(sum, bad, results)
 	if err := rep.write(a.stdout, formatOf(o.json), sum); err != nil {
 		return err
 	}
@@ -193,6 +134,93 @@ func (a *app) warm(cmd *cobra.Command, o *warmOptions, args []string) error {
 		return failedf("%s skipped", countOf(len(bad), "invalid input", "invalid inputs"))
 	}
 	return nil
+}
+
+// warmerOptions checks the flags and returns the warmer's options they
+// describe.
+func (o *warmOptions) warmerOptions(a *app, flags *pflag.FlagSet) ([]warm.Option, error) {
+	if o.concurrency < 1 || o.concurrency > maxWarmConcurrency {
+		return nil, usageErrorf("--concurrency %d: need 1 to %d", o.concurrency, maxWarmConcurrency)
+	}
+	if o.timeout <= 0 {
+		return nil, usageErrorf("--timeout %v: need a positive duration", o.timeout)
+	}
+	opts := []warm.Option{
+		warm.WithConcurrency(o.concurrency),
+		warm.WithTimeout(o.timeout),
+		warm.WithUserAgent(o.userAgent),
+		warm.WithLogger(a.logger),
+	}
+	if o.baseURL != "" {
+		opts = append(opts, warm.WithBaseURL(o.baseURL))
+	}
+	if flags.Changed("basic-auth") {
+		user, pass, ok := strings.Cut(o.basicAuth, ":")
+		if !ok {
+			pass = a.variable(passwordEnv)
+			if pass == "" {
+				return nil, usageErrorf("--basic-auth %q: give USER:PASSWORD, or set %s", o.basicAuth, passwordEnv)
+			}
+		}
+		opts = append(opts, warm.WithBasicAuth(user, pass))
+	}
+	for _, h := range o.headers {
+		name, value, err := parseHeader(h)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, warm.WithHeader(name, value))
+	}
+	if o.host != "" {
+		opts = append(opts, warm.WithHeader("Host", o.host))
+	}
+	if o.baseURL == "" {
+		// The warmer sends credentials and headers only to its base URL's
+		// site, and refuses them without one.
+		for _, name := range []string{"basic-auth", "header", "host"} {
+			if flags.Changed(name) {
+				return nil, usageErrorf("--%s needs --base-url: credentials and headers are sent only to that site; give the pages as paths, or as URLs of that site", name)
+			}
+		}
+	}
+	return opts, nil
+}
+
+// readPages reads the pages to warm and checks them, refusing the run
+// when one is invalid unless --skip-invalid; it returns the valid ones and
+// the invalid ones skipped.
+func (a *app) readPages(o *warmOptions, args []string) ([]string, []invalidInput, error) {
+	ins, err := readInputs(args, o.files, a.stdin)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ins) == 0 {
+		return nil, nil, usageErrorf("nothing to warm: give URLs as arguments, --file FILE, or - to read standard input")
+	}
+	paths := absoluteURLsOnly
+	if o.baseURL != "" {
+		paths = pathsAllowed
+	}
+	valid, bad := check(ins, checkURL(paths, "set --base-url to say which site to fetch it from, or give absolute URLs"))
+	if len(bad) > 0 && !o.skipInvalid {
+		return nil, nil, invalidError(bad, "fix them, or pass --skip-invalid to warm the rest")
+	}
+	if len(valid) == 0 {
+		return nil, nil, usageErrorf("nothing to warm: every input is invalid")
+	}
+	return valid, bad, nil
+}
+
+// newWarmReport returns the summary of a warm-up that ended with sum and
+// results, the inputs bad skipped.
+func newWarmReport(sum warm.Summary, bad []invalidInput, results []warmResult) *warmReport {
+	rep := &warmReport{Summary: summaryLine(sum), URLs: sum.URLs, OK: sum.OK, Failed: sum.Failed,
+		ByStatus: map[string]int{}, Invalid: bad, Results: results,
+		Timings: warmTimings{Min: ms(sum.Min), Median: ms(sum.Median), P95: ms(sum.P95), Max: ms(sum.Max), Elapsed: ms(sum.Elapsed)}}
+	for st, n := range sum.ByStatus {
+		rep.ByStatus[statusKey(st)] = n
+	}
+	return rep
 }
 
 // summaryLine is sum's one-line summary, its count of URLs in the
