@@ -51,6 +51,7 @@ type TargetError struct {
 	Err   error  // wraps ErrInvalidURL, ErrForeignHost or ErrInvalidTag
 }
 
+// Error names the model, the kind and the rejected value, and says why.
 func (e *TargetError) Error() string {
 	if e.Model == "" {
 		return fmt.Sprintf("gormpurge: %s %q rejected: %v", e.Kind, e.Value, e.Err)
@@ -70,6 +71,7 @@ type ModelError struct {
 	Err   error
 }
 
+// Error names the model and what failed.
 func (e *ModelError) Error() string {
 	return fmt.Sprintf("gormpurge: model %s: %s: %v", e.Model, e.Op, e.Err)
 }
@@ -89,6 +91,7 @@ type HandoffError struct {
 	Err     error
 }
 
+// Error counts the request's URLs and tags and gives the cause.
 func (e *HandoffError) Error() string {
 	return fmt.Sprintf("gormpurge: handoff of %d URLs and %d tags failed: %v", len(e.Request.URLs), len(e.Request.Tags), e.Err)
 }

@@ -76,18 +76,22 @@ func (p *Plugin) wrapConn(cp gorm.ConnPool, dialect string) *pool {
 	return &pool{inner: cp, plugin: p, abortsOnError: dialect == "postgres"}
 }
 
+// PrepareContext prepares query on the wrapped pool.
 func (p *pool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	return p.inner.PrepareContext(ctx, query)
 }
 
+// ExecContext runs query on the wrapped pool.
 func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return p.inner.ExecContext(ctx, query, args...)
 }
 
+// QueryContext runs query on the wrapped pool.
 func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return p.inner.QueryContext(ctx, query, args...)
 }
 
+// QueryRowContext runs query on the wrapped pool.
 func (p *pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return p.inner.QueryRowContext(ctx, query, args...)
 }
@@ -124,18 +128,22 @@ type trackedTx struct {
 	susp  atomic.Pointer[Suspension] // a suspension a statement in the transaction ran under
 }
 
+// PrepareContext prepares query in the transaction.
 func (t *trackedTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	return t.inner.PrepareContext(ctx, query)
 }
 
+// QueryContext runs query in the transaction.
 func (t *trackedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return t.inner.QueryContext(ctx, query, args...)
 }
 
+// QueryRowContext runs query in the transaction.
 func (t *trackedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.inner.QueryRowContext(ctx, query, args...)
 }
 
+// StmtContext returns stmt prepared for the transaction.
 func (t *trackedTx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
 	return t.inner.StmtContext(ctx, stmt)
 }

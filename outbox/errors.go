@@ -22,6 +22,7 @@ type Error struct {
 	Err error
 }
 
+// Error names the statement's purpose and the table, and gives the driver's error.
 func (e *Error) Error() string {
 	return fmt.Sprintf("outbox: %s on table %s: %v", e.Op, e.Table, e.Err)
 }
@@ -46,6 +47,7 @@ type RowError struct {
 	Err error
 }
 
+// Error names the row, its table and attempts, and what the backends answered.
 func (e *RowError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "outbox: row %d of %s failed after %d attempts", e.ID, e.Table, e.Attempts)
