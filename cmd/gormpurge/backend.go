@@ -53,9 +53,9 @@ type builtBackend struct {
 	// hostsOf, when not nil, returns the Host headers a URL or path is
 	// purged with, which a dry run shows.
 	hostsOf func(obj string) []string
-	// preflight, when not nil, checks before anything is sent that the
+	// probe, when not nil, checks before anything is sent that the
 	// backend can be reached, so that a wrong address fails at once.
-	preflight func(ctx context.Context) error
+	probe func(ctx context.Context) error
 	// cpcodes, when not nil, purges whole CP codes.
 	cpcodes cpCodePurger
 	// attempts, when not nil, returns the result of every call to Purge

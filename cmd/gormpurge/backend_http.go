@@ -29,8 +29,8 @@ const (
 	httpBatchRequests = 100
 	// maxNodeConcurrency bounds --node-concurrency.
 	maxNodeConcurrency = 256
-	// maxPreflightWait bounds the check that the nodes accept connections.
-	maxPreflightWait = 3 * time.Second
+	// maxProbeWait bounds the check that the nodes accept connections.
+	maxProbeWait = 3 * time.Second
 )
 
 func init() {
@@ -97,8 +97,8 @@ func (s *httpSettings) build(a *app, kind purgeKind, siteHosts []string) (*built
 		Backend:     rec,
 		description: fmt.Sprintf("%s to %s: %s", what, countOf(len(nodes), "node", "nodes"), strings.Join(nodes, ", ")),
 		estimate:    s.estimator(siteHosts),
-		preflight: func(ctx context.Context) error {
-			return checkNodes(ctx, nodes, min(s.requestTimeout, maxPreflightWait))
+		probe: func(ctx context.Context) error {
+			return probeNodes(ctx, nodes, min(s.requestTimeout, maxProbeWait))
 		},
 		attempts: rec.results,
 	}
@@ -202,12 +202,12 @@ func tagRequests(m httppurge.TagMode, tags []string) int {
 	return n
 }
 
-// checkNodes connects once to each node, its base URL as
+// probeNodes connects once to each node, its base URL as
 // [httppurge.Backend.Nodes] gives it, waiting at most wait. When every
 // node refuses the connection or has no address, retrying cannot help:
 // it returns an error naming them, with a hint. Otherwise it returns nil,
 // and the purge goes on, retrying the nodes that did not answer.
-func checkNodes(ctx context.Context, nodes []string, wait time.Duration) error {
+func probeNodes(ctx context.Context, nodes []string, wait time.Duration) error {
 	problems := make([]string, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {

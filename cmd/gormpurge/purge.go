@@ -42,8 +42,8 @@ func (a *app) purge(cmd *cobra.Command, o *purgeOptions, args []string) error {
 		}
 		return rep.exitError()
 	}
-	if b.preflight != nil {
-		if err := b.preflight(cmd.Context()); err != nil {
+	if b.probe != nil {
+		if err := b.probe(cmd.Context()); err != nil {
 			return err
 		}
 	}

@@ -115,7 +115,7 @@ wait:
 	for pending > 0 {
 		select {
 		case i := <-settled:
-			r.count(chunks[i], tickets[i])
+			r.tally(chunks[i], tickets[i])
 			pending--
 		case <-r.runCtx.Done():
 			break wait
@@ -132,12 +132,12 @@ wait:
 	}
 	for ; pending > 0; pending-- {
 		i := <-settled
-		r.count(chunks[i], tickets[i])
+		r.tally(chunks[i], tickets[i])
 	}
 }
 
-// count records how each object of chunk c ended, as its ticket t says.
-func (r *dispatchRun) count(c []string, t *dispatcher.Ticket) {
+// tally records how each object of chunk c ended, as its ticket t says.
+func (r *dispatchRun) tally(c []string, t *dispatcher.Ticket) {
 	ends := map[string]dispatcher.ObjectOutcome{}
 	for _, oo := range t.Objects() {
 		ends[oo.Object] = oo
