@@ -80,6 +80,7 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 			article := hpArticle{Title: "first"}
 			require.NoError(t, db.Create(&article).Error)
 
+			const miss, hit = false, true
 			visit := func(wantHit bool, wantBody string) {
 				t.Helper()
 				page := cache.Get(t, site, article.AbsoluteURL())
@@ -96,8 +97,8 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 			}
 			flush() // the Create's purge
 
-			visit(false, "first")
-			visit(true, "first")
+			visit(miss, "first")
+			visit(hit, "first")
 
 			// Committed: the purge reaches the cache, and the next visitor
 			// gets the new title from the origin.
@@ -105,8 +106,8 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 				return tx.Model(&article).Update("title", "second").Error
 			}))
 			flush()
-			visit(false, "second")
-			visit(true, "second")
+			visit(miss, "second")
+			visit(hit, "second")
 
 			// Rolled back: no purge; the cached page, still right, stays.
 			errRollback := errors.New("roll back")
@@ -117,7 +118,7 @@ func TestHTTPCachesEndToEnd(t *testing.T) {
 				return errRollback
 			}), errRollback)
 			flush()
-			visit(true, "second")
+			visit(hit, "second")
 
 			s, _ := d.Stats().Backend(b.Name())
 			require.Zero(t, s.Failed+s.Dropped, "every purge was delivered")
