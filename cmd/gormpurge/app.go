@@ -159,8 +159,8 @@ thousand URLs is one command.
 Exit status:
   0    everything was done
   1    something failed: an object not purged, a page not warmed, a database error
-  2    the command line is wrong (unknown flag, no backend, an invalid input);
-       nothing was sent
+  2    the command line is wrong (no command, an unknown flag, no backend, an
+       invalid input); nothing was sent
   130  interrupted (Ctrl-C); what was done so far is still summarised`,
 		Version:       version(),
 		SilenceErrors: true,

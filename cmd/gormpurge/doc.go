@@ -13,8 +13,8 @@
 //
 // Exit status: 0 when everything was done; 1 when something failed (an
 // object not purged, a page not warmed, a database error); 2 when the
-// command line is wrong (unknown flag, no backend chosen, an invalid
-// input), in which case nothing was sent; 130 when interrupted.
+// command line is wrong (no command, an unknown flag, no backend chosen,
+// an invalid input), in which case nothing was sent; 130 when interrupted.
 //
 // Run "gormpurge <command> --help" for each command's flags and examples.
 package main
