@@ -25,11 +25,16 @@ var errWouldBlock = errors.New("dispatcher: would block")
 // decide what it queues for a request, observers consume how its batches
 // ended; a new policy is a new layer, not a change here.
 //
-// Its verbs: a lane accepts a request into its queue (push), or drops it
-// (drop: it never reaches the backend); takes the queue into a group of
-// batches (take); delivers each batch (deliver: calls the backend until it
-// ends); and settles what ended: the batch, then its group, then the
-// tickets of the group's requests (settle, settleGroup, settleTickets).
+// Its verbs, each with one meaning: a lane admits a request (its layers
+// decide what to queue for it), accepts it into its queue (push) or drops
+// it (drop: it never reaches the backend, counted and reported); takes the
+// queue into a group of batches (take); delivers each batch (deliver:
+// calls the backend until the batch is delivered or fails for good);
+// finishes it (finish: counts and reports how it ended and tells the
+// observers); and settles what ended (settle, settleGroup, settleTickets:
+// the batch, then its group, then the tickets of the group's requests). A
+// batch the stop interrupts is abandoned (abandon), and Close drops it
+// with what is still queued (leftovers).
 type lane struct {
 	d          *Dispatcher
 	backend    backends.Backend

@@ -7,7 +7,8 @@ import (
 	"github.com/gormpurge/gormpurge/backends"
 )
 
-// batchEnd is how one batch of a group holding tickets ended.
+// batchEnd is how one batch ended, as the lane's observers see it and as a
+// group holding tickets keeps it to settle them.
 type batchEnd struct {
 	req      backends.Request
 	outcome  Outcome // Dropped for a batch abandoned at Close
