@@ -45,7 +45,11 @@ type Summary struct {
 // String returns a one-line summary in the form shown on [Summary].
 func (s Summary) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d URLs: %d OK, %d failed", s.URLs, s.OK, s.Failed)
+	noun := "URLs"
+	if s.URLs == 1 {
+		noun = "URL"
+	}
+	fmt.Fprintf(&b, "%d %s: %d OK, %d failed", s.URLs, noun, s.OK, s.Failed)
 	if s.Failed > 0 {
 		var parts []string
 		for _, st := range slices.Sorted(maps.Keys(s.ByStatus)) {

@@ -56,6 +56,7 @@ func TestSummaryString(t *testing.T) {
 		want string
 	}{
 		{"empty", warm.Summary{}, "0 URLs: 0 OK, 0 failed in 0s"},
+		{"one", warm.Summary{URLs: 1, Failed: 1, ByStatus: map[int]int{0: 1}}, "1 URL: 0 OK, 1 failed (error×1) in 0s"},
 		{"all OK", warm.Summary{
 			URLs: 3, OK: 3, ByStatus: map[int]int{200: 2, 204: 1},
 			Min: time.Millisecond, Median: 2345 * time.Microsecond, P95: 3 * time.Millisecond, Max: 3 * time.Millisecond,

@@ -214,23 +214,13 @@ func (a *app) readPages(o *warmOptions, args []string) ([]string, []invalidInput
 // newWarmReport returns the summary of a warm-up that ended with sum and
 // results, the inputs bad skipped.
 func newWarmReport(sum warm.Summary, bad []invalidInput, results []warmResult) *warmReport {
-	rep := &warmReport{Summary: summaryLine(sum), URLs: sum.URLs, OK: sum.OK, Failed: sum.Failed,
+	rep := &warmReport{Summary: sum.String(), URLs: sum.URLs, OK: sum.OK, Failed: sum.Failed,
 		ByStatus: map[string]int{}, Invalid: bad, Results: results,
 		Timings: warmTimings{Min: ms(sum.Min), Median: ms(sum.Median), P95: ms(sum.P95), Max: ms(sum.Max), Elapsed: ms(sum.Elapsed)}}
 	for st, n := range sum.ByStatus {
 		rep.ByStatus[statusKey(st)] = n
 	}
 	return rep
-}
-
-// summaryLine is sum's one-line summary, its count of URLs in the
-// singular for one ("1 URL: 1 OK"), which [warm.Summary.String] does not do.
-func summaryLine(sum warm.Summary) string {
-	s := sum.String()
-	if rest, ok := strings.CutPrefix(s, fmt.Sprintf("%d URLs:", sum.URLs)); ok {
-		return countOf(sum.URLs, "URL", "URLs") + ":" + rest
-	}
-	return s
 }
 
 // statusKey names a status in the summary: "200", or "error" for pages
