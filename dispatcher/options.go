@@ -14,15 +14,17 @@ import (
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
+// Name them to derive a setting from the default, as a command's flag
+// does.
 const (
-	DefaultWorkers        = 2
-	DefaultQueueSize      = 10_000
-	DefaultLinger         = 50 * time.Millisecond
-	DefaultMaxAttempts    = 10
-	DefaultMaxElapsed     = 15 * time.Minute
-	DefaultInitialBackoff = 500 * time.Millisecond
-	DefaultMaxBackoff     = time.Minute
-	DefaultAttemptTimeout = 30 * time.Second
+	DefaultWorkers        = 2                      // workers per backend: [WithWorkers]
+	DefaultQueueSize      = 10_000                 // requests waiting per backend: [WithQueueSize]
+	DefaultLinger         = 50 * time.Millisecond  // the merging window: [WithLinger]
+	DefaultMaxAttempts    = 10                     // attempts per batch: [WithMaxAttempts]
+	DefaultMaxElapsed     = 15 * time.Minute       // retrying time per batch: [WithMaxElapsed]
+	DefaultInitialBackoff = 500 * time.Millisecond // the first retry's nominal wait: [WithBackoff]
+	DefaultMaxBackoff     = time.Minute            // the longest wait between attempts: [WithBackoff]
+	DefaultAttemptTimeout = 30 * time.Second       // the deadline of one call to a backend: [WithAttemptTimeout]
 )
 
 // FullPolicy says what [Dispatcher.Enqueue] does when a backend's queue is
