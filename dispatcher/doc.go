@@ -87,4 +87,16 @@
 // outbox relay, the dispatcher. A full queue follows the [FullPolicy]
 // chosen with [WithFullPolicy]; every request it drops is counted and
 // reported.
+//
+// # Options
+//
+// Every option is a With… function: [Option]s for [New], which checks them
+// and returns an error naming each invalid one and how to fix it, and
+// [SubmitOption]s ([WithBackends]) for one Submit. An option given nil
+// where it expects a logger, a function or a Warmer ([WithLogger],
+// [WithOnResult], [WithWarmup]) is such an error, not a request for the
+// default, and so is a nil Option or SubmitOption: leave the option out
+// for the default, and pass slog.New(slog.DiscardHandler) to silence the
+// logs. The dispatcher logs a delivered batch at Debug, a retry, a drop or
+// an escalation at Warn, and a batch that failed for good at Error.
 package dispatcher
