@@ -108,17 +108,25 @@ func (l *lane) retryWait(attempts int, err error, start time.Time, paced time.Du
 		return 0, err
 	}
 	if attempts >= p.MaxAttempts {
-		return 0, fmt.Errorf("dispatcher: gave up after %d attempts: %w", attempts, err)
+		return 0, fmt.Errorf("dispatcher: gave up after %s: %w", attemptsText(attempts), err)
 	}
 	wait := p.Backoff(attempts)
 	if d, ok := backends.RetryDelay(err); ok {
 		wait = d
 	}
 	if p.MaxElapsed > 0 && time.Since(start)-paced+wait > p.MaxElapsed {
-		return 0, fmt.Errorf("dispatcher: gave up after %d attempts in %v: %w",
-			attempts, time.Since(start).Round(time.Millisecond), err)
+		return 0, fmt.Errorf("dispatcher: gave up after %s in %v: %w",
+			attemptsText(attempts), time.Since(start).Round(time.Millisecond), err)
 	}
 	return wait, nil
+}
+
+// attemptsText is "1 attempt" or "n attempts".
+func attemptsText(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 // logRetry logs, at Warn, that b's last attempt failed and will be retried

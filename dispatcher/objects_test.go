@@ -201,3 +201,18 @@ func TestObjectsBeforeDoneAndForAnEmptyRequest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, empty.Objects())
 }
+
+// One attempt is "1 attempt" in the error that gives up.
+func TestGaveUpAfterOneAttempt(t *testing.T) {
+	a := &fakeBackend{name: "a", fn: func(context.Context, backends.Request, int) (backends.Result, error) {
+		return backends.Result{}, errors.New("down")
+	}}
+	d := newDispatcher(t, []backends.Backend{a}, dispatcher.WithMaxAttempts(1))
+	tk, err := d.Submit(t.Context(), backends.NewRequest([]string{"/a"}, nil))
+	require.NoError(t, err)
+	_, err = tk.Wait(t.Context())
+	require.NoError(t, err)
+	objs := tk.Objects()
+	require.Len(t, objs, 1)
+	assert.ErrorContains(t, objs[0].Err, "gave up after 1 attempt: ")
+}
