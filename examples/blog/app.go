@@ -98,35 +98,9 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		return nil, err
 	}
 
-	// The local cache is always there; Varnish and Akamai are added by
-	// flags. The plugin hands paths such as "/posts/hello" to every
-	// backend: the local cache purges a path on every host, Varnish gets
-	// it with the -site-host Host header, Akamai on the -site-host host.
-	local, err := localcache.NewBackend(a.store)
+	bs, err := a.backends()
 	if err != nil {
 		return nil, err
-	}
-	bs := []backends.Backend{local}
-	if cfg.varnish != "" {
-		host := cfg.siteHost
-		if host == "" {
-			host = hostOf(cfg.varnish) // a Varnish on this machine, browsed at its own address
-		}
-		b, err := httppurge.New(httppurge.WithName("varnish"), httppurge.WithNodes(cfg.varnish),
-			httppurge.WithSiteHost(host), httppurge.WithLogger(a.detail))
-		if err != nil {
-			return nil, fmt.Errorf("-varnish %s: %w", cfg.varnish, err)
-		}
-		a.closers = append(a.closers, b.Close)
-		bs = append(bs, afterLocal{Backend: b, local: local})
-	}
-	if cfg.akamaiEdgerc != "" {
-		b, err := a.akamaiBackend()
-		if err != nil {
-			return nil, err
-		}
-		a.closers = append(a.closers, b.Close)
-		bs = append(bs, afterLocal{Backend: b, local: local})
 	}
 
 	a.handler = a.routes()
@@ -161,6 +135,41 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// backends returns the backends purges go to. The local cache is always
+// there; Varnish and Akamai are added by flags. The plugin hands paths such
+// as "/posts/hello" to every backend: the local cache purges a path on
+// every host, Varnish gets it with the -site-host Host header, Akamai on
+// the -site-host host.
+func (a *app) backends() ([]backends.Backend, error) {
+	local, err := localcache.NewBackend(a.store)
+	if err != nil {
+		return nil, err
+	}
+	bs := []backends.Backend{local}
+	if a.cfg.varnish != "" {
+		host := a.cfg.siteHost
+		if host == "" {
+			host = hostOf(a.cfg.varnish) // a Varnish on this machine, browsed at its own address
+		}
+		b, err := httppurge.New(httppurge.WithName("varnish"), httppurge.WithNodes(a.cfg.varnish),
+			httppurge.WithSiteHost(host), httppurge.WithLogger(a.detail))
+		if err != nil {
+			return nil, fmt.Errorf("-varnish %s: %w", a.cfg.varnish, err)
+		}
+		a.closers = append(a.closers, b.Close)
+		bs = append(bs, afterLocal{Backend: b, local: local})
+	}
+	if a.cfg.akamaiEdgerc != "" {
+		b, err := a.akamaiBackend()
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, b.Close)
+		bs = append(bs, afterLocal{Backend: b, local: local})
+	}
+	return bs, nil
 }
 
 // openDB opens the SQLite database, creating its tables and the first posts
