@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -21,8 +23,49 @@ type claimedRow struct {
 	release  error    // the dispatcher refused it before any backend saw it
 }
 
-// claim leases up to a batch of due rows to this relay.
-func (r *Relay) claim(ctx context.Context) ([]claimedRow, error) {
+// claimTries bounds the claims tried at once when the database answers a
+// deadlock or a serialization failure: such an answer means another
+// transaction (a user's insert, this or another relay's bookkeeping) held
+// the same rows for a moment, and the next try normally goes through.
+const claimTries = 3
+
+// claim leases up to a batch of due rows to this relay, trying again at once
+// when the database chose the claim as a deadlock's victim.
+func (r *Relay) claim(ctx context.Context) (rows []claimedRow, err error) {
+	for try := 1; ; try++ {
+		rows, err = r.claimOnce(ctx)
+		if err == nil || try == claimTries || !isLockConflict(err) || ctx.Err() != nil {
+			return rows, err
+		}
+		r.o.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "outbox: claim lost a lock conflict, trying again",
+			slog.Int("try", try), slog.Any("error", err))
+	}
+}
+
+// isLockConflict reports whether err is the database's answer to a deadlock
+// or a serialization failure, which a new try of the same statement may
+// not meet: SQLSTATE 40001 or 40P01 (PostgreSQL), MySQL/MariaDB errors
+// 1213 (deadlock) and 1205 (lock wait timeout). The drivers are matched by
+// their error text and SQLSTATE method, so that the outbox imports none.
+func isLockConflict(err error) bool {
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		switch st.SQLState() {
+		case "40001", "40P01":
+			return true
+		}
+	}
+	msg := err.Error()
+	for _, s := range []string{"Error 1213 ", "Error 1205 ", "(40001)", "(40P01)", "SQLSTATE 40001", "SQLSTATE 40P01"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// claimOnce leases up to a batch of due rows to this relay.
+func (r *Relay) claimOnce(ctx context.Context) ([]claimedRow, error) {
 	now := time.Now()
 	leaseEnd := now.Add(r.o.cfg.lease).UnixMilli()
 	if r.o.q.claimUpdate != "" {
