@@ -9,6 +9,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/internal/lifecycle"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Dispatcher delivers purge requests to a fixed set of backends in the
@@ -49,7 +50,7 @@ func New(bs []backends.Backend, opts ...Option) (*Dispatcher, error) {
 		errs = append(errs, errors.New("pass at least one backend"))
 	}
 	for i, b := range bs {
-		if b == nil || isNil(b) {
+		if nilcheck.IsNil(b) {
 			errs = append(errs, fmt.Errorf("backend %d is nil: pass one made by its constructor", i))
 			continue
 		}

@@ -119,11 +119,11 @@ func tagProblem(tag string) string {
 // the escalation's tags, or of everything, before the lane queues it.
 type escalator struct {
 	Escalation
-	backend   string
-	tags      []string // Tags, normalised
-	to        string   // what handoffs escalate to, for the log
-	keepPages bool     // an observer wants the pages of escalated handoffs
-	logger    *slog.Logger
+	backend string
+	tags    []string // Tags, normalised
+	to      string   // what handoffs escalate to, for the log
+	pages   pageUse  // whether an observer wants the pages of escalated handoffs
+	logger  *slog.Logger
 
 	handoffs, urls atomic.Uint64
 }
@@ -133,11 +133,20 @@ var (
 	_ counter  = (*escalator)(nil)
 )
 
-// newEscalator returns the escalator of e, valid, for the backend named
-// backend. keepPages says whether to keep, for the lane's observers, up to
+// pageUse says whether an escalator keeps, for the lane's observers, up to
 // Above URLs of each escalated handoff.
-func newEscalator(backend string, e Escalation, logger *slog.Logger, keepPages bool) *escalator {
-	x := &escalator{Escalation: e, backend: backend, to: "all", keepPages: keepPages, logger: logger}
+type pageUse int
+
+const (
+	dropPages pageUse = iota // no observer wants the pages
+	keepPages                // an observer, such as a warmup, wants them
+)
+
+// newEscalator returns the escalator of e, valid, for the backend named
+// backend. pages says whether to keep, for the lane's observers, up to
+// Above URLs of each escalated handoff.
+func newEscalator(backend string, e Escalation, logger *slog.Logger, pages pageUse) *escalator {
+	x := &escalator{Escalation: e, backend: backend, to: "all", pages: pages, logger: logger}
 	if !e.All {
 		x.tags = backends.NewRequest(nil, e.Tags).Tags
 		x.to = fmt.Sprintf("tags %v", x.tags)
@@ -163,7 +172,7 @@ func (x *escalator) admit(ctx context.Context, it item) item {
 		slog.Int("urls", len(urls)),
 		slog.String("to", x.to))
 	sub := &substitute{all: x.All, tags: x.tags}
-	if x.keepPages {
+	if x.pages == keepPages {
 		// No more of the handoff than Above allows one handoff to purge,
 		// so that a bulk change does not turn into as many page fetches.
 		// A copy lets the rest of urls go.

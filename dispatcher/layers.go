@@ -39,7 +39,11 @@ func (d *Dispatcher) addLayers() {
 	for _, l := range d.lanes {
 		w := d.cfg.warmers[l.name]
 		if e, ok := d.cfg.escalations[l.name]; ok {
-			l.admitters = append(l.admitters, newEscalator(l.name, e, d.cfg.logger, w != nil))
+			pages := dropPages
+			if w != nil {
+				pages = keepPages
+			}
+			l.admitters = append(l.admitters, newEscalator(l.name, e, d.cfg.logger, pages))
 		}
 		if w != nil {
 			l.observers = append(l.observers, &warmup{backend: l.name, warmer: w, logger: d.cfg.logger})

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"reflect"
 	"slices"
 	"time"
 
@@ -256,14 +255,4 @@ func (c *config) validate(bs map[string]backends.Backend) error {
 		errs = append(errs, warmupProblems(name, c.warmers[name], bs[name])...)
 	}
 	return errors.Join(errs...)
-}
-
-// isNil reports whether v, not nil itself, holds a nil pointer, map,
-// slice, function, channel or interface.
-func isNil(v any) bool {
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface, reflect.UnsafePointer:
-		return rv.IsNil()
-	}
-	return false
 }

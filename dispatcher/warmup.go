@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Warmer re-fetches pages after a backend purged them, so that the first
@@ -58,7 +59,7 @@ func warmupProblems(name string, w Warmer, b backends.Backend) []error {
 	switch {
 	case w == nil:
 		errs = append(errs, fmt.Errorf("WithWarmup(%q, nil): pass a Warmer", name))
-	case isNil(w):
+	case nilcheck.IsNil(w):
 		errs = append(errs, fmt.Errorf("WithWarmup(%q, (%T)(nil)): the Warmer is a nil %T: pass one made by its constructor, such as warm.New", name, w, w))
 	}
 	return errs
