@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -142,8 +143,12 @@ func WithBaseURL(base string) Option {
 // as "http://www.example.com". See WithBaseURL.
 func WithHandler(h http.Handler) Option {
 	return func(c *config) {
-		if h == nil {
+		switch {
+		case h == nil:
 			c.fail("WithHandler(nil): pass the application's http.Handler, or leave the option out to fetch over the network")
+			return
+		case nilcheck.IsNil(h):
+			c.fail("WithHandler((%T)(nil)): the handler is a nil %T: pass the application's http.Handler, or leave the option out to fetch over the network", h, h)
 			return
 		}
 		c.handler = h

@@ -27,6 +27,8 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{[]warm.Option{warm.WithAllowedHosts("https://static.example.com")}, `WithAllowedHosts("https://static.example.com"): give a host name`},
 		{[]warm.Option{warm.WithAllowedHosts("")}, `WithAllowedHosts(""): give a host name`},
 		{[]warm.Option{warm.WithHandler(nil)}, "WithHandler(nil): pass the application's http.Handler"},
+		{[]warm.Option{warm.WithHandler((*nilHandler)(nil))}, "WithHandler((*warm_test.nilHandler)(nil)): the handler is a nil *warm_test.nilHandler: pass the application's http.Handler"},
+		{[]warm.Option{warm.WithHandler(http.HandlerFunc(nil))}, "WithHandler((http.HandlerFunc)(nil)): the handler is a nil http.HandlerFunc"},
 		{[]warm.Option{warm.WithHTTPClient(nil)}, "WithHTTPClient(nil): pass an *http.Client"},
 		{[]warm.Option{warm.WithHandler(http.NotFoundHandler()), warm.WithHTTPClient(http.DefaultClient)}, "WithHandler and WithHTTPClient: use one"},
 		{[]warm.Option{warm.WithTimeout(0)}, "WithTimeout(0s): need a positive duration"},
@@ -39,6 +41,8 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{[]warm.Option{warm.WithQueueSize(0)}, "WithQueueSize(0): need room for at least 1 URL"},
 		{[]warm.Option{warm.WithLogger(nil)}, "WithLogger(nil): pass slog.New(slog.DiscardHandler)"},
 		{[]warm.Option{warm.WithOnResult(nil)}, "WithOnResult(nil): pass a function"},
+		{[]warm.Option{nil}, "an Option is nil: remove it, or pass one made by a With... function"},
+		{[]warm.Option{warm.WithConcurrency(2), nil, warm.WithQueueSize(10)}, "an Option is nil: remove it, or pass one made by a With... function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -55,9 +59,19 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		assert.ErrorContains(t, err, "WithConcurrency(-1)")
 		assert.ErrorContains(t, err, "WithQueueSize(-1)")
 	})
+	t.Run("a nil Option does not hide the others' problems", func(t *testing.T) {
+		_, err := warm.New(nil, warm.WithConcurrency(-1))
+		assert.ErrorContains(t, err, "an Option is nil")
+		assert.ErrorContains(t, err, "WithConcurrency(-1)")
+	})
 	t.Run("valid", func(t *testing.T) {
 		w, err := warm.New(warm.WithOnResult(func(warm.Result) {}), warm.WithBaseURL("https://www.example.com/"), warm.WithLogger(quiet))
 		require.NoError(t, err)
 		assert.NoError(t, w.Close(context.Background()))
 	})
 }
+
+// nilHandler is an http.Handler whose nil pointer WithHandler must refuse.
+type nilHandler struct{}
+
+func (*nilHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}

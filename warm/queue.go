@@ -58,15 +58,18 @@ func (w *Warmer) Enqueue(urls ...string) {
 			continue
 		}
 		w.mu.Lock()
-		_, dup := w.waiting[raw]
+		prev := noSlot
+		if _, ok := w.waiting[raw]; ok {
+			prev = staleSlot
+		}
 		drop := ""
 		switch {
 		case w.closed:
 			drop = "the warmer is closed"
-		case !dup && len(w.waiting) >= w.cfg.queueSize:
+		case prev == noSlot && len(w.waiting) >= w.cfg.queueSize:
 			drop = "the queue is full"
 		default:
-			w.push(tg, due, dup)
+			w.push(tg, due, prev)
 		}
 		w.mu.Unlock()
 		if drop != "" {
@@ -89,15 +92,24 @@ func (w *Warmer) Enqueue(urls ...string) {
 	}
 }
 
-// push queues tg, due at due. If its URL was waiting (dup), the URL's
+// earlier says whether a URL being queued already waits in a slot of the
+// queue.
+type earlier int
+
+const (
+	noSlot    earlier = iota // the URL is new to the queue
+	staleSlot                // the URL was waiting: its earlier slot goes stale
+)
+
+// push queues tg, due at due. If its URL was waiting (staleSlot), the URL's
 // earlier slot goes stale; the queue is compacted once the stale slots
 // outnumber the live ones, so that it never holds more than twice
 // [WithQueueSize] slots and a few. w.mu must be held.
-func (w *Warmer) push(tg target, due time.Time, dup bool) {
+func (w *Warmer) push(tg target, due time.Time, prev earlier) {
 	w.seq++
 	w.queue = append(w.queue, pending{t: tg, due: due, seq: w.seq})
 	w.waiting[tg.raw] = w.seq
-	if !dup {
+	if prev == noSlot {
 		return
 	}
 	w.stale++

@@ -59,6 +59,10 @@ type Stats struct {
 func New(opts ...Option) (*Warmer, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
+		if opt == nil {
+			cfg.fail("an Option is nil: remove it, or pass one made by a With... function")
+			continue
+		}
 		opt(&cfg)
 	}
 	if err := cfg.validate(); err != nil {
