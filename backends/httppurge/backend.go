@@ -46,10 +46,7 @@ var (
 // invalid setting. With [WithDiscovery], it starts a goroutine that refreshes
 // the nodes; Close stops it.
 func New(opts ...Option) (*Backend, error) {
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		opt(&cfg)
-	}
+	cfg := newConfig(opts)
 	nodes, err := cfg.validate()
 	if err != nil {
 		return nil, fmt.Errorf("httppurge: invalid configuration:\n%w", err)

@@ -350,6 +350,8 @@ func TestOptionsValidated(t *testing.T) {
 			httppurge.WithTLSConfig(&tls.Config{})}, "set the TLS settings in the client's Transport"},
 		{"logger", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithLogger(nil)}, "WithLogger(nil)"},
 		{"name", []httppurge.Option{httppurge.WithNodes("h:1"), httppurge.WithName("my cache")}, `WithName("my cache")`},
+		{"nil option", []httppurge.Option{httppurge.WithNodes("h:1"), nil}, "an Option is nil: remove it, or pass one made by a With... function"},
+		{"only a nil option", []httppurge.Option{nil}, "an Option is nil: remove it, or pass one made by a With... function"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,10 +26,7 @@ var _ backends.Closer = (*Cluster)(nil)
 // [WithDiscovery] is refused, since the dispatcher's backends are fixed when
 // it starts: use [New] for a cluster whose nodes change.
 func NewCluster(opts ...Option) (*Cluster, error) {
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		opt(&cfg)
-	}
+	cfg := newConfig(opts)
 	nodes, err := cfg.validate()
 	if err == nil && cfg.discoverSet {
 		err = errors.New("WithDiscovery: a Cluster has a fixed list of nodes; use New for nodes that change")

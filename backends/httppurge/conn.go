@@ -63,11 +63,19 @@ type connPool struct {
 	closed bool
 }
 
-// get returns an idle connection, or dials a new one when fresh is set or
-// none is idle. reused reports which.
-func (p *connPool) get(ctx context.Context, n *node, d *dialer, fresh bool) (c *pconn, reused bool, err error) {
+// connSource says where [connPool.get] takes a connection from.
+type connSource int
+
+const (
+	idleOrDialled connSource = iota // an idle connection if there is one, else a new one
+	dialled                         // always a newly dialled connection
+)
+
+// get returns an idle connection, or dials a new one when src is dialled
+// or none is idle. reused reports which.
+func (p *connPool) get(ctx context.Context, n *node, d *dialer, src connSource) (c *pconn, reused bool, err error) {
 	p.mu.Lock()
-	for !fresh && len(p.idle) > 0 {
+	for src == idleOrDialled && len(p.idle) > 0 {
 		c = p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		if time.Since(c.lastUsed) < idleTimeout {
@@ -150,8 +158,9 @@ func (p *connPool) dropIdleLocked() {
 // newly dialled one, once (a purge can be sent again safely), and the
 // pool's other idle connections are dropped.
 func (p *connPool) roundTrip(ctx context.Context, n *node, j *job, d *dialer) (answer, error) {
-	for try := 0; ; try++ {
-		c, reused, err := p.get(ctx, n, d, try > 0)
+	src := idleOrDialled
+	for try := 0; ; try, src = try+1, dialled {
+		c, reused, err := p.get(ctx, n, d, src)
 		if err != nil {
 			return answer{}, err
 		}

@@ -152,6 +152,9 @@ func TestClusterOptions(t *testing.T) {
 	assert.ErrorContains(t, err, "use New for nodes that change")
 	_, err = httppurge.NewCluster()
 	assert.ErrorContains(t, err, "no nodes")
+	c, err = httppurge.NewCluster(httppurge.WithNodes("10.0.0.5:6081"), nil)
+	assert.Nil(t, c)
+	assert.ErrorContains(t, err, "an Option is nil: remove it, or pass one made by a With... function")
 }
 
 // A backend in NoTags mode says it purges no tags, naming the option that

@@ -228,6 +228,20 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// newConfig returns the default configuration changed by opts, in order.
+// A nil Option is recorded as an error for validate to report.
+func newConfig(opts []Option) config {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			cfg.errs = append(cfg.errs, errors.New("an Option is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
+		opt(&cfg)
+	}
+	return cfg
+}
+
 // validate reports every invalid setting, each with how to fix it. It
 // returns the parsed static nodes.
 func (c *config) validate() ([]*node, error) {
