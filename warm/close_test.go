@@ -99,3 +99,28 @@ func TestCloseOnceIdleIgnoresAnEndedContext(t *testing.T) {
 		require.NoError(t, w.Close(ctx), "nothing was left to cancel")
 	}
 }
+
+// The first Close with an ended ctx returns nil when no fetch is in flight:
+// drain used to wait for run itself, which had not yet returned.
+func TestFirstCloseWithAnEndedContextOnAnIdleWarmer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	t.Run("never used", func(t *testing.T) {
+		for range 20 {
+			w, err := warm.New(warm.WithLogger(quiet))
+			require.NoError(t, err)
+			require.NoError(t, w.Close(ctx), "nothing in flight: an ended ctx is no error")
+			require.NoError(t, w.Close(ctx), "twice")
+		}
+	})
+	t.Run("fetches finished", func(t *testing.T) {
+		onResult, fetched := results()
+		w, err := warm.New(warm.WithHandler(http.NotFoundHandler()), warm.WithLogger(quiet), onResult)
+		require.NoError(t, err)
+		w.Enqueue("/a", "/b")
+		<-fetched
+		<-fetched // the fetches end before their onResult calls
+		require.NoError(t, w.Close(ctx), "nothing in flight: an ended ctx is no error")
+		assert.Equal(t, warm.Stats{Failed: 2}, w.Stats())
+	})
+}

@@ -148,7 +148,7 @@ func (w *Warmer) head() (pending, bool) {
 // run starts the background fetches as they fall due, until Close; then it
 // waits for them.
 func (w *Warmer) run() {
-	defer w.fetches.Wait()
+	defer func() { _ = w.fetches.Wait(context.Background()) }()
 	for {
 		w.mu.Lock()
 		p, ok := w.head()
@@ -190,8 +190,8 @@ func (w *Warmer) run() {
 		w.queue[0] = pending{}
 		w.queue = w.queue[1:]
 		delete(w.waiting, p.t.raw)
+		w.fetches.Add() // under mu, before Close can set closed: drain waits for it
 		w.mu.Unlock()
-		w.fetches.Add(1)
 		go func() {
 			r := w.fetch(w.lc.Context(), p.t)
 			<-w.sem

@@ -31,7 +31,7 @@ type Warmer struct {
 
 	wake    chan struct{}        // tells run that the queue is no longer empty
 	lc      *lifecycle.Lifecycle // owns run; Stopping: run must stop; Context: parent of the background fetches
-	fetches sync.WaitGroup       // the background fetches, owned by run; not their onResult calls
+	fetches lifecycle.Group      // the background fetches, added by run under mu; not their onResult calls
 
 	fetched, failed, refused, dropped atomic.Uint64
 }
@@ -139,8 +139,12 @@ func (w *Warmer) Close(ctx context.Context) error {
 }
 
 // drain is the Close hook that lets the background fetches in flight
-// finish, within ctx: run returns once they have.
-func (w *Warmer) drain(ctx context.Context) error { return w.lc.Wait(ctx) }
+// finish, within ctx: run returns once they have. It waits for the fetches
+// only, not for run, which is still returning when drain starts: with no
+// fetch in flight it returns nil at once, even if ctx has ended. run adds a
+// fetch under mu only while closed is false, and Close sets closed before
+// drain, so no fetch starts behind drain's back.
+func (w *Warmer) drain(ctx context.Context) error { return w.fetches.Wait(ctx) }
 
 // stopped is the Close hook that runs once run and its fetches have
 // ended: it closes the default client's idle connections.

@@ -38,9 +38,8 @@ type Lifecycle struct {
 	closed   chan struct{} // closed when the first Close has finished
 
 	mu      sync.Mutex
-	began   bool          // a Close has begun
-	running int           // owned goroutines not yet returned
-	idle    chan struct{} // closed when running drops to 0; nil while running is 0
+	began   bool  // a Close has begun
+	running Group // owned goroutines not yet returned
 }
 
 // New returns a Lifecycle that stops as hooks say.
@@ -60,26 +59,11 @@ func New(hooks Hooks) *Lifecycle {
 // work once Stopping is closed. Call Go before Close, or from a goroutine
 // l owns.
 func (l *Lifecycle) Go(fn func()) {
-	l.mu.Lock()
-	if l.running == 0 {
-		l.idle = make(chan struct{})
-	}
-	l.running++
-	l.mu.Unlock()
+	l.running.Add()
 	go func() {
-		defer l.exit()
+		defer l.running.Done()
 		fn()
 	}()
-}
-
-func (l *Lifecycle) exit() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.running--
-	if l.running == 0 {
-		close(l.idle)
-		l.idle = nil
-	}
 }
 
 // Context returns the context of the owned goroutines' work. It is
@@ -98,20 +82,7 @@ func (l *Lifecycle) Stopping() <-chan struct{} { return l.stopping }
 // ctx ends first. Goroutines that have already returned count as done even
 // when ctx has ended. It is a ready-made [Hooks.Drain] for owners whose
 // goroutines finish their work and return once Stopping is closed.
-func (l *Lifecycle) Wait(ctx context.Context) error {
-	l.mu.Lock()
-	idle := l.idle
-	l.mu.Unlock()
-	if idle == nil {
-		return nil
-	}
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
+func (l *Lifecycle) Wait(ctx context.Context) error { return l.running.Wait(ctx) }
 
 // Close stops l once: it closes Stopping, runs Hooks.Drain with ctx,
 // cancels Context, waits for every owned goroutine to return (however long
@@ -151,6 +122,88 @@ func (l *Lifecycle) Close(ctx context.Context) error {
 	}
 	select {
 	case <-l.closed:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Group counts work in flight, like a sync.WaitGroup whose Wait takes a
+// context: an owner's drain waits with it for the work it started (a
+// Lifecycle counts its goroutines with one). The zero Group is empty and
+// ready to use; a Group must not be copied after first use. It is safe for
+// concurrent use.
+type Group struct {
+	mu      sync.Mutex
+	n       int           // work in flight
+	stopped bool          // Stop was called: Add takes no more
+	idle    chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+// Add counts one more piece of work in flight and returns true; once Stop
+// has been called it counts nothing and returns false.
+func (g *Group) Add() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return false
+	}
+	if g.n == 0 {
+		g.idle = make(chan struct{})
+	}
+	g.n++
+	return true
+}
+
+// Done ends one piece of work counted by Add. It panics if none is in
+// flight.
+func (g *Group) Done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n == 0 {
+		panic("lifecycle: Group.Done without Add")
+	}
+	g.n--
+	if g.n == 0 {
+		close(g.idle)
+		g.idle = nil
+	}
+}
+
+// Stop makes every later Add return false. The work already counted goes
+// on: Wait still waits for it. Checking Add's result tells a goroutine,
+// without a race, whether its owner's drain will wait for what it starts.
+func (g *Group) Stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stopped = true
+}
+
+// Len returns the number of pieces of work in flight.
+func (g *Group) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// Wait waits until no work is in flight and returns nil, or returns ctx's
+// cause if ctx ends first. Work that has already ended counts as done even
+// when ctx has ended: with nothing in flight, Wait returns nil at once,
+// whatever ctx.
+func (g *Group) Wait(ctx context.Context) error {
+	g.mu.Lock()
+	idle := g.idle
+	g.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle: // done meanwhile: even an ended ctx is no error
+		return nil
+	default:
+	}
+	select {
+	case <-idle:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)

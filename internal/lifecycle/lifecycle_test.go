@@ -92,3 +92,37 @@ func TestWaitWithNothingRunning(t *testing.T) {
 	assert.NoError(t, l.Wait(ctx))
 	require.NoError(t, l.Close(ctx))
 }
+
+// endedContext returns a context that has already ended.
+func endedContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func TestGroup(t *testing.T) {
+	var g lifecycle.Group
+	assert.Zero(t, g.Len())
+	assert.NoError(t, g.Wait(endedContext()), "nothing in flight: an ended ctx is no error")
+
+	require.True(t, g.Add())
+	require.True(t, g.Add())
+	assert.Equal(t, 2, g.Len())
+	errDeadline := errors.New("deadline")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errDeadline)
+	assert.ErrorIs(t, g.Wait(ctx), errDeadline, "work in flight when ctx ended")
+
+	g.Stop()
+	assert.False(t, g.Add(), "Stop refuses new work")
+	assert.Equal(t, 2, g.Len(), "the work in flight goes on after Stop")
+
+	waited := make(chan error, 1)
+	go func() { waited <- g.Wait(context.Background()) }()
+	g.Done()
+	g.Done()
+	assert.NoError(t, <-waited)
+	assert.Zero(t, g.Len())
+	assert.NoError(t, g.Wait(ctx), "done: an ended ctx is no error")
+	assert.Panics(t, g.Done, "Done without Add")
+}
