@@ -23,10 +23,12 @@ var (
 )
 
 // NewBackend returns a Backend that purges store, the Store given to
-// [Middleware]. It returns an error if store is nil.
+// [Middleware]. It returns an error if store is nil, or a nil pointer (or
+// other nil value) of a type that implements Store, such as
+// (*MemoryStore)(nil).
 func NewBackend(store Store) (*Backend, error) {
-	if store == nil {
-		return nil, errors.New("localcache: NewBackend(nil): pass the Store given to Middleware, such as one from NewMemoryStore")
+	if err := storeProblem("NewBackend", store, passTheStore); err != nil {
+		return nil, fmt.Errorf("localcache: %w", err)
 	}
 	return &Backend{store: store}, nil
 }

@@ -122,7 +122,21 @@ func TestBackendDescribesItself(t *testing.T) {
 
 func TestNewBackendRefusesNilStore(t *testing.T) {
 	t.Parallel()
-	b, err := localcache.NewBackend(nil)
-	assert.Nil(t, b)
-	assert.EqualError(t, err, "localcache: NewBackend(nil): pass the Store given to Middleware, such as one from NewMemoryStore")
+	tests := []struct {
+		name  string
+		store localcache.Store
+		want  string
+	}{
+		{"nil", nil, "localcache: NewBackend(nil): pass the Store given to Middleware, such as one from NewMemoryStore"},
+		{"typed nil", (*localcache.MemoryStore)(nil),
+			"localcache: NewBackend((*localcache.MemoryStore)(nil)): the Store is a nil *localcache.MemoryStore: pass the Store given to Middleware, such as one from NewMemoryStore"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := localcache.NewBackend(tt.store)
+			assert.Nil(t, b)
+			assert.EqualError(t, err, tt.want)
+		})
+	}
 }

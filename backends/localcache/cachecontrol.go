@@ -153,14 +153,34 @@ func deltaSeconds(v string) (time.Duration, bool) {
 	return min(time.Duration(n)*time.Second, maxLifetime), true
 }
 
+// lifetime says what bounds how long the middleware keeps a page whose
+// response sets no s-maxage.
+type lifetime int
+
+const (
+	// fromHeaders: max-age, else Expires, else the default TTL.
+	fromHeaders lifetime = iota
+	// keepUntilPurged: nothing; the page stays until a purge removes it
+	// ([WithUntilPurged]).
+	keepUntilPurged
+)
+
+// String returns the constant's name, for test failures.
+func (l lifetime) String() string {
+	if l == keepUntilPurged {
+		return "keepUntilPurged"
+	}
+	return "fromHeaders"
+}
+
 // ttl returns how long a shared cache may keep the response, and false when
 // it must not store it at all. def is the lifetime when the response names
-// none. With untilPurged, only s-maxage bounds the lifetime and the result
-// is 0, meaning until purged, when the response sets no s-maxage: max-age
-// and Expires are left to browsers. Otherwise the lifetime is the first of
-// s-maxage, max-age, Expires and def that the response has, less its Age.
-// The result is never negative.
-func (cc cacheControl) ttl(def time.Duration, untilPurged bool) (time.Duration, bool) {
+// none. With keepUntilPurged, only s-maxage bounds the lifetime and the
+// result is 0, meaning until purged, when the response sets no s-maxage:
+// max-age and Expires are left to browsers. Otherwise the lifetime is the
+// first of s-maxage, max-age, Expires and def that the response has, less
+// its Age. The result is never negative.
+func (cc cacheControl) ttl(def time.Duration, lt lifetime) (time.Duration, bool) {
 	if cc.noStore || cc.noCache || cc.private {
 		return 0, false
 	}
@@ -168,7 +188,7 @@ func (cc cacheControl) ttl(def time.Duration, untilPurged bool) (time.Duration, 
 	switch {
 	case cc.hasSMaxAge:
 		d = cc.sMaxAge
-	case untilPurged:
+	case lt == keepUntilPurged:
 		return 0, true
 	case cc.hasMaxAge:
 		d = cc.maxAge

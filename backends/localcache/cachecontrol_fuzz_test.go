@@ -35,35 +35,35 @@ func FuzzParseCacheControl(f *testing.F) {
 		}
 		cc := parseCacheControl(h, now)
 
-		for _, untilPurged := range []bool{false, true} {
-			ttl, ok := cc.ttl(DefaultTTL, untilPurged)
+		for _, lt := range []lifetime{fromHeaders, keepUntilPurged} {
+			ttl, ok := cc.ttl(DefaultTTL, lt)
 			switch {
 			case ttl < 0:
-				t.Fatalf("ttl(untilPurged=%v) = %v: negative", untilPurged, ttl)
+				t.Fatalf("ttl(%v) = %v: negative", lt, ttl)
 			case !ok && ttl != 0:
-				t.Fatalf("ttl(untilPurged=%v) = %v, false: a lifetime for a response not stored", untilPurged, ttl)
-			case ok && !untilPurged && ttl == 0:
-				t.Fatalf("ttl(untilPurged=false) = 0, true: stored until purged on a TTL route")
+				t.Fatalf("ttl(%v) = %v, false: a lifetime for a response not stored", lt, ttl)
+			case ok && lt == fromHeaders && ttl == 0:
+				t.Fatalf("ttl(fromHeaders) = 0, true: stored until purged on a TTL route")
 			case ttl > max(DefaultTTL, maxLifetime):
-				t.Fatalf("ttl(untilPurged=%v) = %v: longer than any lifetime", untilPurged, ttl)
+				t.Fatalf("ttl(%v) = %v: longer than any lifetime", lt, ttl)
 			case ok && cc.hasSMaxAge && ttl > cc.sMaxAge:
-				t.Fatalf("ttl(untilPurged=%v) = %v: longer than s-maxage %v", untilPurged, ttl, cc.sMaxAge)
+				t.Fatalf("ttl(%v) = %v: longer than s-maxage %v", lt, ttl, cc.sMaxAge)
 			}
 			for _, d := range directives(cacheControl) {
 				if ok && (d == "no-store" || d == "no-cache" || d == "private") {
-					t.Fatalf("ttl(untilPurged=%v): stored despite %s", untilPurged, d)
+					t.Fatalf("ttl(%v): stored despite %s", lt, d)
 				}
 			}
 			if ok && cacheControl == "" && pragma != "" && containsFold(strings.Split(pragma, ","), "no-cache") {
-				t.Fatalf("ttl(untilPurged=%v): stored despite Pragma: no-cache and no Cache-Control", untilPurged)
+				t.Fatalf("ttl(%v): stored despite Pragma: no-cache and no Cache-Control", lt)
 			}
 			if cc.hasMaxAge || cc.hasSMaxAge {
 				// Expires counts only without max-age and s-maxage.
 				without := h.Clone()
 				without.Del("Expires")
-				ttl2, ok2 := parseCacheControl(without, now).ttl(DefaultTTL, untilPurged)
+				ttl2, ok2 := parseCacheControl(without, now).ttl(DefaultTTL, lt)
 				if ttl2 != ttl || ok2 != ok {
-					t.Fatalf("ttl(untilPurged=%v) = %v, %v with Expires, %v, %v without", untilPurged, ttl, ok, ttl2, ok2)
+					t.Fatalf("ttl(%v) = %v, %v with Expires, %v, %v without", lt, ttl, ok, ttl2, ok2)
 				}
 			}
 		}

@@ -32,10 +32,25 @@ import (
 // those headers, such as curl's or a deploy script's, are allowed. An admin
 // page on another origin cannot use the endpoint.
 //
-// ClearHandler panics if store is nil.
+// ClearHandler panics if store is nil, or a nil pointer (or other nil
+// value) of a type that implements Store, such as (*MemoryStore)(nil), with
+// a message saying how to fix it, as [Middleware] does: the store is
+// written in code, and the mistake shows the first time the program starts,
+// never at request time. [NewClearHandler] returns the error instead.
 func ClearHandler(store Store) http.Handler {
-	if store == nil {
-		panic("localcache: ClearHandler(nil): pass the Store given to Middleware")
+	h, err := NewClearHandler(store)
+	if err != nil {
+		panic(err.Error())
+	}
+	return h
+}
+
+// NewClearHandler is [ClearHandler] returning an error, instead of
+// panicking, if store is nil or a nil pointer (or other nil value) of a
+// type that implements Store.
+func NewClearHandler(store Store) (http.Handler, error) {
+	if err := storeProblem("ClearHandler", store, passTheStore); err != nil {
+		return nil, fmt.Errorf("localcache: %w", err)
 	}
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,5 +79,5 @@ func ClearHandler(store Store) http.Handler {
 		slog.Default().LogAttrs(ctx, slog.LevelInfo, "localcache: cache cleared",
 			slog.Int("removed", n), slog.String("remote_addr", r.RemoteAddr))
 		_, _ = fmt.Fprintf(w, "removed %d entries\n", n)
-	}))
+	})), nil
 }

@@ -101,7 +101,38 @@ func TestClearHandlerReportsStoreFailure(t *testing.T) {
 	got := do(t, localcache.ClearHandler(clearFailingStore{newStore(t)}), http.MethodPost, "/clear")
 	assert.Equal(t, http.StatusInternalServerError, got.status)
 	assert.Contains(t, got.body, "unexpected EOF")
-	assert.Panics(t, func() { localcache.ClearHandler(nil) })
+}
+
+func TestClearHandlerRefusesNilStore(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		store localcache.Store
+		want  string
+	}{
+		{"nil", nil, "localcache: ClearHandler(nil): pass the Store given to Middleware, such as one from NewMemoryStore"},
+		{"typed nil", (*localcache.MemoryStore)(nil),
+			"localcache: ClearHandler((*localcache.MemoryStore)(nil)): the Store is a nil *localcache.MemoryStore: pass the Store given to Middleware, such as one from NewMemoryStore"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, err := localcache.NewClearHandler(tt.store)
+			assert.Nil(t, h)
+			assert.EqualError(t, err, tt.want)
+			// ClearHandler, for a store written in code, panics with the same message.
+			assert.PanicsWithValue(t, tt.want, func() { localcache.ClearHandler(tt.store) })
+		})
+	}
+}
+
+func TestNewClearHandler(t *testing.T) {
+	t.Parallel()
+	h, err := localcache.NewClearHandler(newStore(t))
+	require.NoError(t, err)
+	got := do(t, h, http.MethodPost, "/admin/cache/clear")
+	assert.Equal(t, http.StatusOK, got.status)
+	assert.Equal(t, "removed 0 entries\n", got.body)
 }
 
 // TestRenderDuringPurgeOrClearIsNotStored: the generation guard holds for

@@ -173,6 +173,9 @@
 //
 //	admin.Handle("/admin/cache/clear", localcache.ClearHandler(store))
 //
+// ClearHandler panics on a nil store, as [Middleware] does; [NewClearHandler]
+// returns the error instead.
+//
 // The [Store] is an interface: [MemoryStore] keeps entries in this process;
 // a store shared by several instances (such as Redis) can implement it
 // without changes to the middleware. Such a store must treat an entry's

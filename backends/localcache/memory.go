@@ -73,6 +73,10 @@ func WithClock(now func() time.Time) StoreOption {
 func NewMemoryStore(opts ...StoreOption) (*MemoryStore, error) {
 	c := storeConfig{now: time.Now, maxBytes: DefaultMaxBytes}
 	for _, opt := range opts {
+		if opt == nil {
+			c.errs = append(c.errs, errors.New("a StoreOption is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
 		opt(&c)
 	}
 	errs := c.errs

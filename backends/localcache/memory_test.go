@@ -126,8 +126,10 @@ func TestNewMemoryStoreRefusesInvalidOptions(t *testing.T) {
 			[]string{"localcache: invalid store configuration", "WithMaxBytes(0): the store needs a positive size in bytes, such as 64<<20"}},
 		{"negative size", []localcache.StoreOption{localcache.WithMaxBytes(-1)}, []string{"WithMaxBytes(-1)"}},
 		{"nil clock", []localcache.StoreOption{localcache.WithClock(nil)}, []string{"WithClock(nil): pass time.Now"}},
-		{"every mistake at once", []localcache.StoreOption{localcache.WithClock(nil), localcache.WithMaxBytes(0)},
-			[]string{"WithClock(nil)", "WithMaxBytes(0)"}},
+		{"nil option", []localcache.StoreOption{nil},
+			[]string{"localcache: invalid store configuration", "a StoreOption is nil: remove it, or pass one made by a With... function"}},
+		{"every mistake at once", []localcache.StoreOption{localcache.WithClock(nil), nil, localcache.WithMaxBytes(0)},
+			[]string{"WithClock(nil)", "a StoreOption is nil", "WithMaxBytes(0)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,7 +31,8 @@ const XCache = "X-Cache"
 // Middleware for per-route options; any number of them may share one
 // Store, and a purge or clear of the store applies to all of them.
 //
-// Middleware panics if store is nil or an option is invalid, with a message
+// Middleware panics if store is nil (or a nil pointer, such as
+// (*MemoryStore)(nil)) or an option is invalid or nil, with a message
 // saying how to fix it, as chi's middleware constructors do: it is meant for
 // options written in code, whose mistakes show the first time the program
 // starts, never at request time. When a setting comes from configuration
@@ -47,14 +48,18 @@ func Middleware(store Store, opts ...Option) func(http.Handler) http.Handler {
 }
 
 // NewMiddleware is [Middleware] for options built at run time: it returns an
-// error naming every invalid option, and how to fix it, instead of
-// panicking.
+// error naming every invalid option (and a nil store, or a nil pointer such
+// as (*MemoryStore)(nil)), and how to fix it, instead of panicking.
 func NewMiddleware(store Store, opts ...Option) (func(http.Handler) http.Handler, error) {
-	if store == nil {
-		return nil, errors.New("localcache: Middleware(nil): pass a Store, such as one from NewMemoryStore")
-	}
 	cfg := defaultConfig()
+	if err := storeProblem("Middleware", store, passAStore); err != nil {
+		cfg.errs = append(cfg.errs, err)
+	}
 	for _, opt := range opts {
+		if opt == nil {
+			cfg.errs = append(cfg.errs, errors.New("an Option is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
 		opt(&cfg)
 	}
 	if err := cfg.validate(); err != nil {

@@ -430,6 +430,11 @@ func TestMiddlewareRefusesInvalidConfiguration(t *testing.T) {
 		{"browser max age not whole seconds", store, []localcache.Option{localcache.WithBrowserMaxAge(1500 * time.Millisecond)}, "WithBrowserMaxAge(1.5s): need 0"},
 		{"key func", store, []localcache.Option{localcache.WithKeyFunc(nil)}, "WithKeyFunc(nil): pass a function"},
 		{"nil logger", store, []localcache.Option{localcache.WithLogger(nil)}, "WithLogger(nil): pass slog.New(slog.DiscardHandler)"},
+		{"typed-nil store", (*localcache.MemoryStore)(nil), nil,
+			"Middleware((*localcache.MemoryStore)(nil)): the Store is a nil *localcache.MemoryStore: pass a Store, such as one from NewMemoryStore"},
+		{"nil option", store, []localcache.Option{localcache.WithTTL(time.Second), nil},
+			"an Option is nil: remove it, or pass one made by a With... function"},
+		{"nil store and an invalid option", nil, []localcache.Option{localcache.WithTTL(0)}, "WithTTL(0s): need a positive duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ type Option func(*config)
 type config struct {
 	ttl            time.Duration
 	ttlSet         bool
-	untilPurged    bool
+	lifetime       lifetime // keepUntilPurged with WithUntilPurged
 	browserMaxAge  time.Duration
 	browserSet     bool
 	keyFunc        func(*http.Request) string
@@ -79,7 +79,7 @@ func WithTTL(d time.Duration) Option {
 // Cache-Control: max-age=60 ([DefaultBrowserMaxAge]) unless [WithBrowserMaxAge]
 // says otherwise.
 func WithUntilPurged() Option {
-	return func(c *config) { c.untilPurged = true }
+	return func(c *config) { c.lifetime = keepUntilPurged }
 }
 
 // WithBrowserMaxAge sets the longest time clients may keep a page, separately
@@ -188,7 +188,7 @@ func (c *config) validate() error {
 	if c.ttl <= 0 {
 		errs = append(errs, fmt.Errorf("WithTTL(%v): need a positive duration", c.ttl))
 	}
-	if c.ttlSet && c.untilPurged {
+	if c.ttlSet && c.lifetime == keepUntilPurged {
 		errs = append(errs, fmt.Errorf("WithTTL(%v) and WithUntilPurged(): choose one; WithTTL bounds how long the server keeps a page, WithUntilPurged keeps it until a purge removes it", c.ttl))
 	}
 	if c.browserMaxAge < 0 || c.browserMaxAge%time.Second != 0 {
@@ -211,7 +211,7 @@ func (c *config) browserPolicy() {
 	switch {
 	case c.browserSet:
 		c.browser, c.browserLifetime = true, c.browserMaxAge
-	case c.untilPurged:
+	case c.lifetime == keepUntilPurged:
 		c.browser, c.browserLifetime = true, DefaultBrowserMaxAge
 	}
 }

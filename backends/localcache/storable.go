@@ -19,7 +19,7 @@ func (c *config) judge(status int, hdr http.Header, now time.Time) (ttl time.Dur
 		return 0, nil, cc, false
 	}
 	cc = parseCacheControl(hdr, now)
-	ttl, ok = cc.ttl(c.ttl, c.untilPurged)
+	ttl, ok = cc.ttl(c.ttl, c.lifetime)
 	if !ok {
 		return 0, nil, cc, false
 	}

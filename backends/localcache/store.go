@@ -2,8 +2,11 @@ package localcache
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Store keeps cached responses for [Middleware] and removes them for
@@ -91,3 +94,23 @@ func (e *Entry) size(key string) int64 {
 // entryOverhead is a rough count of the bytes an entry costs besides its
 // strings: maps, slices, list and index nodes.
 const entryOverhead = 256
+
+// storeProblem returns nil if store can be given to fn, a constructor, and
+// otherwise an error saying how to fix it, with fix: store is nil, or holds
+// a nil pointer (or other nil value), which would panic at the first
+// request.
+func storeProblem(fn string, store Store, fix string) error {
+	switch {
+	case store == nil:
+		return fmt.Errorf("%s(nil): %s", fn, fix)
+	case nilcheck.IsNil(store):
+		return fmt.Errorf("%s((%T)(nil)): the Store is a nil %T: %s", fn, store, store, fix)
+	}
+	return nil
+}
+
+// Advice of storeProblem.
+const (
+	passAStore   = "pass a Store, such as one from NewMemoryStore"
+	passTheStore = "pass the Store given to Middleware, such as one from NewMemoryStore"
+)
