@@ -62,6 +62,10 @@ func New(opts ...Option) (*Backend, error) {
 		clock:   SystemClock{},
 	}
 	for _, o := range opts {
+		if o == nil {
+			c.errs = append(c.errs, &ConfigError{Source: "New", Err: errors.New("an Option is nil: remove it, or pass one made by a With... function")})
+			continue
+		}
 		o(&c)
 	}
 	if err := errors.Join(c.errs...); err != nil {

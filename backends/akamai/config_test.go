@@ -1,11 +1,13 @@
 package akamai_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -164,6 +166,15 @@ func TestBadSettingsFailAtNewNamingTheFault(t *testing.T) {
 		{"nil clock", func(t *testing.T) []akamai.Option {
 			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithClock(nil)}
 		}, []string{"WithClock: nil clock"}},
+		{"typed-nil clock", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEnv("ccu"), akamai.WithClock((*nilClock)(nil))}
+		}, []string{"WithClock: a nil *akamai_test.nilClock: pass akamai.SystemClock{}"}},
+		{"nil option", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{akamai.WithEnv("ccu"), nil}
+		}, []string{"akamai: New: an Option is nil: remove it, or pass one made by a With... function"}},
+		{"nil option and another fault", func(t *testing.T) []akamai.Option {
+			return []akamai.Option{nil, akamai.WithEnv("ccu"), akamai.WithNetwork("prod")}
+		}, []string{"an Option is nil", "WithNetwork"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,3 +202,9 @@ func TestCredentialsNeverPrintTheirSecrets(t *testing.T) {
 		assert.Contains(t, s, "akab.example")
 	}
 }
+
+// nilClock is a Clock whose nil pointer WithClock must refuse.
+type nilClock struct{}
+
+func (*nilClock) Now() time.Time                                   { return time.Time{} }
+func (*nilClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Option configures a [Backend] at [New].
@@ -191,11 +192,16 @@ func WithName(name string) Option {
 
 // WithClock sets the clock the client-side pacing runs on. The default is
 // the system clock; tests pass a faster one such as
-// akamaitest.NewScaledClock. nil is an error.
+// akamaitest.NewScaledClock. nil is an error, and so is a nil pointer (or
+// other nil value) of a type that implements Clock.
 func WithClock(clock Clock) Option {
 	return func(c *config) {
-		if clock == nil {
+		switch {
+		case clock == nil:
 			c.errs = append(c.errs, &ConfigError{Source: "WithClock", Err: errors.New("nil clock: pass akamai.SystemClock{} or a test clock, or leave the option out")})
+			return
+		case nilcheck.IsNil(clock):
+			c.errs = append(c.errs, &ConfigError{Source: "WithClock", Err: fmt.Errorf("a nil %T: pass akamai.SystemClock{} or a test clock, or leave the option out", clock)})
 			return
 		}
 		c.clock = clock

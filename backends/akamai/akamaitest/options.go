@@ -9,6 +9,7 @@ import (
 	"github.com/akamai/AkamaiOPEN-edgegrid-golang/v8/pkg/edgegrid"
 
 	"github.com/gormpurge/gormpurge/backends/akamai"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Option configures a [Server]. Pass options to [NewServer]. An option given
@@ -40,10 +41,14 @@ func defaultConfig() config {
 // WithClock sets the clock the token buckets refill on and that stamps
 // [Purge.At]. Give the same clock to the client under test, such as a
 // [ScaledClock], so that its pacing and the fake's buckets agree. Defaults to
-// the system clock. It panics if c is nil.
+// the system clock. It panics if c is nil, or a nil pointer (or other nil
+// value) of a type that implements akamai.Clock.
 func WithClock(c akamai.Clock) Option {
-	if c == nil {
+	switch {
+	case c == nil:
 		panic("akamaitest: WithClock(nil): pass a clock such as akamaitest.NewScaledClock(100), or leave the option out for the system clock")
+	case nilcheck.IsNil(c):
+		panic(fmt.Sprintf("akamaitest: WithClock((%T)(nil)): the clock is a nil %T: pass a clock such as akamaitest.NewScaledClock(100), or leave the option out for the system clock", c, c))
 	}
 	return func(cfg *config) { cfg.clock = c }
 }

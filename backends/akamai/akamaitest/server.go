@@ -46,10 +46,14 @@ const maxReadBody = 4 << 20
 
 // NewServer starts a fake Fast Purge API on an httptest TLS server at
 // 127.0.0.1 with fresh random credentials. Call [Server.Close] when done,
-// typically with t.Cleanup(srv.Close).
+// typically with t.Cleanup(srv.Close). Like its options, it panics on
+// misuse, as httptest does: here, if an option is nil.
 func NewServer(opts ...Option) *Server {
 	cfg := defaultConfig()
 	for _, o := range opts {
+		if o == nil {
+			panic("akamaitest: NewServer: an Option is nil: remove it, or pass one made by a With... function")
+		}
 		o(&cfg)
 	}
 	s := &Server{

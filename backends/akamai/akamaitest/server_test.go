@@ -218,6 +218,10 @@ func TestOptionsPanicOnMistakes(t *testing.T) {
 	// nil is a mistake too, never a request for the default.
 	assert.PanicsWithValue(t, "akamaitest: WithClock(nil): pass a clock such as akamaitest.NewScaledClock(100), or leave the option out for the system clock",
 		func() { akamaitest.WithClock(nil) })
+	assert.PanicsWithValue(t, "akamaitest: WithClock((*akamaitest.ScaledClock)(nil)): the clock is a nil *akamaitest.ScaledClock: pass a clock such as akamaitest.NewScaledClock(100), or leave the option out for the system clock",
+		func() { akamaitest.WithClock((*akamaitest.ScaledClock)(nil)) })
+	assert.PanicsWithValue(t, "akamaitest: NewServer: an Option is nil: remove it, or pass one made by a With... function",
+		func() { akamaitest.NewServer(nil) })
 	assert.PanicsWithValue(t, "akamaitest: WithNow(nil): pass a function such as time.Now, or leave the option out",
 		func() { akamaitest.WithNow(nil) })
 	assert.PanicsWithValue(t, "akamaitest: WithLatency(nil): pass a function, or leave the option out for no delay",

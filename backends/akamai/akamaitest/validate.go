@@ -115,7 +115,7 @@ func parseBody(kind akamai.Kind, body []byte) (purgeBody, *badRequest) {
 	}
 	pb.objects = make([]string, len(items))
 	for i, item := range items {
-		obj, bad := parseObject(kind, pb.hostname != "", i, item)
+		obj, bad := parseObject(kind, pb.hostname, i, item)
 		if bad != nil {
 			return purgeBody{}, bad
 		}
@@ -124,8 +124,10 @@ func parseBody(kind akamai.Kind, body []byte) (purgeBody, *badRequest) {
 	return pb, nil
 }
 
-// parseObject checks objects[i] of a request of kind.
-func parseObject(kind akamai.Kind, withHostname bool, i int, item json.RawMessage) (string, *badRequest) {
+// parseObject checks objects[i] of a request of kind. hostname is the
+// request's hostname attribute, "" without one: with one, a URL object
+// must be a path on it.
+func parseObject(kind akamai.Kind, hostname string, i int, item json.RawMessage) (string, *badRequest) {
 	if kind == akamai.KindCPCode {
 		t := string(bytes.TrimSpace(item))
 		n, err := strconv.ParseInt(t, 10, 64)
@@ -144,7 +146,7 @@ func parseObject(kind akamai.Kind, withHostname bool, i int, item json.RawMessag
 		if !validTag(s) {
 			return "", &badRequest{title: "bad tag", detail: s}
 		}
-	case withHostname:
+	case hostname != "":
 		if !strings.HasPrefix(s, "/") || !printableASCII(s) {
 			return "", &badRequest{title: "bad URL", detail: s}
 		}
