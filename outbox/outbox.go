@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Outbox is the durable Sink: it writes each committed transaction's purge
@@ -44,21 +46,34 @@ type Outbox struct {
 // claims) and SQLite.
 //
 // New runs its statements on db's connection pool, outside the plugin's
-// view; db may have the plugin installed or not. Options are validated here.
+// view; db may have the plugin installed or not. Options are validated here:
+// New returns an error naming every invalid one (a nil one included), and a
+// nil db, before it touches the database.
 func New(db *gorm.DB, opts ...Option) (*Outbox, error) {
 	return NewContext(context.Background(), db, opts...)
 }
 
 // NewContext is [New] with a context for the migration's statements.
 func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, error) {
-	if db == nil {
-		return nil, fmt.Errorf("outbox: New: db is nil")
+	var errs []error
+	switch {
+	case db == nil:
+		errs = append(errs, errors.New("db is nil: pass the *gorm.DB that gorm.Open returned"))
+	case db.Config == nil || nilcheck.IsNil(db.Dialector):
+		errs = append(errs, errors.New("db has no dialector: pass the *gorm.DB that gorm.Open returned, not one built by hand"))
+	}
+	if ctx == nil {
+		errs = append(errs, errors.New("NewContext(nil, ...): pass a context, such as context.Background()"))
 	}
 	cfg := defaultConfig()
 	for _, o := range opts {
+		if o == nil {
+			cfg.errs = append(cfg.errs, errors.New("an Option is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
 		o(&cfg)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := errors.Join(append(errs, cfg.validate())...); err != nil {
 		return nil, fmt.Errorf("outbox: New: invalid configuration:\n%w", err)
 	}
 	d, err := dialectOf(db)

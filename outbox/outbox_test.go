@@ -356,10 +356,34 @@ func TestNewMigratesAndValidates(t *testing.T) {
 		{outbox.WithRetention(-time.Second), "WithRetention(-1s)"},
 		{outbox.WithLogger(nil), "WithLogger(nil)"},
 		{outbox.WithErrorHandler(nil), "WithErrorHandler(nil): pass a function"},
+		{nil, "an Option is nil: remove it, or pass one made by a With... function"},
 	} {
 		_, err := outbox.New(db, tc.opt)
 		require.Error(t, err, tc.want)
 		assert.Contains(t, err.Error(), tc.want)
+	}
+	var noCtx context.Context
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		db   *gorm.DB
+		opts []outbox.Option
+		want []string
+	}{
+		{"nil db", t.Context(), nil, nil, []string{"outbox: New: invalid configuration", "db is nil: pass the *gorm.DB that gorm.Open returned"}},
+		{"db built by hand", t.Context(), &gorm.DB{}, nil, []string{"db has no dialector"}},
+		{"nil ctx", noCtx, db, nil, []string{"NewContext(nil, ...): pass a context"}},
+		{"every problem at once", t.Context(), nil, []outbox.Option{nil, outbox.WithBatchSize(0)},
+			[]string{"db is nil", "an Option is nil", "WithBatchSize(0)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ob, err := outbox.NewContext(tc.ctx, tc.db, tc.opts...)
+			assert.Nil(t, ob)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.ErrorContains(t, err, w)
+			}
+		})
 	}
 	_, err := outbox.New(nil)
 	assert.ErrorContains(t, err, "db is nil")
