@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"gorm.io/gorm"
+
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // Plugin is a gorm.Plugin that collects the pages and cache tags of every
@@ -34,23 +36,32 @@ type Plugin struct {
 
 var _ gorm.Plugin = (*Plugin)(nil)
 
-// New returns a Plugin that hands purge requests to sink. Options are
-// checked here and an error naming every invalid one, and how to fix it, is
-// returned by db.Use(plugin). An option given nil ([WithLogger],
-// [WithErrorHandler]) is such an error, not a request for the default:
-// leave the option out for the default.
+// New returns a Plugin that hands purge requests to sink. The sink and the
+// options are checked here and an error naming every problem, and how to
+// fix it, is returned by db.Use(plugin). A nil sink, or a nil pointer (or
+// other nil value) of a type that implements Sink, such as
+// (*dispatcher.Dispatcher)(nil), is such an error, and so is a nil Option
+// or an option given nil ([WithLogger], [WithErrorHandler]): leave the
+// option out for the default.
 func New(sink Sink, opts ...Option) *Plugin {
 	p := &Plugin{sink: sink, cfg: defaultConfig()}
 	empty := map[reflect.Type]*modelInfo{}
 	p.models.Store(&empty)
+	var errs []error
+	switch {
+	case sink == nil:
+		errs = append(errs, errors.New("gormpurge: New: sink is nil: pass a *dispatcher.Dispatcher, an outbox, or a gormpurge.SinkFunc"))
+	case nilcheck.IsNil(sink):
+		errs = append(errs, fmt.Errorf("gormpurge: New: sink is a nil %T: pass a *dispatcher.Dispatcher made by dispatcher.New, an outbox, or a gormpurge.SinkFunc", sink))
+	}
 	for _, o := range opts {
+		if o == nil {
+			errs = append(errs, errors.New("gormpurge: an Option is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
 		o(&p.cfg)
 	}
-	if sink == nil {
-		p.optErr = fmt.Errorf("gormpurge: New: sink is nil: pass a *dispatcher.Dispatcher, an outbox, or a gormpurge.SinkFunc")
-		return p
-	}
-	errs := p.cfg.errs
+	errs = append(errs, p.cfg.errs...)
 	var err error
 	if p.urls, err = newURLPolicy(p.cfg.baseURL, p.cfg.allowedHosts); err != nil {
 		errs = append(errs, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
 // Page is a model whose URLs come from its data, good and bad.
@@ -100,6 +101,12 @@ func TestInvalidOptionsFailUse(t *testing.T) {
 		{"nil error handler", gormpurge.New(sink, gormpurge.WithErrorHandler(nil)), []string{"gormpurge: WithErrorHandler(nil): pass a function"}},
 		{"every mistake at once", gormpurge.New(sink, gormpurge.WithLogger(nil), gormpurge.WithHandoffTimeout(-time.Second)),
 			[]string{"WithLogger(nil)", "WithHandoffTimeout(-1s)"}},
+		{"typed-nil sink", gormpurge.New((*dispatcher.Dispatcher)(nil)),
+			[]string{"gormpurge: New: sink is a nil *dispatcher.Dispatcher: pass a *dispatcher.Dispatcher made by dispatcher.New"}},
+		{"typed-nil sink func", gormpurge.New(gormpurge.SinkFunc(nil)), []string{"gormpurge: New: sink is a nil gormpurge.SinkFunc"}},
+		{"nil option", gormpurge.New(sink, nil), []string{"gormpurge: an Option is nil: remove it, or pass one made by a With... function"}},
+		{"nil sink and invalid options", gormpurge.New(nil, gormpurge.WithLogger(nil), nil, gormpurge.WithBaseURL("example.com")),
+			[]string{"sink is nil", "WithLogger(nil)", "an Option is nil", `WithBaseURL("example.com")`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
