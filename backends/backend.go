@@ -157,8 +157,9 @@ type Result struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// BackendFunc adapts a function to a Backend with the given name and no
-// limits. Use it for tests and small custom integrations.
+// BackendFunc is the signature of [Backend.Purge]: the function that
+// [Func] turns into a Backend with a name and no limits. Use them for tests
+// and small custom integrations.
 type BackendFunc func(ctx context.Context, r Request) (Result, error)
 
 // Func returns a Backend named name that calls fn. It is shorthand for a
