@@ -33,13 +33,13 @@ type Relay struct {
 	names []string // the dispatcher's backends
 	owner string
 
-	lc        *lifecycle.Lifecycle // owns every goroutine of the relay
-	ctx       context.Context      // lc.Context(): cancelled when Close gives up, then when it ends
-	stopping  <-chan struct{}      // lc.Stopping(): closed when Close begins: claim no more
-	wake      chan struct{}        // capacity 1: rows may be waiting
-	slots     chan struct{}        // one per batch in flight
-	claimDone chan struct{}        // closed when the claim loop has returned
-	batches   sync.WaitGroup       // batches in flight; added to only by the claim loop
+	lc       *lifecycle.Lifecycle // owns every goroutine of the relay
+	ctx      context.Context      // lc.Context(): cancelled when Close gives up, then when it ends
+	stopping <-chan struct{}      // lc.Stopping(): closed when Close begins: claim no more
+	wake     chan struct{}        // capacity 1: rows may be waiting
+	slots    chan struct{}        // one per batch in flight
+	busy     lifecycle.Group      // the claim in progress, if any, and the batches in flight; added to only by the claim loop
+	claims   atomic.Uint64        // claims that have returned, counted before busy ends their count; for tests
 
 	heldMu sync.Mutex
 	held   map[int64]struct{} // rows claimed and not yet recorded
@@ -120,8 +120,6 @@ func (o *Outbox) Relay(d *dispatcher.Dispatcher) (*Relay, error) {
 		wake:  make(chan struct{}, 1),
 		slots: make(chan struct{}, o.cfg.concurrency),
 		held:  make(map[int64]struct{}),
-
-		claimDone: make(chan struct{}),
 	}
 	r.lc = lifecycle.New(lifecycle.Hooks{Drain: r.drain, Stopped: r.stopped})
 	r.ctx, r.stopping = r.lc.Context(), r.lc.Stopping()
@@ -161,7 +159,8 @@ func (r *Relay) signal() {
 // settled by the dispatcher and recorded, and stops the relay's goroutines.
 // If ctx ends first, Close stops waiting, gives the rows it still holds back
 // to the table unsettled (another relay, or this one after a restart, sends
-// them again) and returns an error wrapping ctx's cause.
+// them again) and returns an error wrapping ctx's cause. A Close that finds
+// no row held and no claim in progress returns nil, even if ctx has ended.
 //
 // Close then gives back any row whose outcome it could not record. Recording
 // a batch's outcome gets up to 10 seconds of its own, so Close can return
@@ -173,28 +172,16 @@ func (r *Relay) Close(ctx context.Context) error {
 	return r.lc.Close(ctx)
 }
 
-// drain is the Close hook that waits, within ctx, for the claim loop to stop
-// and the batches in flight to be recorded. The claim loop stops first, so
-// that no batch starts while drain waits for the batches.
+// drain is the Close hook that waits, within ctx, for the claim in progress,
+// if any, and the batches in flight to be recorded. It stops busy first, so
+// that no claim starts while drain waits: a claim is counted in busy before
+// it starts, and its batch takes its place there. With nothing in flight
+// drain returns nil at once, even if ctx has ended.
 func (r *Relay) drain(ctx context.Context) error {
 	r.o.removeRelay(r)
-	waitFor := func(ch <-chan struct{}) bool {
-		select {
-		case <-ch:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	if waitFor(r.claimDone) {
-		batchesDone := make(chan struct{})
-		r.lc.Go(func() { // ends with the batches, which end once r.ctx is cancelled
-			r.batches.Wait()
-			close(batchesDone)
-		})
-		if waitFor(batchesDone) {
-			return nil
-		}
+	r.busy.Stop()
+	if err := r.busy.Wait(ctx); err == nil {
+		return nil
 	}
 	// The lifecycle cancels r.ctx next: the claim stops, and batches give
 	// their rows back.
@@ -214,9 +201,9 @@ func (r *Relay) stopped(_ context.Context, err error) error {
 }
 
 // claimLoop claims batches while there are due rows and free slots, and
-// waits for a wake-up or the poll interval when there are none.
+// waits for a wake-up or the poll interval when there are none. Each claim
+// is counted in busy, and the batch it claims, if any, ends the count.
 func (r *Relay) claimLoop() {
-	defer close(r.claimDone)
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	wait := func() bool {
@@ -243,9 +230,17 @@ func (r *Relay) claimLoop() {
 			return
 		default:
 		}
+		if !r.busy.Add() { // drain has begun (Stopping alone could race with its check)
+			<-r.slots
+			return
+		}
 		rows, err := r.claim(r.ctx)
 		if err == nil {
 			rows = r.hold(rows)
+		}
+		r.claims.Add(1)
+		if err != nil || len(rows) == 0 {
+			r.busy.Done()
 		}
 		if err != nil {
 			<-r.slots
@@ -265,8 +260,7 @@ func (r *Relay) claimLoop() {
 			continue
 		}
 		r.stats.claimed.Add(uint64(len(rows)))
-		r.batches.Add(1)
-		r.lc.Go(func() { r.deliver(rows) })
+		r.lc.Go(func() { r.deliver(rows) }) // ends the claim's count in busy
 		if len(rows) < r.o.cfg.batchSize && !wait() {
 			return
 		}
@@ -274,9 +268,10 @@ func (r *Relay) claimLoop() {
 }
 
 // deliver submits a claimed batch, waits for every backend to settle each
-// row, and records the outcomes.
+// row, and records the outcomes. It ends the count in busy of the claim
+// that claimed rows.
 func (r *Relay) deliver(rows []claimedRow) {
-	defer r.batches.Done()
+	defer r.busy.Done()
 	released := false
 	defer func() {
 		r.unhold(rows)
