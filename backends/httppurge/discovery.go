@@ -131,11 +131,11 @@ func (d *discovery) refreshSoon() {
 // the latest refresh when no node is known.
 func (d *discovery) waitFirst(ctx context.Context) error {
 	select {
-	case <-d.first:
-	case <-d.lc.Stopping():
-		return backends.Permanent(ErrClosed)
-	case <-ctx.Done():
-		return fmt.Errorf("httppurge: waiting for the first node discovery: %w", context.Cause(ctx))
+	case <-d.first: // already run: preferred to an ended ctx, which select would pick half the time
+	default:
+		if err := d.waitFirstSlow(ctx); err != nil {
+			return err
+		}
 	}
 	d.mu.Lock()
 	err := d.lastErr
@@ -145,6 +145,19 @@ func (d *discovery) waitFirst(ctx context.Context) error {
 		return fmt.Errorf("httppurge: no nodes: %w", err)
 	}
 	return nil
+}
+
+// waitFirstSlow waits until the first refresh has run, Close begins or ctx
+// ends.
+func (d *discovery) waitFirstSlow(ctx context.Context) error {
+	select {
+	case <-d.first:
+		return nil
+	case <-d.lc.Stopping():
+		return backends.Permanent(ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("httppurge: waiting for the first node discovery: %w", context.Cause(ctx))
+	}
 }
 
 // close ends the goroutine, cancelling a call to the discovery function in
