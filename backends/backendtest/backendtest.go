@@ -13,8 +13,9 @@
 // cancelled context promptly; that it classifies each kind of failure its
 // fake can be made to answer ([backends.IsPermanent],
 // [backends.RetryDelay], [backends.FailedObjects]); that it is safe for
-// concurrent use; that a Close(ctx) method may be called twice; and that
-// no error or result shows the secrets it was configured with.
+// concurrent use; that a [backends.Closer]'s Close may be called twice,
+// and returns nil with nothing in flight even when its ctx has ended; and
+// that no error or result shows the secrets it was configured with.
 //
 // A new backend is done when it passes this suite against its own faithful
 // fake, and that fake's tests against the real service.
@@ -74,7 +75,7 @@ func (f Failure) String() string {
 // Fail or Hold skips the checks that need it.
 type Harness struct {
 	// Backend is the backend under test, configured to purge from the
-	// fake. If it has a Close(ctx) method, the factory should close it in
+	// fake. If it is a [backends.Closer], the factory should close it in
 	// t.Cleanup; the suite calls Close too, and Close must tolerate that.
 	Backend backends.Backend
 
@@ -455,33 +456,36 @@ func testConcurrent(t *testing.T, newHarness Factory) {
 	expectReceived(t, h, want)
 }
 
-// closer is the lifecycle method a backend that owns connections or
-// goroutines has.
-type closer interface {
-	Close(ctx context.Context) error
-}
-
+// testClose checks a [backends.Closer]: Close may be called twice, and,
+// with nothing in flight, returns nil even when its ctx has already ended,
+// on a backend never used as on one whose purges have returned.
 func testClose(t *testing.T, newHarness Factory) {
-	h := build(t, newHarness)
-	c, ok := h.Backend.(closer)
-	if !ok {
-		t.Skip("the backend has no Close(ctx) method")
+	if _, ok := build(t, newHarness).Backend.(backends.Closer); !ok {
+		t.Skip("the backend is not a backends.Closer: it has no Close(ctx) method")
 	}
-	for i := range 2 {
-		if err := c.Close(timeout(t)); err != nil {
-			noSecret(t, h, "Close's error", err.Error())
-			t.Errorf("Close #%d of a backend never used: %v", i+1, err)
-		}
-	}
-	h = build(t, newHarness)
-	c = h.Backend.(closer)
-	if _, err := purge(t, h, timeout(t), backends.Request{URLs: []string{"/conformance/close"}}); err != nil {
-		t.Fatalf("purge before Close: %v", err)
-	}
-	for i := range 2 {
-		if err := c.Close(timeout(t)); err != nil {
-			noSecret(t, h, "Close's error", err.Error())
-			t.Errorf("Close #%d of a used backend: %v", i+1, err)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, used := range []bool{false, true} {
+		for _, ctxEnded := range []bool{false, true} {
+			h := build(t, newHarness)
+			c := h.Backend.(backends.Closer)
+			what := "a backend never used"
+			if used {
+				what = "a used backend, its purges returned"
+				if _, err := purge(t, h, timeout(t), backends.Request{URLs: []string{"/conformance/close"}}); err != nil {
+					t.Fatalf("purge before Close: %v", err)
+				}
+			}
+			ctx, how := timeout(t), "a live ctx"
+			if ctxEnded {
+				ctx, how = ended, "an ended ctx (nothing in flight: no error)"
+			}
+			for i := range 2 {
+				if err := c.Close(ctx); err != nil {
+					noSecret(t, h, "Close's error", err.Error())
+					t.Errorf("Close #%d of %s, with %s: %v", i+1, what, how, err)
+				}
+			}
 		}
 	}
 }
