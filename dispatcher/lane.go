@@ -408,6 +408,11 @@ func (l *lane) waitSettled(ctx context.Context, target uint64) error {
 			return nil
 		}
 		select {
+		case <-progress: // progress first, even with ctx ended: look again
+			continue
+		default:
+		}
+		select {
 		case <-progress:
 		case <-ctx.Done():
 			return context.Cause(ctx)

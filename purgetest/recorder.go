@@ -164,6 +164,11 @@ func (rec *Recorder) WaitForURLs(ctx context.Context, urls ...string) error {
 			return nil
 		}
 		select {
+		case <-ch: // new requests first, even with ctx ended: look again
+			continue
+		default:
+		}
+		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
