@@ -215,6 +215,10 @@ func (c Credentials) validate(src string, names []string) error {
 		if len(v) >= minSecretInHost && strings.Contains(c.Host, v) {
 			return &ConfigError{Source: src, Field: names[0], Err: fmt.Errorf("holds the value of %s: check the line breaks", names[i+1])}
 		}
+		if commonRun(c.Host, v) >= minSharedWithHost {
+			// Printing the host would print much of the secret.
+			return &ConfigError{Source: src, Field: names[0], Err: fmt.Errorf("shares a long run of characters with %s: check that each value is on its own line", names[i+1])}
+		}
 	}
 	for i, v := range []string{c.ClientToken, c.ClientSecret, c.AccessToken} {
 		if strings.ContainsAny(v, " \t;\r\n") {
@@ -229,6 +233,33 @@ func (c Credentials) validate(src string, names []string) error {
 // host is taken for a mistake in the file: real ones are far longer, and a
 // shorter value may be part of a host name by chance.
 const minSecretInHost = 8
+
+// minSharedWithHost is the length of a run of characters shared by the host
+// and a token or secret from which the host is refused, since the host is
+// printed in logs: real ones share at most the "akab-" prefix.
+const minSharedWithHost = 12
+
+// commonRun returns the length of the longest run of bytes found in both a
+// and b.
+func commonRun(a, b string) int {
+	if len(a) < minSharedWithHost || len(b) < minSharedWithHost {
+		return 0
+	}
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	best := 0
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			if a[i-1] == b[j-1] {
+				cur[j] = prev[j-1] + 1
+				best = max(best, cur[j])
+			} else {
+				cur[j] = 0
+			}
+		}
+		prev, cur = cur, prev
+	}
+	return best
+}
 
 // notHostChar reports whether r cannot appear in a host name, an IP address
 // (with brackets for IPv6) or a port.
