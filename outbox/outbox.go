@@ -103,7 +103,11 @@ func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, erro
 		if try == 3 || ctx.Err() != nil {
 			return nil, fmt.Errorf("outbox: New: %w", err)
 		}
-		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		select {
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("outbox: New: %w (gave up waiting: %w)", err, context.Cause(ctx))
+		}
 	}
 	rowBytes := maxRowBytes
 	if d.name == "mysql" {
