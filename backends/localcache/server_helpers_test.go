@@ -94,6 +94,15 @@ func reset(t *testing.T, s *server, c *net.TCPConn) {
 	}
 }
 
+// eventuallyHit waits until path is served from the cache: a miss is
+// stored once it has been written to its client, which may be a moment
+// after that client has read it.
+func eventuallyHit(t *testing.T, s *server, path string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return fetch(t, s, path).xcache == "HIT" }, 5*time.Second, 5*time.Millisecond,
+		"%s is never served from the cache", path)
+}
+
 // fetch GETs path from s with a fresh connection, and returns what the
 // client got; the request fails the test if it has not ended shortly
 // before the test's deadline.
