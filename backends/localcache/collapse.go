@@ -6,6 +6,7 @@ import "sync"
 type fill struct {
 	key   string // the variant key the entry belongs under
 	entry *Entry
+	gen   uint64 // the store's generation the page was rendered under
 }
 
 // flights collapses concurrent misses of one key into one render: the
@@ -38,9 +39,10 @@ func (g *flights) join(key string) (*flight, bool) {
 	return c, true
 }
 
-// release ends the wait on c with f, and lets the next miss of key lead a
-// flight of its own. Only the first call counts.
-func (g *flights) release(key string, c *flight, f *fill) {
+// release ends the wait on c with f. Only the first call counts. The flight
+// stays joinable until finish, so that a miss arriving while the leader
+// still sends and stores the page shares it too.
+func (g *flights) release(c *flight, f *fill) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if c.released {
@@ -48,6 +50,15 @@ func (g *flights) release(key string, c *flight, f *fill) {
 	}
 	c.released, c.fill = true, f
 	close(c.done)
+}
+
+// finish releases c (with nothing, if it was not released yet) and lets the
+// next miss of key lead a flight of its own. The leader calls it once the
+// page is stored or known not to be.
+func (g *flights) finish(key string, c *flight) {
+	g.release(c, nil)
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.calls[key] == c {
 		delete(g.calls, key)
 	}

@@ -1,6 +1,7 @@
 package localcache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -108,13 +109,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if leader {
 		// Whatever happens to the render (a panic, runtime.Goexit), the
 		// requests waiting on it stop waiting.
-		defer h.flights.release(key, c, nil)
-		h.miss(w, r, base, func(f *fill) { h.flights.release(key, c, f) })
+		defer h.flights.finish(key, c)
+		// The miss seen above may have been filled, and its flight
+		// finished, before this request joined: look again, and share
+		// what is found with the requests that joined meanwhile.
+		if gen, err := h.store.Generation(ctx); err == nil {
+			if k, e := h.lookup(ctx, base, r); e != nil {
+				h.flights.release(c, &fill{key: k, entry: e, gen: gen})
+				replay(w, r, e)
+				return
+			}
+		}
+		h.miss(w, r, base, func(f *fill) { h.flights.release(c, f) })
 		return
 	}
 	select {
 	case <-c.done:
-		if f := c.fill; f != nil && varyKey(base, f.entry, r) == f.key {
+		if f := c.fill; f != nil && varyKey(base, f.entry, r) == f.key && h.unpurged(ctx, f.gen) {
 			replay(w, r, f.entry)
 			return
 		}
@@ -125,4 +136,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The response was personal, not cacheable, streamed, another
 	// variant, or this request stopped waiting.
 	h.miss(w, r, base, nil)
+}
+
+// unpurged reports whether no purge or clear has run since the store's
+// generation was gen: a page shared by a miss still in flight is served
+// only then, since a purge may have replaced the data it was rendered from.
+func (h *handler) unpurged(ctx context.Context, gen uint64) bool {
+	now, err := h.store.Generation(ctx)
+	return err == nil && now == gen
 }

@@ -55,8 +55,8 @@ func (h *handler) miss(w http.ResponseWriter, r *http.Request, base string, rele
 	}
 	// Waiting requests may share the page unless a purge ran meanwhile (it
 	// may have been rendered from data the purge replaced).
-	if now, err := h.store.Generation(ctx); err == nil && now == gen {
-		release(&fill{key: key, entry: e})
+	if h.unpurged(ctx, gen) {
+		release(&fill{key: key, entry: e, gen: gen})
 	} else {
 		release(nil)
 	}
