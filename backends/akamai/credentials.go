@@ -207,6 +207,8 @@ func (c Credentials) validate(src string, names []string) error {
 	switch {
 	case strings.Contains(c.Host, "://"):
 		return &ConfigError{Source: src, Field: names[0], Err: errors.New("must be a host name without a scheme, such as akab-xxxx.luna.akamaiapis.net")}
+	case len(c.Host) > maxHostLen:
+		return &ConfigError{Source: src, Field: names[0], Err: fmt.Errorf("longer than %d characters: not a host name (check the line breaks)", maxHostLen)}
 	case strings.IndexFunc(c.Host, notHostChar) >= 0:
 		return &ConfigError{Source: src, Field: names[0], Err: errors.New("must be a host name such as akab-xxxx.luna.akamaiapis.net " +
 			"(letters, digits, dots, hyphens and an optional :port; no path, space or other character: check the line breaks)")}
@@ -239,9 +241,19 @@ const minSecretInHost = 8
 // printed in logs: real ones share at most the "akab-" prefix.
 const minSharedWithHost = 12
 
+// maxHostLen is the longest host name DNS allows (RFC 1035), with room for
+// a port.
+const maxHostLen = 253 + len(":65535")
+
+// maxSecretScan bounds how much of a token or secret commonRun compares
+// with the host: real ones are well under it, and the comparison costs the
+// product of the two lengths.
+const maxSecretScan = 1024
+
 // commonRun returns the length of the longest run of bytes found in both a
-// and b.
+// and the first maxSecretScan bytes of b.
 func commonRun(a, b string) int {
+	b = b[:min(len(b), maxSecretScan)]
 	if len(a) < minSharedWithHost || len(b) < minSharedWithHost {
 		return 0
 	}
