@@ -91,7 +91,7 @@ func TestCrashSafety(t *testing.T) {
 			switch n := delivered["/pages/"+slug]; {
 			case n == 0:
 				missing++
-				t.Errorf("committed page %s was never purged", slug)
+				t.Errorf("committed page %s was never purged; %s", slug, whyMissing(t, db, inFile, "/pages/"+slug))
 			case n > 1:
 				twice++
 			}
@@ -135,6 +135,26 @@ func runAndKill(t *testing.T, k int, kind, dsn, file string, d time.Duration) {
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "child %d should have been killed: %s", k, stderr.String())
 	require.Equal(t, syscall.SIGKILL, exit.Sys().(syscall.WaitStatus).Signal(), "child %d died on its own: %s", k, stderr.String())
+}
+
+// whyMissing says what is known of a committed page no one purged: the
+// outbox rows that name it, and any line of the children's file that holds
+// it run together with another.
+func whyMissing(t *testing.T, db *gorm.DB, inFile []string, u string) string {
+	t.Helper()
+	var rows []struct {
+		ID       int64
+		State    string
+		Attempts int
+	}
+	err := db.Raw("SELECT id, state, attempts FROM gormpurge_outbox WHERE urls LIKE ?", "%"+u+"\"%").Scan(&rows).Error
+	var glued []string
+	for _, l := range inFile {
+		if l != u && strings.Contains(l, u) {
+			glued = append(glued, l)
+		}
+	}
+	return fmt.Sprintf("outbox rows naming it: %+v (query error: %v); file lines holding it with other text: %q", rows, err, glued)
 }
 
 func readLines(t *testing.T, file string) []string {
