@@ -46,30 +46,6 @@ func canonicalURLs(urls, hosts []string) (out []string, bad []Rejected) {
 	return out, bad
 }
 
-// canonicalURL returns an absolute URL as the https URL Akamai is sent.
-func canonicalURL(raw string) (string, error) {
-	c, err := backends.CanonicalURL(raw)
-	if err != nil {
-		return "", err
-	}
-	if c[0] == '/' {
-		return "", fmt.Errorf("a site-relative path, not an absolute URL")
-	}
-	return httpsForm(c), nil
-}
-
-// canonicalPath returns a site-relative path in canonical form.
-func canonicalPath(raw string) (string, error) {
-	c, err := backends.CanonicalURL(raw)
-	if err != nil {
-		return "", err
-	}
-	if c[0] != '/' {
-		return "", fmt.Errorf("an absolute URL, not a site-relative path")
-	}
-	return c, nil
-}
-
 // httpsForm returns the https URL of a canonical absolute URL: Fast Purge
 // purges the http and https forms of a page with one URL.
 func httpsForm(c string) string {

@@ -1,8 +1,6 @@
 package akamai
 
 import (
-	"strings"
-
 	"github.com/gormpurge/gormpurge/backends"
 )
 
@@ -15,16 +13,15 @@ func (b *Backend) size(r backends.Request) int {
 	if len(r.URLs) > 0 {
 		n = len(bodyOpen) + len(bodyClose) - 1
 		for _, u := range r.URLs {
-			if strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") {
-				p, err := canonicalPath(u)
-				if err != nil {
-					continue
-				}
+			c, err := backends.CanonicalURL(u)
+			switch {
+			case err != nil: // refused, never sent
+			case c[0] == '/':
 				for _, h := range b.hostnames {
-					n += 1 + jsonLen(p) + len("https://") + len(h)
+					n += 1 + jsonLen(c) + len("https://") + len(h)
 				}
-			} else if c, err := canonicalURL(u); err == nil {
-				n += 1 + jsonLen(c)
+			default:
+				n += 1 + jsonLen(httpsForm(c))
 			}
 			if n > limit {
 				return n

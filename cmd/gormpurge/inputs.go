@@ -122,7 +122,7 @@ func check(ins []input, fn checkFunc) (ok []string, bad []invalidInput) {
 	for _, in := range ins {
 		v, err := fn(in.value)
 		if err != nil {
-			bad = append(bad, invalidInput{Where: in.where, Input: redactURL(in.value), Error: redactText(err.Error(), in.value)})
+			bad = append(bad, invalidInput{Where: in.where, Input: backends.RedactURL(in.value), Error: redactText(err.Error(), in.value)})
 			continue
 		}
 		ok = append(ok, v)
@@ -183,14 +183,11 @@ func checkURL(paths pathRule, pathHint string) checkFunc {
 	}
 }
 
-// redactURL returns s, a URL, without the credentials it may carry, as
-// the library shows URLs: see [backends.RedactURL].
-func redactURL(s string) string { return backends.RedactURL(s) }
 
 // redactText returns msg with every occurrence of the URL raw, and of each
-// credential redactURL hides in it, redacted.
+// credential backends.RedactURL hides in it, redacted.
 func redactText(msg, raw string) string {
-	red := redactURL(raw)
+	red := backends.RedactURL(raw)
 	if red == raw {
 		return msg
 	}
@@ -202,7 +199,7 @@ func redactText(msg, raw string) string {
 	return msg
 }
 
-// credentials returns the pieces of the URL raw that redactURL hides, as
+// credentials returns the pieces of the URL raw that backends.RedactURL hides, as
 // written and decoded: its user information, query values and fragment.
 func credentials(raw string) []string {
 	var out []string
