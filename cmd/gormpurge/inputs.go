@@ -183,7 +183,6 @@ func checkURL(paths pathRule, pathHint string) checkFunc {
 	}
 }
 
-
 // redactText returns msg with every occurrence of the URL raw, and of each
 // credential backends.RedactURL hides in it, redacted.
 func redactText(msg, raw string) string {
