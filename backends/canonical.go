@@ -57,7 +57,7 @@ var (
 // the value with [RedactURL]). CanonicalURL is
 // idempotent; the README's "The canonical form" table lists examples.
 func CanonicalURL(raw string) (string, error) {
-	if isCanonicalPath(raw) { // the common case, without allocating
+	if isCanonicalPath(raw) || isCanonicalAbsolute(raw) { // the common cases, without allocating
 		return raw, nil
 	}
 	if i := strings.IndexFunc(raw, isControl); i >= 0 {
@@ -288,6 +288,48 @@ func isCanonicalPathQuery(s string) bool {
 }
 
 func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
+
+// isCanonicalAbsolute reports whether s is an absolute URL already in
+// canonical form with an ASCII host name (not an IP literal): the plugin
+// hands such URLs over with WithBaseURL, and the dispatcher, the outbox
+// and the backends see them again, so they are recognised without parsing.
+func isCanonicalAbsolute(s string) bool {
+	rest, ok := strings.CutPrefix(s, "https://")
+	defaultPort := "443"
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
+			return false
+		}
+		defaultPort = "80"
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash <= 0 {
+		return false
+	}
+	host, port, hasPort := strings.Cut(rest[:slash], ":")
+	if host == "" || host[0] == '.' || host[len(host)-1] == '.' || strings.Contains(host, "..") {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	if hasPort {
+		if port == "" || port[0] == '0' || len(port) > 5 || port == defaultPort {
+			return false
+		}
+		for i := 0; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return false
+			}
+		}
+		if n, _ := strconv.Atoi(port); n > 65535 {
+			return false
+		}
+	}
+	return isCanonicalPathQuery(rest[slash:])
+}
 
 // isCanonicalPath reports whether s is a site-relative path, without a
 // query, made only of characters the canonical form keeps as they are.
