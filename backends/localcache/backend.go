@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // BackendName is the Name of a [Backend].
@@ -15,6 +16,7 @@ const BackendName = "localcache"
 // dispatcher with the other backends. It is safe for concurrent use.
 type Backend struct {
 	store Store
+	bus   Bus // nil: this instance only
 }
 
 var (
@@ -22,15 +24,55 @@ var (
 	_ backends.PurgeAller = (*Backend)(nil)
 )
 
-// NewBackend returns a Backend that purges store, the Store given to
-// [Middleware]. It returns an error if store is nil, or a nil pointer (or
-// other nil value) of a type that implements Store, such as
-// (*MemoryStore)(nil).
-func NewBackend(store Store) (*Backend, error) {
-	if err := storeProblem("NewBackend", store, passTheStore); err != nil {
-		return nil, fmt.Errorf("localcache: %w", err)
+// A BackendOption configures a [Backend]; pass it to [NewBackend].
+type BackendOption func(*backendConfig)
+
+type backendConfig struct {
+	bus  Bus
+	errs []error
+}
+
+// WithBus makes the Backend publish every purge and clear on bus after
+// applying it to its own store, so that the other instances of the
+// application, each running [Follow] on the same bus, apply it to theirs.
+// A purge is reported delivered only once both are done: when the bus
+// refuses it, Purge returns an error and the dispatcher retries it. Use it
+// when each instance keeps pages in a store of its own, such as a
+// [MemoryStore]; a store shared by every instance (such as redisstore's)
+// needs no bus.
+func WithBus(bus Bus) BackendOption {
+	return func(c *backendConfig) {
+		switch {
+		case bus == nil:
+			c.errs = append(c.errs, errors.New("WithBus(nil): pass a Bus, such as one from redisstore.NewBus or natsbus.New, or leave the option out"))
+		case nilcheck.IsNil(bus):
+			c.errs = append(c.errs, fmt.Errorf("WithBus((%T)(nil)): the Bus is a nil %T: pass one from its constructor", bus, bus))
+		default:
+			c.bus = bus
+		}
 	}
-	return &Backend{store: store}, nil
+}
+
+// NewBackend returns a Backend that purges store, the Store given to
+// [Middleware], configured by opts. It returns an error if store is nil,
+// or a nil pointer (or other nil value) of a type that implements Store,
+// such as (*MemoryStore)(nil), naming each problem and how to fix it.
+func NewBackend(store Store, opts ...BackendOption) (*Backend, error) {
+	var c backendConfig
+	if err := storeProblem("NewBackend", store, passTheStore); err != nil {
+		c.errs = append(c.errs, err)
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			c.errs = append(c.errs, errors.New("a BackendOption is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
+		opt(&c)
+	}
+	if err := errors.Join(c.errs...); err != nil {
+		return nil, fmt.Errorf("localcache: invalid backend configuration:\n%w", err)
+	}
+	return &Backend{store: store, bus: c.bus}, nil
 }
 
 // Name returns [BackendName].
@@ -72,6 +114,12 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	if err != nil {
 		return res, fmt.Errorf("localcache: purge: %w", err)
 	}
+	if b.bus != nil && len(indexes) > 0 {
+		if err := b.bus.Publish(ctx, Event{Kind: EventPurge, Indexes: indexes}); err != nil {
+			return res, fmt.Errorf("localcache: purged here (%s) but could not tell the other instances: %w", res.Detail, err)
+		}
+		res.Detail += "; published"
+	}
 	return res, backends.Partial(refused, backends.Permanent(errors.Join(bad...)))
 }
 
@@ -90,6 +138,12 @@ func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
 	res := backends.Result{Backend: BackendName, Detail: fmt.Sprintf("removed %d entries", n)}
 	if err != nil {
 		return res, fmt.Errorf("localcache: clear: %w", err)
+	}
+	if b.bus != nil {
+		if err := b.bus.Publish(ctx, Event{Kind: EventClear}); err != nil {
+			return res, fmt.Errorf("localcache: cleared here (%s) but could not tell the other instances: %w", res.Detail, err)
+		}
+		res.Detail += "; published"
 	}
 	return res, nil
 }

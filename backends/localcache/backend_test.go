@@ -127,9 +127,9 @@ func TestNewBackendRefusesNilStore(t *testing.T) {
 		store localcache.Store
 		want  string
 	}{
-		{"nil", nil, "localcache: NewBackend(nil): pass the Store given to Middleware, such as one from NewMemoryStore"},
+		{"nil", nil, "localcache: invalid backend configuration:\nNewBackend(nil): pass the Store given to Middleware, such as one from NewMemoryStore"},
 		{"typed nil", (*localcache.MemoryStore)(nil),
-			"localcache: NewBackend((*localcache.MemoryStore)(nil)): the Store is a nil *localcache.MemoryStore: pass the Store given to Middleware, such as one from NewMemoryStore"},
+			"localcache: invalid backend configuration:\nNewBackend((*localcache.MemoryStore)(nil)): the Store is a nil *localcache.MemoryStore: pass the Store given to Middleware, such as one from NewMemoryStore"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,8 @@ type MemoryStore struct {
 	bytes int64
 	index map[string]map[string]struct{} // index key -> entry keys
 	gen   uint64
+	// suspended makes Get miss and Set store nothing; see Suspend.
+	suspended bool
 }
 
 type memItem struct {
@@ -117,6 +119,9 @@ func (s *MemoryStore) evicted(key string, it *memItem) {
 func (s *MemoryStore) Get(_ context.Context, key string) (*Entry, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.suspended {
+		return nil, false, nil
+	}
 	it, ok := s.lru.Get(key)
 	if !ok {
 		return nil, false, nil
@@ -142,7 +147,7 @@ func (s *MemoryStore) Set(_ context.Context, key string, e *Entry, gen uint64) (
 	size := e.size(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if gen != s.gen || size > s.maxBytes || e.TTL < 0 {
+	if gen != s.gen || size > s.maxBytes || e.TTL < 0 || s.suspended {
 		return false, nil
 	}
 	var expires time.Time
@@ -191,6 +196,36 @@ func (s *MemoryStore) Clear(context.Context) (int, error) {
 	n := s.lru.Len()
 	s.reset()
 	return n, nil
+}
+
+// Suspend empties the store and makes it answer nothing and store nothing
+// until [MemoryStore.Resume]: every request renders its page, as without a
+// cache. [Follow] suspends the store while its bus may be losing purges,
+// so that the instance never serves a page whose purge it may have missed.
+func (s *MemoryStore) Suspend() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	s.suspended = true
+	s.reset()
+}
+
+// Resume ends a [MemoryStore.Suspend]: the store answers and stores again,
+// empty. A page rendered while the store was suspended is not stored.
+func (s *MemoryStore) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	s.suspended = false
+	s.reset()
+}
+
+// Suspended reports whether the store is suspended (see
+// [MemoryStore.Suspend]).
+func (s *MemoryStore) Suspended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.suspended
 }
 
 // Len returns the number of entries held, expired ones not yet removed
