@@ -123,27 +123,42 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	return res, backends.Partial(refused, backends.Permanent(errors.Join(bad...)))
 }
 
+// Clear empties the store and, with [WithBus], tells the other instances
+// to empty theirs; it returns how many entries it removed here. It is
+// PurgeAll for [ClearHandler], which takes a [Clearer].
+func (b *Backend) Clear(ctx context.Context) (int, error) {
+	n, _, err := b.clear(ctx)
+	return n, err
+}
+
 // CanPurgeAll returns nil: a [Store] can always be cleared.
 func (b *Backend) CanPurgeAll() error { return nil }
 
 // PurgeAll empties the store with [Store.Clear], for a dispatcher's
 // escalation to a purge of everything or an operator's "purge everything"
-// button. Result.Detail says how many entries were removed. When ctx has
+// button; with [WithBus], every other instance clears its store too.
+// Result.Detail says how many entries were removed here. When ctx has
 // ended, PurgeAll clears nothing and returns an error wrapping ctx's.
 func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
+	_, res, err := b.clear(ctx)
+	return res, err
+}
+
+// clear is Clear and PurgeAll: it returns the entries removed here.
+func (b *Backend) clear(ctx context.Context) (int, backends.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return backends.Result{Backend: BackendName}, fmt.Errorf("localcache: clear: %w", err)
+		return 0, backends.Result{Backend: BackendName}, fmt.Errorf("localcache: clear: %w", err)
 	}
 	n, err := b.store.Clear(ctx)
 	res := backends.Result{Backend: BackendName, Detail: fmt.Sprintf("removed %d entries", n)}
 	if err != nil {
-		return res, fmt.Errorf("localcache: clear: %w", err)
+		return n, res, fmt.Errorf("localcache: clear: %w", err)
 	}
 	if b.bus != nil {
 		if err := b.bus.Publish(ctx, Event{Kind: EventClear}); err != nil {
-			return res, fmt.Errorf("localcache: cleared here (%s) but could not tell the other instances: %w", res.Detail, err)
+			return n, res, fmt.Errorf("localcache: cleared here (%s) but could not tell the other instances: %w", res.Detail, err)
 		}
 		res.Detail += "; published"
 	}
-	return res, nil
+	return n, res, nil
 }

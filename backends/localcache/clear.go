@@ -1,10 +1,23 @@
 package localcache
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
+
+// passAClearer is NewClearHandler's advice for a nil argument.
+const passAClearer = "pass the Store given to Middleware, such as one from NewMemoryStore, or the Backend that purges it (with WithBus, to clear every instance)"
+
+// A Clearer empties a cache and says how many entries it removed: a
+// [Store] clears itself; a [Backend] with [WithBus] clears its store and
+// every other instance's. Give either to [ClearHandler].
+type Clearer interface {
+	Clear(ctx context.Context) (int, error)
+}
 
 // ClearHandler returns an operator endpoint that empties store: a POST
 // removes every entry and answers 200 with a text/plain body such as
@@ -12,7 +25,9 @@ import (
 // clear is logged with [slog.Default], at Info, or at Error with status 500
 // when the store fails. Use it when pages are stale for a reason no purge
 // covers, such as a deploy that changed templates, or data changed outside
-// the application.
+// the application. When each instance keeps its own store, kept coherent by
+// a [Bus], give it the [Backend] made with [WithBus] instead of the store:
+// one POST then clears every instance.
 //
 // Anyone who can reach it can empty the cache and send every request to
 // the database at once: mount it behind the application's admin
@@ -37,7 +52,7 @@ import (
 // a message saying how to fix it, as [Middleware] does: the store is
 // written in code, and the mistake shows the first time the program starts,
 // never at request time. [NewClearHandler] returns the error instead.
-func ClearHandler(store Store) http.Handler {
+func ClearHandler(store Clearer) http.Handler {
 	h, err := NewClearHandler(store)
 	if err != nil {
 		panic(err.Error())
@@ -47,10 +62,13 @@ func ClearHandler(store Store) http.Handler {
 
 // NewClearHandler is [ClearHandler] returning an error, instead of
 // panicking, if store is nil or a nil pointer (or other nil value) of a
-// type that implements Store.
-func NewClearHandler(store Store) (http.Handler, error) {
-	if err := storeProblem("ClearHandler", store, passTheStore); err != nil {
-		return nil, fmt.Errorf("localcache: %w", err)
+// type that implements Clearer.
+func NewClearHandler(store Clearer) (http.Handler, error) {
+	switch {
+	case store == nil:
+		return nil, fmt.Errorf("localcache: ClearHandler(nil): %s", passAClearer)
+	case nilcheck.IsNil(store):
+		return nil, fmt.Errorf("localcache: ClearHandler((%T)(nil)): the Clearer is a nil %T: %s", store, store, passAClearer)
 	}
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -110,9 +110,9 @@ func TestClearHandlerRefusesNilStore(t *testing.T) {
 		store localcache.Store
 		want  string
 	}{
-		{"nil", nil, "localcache: ClearHandler(nil): pass the Store given to Middleware, such as one from NewMemoryStore"},
+		{"nil", nil, "localcache: ClearHandler(nil): pass the Store given to Middleware, such as one from NewMemoryStore, or the Backend that purges it (with WithBus, to clear every instance)"},
 		{"typed nil", (*localcache.MemoryStore)(nil),
-			"localcache: ClearHandler((*localcache.MemoryStore)(nil)): the Store is a nil *localcache.MemoryStore: pass the Store given to Middleware, such as one from NewMemoryStore"},
+			"localcache: ClearHandler((*localcache.MemoryStore)(nil)): the Clearer is a nil *localcache.MemoryStore: pass the Store given to Middleware, such as one from NewMemoryStore, or the Backend that purges it (with WithBus, to clear every instance)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
