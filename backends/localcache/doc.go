@@ -176,8 +176,44 @@
 // ClearHandler panics on a nil store, as [Middleware] does; [NewClearHandler]
 // returns the error instead.
 //
+// # Many instances
+//
+// A [MemoryStore] lives in one process: behind a load balancer, a purge
+// delivered on one instance would leave the others serving the old page.
+// Two ways keep a fleet coherent, and the dispatcher and the outbox relay
+// need no change for either: whichever instance delivers a purge, every
+// instance's cache loses the page.
+//
+// A store shared by every instance: redisstore.New (module
+// github.com/gormpurge/gormpurge/backends/localcache/redisstore) keeps
+// entries and their indexes in Redis, with the memory store's semantics.
+// One purge removes the page for everyone; a hit costs a round trip to
+// Redis; when Redis cannot be reached, pages are rendered, never failed.
+//
+// An in-process store on every instance, kept coherent by a [Bus]: each
+// instance's [Backend], made with [WithBus], purges its own store and then
+// publishes the purge; every instance runs [Follow], which applies the
+// purges the others publish. Hits stay in memory.
+//
+//	store, err := localcache.NewMemoryStore()
+//	bus, err := redisstore.NewBus(rdb, "gormpurge") // or natsbus.New(nc, "gormpurge")
+//	backend, err := localcache.NewBackend(store, localcache.WithBus(bus))
+//	go localcache.Follow(ctx, store, bus)
+//
+// A purge reaches the other instances one bus delivery after the purging
+// instance applied it: that is the window in which another instance may
+// still serve the old page (the README gives measured figures). No
+// instance serves a page whose purge it may have missed: while its
+// subscription is down, or may have dropped a message (a broken
+// connection, a slow consumer, a gap in an instance's message numbers),
+// Follow suspends the store, which then answers nothing, and resumes it
+// empty once the subscription is back. A Publish the bus does not confirm
+// fails the purge, which the dispatcher retries. Pass the Backend to
+// [ClearHandler] to clear every instance with one POST.
+//
 // The [Store] is an interface: [MemoryStore] keeps entries in this process;
-// a store shared by several instances (such as Redis) can implement it
-// without changes to the middleware. Such a store must treat an entry's
-// TTL of 0 as no expiry, and implement Clear, which is new in this version.
+// another store can implement it without changes to the middleware, and
+// the storetest package checks that it behaves as the middleware needs.
+// Such a store must treat an entry's TTL of 0 as no expiry, and implement
+// Clear. A [Bus] is an interface too; the bustest package checks one.
 package localcache
