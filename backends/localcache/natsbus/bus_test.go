@@ -1,0 +1,103 @@
+package natsbus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/backends/localcache/bustest"
+	"github.com/gormpurge/gormpurge/backends/localcache/natsbus"
+	"github.com/gormpurge/gormpurge/internal/tcpproxy"
+)
+
+func TestBusConformance(t *testing.T) {
+	addr := natsAddr(t)
+	bustest.Run(t, func(t *testing.T) *bustest.Harness {
+		subj := subject(t)
+		pp := tcpproxy.New(t, addr) // the publisher's connection
+		fp := tcpproxy.New(t, addr) // the follower's
+		return &bustest.Harness{
+			Publisher:    newBus(t, connect(t, pp.Addr()), subj),
+			Follower:     newBus(t, connect(t, fp.Addr()), subj),
+			Cut:          fp.Cut,
+			Restore:      fp.Restore,
+			CutPublisher: pp.Cut,
+		}
+	})
+}
+
+func TestNewRefusesBadConfiguration(t *testing.T) {
+	nc := connect(t, natsAddr(t))
+	closed := connect(t, natsAddr(t))
+	closed.Close()
+	tests := []struct {
+		name    string
+		nc      *nats.Conn
+		subject string
+		opts    []natsbus.Option
+		want    []string
+	}{
+		{"nil connection", nil, "gormpurge", nil, []string{"New(nil"}},
+		{"closed connection", closed, "gormpurge", nil, []string{"connection is closed"}},
+		{"empty subject", nc, "", nil, []string{"subject is empty"}},
+		{"star", nc, "gormpurge.*", nil, []string{"wildcard"}},
+		{"full wildcard", nc, "gormpurge.>", nil, []string{"wildcard"}},
+		{"space", nc, "gorm purge", nil, []string{"white space"}},
+		{"empty token", nc, "gormpurge..site", nil, []string{"empty token"}},
+		{"trailing dot", nc, "gormpurge.", nil, []string{"empty token"}},
+		{"nil option", nc, "gormpurge", []natsbus.Option{nil}, []string{"Option is nil"}},
+		{"flush timeout", nc, "gormpurge", []natsbus.Option{natsbus.WithFlushTimeout(0)}, []string{"WithFlushTimeout(0s)"}},
+		{"health check", nc, "gormpurge", []natsbus.Option{natsbus.WithHealthCheck(-time.Second)}, []string{"WithHealthCheck(-1s)"}},
+		{"pending limits", nc, "gormpurge", []natsbus.Option{natsbus.WithPendingLimits(0, 1)}, []string{"WithPendingLimits(0, 1)"}},
+		{"logger", nc, "gormpurge", []natsbus.Option{natsbus.WithLogger(nil)}, []string{"WithLogger(nil)"}},
+		{"every problem", nil, "a b", []natsbus.Option{natsbus.WithFlushTimeout(0), nil},
+			[]string{"New(nil", "white space", "WithFlushTimeout", "Option is nil"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := natsbus.New(tt.nc, tt.subject, tt.opts...)
+			require.Error(t, err)
+			assert.Nil(t, b)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+	b, err := natsbus.New(nc, "gormpurge.site-1_a", natsbus.WithFlushTimeout(time.Second),
+		natsbus.WithHealthCheck(time.Second), natsbus.WithPendingLimits(10, 1<<20))
+	require.NoError(t, err)
+	assert.Equal(t, "gormpurge.site-1_a", b.Subject())
+}
+
+// A subscription whose connection is closed by its owner ends: Next
+// returns an error rather than waiting for ever.
+func TestNextEndsWhenTheConnectionIsClosed(t *testing.T) {
+	nc := connect(t, natsAddr(t))
+	b := newBus(t, nc, subject(t))
+	sub, err := b.Subscribe(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close(context.Background()) })
+	e, err := sub.Next(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, localcache.EventUp, e.Kind)
+
+	nc.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for {
+		e, err = sub.Next(ctx)
+		if err != nil {
+			break
+		}
+		require.Equal(t, localcache.EventDown, e.Kind, "only EventDown may come once the connection is closed")
+	}
+	require.NoError(t, ctx.Err(), "Next waited until its context ended")
+	assert.ErrorIs(t, err, nats.ErrConnectionClosed)
+	_, err = b.Subscribe(t.Context())
+	assert.Error(t, err, "Subscribe on a closed connection")
+}

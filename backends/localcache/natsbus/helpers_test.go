@@ -1,0 +1,68 @@
+package natsbus_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends/localcache/natsbus"
+)
+
+// natsURL returns the test server's URL, or skips the test.
+func natsURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("GORMPURGE_TEST_NATS_URL")
+	if u == "" {
+		tb.Skip("GORMPURGE_TEST_NATS_URL is not set: set it to a NATS server's URL, such as nats://127.0.0.1:4222, to run the NATS tests")
+	}
+	return u
+}
+
+// natsAddr returns the test server's host:port, for a tcpproxy.
+func natsAddr(tb testing.TB) string {
+	tb.Helper()
+	u, err := url.Parse(natsURL(tb))
+	require.NoError(tb, err, "GORMPURGE_TEST_NATS_URL")
+	return u.Host
+}
+
+// subject returns a subject no other test uses.
+func subject(tb testing.TB) string {
+	tb.Helper()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "gormpurge.test." + hex.EncodeToString(b[:])
+}
+
+// connect connects to the NATS server at addr (host:port), reconnecting
+// quickly and for ever, and closes the connection when tb ends.
+func connect(tb testing.TB, addr string, opts ...nats.Option) *nats.Conn {
+	tb.Helper()
+	opts = append([]nats.Option{
+		nats.Name("gormpurge natsbus test"),
+		nats.ReconnectWait(50 * time.Millisecond),
+		nats.ReconnectJitter(10*time.Millisecond, 10*time.Millisecond),
+		nats.MaxReconnects(-1),
+		nats.PingInterval(time.Second),
+		nats.Timeout(2 * time.Second),
+	}, opts...)
+	nc, err := nats.Connect("nats://"+addr, opts...)
+	require.NoError(tb, err, "connect to NATS at %s", addr)
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+// newBus returns a bus on nc and subject, with a short health check.
+func newBus(tb testing.TB, nc *nats.Conn, subj string, opts ...natsbus.Option) *natsbus.Bus {
+	tb.Helper()
+	opts = append([]natsbus.Option{natsbus.WithHealthCheck(250 * time.Millisecond)}, opts...)
+	b, err := natsbus.New(nc, subj, opts...)
+	require.NoError(tb, err)
+	return b
+}
