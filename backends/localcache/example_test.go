@@ -14,6 +14,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/backends/localcache/bustest"
 	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
@@ -250,4 +251,60 @@ func ExampleNewMiddleware() {
 	// 30s: <nil>
 	// -1m: localcache: invalid configuration:
 	// WithTTL(-1m0s): need a positive duration
+}
+
+// Two instances of an application, each with its own memory store, kept
+// coherent by a bus: a purge delivered on one instance empties the page on
+// the other too. In production the bus is redisstore.NewBus or natsbus.New;
+// here it is bustest's in-process Hub.
+func ExampleFollow() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hub := bustest.NewHub()
+
+	type instance struct {
+		store   *localcache.MemoryStore
+		backend *localcache.Backend
+	}
+	start := func() instance {
+		store, err := localcache.NewMemoryStore()
+		if err != nil {
+			panic(err)
+		}
+		bus, err := hub.Instance()
+		if err != nil {
+			panic(err)
+		}
+		backend, err := localcache.NewBackend(store, localcache.WithBus(bus)) // give it to the dispatcher
+		if err != nil {
+			panic(err)
+		}
+		go localcache.Follow(ctx, store, bus, localcache.WithFollowLogger(slog.New(slog.DiscardHandler)))
+		return instance{store, backend}
+	}
+	a, b := start(), start()
+
+	// Each instance serves the page once, and keeps it.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /posts/1", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "post 1") })
+	get := func(store localcache.Store) string {
+		rec := httptest.NewRecorder()
+		localcache.Middleware(store, localcache.WithUntilPurged())(mux).ServeHTTP(rec, httptest.NewRequest("GET", "http://example.com/posts/1", nil))
+		return rec.Header().Get(localcache.XCache)
+	}
+	for _, in := range []instance{a, b} {
+		for get(in.store) != "HIT" { // until Follow is up and the page is stored
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	// The dispatcher delivers the purge on instance a.
+	if _, err := a.backend.Purge(ctx, backends.Request{URLs: []string{"/posts/1"}}); err != nil {
+		panic(err)
+	}
+	for b.store.Len() > 0 { // one bus delivery later
+		time.Sleep(time.Millisecond)
+	}
+	fmt.Println("a:", get(a.store), "b:", get(b.store))
+	// Output: a: MISS b: MISS
 }

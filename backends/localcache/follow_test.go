@@ -15,115 +15,22 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/backends/localcache/bustest"
 )
-
-// hub is an in-process bus server: every instance's subscriptions receive
-// the messages of the others, through a Wire, as a real bus would.
-type hub struct {
-	mu   sync.Mutex
-	subs map[*hubSub]bool
-	down bool // publishes fail
-}
-
-func newHub() *hub { return &hub{subs: make(map[*hubSub]bool)} }
-
-// instance returns a new instance's Bus on h.
-func (h *hub) instance(t *testing.T) *hubBus {
-	w, err := localcache.NewWire()
-	require.NoError(t, err)
-	return &hubBus{hub: h, wire: w}
-}
-
-// broadcast sends an event to every subscription, as the network would.
-func (h *hub) broadcast(e localcache.Event) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.subs {
-		s.events <- e
-	}
-}
-
-type hubBus struct {
-	hub  *hub
-	wire *localcache.Wire
-}
-
-func (b *hubBus) Publish(ctx context.Context, e localcache.Event) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.hub.mu.Lock()
-	down := b.hub.down
-	b.hub.mu.Unlock()
-	if down {
-		return errors.New("hub: down")
-	}
-	return b.wire.Publish(e, 1<<10, func(msg []byte) error {
-		b.hub.mu.Lock()
-		defer b.hub.mu.Unlock()
-		for s := range b.hub.subs {
-			if e, mine, err := s.bus.wire.Decode(msg); err == nil && mine {
-				if s.drop > 0 {
-					s.drop--
-					continue
-				}
-				s.events <- e
-			}
-		}
-		return nil
-	})
-}
-
-func (b *hubBus) Subscribe(ctx context.Context) (localcache.Subscription, error) {
-	s := &hubSub{bus: b, events: make(chan localcache.Event, 1024), closed: make(chan struct{})}
-	s.events <- localcache.Event{Kind: localcache.EventUp}
-	b.hub.mu.Lock()
-	b.hub.subs[s] = true
-	b.hub.mu.Unlock()
-	return s, nil
-}
-
-type hubSub struct {
-	bus    *hubBus
-	events chan localcache.Event
-	closed chan struct{}
-	once   sync.Once
-	drop   int // messages to lose silently, with hub.mu held
-}
-
-func (s *hubSub) Next(ctx context.Context) (localcache.Event, error) {
-	select {
-	case e := <-s.events:
-		return e, nil
-	case <-s.closed:
-		return localcache.Event{}, errors.New("hub: subscription closed")
-	case <-ctx.Done():
-		return localcache.Event{}, ctx.Err()
-	}
-}
-
-func (s *hubSub) Close(context.Context) error {
-	s.once.Do(func() {
-		s.bus.hub.mu.Lock()
-		delete(s.bus.hub.subs, s)
-		s.bus.hub.mu.Unlock()
-		close(s.closed)
-	})
-	return nil
-}
 
 // fleetInstance is one application instance: a memory store, a backend
 // that publishes on the hub, and Follow running until the test ends.
 type fleetInstance struct {
 	store   *localcache.MemoryStore
 	backend *localcache.Backend
-	bus     *hubBus
+	bus     *bustest.HubBus
 }
 
-func startInstance(t *testing.T, h *hub) *fleetInstance {
+func startInstance(t *testing.T, h *bustest.Hub) *fleetInstance {
 	store, err := localcache.NewMemoryStore()
 	require.NoError(t, err)
-	bus := h.instance(t)
+	bus, err := h.Instance()
+	require.NoError(t, err)
 	backend, err := localcache.NewBackend(store, localcache.WithBus(bus))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -135,23 +42,17 @@ func startInstance(t *testing.T, h *hub) *fleetInstance {
 		cancel()
 		assert.ErrorIs(t, <-done, context.Canceled)
 	})
-	waitUp(t, h, bus, store)
+	waitUp(t, store)
 	return &fleetInstance{store: store, backend: backend, bus: bus}
 }
 
 // waitUp waits until Follow has subscribed bus and resumed store: Follow
 // suspends the store (generation 1) and resumes it once subscribed
 // (generation 2).
-func waitUp(t *testing.T, h *hub, bus *hubBus, store *localcache.MemoryStore) {
+func waitUp(t *testing.T, store *localcache.MemoryStore) {
 	require.Eventually(t, func() bool {
-		h.mu.Lock()
-		subscribed := false
-		for s := range h.subs {
-			subscribed = subscribed || s.bus == bus
-		}
-		h.mu.Unlock()
 		g, err := store.Generation(context.Background())
-		return err == nil && subscribed && g >= 2 && !store.Suspended()
+		return err == nil && g >= 2 && !store.Suspended()
 	}, 5*time.Second, time.Millisecond, "Follow resumes the store once subscribed")
 }
 
@@ -175,7 +76,7 @@ func (f *fleetInstance) has(t *testing.T, path string) bool {
 }
 
 func TestFollowAppliesOtherInstancesPurges(t *testing.T) {
-	h := newHub()
+	h := bustest.NewHub()
 	a, b := startInstance(t, h), startInstance(t, h)
 	a.cache(t, "/posts/1", "post:1")
 	b.cache(t, "/posts/1", "post:1")
@@ -199,12 +100,10 @@ func TestFollowAppliesOtherInstancesPurges(t *testing.T) {
 }
 
 func TestPurgeFailsWhenTheBusRefuses(t *testing.T) {
-	h := newHub()
+	h := bustest.NewHub()
 	a := startInstance(t, h)
 	a.cache(t, "/posts/1", "post:1")
-	h.mu.Lock()
-	h.down = true
-	h.mu.Unlock()
+	a.bus.Cut()
 	_, err := a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/posts/1"}})
 	require.Error(t, err, "the dispatcher must retry a purge the other instances did not hear")
 	assert.False(t, backends.IsPermanent(err))
@@ -215,11 +114,11 @@ func TestPurgeFailsWhenTheBusRefuses(t *testing.T) {
 }
 
 func TestFollowSuspendsTheStoreWhileTheBusIsDown(t *testing.T) {
-	h := newHub()
+	h := bustest.NewHub()
 	a, b := startInstance(t, h), startInstance(t, h)
 	b.cache(t, "/posts/1", "post:1")
 
-	h.broadcast(localcache.Event{Kind: localcache.EventDown, Reason: "test"})
+	b.bus.Cut()
 	require.Eventually(t, b.store.Suspended, 5*time.Second, time.Millisecond)
 	assert.False(t, b.has(t, "/posts/1"), "a suspended store serves nothing")
 	g, err := b.store.Generation(t.Context())
@@ -228,15 +127,19 @@ func TestFollowSuspendsTheStoreWhileTheBusIsDown(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "a suspended store stores nothing")
 
-	h.broadcast(localcache.Event{Kind: localcache.EventUp})
+	// A purge while b is cut off never reaches b.
+	_, err = a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/posts/1"}})
+	require.NoError(t, err)
+
+	b.bus.Restore()
 	require.Eventually(t, func() bool { return !b.store.Suspended() }, 5*time.Second, time.Millisecond)
+	assert.Zero(t, b.store.Len(), "b resumes empty: nothing it cached before the cut survives")
 	b.cache(t, "/posts/1", "post:1")
-	assert.True(t, b.has(t, "/posts/1"))
-	_ = a
+	assert.True(t, b.has(t, "/posts/1"), "and caches again")
 }
 
 func TestFollowClearsTheStoreOnASequenceGap(t *testing.T) {
-	h := newHub()
+	h := bustest.NewHub()
 	a, b := startInstance(t, h), startInstance(t, h)
 	b.cache(t, "/posts/9", "post:9")
 	// The first purge reaches b; the second is lost without the bus
@@ -244,13 +147,7 @@ func TestFollowClearsTheStoreOnASequenceGap(t *testing.T) {
 	_, err := a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/posts/1"}})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return b.store.Len() == 1 }, 5*time.Second, time.Millisecond)
-	h.mu.Lock()
-	for s := range h.subs {
-		if s.bus == b.bus {
-			s.drop = 1
-		}
-	}
-	h.mu.Unlock()
+	b.bus.Drop(1)
 	_, err = a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/posts/9"}}) // lost
 	require.NoError(t, err)
 	assert.True(t, b.has(t, "/posts/9"), "the lost purge did not reach b")
@@ -263,14 +160,14 @@ func TestFollowClearsTheStoreOnASequenceGap(t *testing.T) {
 func TestFollowLeavesTheStoreSuspendedWhenItReturns(t *testing.T) {
 	store, err := localcache.NewMemoryStore()
 	require.NoError(t, err)
-	h := newHub()
-	bus := h.instance(t)
+	bus, err := bustest.NewHub().Instance()
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- localcache.Follow(ctx, store, bus, localcache.WithFollowLogger(slog.New(slog.DiscardHandler)))
 	}()
-	waitUp(t, h, bus, store)
+	waitUp(t, store)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	assert.True(t, store.Suspended(), "nothing applies others' purges any more: the store must not serve")
@@ -309,7 +206,8 @@ func TestFollowRetriesSubscribingWithBackoff(t *testing.T) {
 func TestFollowAndWithBusRefuseBadArguments(t *testing.T) {
 	store, err := localcache.NewMemoryStore()
 	require.NoError(t, err)
-	bus := newHub().instance(t)
+	bus, err := bustest.NewHub().Instance()
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -317,15 +215,15 @@ func TestFollowAndWithBusRefuseBadArguments(t *testing.T) {
 	}{
 		{"nil store", localcache.Follow(t.Context(), nil, bus), "Follow(nil)"},
 		{"nil bus", localcache.Follow(t.Context(), store, nil), "Follow(ctx, store, nil)"},
-		{"typed nil bus", localcache.Follow(t.Context(), store, (*hubBus)(nil)), "nil *localcache_test.hubBus"},
+		{"typed nil bus", localcache.Follow(t.Context(), store, (*bustest.HubBus)(nil)), "nil *bustest.HubBus"},
 		{"nil option", localcache.Follow(t.Context(), store, bus, nil), "a FollowOption is nil"},
 		{"nil logger", localcache.Follow(t.Context(), store, bus, localcache.WithFollowLogger(nil)), "WithFollowLogger(nil)"},
 		{"bad delay", localcache.Follow(t.Context(), store, bus, localcache.WithResubscribeDelay(0)), "WithResubscribeDelay(0s)"},
 		{"WithBus(nil)", func() error { _, err := localcache.NewBackend(store, localcache.WithBus(nil)); return err }(), "WithBus(nil)"},
 		{"WithBus(typed nil)", func() error {
-			_, err := localcache.NewBackend(store, localcache.WithBus((*hubBus)(nil)))
+			_, err := localcache.NewBackend(store, localcache.WithBus((*bustest.HubBus)(nil)))
 			return err
-		}(), "WithBus((*localcache_test.hubBus)(nil))"},
+		}(), "WithBus((*bustest.HubBus)(nil))"},
 		{"nil BackendOption", func() error { _, err := localcache.NewBackend(store, nil); return err }(), "a BackendOption is nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,7 +234,7 @@ func TestFollowAndWithBusRefuseBadArguments(t *testing.T) {
 }
 
 func TestClearHandlerGivenTheBackendClearsEveryInstance(t *testing.T) {
-	h := newHub()
+	h := bustest.NewHub()
 	a, b := startInstance(t, h), startInstance(t, h)
 	a.cache(t, "/posts/1", "post:1")
 	b.cache(t, "/posts/1", "post:1")

@@ -20,6 +20,9 @@
 // and arrives whole; that Publish and Next honour their context and Close;
 // and, with Cut and Restore, that a broken connection yields EventDown, then
 // EventUp once it is back, and events again after that.
+//
+// [Hub] is an in-process bus that passes the suite, for tests of code that
+// uses a Bus without a Redis or NATS server.
 package bustest
 
 import (
