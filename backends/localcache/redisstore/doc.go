@@ -1,4 +1,58 @@
 // Package redisstore keeps the pages of [localcache.Middleware] in Redis,
 // shared by every instance of an application, and carries purges between
 // instances that keep pages in memory over Redis pub/sub.
+//
+// # A shared store
+//
+// [New] returns a [localcache.Store] on a Redis client: every instance
+// gives its Middleware and its [localcache.Backend] a Store on the same
+// Redis (and prefix), and a page rendered by one is a hit on all; a purge
+// on any removes it for all, with no bus:
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
+//	store, err := redisstore.New(rdb, redisstore.WithPrefix("mysite"))
+//
+// The store works on a single Redis, on Sentinel (redis.NewFailoverClient)
+// and on Redis Cluster (redis.NewClusterClient): all of a store's keys
+// share the hash tag "{prefix}", so they live in one slot and the store's
+// Lua scripts, which keep Purge and Clear atomic with respect to Set, run
+// there. (A store is therefore on one node of a cluster; give sites or
+// stores different prefixes to spread them.)
+//
+// Entries that expire leave their index sets: each Set and Purge also
+// removes up to a few dozen expired entries from the indexes, so the
+// indexes hold the live entries plus those expired since the last writes.
+//
+// Redis must not evict the index sets, or a purge would miss entries and
+// they would be served stale: New refuses a Redis whose maxmemory-policy
+// is allkeys-*. Use noeviction, or volatile-* (entries have a TTL and may
+// be evicted; indexes have none and stay); a page stored with TTL 0 (see
+// localcache.WithUntilPurged) has no TTL, so volatile policies never evict
+// it.
+//
+// When Redis cannot be reached the store fails open: its errors make the
+// middleware render pages as without a cache (and log), never fail them.
+// So that an outage does not add a Redis timeout to every request, after
+// such an error the store fails fast for a second ([WithRetryAfterError])
+// before trying again; give the client short dial and read timeouts too,
+// as above. [Store.Stats] counts hits, misses, errors and the rest.
+//
+// # A bus
+//
+// [NewBus] returns a [localcache.Bus] on Redis pub/sub, for instances that
+// keep pages in a [localcache.MemoryStore] each:
+//
+//	bus, err := redisstore.NewBus(rdb, "mysite:purges")
+//	backend, err := localcache.NewBackend(store, localcache.WithBus(bus))
+//	go localcache.Follow(ctx, store, bus)
+//
+// Redis pub/sub keeps no messages: an instance disconnected when a purge
+// is published never gets it. The bus reports every disconnection, and
+// every health check Redis leaves unanswered ([WithHealthCheck]), as
+// [localcache.EventDown], on which Follow empties and suspends the memory
+// store until the subscription is back: an instance never serves a page
+// whose purge it may have missed, except in the moments before it
+// notices the connection is gone (at most about twice the health check
+// interval on a silent network failure; at once when the connection is
+// reset).
 package redisstore

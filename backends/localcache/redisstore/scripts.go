@@ -1,0 +1,136 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The store's keys, all under one hash tag, "{prefix}", so that Redis
+// Cluster keeps them in one slot and the scripts below may touch any of
+// them:
+//
+//	{prefix}:g          the generation: a counter Purge and Clear increment
+//	{prefix}:e:<key>    an entry, encoded (see encodeEntry), with the entry's TTL
+//	{prefix}:i:<index>  a set: the keys of the entries listing index
+//	{prefix}:x          a hash: entry key -> its indexes (msgpack), without TTL
+//	{prefix}:t          a sorted set: entry key -> when it expires (ms, Redis's clock)
+//
+// The hash and the sorted set outlive the entries that expire, so that
+// the scripts can find and clean the index sets of an expired entry: each
+// Set and Purge first sweeps up to sweepBatch of the entries whose time
+// has passed. Index sets therefore hold no more than the live entries plus
+// those expired since the last sweeps.
+//
+// Each script declares the keys its caller knows (the generation, the
+// hash, the sorted set, the entry it writes, the index sets it adds to or
+// purges); the keys it finds as it runs (the old indexes of a replaced
+// entry, the entries listed in a purged index, the expired ones it
+// sweeps) it builds from the same "{prefix}" tag, so they are in the
+// same slot, on the same node, as the declared ones.
+
+// luaPrelude holds the helpers every script uses.
+const luaPrelude = `
+if redis.replicate_commands then redis.replicate_commands() end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- forget removes the entry under key, its index memberships and records,
+-- and returns 1 if the entry was still there (not expired).
+local function forget(base, x, t, key)
+  local n = redis.call('DEL', base .. ':e:' .. key)
+  local packed = redis.call('HGET', x, key)
+  if packed then
+    for _, ix in ipairs(cmsgpack.unpack(packed)) do
+      redis.call('SREM', base .. ':i:' .. ix, key)
+    end
+    redis.call('HDEL', x, key)
+  end
+  redis.call('ZREM', t, key)
+  return n
+end
+
+-- sweep forgets up to limit entries whose expiry time has passed.
+local function sweep(base, x, t, now, limit)
+  local keys = redis.call('ZRANGEBYSCORE', t, '-inf', now, 'LIMIT', 0, limit)
+  for _, key in ipairs(keys) do
+    forget(base, x, t, key)
+  end
+end
+`
+
+// setScript stores an entry if the generation is still the caller's.
+//
+//	KEYS: generation, hash, sorted set, entry, then the entry's index sets
+//	ARGV: generation, base, key, encoded entry, TTL in ms (0: none),
+//	      sweep limit, then the entry's indexes
+//
+// It returns 1 if it stored the entry, 0 if the generation had changed.
+var setScript = redis.NewScript(luaPrelude + `
+local base, key, ttl = ARGV[2], ARGV[3], tonumber(ARGV[5])
+local now = now_ms()
+sweep(base, KEYS[2], KEYS[3], now, tonumber(ARGV[6]))
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then
+  return 0
+end
+forget(base, KEYS[2], KEYS[3], key)
+if ttl > 0 then
+  redis.call('SET', KEYS[4], ARGV[4], 'PX', ttl)
+  redis.call('ZADD', KEYS[3], now + ttl, key)
+else
+  redis.call('SET', KEYS[4], ARGV[4])
+end
+local indexes = {}
+for i = 7, #ARGV do
+  redis.call('SADD', KEYS[i - 2], key)
+  indexes[#indexes + 1] = ARGV[i]
+end
+redis.call('HSET', KEYS[2], key, cmsgpack.pack(indexes))
+return 1
+`)
+
+// purgeScript changes the generation and removes every entry listed in the
+// given index sets.
+//
+//	KEYS: generation, hash, sorted set, then the index sets to purge
+//	ARGV: base, sweep limit
+//
+// It returns the number of entries removed that had not expired.
+var purgeScript = redis.NewScript(luaPrelude + `
+local base = ARGV[1]
+redis.call('INCR', KEYS[1])
+sweep(base, KEYS[2], KEYS[3], now_ms(), tonumber(ARGV[2]))
+local n = 0
+for i = 4, #KEYS do
+  for _, key in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    n = n + forget(base, KEYS[2], KEYS[3], key)
+  end
+  redis.call('DEL', KEYS[i])
+end
+return n
+`)
+
+// clearScript changes the generation and removes every entry and index.
+//
+//	KEYS: generation, hash, sorted set
+//	ARGV: base
+//
+// It returns the number of entries removed that had not expired.
+var clearScript = redis.NewScript(luaPrelude + `
+local base = ARGV[1]
+redis.call('INCR', KEYS[1])
+local n = 0
+local cursor = '0'
+repeat
+  local r = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 1000)
+  cursor = r[1]
+  local kv = r[2]
+  for i = 1, #kv, 2 do
+    n = n + redis.call('DEL', base .. ':e:' .. kv[i])
+    for _, ix in ipairs(cmsgpack.unpack(kv[i + 1])) do
+      redis.call('DEL', base .. ':i:' .. ix)
+    end
+  end
+until cursor == '0'
+redis.call('DEL', KEYS[2], KEYS[3])
+return n
+`)

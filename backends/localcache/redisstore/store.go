@@ -1,0 +1,431 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
+)
+
+// DefaultPrefix is the key prefix of a [Store] when [WithPrefix] is not
+// given.
+const DefaultPrefix = "gormpurge"
+
+// DefaultMaxEntryBytes is the largest entry a [Store] keeps when
+// [WithMaxEntryBytes] is not given: 4 MiB, encoded. Larger pages are
+// rendered every time rather than moved across the network on every hit.
+const DefaultMaxEntryBytes = 4 << 20
+
+// DefaultRetryAfterError is how long a [Store] fails fast after Redis
+// could not be reached, when [WithRetryAfterError] is not given.
+const DefaultRetryAfterError = time.Second
+
+// sweepBatch bounds the expired entries one Set or Purge removes from the
+// indexes: more than one, so that sweeping keeps up with entries expiring
+// faster than new ones are stored, yet few, so that no script runs long.
+const sweepBatch = 32
+
+// checkTimeout bounds New's check of Redis's eviction policy.
+const checkTimeout = 5 * time.Second
+
+// maxBulkBytes is Redis's default proto-max-bulk-len: no value can be
+// larger.
+const maxBulkBytes = 512 << 20
+
+// ErrUnavailable is wrapped by the errors a [Store] returns without asking
+// Redis, for a while after Redis could not be reached (see
+// [WithRetryAfterError]).
+var ErrUnavailable = errors.New("redisstore: Redis was unreachable moments ago; failing fast")
+
+// Store is a [localcache.Store] in Redis, shared by every instance of an
+// application: a page rendered by one instance is a hit on all of them,
+// and a purge on any removes it for all. Create it with [New]; it is safe
+// for concurrent use, starts no goroutine, and does not own its Redis
+// client (close that yourself).
+//
+// The store has the memory store's semantics: an entry with TTL 0 stays
+// until purged or cleared; Purge and Clear run as Lua scripts, atomic with
+// respect to Set, which is a script too and stores nothing once the
+// generation it was given has changed; replacing an entry drops its old
+// indexes; and entries that expire leave their indexes within the next
+// few writes (see the package documentation).
+//
+// When Redis cannot be reached, the store fails open: Get, Generation and
+// Set return errors, on which [localcache.Middleware] renders the page as
+// without a cache, and for [WithRetryAfterError] afterwards they return
+// [ErrUnavailable] at once instead of waiting for Redis's timeouts on every
+// request. Purge and Clear always ask Redis, and return its error so that
+// the dispatcher retries them.
+type Store struct {
+	rdb           redis.UniversalClient
+	base          string // "{prefix}"
+	kGen, kIdx    string
+	kExp          string
+	maxEntryBytes int
+	retryAfter    time.Duration
+	log           *slog.Logger
+
+	// openUntil is the UnixNano time until which Get, Generation and Set
+	// fail fast; 0 when Redis answered last.
+	openUntil atomic.Int64
+	stats     counters
+}
+
+var _ localcache.Store = (*Store)(nil)
+
+// An Option configures a [Store]; pass it to [New], which checks every
+// option and reports each invalid one.
+type Option func(*config)
+
+type config struct {
+	prefix        string
+	maxEntryBytes int
+	retryAfter    time.Duration
+	log           *slog.Logger
+	errs          []error
+}
+
+// WithPrefix sets the prefix of the store's keys, so that several sites
+// (or several stores of one site) share one Redis: every key is
+// "{prefix}:...", whose braces make prefix the Redis Cluster hash tag, so
+// that the store's scripts find all its keys on one node. The prefix must
+// not be empty nor contain '{' or '}'. Defaults to [DefaultPrefix].
+func WithPrefix(p string) Option {
+	return func(c *config) {
+		if p == "" || strings.ContainsAny(p, "{}") {
+			c.errs = append(c.errs, fmt.Errorf("WithPrefix(%q): the prefix must be non-empty and without braces, such as %q", p, "mysite"))
+			return
+		}
+		c.prefix = p
+	}
+}
+
+// WithMaxEntryBytes sets the largest entry the store keeps, in bytes once
+// encoded (the body, headers and indexes, plus a few bytes); Set refuses a
+// larger one, returning false, and the page is rendered every time. n must
+// be positive and at most 512 MiB, Redis's largest value. Defaults to
+// [DefaultMaxEntryBytes].
+func WithMaxEntryBytes(n int) Option {
+	return func(c *config) {
+		if n < 1 || n > maxBulkBytes {
+			c.errs = append(c.errs, fmt.Errorf("WithMaxEntryBytes(%d): the limit must be between 1 and 512<<20 bytes, such as 4<<20", n))
+			return
+		}
+		c.maxEntryBytes = n
+	}
+}
+
+// WithRetryAfterError sets how long, after Redis could not be reached,
+// Get, Generation and Set fail fast with [ErrUnavailable] instead of
+// asking Redis: during an outage, requests are rendered without waiting
+// for a dial or read timeout each. Once d has passed, one request asks
+// Redis again; if it answers, the store is back for every request. d = 0
+// asks Redis every time. Replies Redis sends (such as an out-of-memory
+// error) do not count: only errors reaching it. Defaults to
+// [DefaultRetryAfterError]; it must not be negative.
+func WithRetryAfterError(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.errs = append(c.errs, fmt.Errorf("WithRetryAfterError(%v): the time must not be negative: use 0 to ask Redis every time, or a time such as time.Second", d))
+			return
+		}
+		c.retryAfter = d
+	}
+}
+
+// WithLogger sets the logger the store reports to: Redis becoming
+// unreachable and reachable again, entries it cannot read, and New's
+// eviction policy check. Defaults to [slog.Default]; nil is an error.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.errs = append(c.errs, errors.New("WithLogger(nil): pass a logger, or slog.New(slog.DiscardHandler) to silence the store"))
+			return
+		}
+		c.log = l
+	}
+}
+
+// New returns a Store keeping entries in rdb (a *redis.Client, a
+// *redis.ClusterClient, or a Sentinel failover client), configured by
+// opts. It returns an error naming every invalid option and saying how to
+// fix it.
+//
+// New also reads Redis's maxmemory-policy (every master's, on a cluster)
+// and returns an error if it is one of the allkeys-* policies: Redis could
+// then evict an index set, and a purge would miss the entries it listed,
+// which would be served stale. Use noeviction, or a volatile-* policy,
+// which evicts only keys with a TTL: entries, never indexes. If Redis
+// refuses CONFIG (as managed services may) or cannot be reached, New logs
+// that it could not check and goes on.
+func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
+	c := config{prefix: DefaultPrefix, maxEntryBytes: DefaultMaxEntryBytes, retryAfter: DefaultRetryAfterError, log: slog.Default()}
+	switch {
+	case rdb == nil:
+		c.errs = append(c.errs, errors.New("New(nil): pass a Redis client, such as redis.NewClient(&redis.Options{Addr: addr})"))
+	case nilcheck.IsNil(rdb):
+		c.errs = append(c.errs, fmt.Errorf("New((%T)(nil)): the client is a nil %T: pass one from its constructor", rdb, rdb))
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			c.errs = append(c.errs, errors.New("an Option is nil: remove it, or pass one made by a With... function"))
+			continue
+		}
+		opt(&c)
+	}
+	if err := errors.Join(c.errs...); err != nil {
+		return nil, fmt.Errorf("redisstore: invalid store configuration:\n%w", err)
+	}
+	base := "{" + c.prefix + "}"
+	s := &Store{
+		rdb:           rdb,
+		base:          base,
+		kGen:          base + ":g",
+		kIdx:          base + ":x",
+		kExp:          base + ":t",
+		maxEntryBytes: c.maxEntryBytes,
+		retryAfter:    c.retryAfter,
+		log:           c.log,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	if err := checkEviction(ctx, rdb, c.log); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkEviction returns an error if a Redis behind rdb may evict keys
+// without a TTL; it logs, and returns nil, if it cannot tell.
+func checkEviction(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) error {
+	var (
+		mu       sync.Mutex
+		policies []string
+	)
+	check := func(ctx context.Context, c redis.Cmdable) error {
+		m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		policies = append(policies, m["maxmemory-policy"])
+		return nil
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return check(ctx, c) })
+	} else {
+		err = check(ctx, rdb)
+	}
+	for _, p := range policies {
+		if strings.HasPrefix(p, "allkeys-") {
+			return fmt.Errorf("redisstore: Redis's maxmemory-policy is %s, which may evict the store's index sets: "+
+				"purges would then miss pages and serve them stale. Set maxmemory-policy to noeviction, or to a "+
+				"volatile-* policy (such as volatile-lru), which evicts only entries, or give the store a Redis of its own", p)
+		}
+	}
+	if err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "redisstore: could not check Redis's maxmemory-policy; "+
+			"make sure it is noeviction or volatile-*, never allkeys-*", slog.Any("error", err))
+	}
+	return nil
+}
+
+// Key names.
+
+func (s *Store) entryKey(key string) string { return s.base + ":e:" + key }
+func (s *Store) indexKey(ix string) string  { return s.base + ":i:" + ix }
+
+// Get returns the entry stored under key. An entry that cannot be decoded
+// (one written by another version of this package) is a miss.
+func (s *Store) Get(ctx context.Context, key string) (*localcache.Entry, bool, error) {
+	if err := s.allow(); err != nil {
+		return nil, false, err
+	}
+	b, err := s.rdb.Get(ctx, s.entryKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		s.succeeded(ctx)
+		s.stats.misses.Add(1)
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, s.failed(ctx, "get", err)
+	}
+	s.succeeded(ctx)
+	e, err := decodeEntry(b)
+	if err != nil {
+		s.stats.misses.Add(1)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: an entry cannot be read; treating it as a miss",
+			slog.Any("error", err))
+		return nil, false, nil
+	}
+	s.stats.hits.Add(1)
+	return e, true, nil
+}
+
+// Generation returns the store's generation, which Purge and Clear
+// increment.
+func (s *Store) Generation(ctx context.Context) (uint64, error) {
+	if err := s.allow(); err != nil {
+		return 0, err
+	}
+	g, err := s.rdb.Get(ctx, s.kGen).Uint64()
+	if errors.Is(err, redis.Nil) {
+		s.succeeded(ctx)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.failed(ctx, "generation", err)
+	}
+	s.succeeded(ctx)
+	return g, nil
+}
+
+// Set stores e under key for e.TTL (with no expiry when it is 0), unless
+// the generation is no longer gen, e.TTL is negative, or e is larger than
+// [WithMaxEntryBytes]: then it stores nothing and returns false. It sweeps
+// a few expired entries out of the indexes first.
+func (s *Store) Set(ctx context.Context, key string, e *localcache.Entry, gen uint64) (bool, error) {
+	if e.TTL < 0 {
+		return false, nil
+	}
+	size := encodedSize(e)
+	if size > s.maxEntryBytes {
+		s.stats.refused.Add(1)
+		return false, nil
+	}
+	if err := s.allow(); err != nil {
+		return false, err
+	}
+	ttl := int64((e.TTL + time.Millisecond - 1) / time.Millisecond) // 1 ns is 1 ms, not "no expiry"
+	keys := make([]string, 0, 4+len(e.Indexes))
+	keys = append(keys, s.kGen, s.kIdx, s.kExp, s.entryKey(key))
+	args := make([]any, 0, 6+len(e.Indexes))
+	args = append(args, strconv.FormatUint(gen, 10), s.base, key, encodeEntry(make([]byte, 0, size), e), ttl, sweepBatch)
+	for _, ix := range e.Indexes {
+		keys = append(keys, s.indexKey(ix))
+		args = append(args, ix)
+	}
+	n, err := setScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return false, s.failed(ctx, "set", err)
+	}
+	s.succeeded(ctx)
+	if n == 0 {
+		s.stats.stale.Add(1)
+		return false, nil
+	}
+	s.stats.stores.Add(1)
+	return true, nil
+}
+
+// Purge removes every entry listing any of indexes and increments the
+// generation, atomically.
+func (s *Store) Purge(ctx context.Context, indexes []string) (int, error) {
+	keys := make([]string, 0, 3+len(indexes))
+	keys = append(keys, s.kGen, s.kIdx, s.kExp)
+	for _, ix := range indexes {
+		keys = append(keys, s.indexKey(ix))
+	}
+	n, err := purgeScript.Run(ctx, s.rdb, keys, s.base, sweepBatch).Int()
+	if err != nil {
+		return 0, s.failed(ctx, "purge", err)
+	}
+	s.succeeded(ctx)
+	s.stats.purged.Add(uint64(n))
+	return n, nil
+}
+
+// Clear removes every entry of the store (those under its prefix only) and
+// increments the generation, atomically. It runs in one script, which
+// blocks Redis for about a microsecond per entry.
+func (s *Store) Clear(ctx context.Context) (int, error) {
+	n, err := clearScript.Run(ctx, s.rdb, []string{s.kGen, s.kIdx, s.kExp}, s.base).Int()
+	if err != nil {
+		return 0, s.failed(ctx, "clear", err)
+	}
+	s.succeeded(ctx)
+	s.stats.purged.Add(uint64(n))
+	return n, nil
+}
+
+// allow returns ErrUnavailable while the store fails fast after an error;
+// once the time has passed, it lets one caller through to ask Redis.
+func (s *Store) allow() error {
+	u := s.openUntil.Load()
+	if u == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	if now < u || !s.openUntil.CompareAndSwap(u, now+int64(s.retryAfter)) {
+		s.stats.errors.Add(1)
+		s.stats.failedFast.Add(1)
+		return ErrUnavailable
+	}
+	return nil // this caller asks Redis
+}
+
+// failed counts err, starts failing fast if Redis could not be reached,
+// and returns err wrapped for op.
+func (s *Store) failed(ctx context.Context, op string, err error) error {
+	s.stats.errors.Add(1)
+	var reply redis.Error
+	if ctx.Err() == nil && !errors.As(err, &reply) && s.retryAfter > 0 {
+		if s.openUntil.Swap(time.Now().Add(s.retryAfter).UnixNano()) == 0 {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: Redis unreachable; pages are rendered without the cache, retrying periodically",
+				slog.Duration("retry_after", s.retryAfter), slog.Any("error", err))
+		}
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// succeeded ends failing fast.
+func (s *Store) succeeded(ctx context.Context) {
+	if s.openUntil.Load() != 0 && s.openUntil.Swap(0) != 0 {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "redisstore: Redis reachable again; the cache is on")
+	}
+}
+
+// Stats counts what a [Store] did since [New].
+type Stats struct {
+	// Hits and Misses count Gets that found an entry and that did not.
+	Hits, Misses uint64
+	// Stores counts Sets that stored; Stale those that did not because a
+	// purge or clear ran since the page was rendered; Refused those whose
+	// entry was larger than WithMaxEntryBytes.
+	Stores, Stale, Refused uint64
+	// Purged counts the entries Purge and Clear removed.
+	Purged uint64
+	// Errors counts the calls that returned an error, FailedFast among
+	// them those that did without asking Redis (see WithRetryAfterError).
+	Errors, FailedFast uint64
+}
+
+type counters struct {
+	hits, misses, stores, stale, refused, purged, errors, failedFast atomic.Uint64
+}
+
+// Stats returns the store's counters, for metrics and logs.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Hits:       s.stats.hits.Load(),
+		Misses:     s.stats.misses.Load(),
+		Stores:     s.stats.stores.Load(),
+		Stale:      s.stats.stale.Load(),
+		Refused:    s.stats.refused.Load(),
+		Purged:     s.stats.purged.Load(),
+		Errors:     s.stats.errors.Load(),
+		FailedFast: s.stats.failedFast.Load(),
+	}
+}
