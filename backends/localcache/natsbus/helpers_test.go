@@ -51,6 +51,9 @@ func connect(tb testing.TB, addr string, opts ...nats.Option) *nats.Conn {
 		nats.MaxReconnects(-1),
 		nats.PingInterval(time.Second),
 		nats.Timeout(2 * time.Second),
+		// The slow-consumer test makes nats.go drop messages on purpose;
+		// the subscription reports it.
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
 	}, opts...)
 	nc, err := nats.Connect("nats://"+addr, opts...)
 	require.NoError(tb, err, "connect to NATS at %s", addr)
