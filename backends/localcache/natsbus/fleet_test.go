@@ -75,9 +75,15 @@ func newInstance(t *testing.T, s *site, nc *nats.Conn, subj string, wrap func(*l
 	if wrap != nil {
 		store = wrap(mem)
 	}
-	bus := newBus(t, nc, subj, opts...)
+	return startInstance(t, s, nc, subj, store, opts...)
+}
+
+// startInstance starts an instance with store, on nc.
+func startInstance(tb testing.TB, s *site, nc *nats.Conn, subj string, store localcache.Store, opts ...natsbus.Option) *instance {
+	tb.Helper()
+	bus := newBus(tb, nc, subj, opts...)
 	backend, err := localcache.NewBackend(store, localcache.WithBus(bus))
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	in := &instance{
 		store:   store,
 		handler: localcache.Middleware(store, localcache.WithUntilPurged())(s.handler()),
@@ -90,7 +96,7 @@ func newInstance(t *testing.T, s *site, nc *nats.Conn, subj string, wrap func(*l
 		done <- localcache.Follow(ctx, store, bus,
 			localcache.WithFollowLogger(slog.New(slog.NewTextHandler(in.log, nil))))
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		<-done
 	})
