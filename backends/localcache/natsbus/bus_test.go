@@ -101,3 +101,50 @@ func TestNextEndsWhenTheConnectionIsClosed(t *testing.T) {
 	_, err = b.Subscribe(t.Context())
 	assert.Error(t, err, "Subscribe on a closed connection")
 }
+
+// An outage that begins and ends while nobody calls Next is still
+// reported: the first event after it is EventDown, before any message
+// received since, then EventUp.
+func TestOutageUnwatchedIsStillDown(t *testing.T) {
+	addr, subj := natsAddr(t), subject(t)
+	proxy := tcpproxy.New(t, addr)
+	nc := connect(t, proxy.Addr())
+	follower := newBus(t, nc, subj)
+	publisher := newBus(t, connect(t, addr), subj)
+	sub, err := follower.Subscribe(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close(context.Background()) })
+	e, err := sub.Next(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, localcache.EventUp, e.Kind)
+
+	reconnects := nc.Stats().Reconnects
+	proxy.Cut()
+	require.Eventually(t, func() bool { return !nc.IsConnected() }, eventually, time.Millisecond)
+	require.NoError(t, publisher.Publish(t.Context(), localcache.Event{Kind: localcache.EventPurge, Indexes: []string{"t:lost"}}))
+	// Long enough for more status changes than nats.go's listener buffer
+	// holds (reconnection attempts every 50ms, each two changes).
+	require.Eventually(t, func() bool { return nc.Stats().Reconnects > reconnects+10 }, eventually, time.Millisecond)
+	proxy.Restore()
+	require.Eventually(t, nc.IsConnected, eventually, time.Millisecond)
+	require.NoError(t, nc.Flush()) // the subscription is registered again
+	require.NoError(t, publisher.Publish(t.Context(), localcache.Event{Kind: localcache.EventPurge, Indexes: []string{"t:after"}}))
+
+	ctx, cancel := context.WithTimeout(t.Context(), eventually)
+	defer cancel()
+	e, err = sub.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, localcache.EventDown, e.Kind, "the first event after an unwatched outage")
+	assert.NotEmpty(t, e.Reason)
+	for {
+		e, err = sub.Next(ctx)
+		require.NoError(t, err)
+		if e.Kind == localcache.EventUp {
+			break
+		}
+		require.Equal(t, localcache.EventDown, e.Kind)
+	}
+	e, err = sub.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"t:after"}, e.Indexes)
+}
