@@ -1,0 +1,115 @@
+package redisstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/backends/localcache/bustest"
+	"github.com/gormpurge/gormpurge/backends/localcache/redisstore"
+	"github.com/gormpurge/gormpurge/internal/tcpproxy"
+)
+
+// newBus returns a Bus on channel over a client of addr, closed when t
+// ends.
+func newBus(t testing.TB, addr, channel string, opts ...redisstore.BusOption) *redisstore.Bus {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = rdb.Close() })
+	b, err := redisstore.NewBus(rdb, channel, append([]redisstore.BusOption{redisstore.WithBusLogger(quiet())}, opts...)...)
+	require.NoError(t, err)
+	return b
+}
+
+// closeOnCleanup closes sub when t ends.
+func closeOnCleanup(t testing.TB, sub localcache.Subscription) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		assert.NoError(t, sub.Close(ctx))
+	})
+}
+
+// TestBusConformance runs the bus conformance suite, which the NATS bus
+// passes too, on the Redis bus, with a proxy to cut between each instance
+// and Redis.
+func TestBusConformance(t *testing.T) {
+	addr := redisAddr(t)
+	bustest.Run(t, func(t *testing.T) *bustest.Harness {
+		channel := uniqueName(t)
+		fp := tcpproxy.New(t, addr)
+		pp := tcpproxy.New(t, addr)
+		return &bustest.Harness{
+			Publisher:    newBus(t, pp.Addr(), channel),
+			Follower:     newBus(t, fp.Addr(), channel, redisstore.WithHealthCheck(200*time.Millisecond)),
+			Cut:          fp.Cut,
+			Restore:      fp.Restore,
+			CutPublisher: pp.Cut,
+		}
+	})
+}
+
+func TestNewBusReportsEveryInvalidOption(t *testing.T) {
+	_, err := redisstore.NewBus(nil, "", nil, redisstore.WithHealthCheck(0), redisstore.WithBusLogger(nil))
+	require.Error(t, err)
+	for _, want := range []string{"NewBus(nil, ...)", `NewBus(rdb, "")`, "a BusOption is nil", "WithHealthCheck(0s)", "WithBusLogger(nil)"} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
+
+// TestBusDropsMessagesThatAreNotEvents publishes garbage on the channel:
+// the subscription skips it and delivers the next event.
+func TestBusDropsMessagesThatAreNotEvents(t *testing.T) {
+	addr := redisAddr(t)
+	channel := uniqueName(t)
+	a, b := newBus(t, addr, channel), newBus(t, addr, channel)
+	sub, err := b.Subscribe(t.Context())
+	require.NoError(t, err)
+	closeOnCleanup(t, sub)
+	e, err := sub.Next(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, localcache.EventUp, e.Kind)
+
+	rdb := newClient(t, addr)
+	require.NoError(t, rdb.Publish(t.Context(), channel, "not an event").Err())
+	require.NoError(t, rdb.Publish(t.Context(), channel, `{"v":99}`).Err())
+	require.NoError(t, a.Publish(t.Context(), localcache.Event{Kind: localcache.EventPurge, Indexes: []string{"t x"}}))
+	e, err = sub.Next(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, localcache.EventPurge, e.Kind)
+	assert.Equal(t, []string{"t x"}, e.Indexes)
+}
+
+// TestUnansweredHealthCheckIsDown stops Redis answering without closing
+// the connection (the proxy's connections stay open, but nothing moves):
+// the subscription must notice through its ping.
+func TestUnansweredHealthCheckIsDown(t *testing.T) {
+	addr := redisAddr(t)
+	channel := uniqueName(t)
+	stall := newStallProxy(t, addr)
+	b := newBus(t, stall.Addr(), channel, redisstore.WithHealthCheck(100*time.Millisecond))
+	sub, err := b.Subscribe(t.Context())
+	require.NoError(t, err)
+	closeOnCleanup(t, sub)
+	e, err := sub.Next(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, localcache.EventUp, e.Kind)
+
+	stall.Stall()
+	start := time.Now()
+	e, err = sub.Next(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, localcache.EventDown, e.Kind)
+	assert.Contains(t, e.Reason, "health check")
+	assert.Less(t, time.Since(start), 2*time.Second, "an unanswered ping is noticed within about two intervals")
+
+	stall.Resume()
+	e, err = sub.Next(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, localcache.EventUp, e.Kind, "once Redis answers again, the subscription is back")
+}
