@@ -34,8 +34,10 @@ const defaultMaxPayload = 1 << 20
 
 // Bus is a [localcache.Bus] over core NATS: every instance of the
 // application publishes its purges and clears on one subject and
-// subscribes to it. Make one per instance with [New]; it is safe for
-// concurrent use. It does not own its connection: close the *nats.Conn
+// subscribes to it. Make one per instance with [New] and give it both to
+// [localcache.NewBackend] (with [localcache.WithBus]) and to
+// [localcache.Follow]: the instance recognises its own messages by the
+// Bus they came from. It is safe for concurrent use. It does not own its connection: close the *nats.Conn
 // after the Bus's subscriptions are closed.
 type Bus struct {
 	nc           *nats.Conn
