@@ -16,6 +16,9 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/akamai"
@@ -36,6 +39,10 @@ type config struct {
 	akamaiNetwork string
 	warm          bool
 	verbose       bool
+	redis         string // -redis: host:port or redis:// URL
+	redisBus      bool   // -redis-bus
+	nats          string // -nats: NATS URL
+	cacheName     string // -cache-name: Redis prefix and channel, NATS subject
 
 	// siteURL is the blog's own address, such as "http://127.0.0.1:8080":
 	// the scheme and host of the pages the warmer fills. run sets it once
@@ -60,12 +67,19 @@ type app struct {
 	log     *slog.Logger // the blog's own records: purges, warm-ups
 	detail  *slog.Logger // the components' records: Warn and above, all with -v
 	db      *gorm.DB
-	store   *localcache.MemoryStore
+	store   localcache.Store        // the page cache: memory's, or a shared Redis store
+	memory  *localcache.MemoryStore // this instance's store; nil with a shared Redis store
+	bus     localcache.Bus          // carries purges between instances; nil without
+	local   *localcache.Backend     // purges store, and publishes on bus
+	rdb     *redis.Client           // -redis
+	nc      *nats.Conn              // -nats
 	disp    *dispatcher.Dispatcher
 	warmer  *warm.Warmer                  // nil without -warm
 	closers []func(context.Context) error // backends to close after the dispatcher
-	pages   map[string]*template.Template
-	handler http.Handler
+
+	stopFollow func() // stops following the bus, and waits; nil without one
+	pages      map[string]*template.Template
+	handler    http.Handler
 
 	seeded    bool   // the database was created and seeded by this run
 	firstSlug string // a post to point the visitor at
@@ -74,6 +88,9 @@ type app struct {
 // newApp opens (or creates and seeds) the database and wires the plugin,
 // the caches and the dispatcher. Log records go to out. Close it when done.
 func newApp(cfg config, out io.Writer) (_ *app, err error) {
+	if cfg.cacheName == "" {
+		cfg.cacheName = defaultCacheName
+	}
 	level, detail := slog.LevelInfo, slog.LevelWarn
 	if cfg.verbose {
 		level, detail = slog.LevelDebug, slog.LevelDebug
@@ -88,7 +105,7 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 			a.closeQuietly()
 		}
 	}()
-	if a.store, err = localcache.NewMemoryStore(localcache.WithMaxBytes(32 << 20)); err != nil {
+	if err := a.openCache(); err != nil {
 		return nil, err
 	}
 	if a.pages, err = parsePages(); err != nil {
@@ -138,15 +155,21 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 }
 
 // backends returns the backends purges go to. The local cache is always
-// there; Varnish and Akamai are added by flags. The plugin hands paths such
+// there (with a bus, its purges are published for the other instances);
+// Varnish and Akamai are added by flags. The plugin hands paths such
 // as "/posts/hello" to every backend: the local cache purges a path on
 // every host, Varnish gets it with the -site-host Host header, Akamai on
 // the -site-host host.
 func (a *app) backends() ([]backends.Backend, error) {
-	local, err := localcache.NewBackend(a.store)
+	var opts []localcache.BackendOption
+	if a.bus != nil {
+		opts = append(opts, localcache.WithBus(a.bus))
+	}
+	local, err := localcache.NewBackend(a.store, opts...)
 	if err != nil {
 		return nil, err
 	}
+	a.local = local
 	bs := []backends.Backend{local}
 	if a.cfg.varnish != "" {
 		host := a.cfg.siteHost
@@ -179,9 +202,11 @@ func (a *app) openDB(out io.Writer) error {
 	if a.cfg.verbose {
 		gormLog = logger.New(log.New(out, "", log.LstdFlags), logger.Config{LogLevel: logger.Info, SlowThreshold: time.Second})
 	}
-	// WAL lets pages be read while an edit is written; an immediate
-	// transaction takes the write lock at BEGIN, so that two edits wait for
-	// each other instead of failing.
+	// WAL lets pages be read while an edit is written, by this process or
+	// another instance of the blog on the same file; an immediate
+	// transaction takes the write lock at BEGIN, and the busy timeout makes
+	// a writer wait up to 5 seconds for it, so that two edits (from one
+	// instance or two) wait for each other instead of failing.
 	dsn := "file:" + a.cfg.dbPath + "?_busy_timeout=5000&_journal_mode=WAL&_txlock=immediate&_foreign_keys=on"
 	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: gormLog})
 	if err != nil {
@@ -314,7 +339,8 @@ func (a *app) Flush(ctx context.Context) error { return a.disp.Flush(ctx) }
 const closeTimeout = 2 * time.Second
 
 // Close delivers the purges still queued, within ctx, then stops the
-// warmer, closes the backends and the database. Call it after the HTTP
+// warmer, closes the backends, stops following the bus, closes the Redis
+// or NATS client and the database. Call it after the HTTP
 // server has shut down. Purges left undelivered when ctx ends make it
 // return the dispatcher's *dispatcher.UndeliveredError (see shutdown).
 func (a *app) Close(ctx context.Context) error {
@@ -349,6 +375,8 @@ func (a *app) shutdown(ctx context.Context) (*dispatcher.UndeliveredError, error
 	for _, c := range a.closers {
 		errs = append(errs, c(closeCtx))
 	}
+	// After the dispatcher: its last purges were published on the bus.
+	errs = append(errs, a.closeCache())
 	if a.db != nil {
 		if sqlDB, err := a.db.DB(); err == nil {
 			errs = append(errs, sqlDB.Close())

@@ -718,21 +718,42 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	cfg, err := parseFlags(nil, io.Discard)
 	require.NoError(t, err)
-	assert.Equal(t, config{addr: "127.0.0.1:8080", dbPath: "blog.db", akamaiSection: "ccu", akamaiNetwork: "staging"}, cfg)
+	assert.Equal(t, config{addr: "127.0.0.1:8080", dbPath: "blog.db", akamaiSection: "ccu", akamaiNetwork: "staging",
+		cacheName: "blog"}, cfg)
 
 	cfg, err = parseFlags([]string{"-addr", "127.0.0.1:9000", "-db", "x.db", "-varnish", "http://127.0.0.1:6081",
 		"-site-host", "www.example.com", "-akamai-edgerc", "~/.edgerc", "-akamai-section", "purge",
-		"-akamai-network", "production", "-warm", "-v"}, io.Discard)
+		"-akamai-network", "production", "-warm", "-v", "-redis", "redis://127.0.0.1:6379/2", "-redis-bus",
+		"-cache-name", "site-2"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, config{addr: "127.0.0.1:9000", dbPath: "x.db", varnish: "http://127.0.0.1:6081",
 		siteHost: "www.example.com", akamaiEdgerc: "~/.edgerc", akamaiSection: "purge", akamaiNetwork: "production",
-		warm: true, verbose: true}, cfg)
+		warm: true, verbose: true, redis: "redis://127.0.0.1:6379/2", redisBus: true, cacheName: "site-2"}, cfg)
+
+	cfg, err = parseFlags([]string{"-nats", "nats://127.0.0.1:4222"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "nats://127.0.0.1:4222", cfg.nats)
 
 	var out bytes.Buffer
 	_, err = parseFlags([]string{"extra"}, &out)
 	require.Error(t, err)
 	assert.Contains(t, out.String(), `unexpected argument "extra"`)
 	assert.Contains(t, out.String(), "-varnish node")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-redis-bus"}, "-redis-bus needs -redis"},
+		{[]string{"-redis", "127.0.0.1:6379", "-nats", "nats://127.0.0.1:4222"}, "-redis and -nats: choose one"},
+		{[]string{"-nats", "nats://127.0.0.1:4222", "-cache-name", "a.b"}, `-cache-name "a.b"`},
+		{[]string{"-redis", "127.0.0.1:6379", "-cache-name", ""}, `-cache-name ""`},
+	} {
+		out.Reset()
+		_, err = parseFlags(tc.args, &out)
+		require.Error(t, err, tc.args)
+		assert.Contains(t, out.String(), tc.want, tc.args)
+	}
 }
 
 // With -varnish and -akamai-edgerc, an edit purges a Varnish node (here a
@@ -752,7 +773,7 @@ func TestVarnishAndAkamaiFlags(t *testing.T) {
 		// The page must have left the local cache already, or Varnish
 		// would fetch the old page from it again.
 		if a := local.Load(); a != nil && r.Header.Get("Xkey-Purge") == "" {
-			if a.store.Len() != 0 {
+			if a.memory.Len() != 0 {
 				line += " (local cache not purged)"
 			}
 		}
@@ -812,12 +833,16 @@ func TestBadBackendFlags(t *testing.T) {
 		"akamai network":           {config{akamaiEdgerc: "edgerc", siteHost: "www.example.com", akamaiNetwork: "prod"}, `-akamai-network "prod"`},
 		"akamai credentials":       {config{akamaiEdgerc: filepath.Join(dir, "missing"), siteHost: "www.example.com", akamaiNetwork: "staging"}, "-akamai-edgerc"},
 		"varnish node":             {config{varnish: "ftp://127.0.0.1:6081"}, "-varnish ftp://127.0.0.1:6081"},
+		"redis down":               {config{redis: "redis://user:s3cret@" + strings.TrimPrefix(downNode(t), "http://")}, "-redis redis://REDACTED@127.0.0.1:"},
+		"redis URL":                {config{redis: "redis://user:s3cret@127.0.0.1:6379/x"}, "-redis redis://REDACTED@127.0.0.1:6379/x"},
+		"nats down":                {config{nats: "nats://user:s3cret@" + strings.TrimPrefix(downNode(t), "http://")}, "-nats nats://REDACTED@127.0.0.1:"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tc.cfg.dbPath = filepath.Join(t.TempDir(), "blog.db")
 			_, err := newApp(tc.cfg, io.Discard)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "s3cret")
 		})
 	}
 }

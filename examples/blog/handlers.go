@@ -90,12 +90,14 @@ func (a *app) routes() http.Handler {
 	// Refuses cross-site form posts: another site cannot make a visitor's
 	// browser edit a post.
 	mux.Handle("POST /posts/{slug}/edit", http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.saveEdit)))
-	// Empties the local cache: curl -X POST http://127.0.0.1:8080/admin/cache/clear
+	// Empties the page cache: curl -X POST http://127.0.0.1:8080/admin/cache/clear
+	// Given the backend rather than the store, it clears every instance's
+	// store when they share a bus (-nats, -redis-bus).
 	// A real site mounts this behind its admin authentication. This demo
 	// only refuses requests from other machines, which is no protection
 	// behind a proxy on the same machine (a local Varnish): every request
 	// then comes from loopback.
-	mux.Handle("POST /admin/cache/clear", loopbackOnly(localcache.ClearHandler(a.store)))
+	mux.Handle("POST /admin/cache/clear", loopbackOnly(localcache.ClearHandler(a.local)))
 	return cacheBadge(mux)
 }
 

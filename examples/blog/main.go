@@ -7,7 +7,9 @@
 // posts, and prints where to browse. Every page says whether it came from
 // the cache; editing a post purges the post's page, the pages of its tags
 // and the index, and the log shows each purge. Flags add a Varnish node
-// and Akamai credentials as further caches to purge; see README.md.
+// and Akamai credentials as further caches to purge, and share the page
+// cache between several instances of the blog through Redis or NATS; see
+// README.md.
 package main
 
 import (
@@ -66,6 +68,10 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.akamaiEdgerc, "akamai-edgerc", "", "also purge Akamai, with the credentials in this .edgerc `file` (needs -site-host)")
 	fs.StringVar(&cfg.akamaiSection, "akamai-section", "ccu", "the .edgerc `section` to read")
 	fs.StringVar(&cfg.akamaiNetwork, "akamai-network", "staging", "the Akamai `network` to purge: staging or production")
+	fs.StringVar(&cfg.redis, "redis", "", "keep pages in this Redis `server` (host:port or redis://[user:password@]host:port/db), shared by every instance")
+	fs.BoolVar(&cfg.redisBus, "redis-bus", false, "with -redis: keep pages in memory on each instance instead, kept coherent by Redis pub/sub")
+	fs.StringVar(&cfg.nats, "nats", "", "keep pages in memory on each instance, kept coherent by the NATS server at this `URL`, such as nats://127.0.0.1:4222")
+	fs.StringVar(&cfg.cacheName, "cache-name", defaultCacheName, "the cache's `name`, shared by the instances of one site: its Redis key prefix, Redis channel or NATS subject")
 	fs.BoolVar(&cfg.warm, "warm", false, "after a purge, render the purged pages again into the local cache")
 	fs.BoolVar(&cfg.verbose, "v", false, "verbose: log SQL statements and the components' debug records")
 	if err := fs.Parse(args); err != nil {
@@ -75,6 +81,10 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
 		fmt.Fprintln(output, err)
 		fs.Usage()
+		return config{}, err
+	}
+	if _, err := cfg.mode(); err != nil {
+		fmt.Fprintln(output, err)
 		return config{}, err
 	}
 	return cfg, nil
