@@ -53,7 +53,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBinary() // built by the fleet tests
+	os.Exit(code)
 }
 
 // blog is the example running in the test process on 127.0.0.1, with
