@@ -1,0 +1,231 @@
+package cloudfront
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// reservationTTL is how long the budget a Pace took waits for the Purge
+// that follows it; a reservation no Purge claimed is given back then.
+const reservationTTL = time.Minute
+
+// budget is the client's account of the distribution's in-progress
+// limits: the paths and wildcard paths of the backend's own invalidations
+// that CloudFront has not been seen to complete, and of those about to be
+// created. A purge takes its share before its CreateInvalidation and, when
+// the limits are reached, waits for earlier invalidations to complete,
+// asking CloudFront with GetInvalidation, one waiter at a time.
+type budget struct {
+	maxPaths, maxWildcards int
+	poll                   time.Duration
+	done                   func(ctx context.Context, id string) (bool, error) // GetInvalidation: completed?
+	logger                 *slog.Logger
+
+	mu       sync.Mutex
+	paths    int // taken: reserved, being created, or in progress
+	wild     int
+	tracked  []tracked                // the backend's invalidations in progress, oldest first
+	reserved map[uint64][]reservation // taken by Pace, by the fingerprint of the request's items
+	polling  bool                     // a waiter is asking CloudFront
+	wake     chan struct{}            // closed when budget is freed or a poll ends
+}
+
+type tracked struct {
+	id          string
+	paths, wild int
+}
+
+type reservation struct {
+	paths, wild int
+	at          time.Time
+}
+
+func newBudget(maxPaths, maxWildcards int, poll time.Duration, done func(context.Context, string) (bool, error), logger *slog.Logger) *budget {
+	return &budget{maxPaths: maxPaths, maxWildcards: maxWildcards, poll: poll, done: done, logger: logger,
+		reserved: make(map[uint64][]reservation), wake: make(chan struct{})}
+}
+
+// fingerprint identifies a request's items, to match a Pace with its Purge.
+func fingerprint(items []string) uint64 {
+	h := fnv.New64a()
+	for _, it := range items {
+		_, _ = h.Write([]byte(it))
+		_, _ = h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// signalLocked wakes every waiter.
+func (b *budget) signalLocked() {
+	close(b.wake)
+	b.wake = make(chan struct{})
+}
+
+// take takes paths and wildcards from the budget, waiting while ctx lasts
+// for the backend's earlier invalidations to complete when they do not fit.
+func (b *budget) take(ctx context.Context, paths, wild int) error {
+	if paths > b.maxPaths || wild > b.maxWildcards {
+		return fmt.Errorf("cloudfront: %d paths and %d wildcard paths in one invalidation, more than the in-progress limits of %d and %d", paths, wild, b.maxPaths, b.maxWildcards)
+	}
+	logged := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cloudfront: waiting for the in-progress limits: %w", context.Cause(ctx))
+		}
+		b.mu.Lock()
+		b.reclaimLocked(time.Now())
+		if b.paths+paths <= b.maxPaths && b.wild+wild <= b.maxWildcards {
+			b.paths += paths
+			b.wild += wild
+			b.mu.Unlock()
+			return nil
+		}
+		if !logged {
+			logged = true
+			b.logger.Warn("cloudfront: in-progress limits reached, waiting for earlier invalidations to complete",
+				slog.Int("paths", paths), slog.Int("wildcards", wild),
+				slog.Int("pathsInProgress", b.paths), slog.Int("wildcardsInProgress", b.wild))
+		}
+		wake := b.wake
+		if !b.polling && len(b.tracked) > 0 {
+			b.polling = true
+			b.mu.Unlock()
+			err := b.pollOnce(ctx)
+			b.mu.Lock()
+			b.polling = false
+			b.signalLocked()
+			b.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		b.mu.Unlock()
+		t := time.NewTimer(b.poll) // a stale reservation frees budget without a signal
+		select {
+		case <-wake:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+}
+
+// pollOnce waits one poll interval, then asks CloudFront about the
+// backend's invalidations in progress, oldest first, freeing the budget
+// of each completed one, until one is still in progress.
+func (b *budget) pollOnce(ctx context.Context) error {
+	t := time.NewTimer(b.poll)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return fmt.Errorf("cloudfront: waiting for the in-progress limits: %w", context.Cause(ctx))
+	}
+	b.mu.Lock()
+	ids := make([]string, len(b.tracked))
+	for i, t := range b.tracked {
+		ids[i] = t.id
+	}
+	b.mu.Unlock()
+	for _, id := range ids {
+		done, err := b.done(ctx, id)
+		if err != nil {
+			return fmt.Errorf("cloudfront: waiting for invalidation %s to complete: %w", id, err)
+		}
+		if !done {
+			return nil
+		}
+		b.complete(id)
+	}
+	return nil
+}
+
+// reclaimLocked gives back reservations no Purge claimed in time.
+func (b *budget) reclaimLocked(now time.Time) {
+	for fp, rs := range b.reserved {
+		kept := rs[:0]
+		for _, r := range rs {
+			if now.Sub(r.at) > reservationTTL {
+				b.paths -= r.paths
+				b.wild -= r.wild
+				continue
+			}
+			kept = append(kept, r)
+		}
+		if len(kept) == 0 {
+			delete(b.reserved, fp)
+		} else {
+			b.reserved[fp] = kept
+		}
+	}
+}
+
+// reserve records that the budget Pace took for a request with
+// fingerprint fp waits for its Purge.
+func (b *budget) reserve(fp uint64, paths, wild int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reserved[fp] = append(b.reserved[fp], reservation{paths: paths, wild: wild, at: time.Now()})
+}
+
+// claim takes over a reservation of Pace for fp, and reports whether there
+// was one.
+func (b *budget) claim(fp uint64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rs := b.reserved[fp]
+	if len(rs) == 0 {
+		return false
+	}
+	if len(rs) == 1 {
+		delete(b.reserved, fp)
+	} else {
+		b.reserved[fp] = rs[1:]
+	}
+	return true
+}
+
+// free gives back budget taken for an invalidation that was not created.
+func (b *budget) free(paths, wild int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.paths -= paths
+	b.wild -= wild
+	b.signalLocked()
+}
+
+// track records a created invalidation, which holds its budget until
+// CloudFront says it completed.
+func (b *budget) track(id string, paths, wild int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tracked = append(b.tracked, tracked{id: id, paths: paths, wild: wild})
+	b.signalLocked()
+}
+
+// complete frees the budget of the tracked invalidation id.
+func (b *budget) complete(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, t := range b.tracked {
+		if t.id == id {
+			b.paths -= t.paths
+			b.wild -= t.wild
+			b.tracked = append(b.tracked[:i], b.tracked[i+1:]...)
+			b.signalLocked()
+			return
+		}
+	}
+}
+
+// inProgress returns the budget taken: paths and wildcard paths.
+func (b *budget) inProgress() (paths, wild int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.paths, b.wild
+}
