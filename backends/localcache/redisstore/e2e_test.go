@@ -69,6 +69,7 @@ func newInstance(t *testing.T, addr, channel string, version *atomic.Int64, opts
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	mem.Suspend() // as Follow does first: the wait below waits for its EventUp
 	go func() { done <- localcache.Follow(ctx, store, bus, localcache.WithFollowLogger(quiet())) }()
 	t.Cleanup(func() {
 		cancel()
