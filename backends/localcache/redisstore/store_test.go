@@ -234,3 +234,12 @@ func TestFailsOpen(t *testing.T) {
 	require.Eventually(t, func() bool { return get() == "HIT" }, 5*time.Second, 20*time.Millisecond,
 		"caching resumes once Redis is back")
 }
+
+// TestNewRefusesARedisEvictingAnyKey starts a Redis of its own with
+// maxmemory-policy allkeys-lru (the shared one is never reconfigured).
+func TestNewRefusesARedisEvictingAnyKey(t *testing.T) {
+	addr := startRedis(t, "--maxmemory-policy", "allkeys-lru")
+	_, err := redisstore.New(newClient(t, addr), redisstore.WithLogger(quiet()))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "allkeys-lru")
+}
