@@ -150,7 +150,9 @@ func newRootCmd(e *env) *cobra.Command {
 		Short: "Purge and warm caches, and look after the durable purge outbox",
 		Long: `gormpurge purges pages from caches (Akamai Fast Purge, and HTTP caches that accept
 PURGE such as Varnish, nginx and Squid), warms them again, and looks after the
-durable outbox of the gormpurge Go library.
+durable outbox of the gormpurge Go library. 'gormpurge cache' purges or clears
+the application's own page cache (localcache): a shared Redis store, or every
+instance's memory store over Redis pub/sub or NATS.
 
 Purges go through the library's dispatcher: batched to each backend's limits,
 retried with backoff, and paced to Akamai's rate limits, so a list of a hundred
@@ -182,7 +184,7 @@ Exit status:
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each batch, its outcome and each retry on stderr (log/slog at Debug; HTTP caches log per batch, not per request); otherwise only retries, rate limits and errors the summary does not give")
 	root.CompletionOptions.HiddenDefaultCmd = true
 
-	root.AddCommand(newPurgeCmd(a), newWarmCmd(a), newOutboxCmd(a))
+	root.AddCommand(newPurgeCmd(a), newWarmCmd(a), newOutboxCmd(a), newCacheCmd(a))
 	return root
 }
 

@@ -5,11 +5,24 @@
 //	gormpurge purge --http-nodes http://10.0.0.5:6081,http://10.0.0.6:6081 --site-host www.example.com --file urls.txt
 //	gormpurge warm --base-url https://www.example.com --concurrency 8 - < paths.txt
 //	gormpurge outbox status --driver postgres --dsn "$DATABASE_URL"
+//	gormpurge cache purge --redis 10.0.0.7:6379 --redis-prefix blog /posts/1 --tags post-1
+//	gormpurge cache clear --nats nats://10.0.0.8:4222 --nats-subject blog
 //
 // purge sends every object through the library's dispatcher: batched to
 // each backend's limits, retried with backoff, paced to Akamai's rate
 // limits. It prints a summary (the ids Akamai returned, every failure with
 // its cause) and exits non-zero when anything was not purged.
+//
+// cache purges or clears the application's own page cache (package
+// localcache) on every instance at once, as Django's clear_cache does: a
+// shared Redis store (--redis, --redis-prefix), or each instance's memory
+// store, by publishing on the bus the instances follow (--redis
+// --redis-channel for Redis pub/sub, --nats --nats-subject for NATS). URLs
+// and tags are turned into purges by the library's own localcache.Backend,
+// so they match exactly what the application's purges match. Redis and
+// NATS URLs may hold a password: it is never printed, and
+// GORMPURGE_REDIS_URL and GORMPURGE_NATS_URL keep it out of the process
+// list.
 //
 // Exit status: 0 when everything was done; 1 when something failed (an
 // object not purged, a page not warmed, a database error); 2 when the
