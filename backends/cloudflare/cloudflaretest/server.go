@@ -312,7 +312,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-held:
 		case <-r.Context().Done():
-			return // the client went away while held
+			panic(http.ErrAbortHandler) // the client went away while held: no answer
 		}
 		s.mu.Lock()
 	}
