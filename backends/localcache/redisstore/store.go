@@ -166,8 +166,10 @@ func WithLogger(l *slog.Logger) Option {
 // then evict an index set, and a purge would miss the entries it listed,
 // which would be served stale. Use noeviction, or a volatile-* policy,
 // which evicts only keys with a TTL: entries, never indexes. If Redis
-// refuses CONFIG (as managed services may) or cannot be reached, New logs
-// that it could not check and goes on.
+// refuses CONFIG (as managed services may) or cannot be reached (New
+// waits up to 5 seconds), New logs that it could not check and goes on:
+// an application starts while Redis is down, and renders its pages
+// without the cache until Redis is back.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	c := config{prefix: DefaultPrefix, maxEntryBytes: DefaultMaxEntryBytes, retryAfter: DefaultRetryAfterError, log: slog.Default()}
 	switch {
