@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -120,7 +121,7 @@ func (b *Backend) post(ctx context.Context, path string, body []byte, soft bool)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint+path, rd)
 	if err != nil {
-		return nil, backends.Permanent(fmt.Errorf("fastly: building the request to %s: %w", backends.RedactURL(b.endpoint+path), redactErr(err)))
+		return nil, &buildError{fmt.Errorf("fastly: building the request to %s: %w", backends.RedactURL(b.endpoint+path), redactErr(err))}
 	}
 	req.Header.Set(headerKey, b.token)
 	req.Header.Set("Accept", "application/json")
@@ -145,6 +146,22 @@ func (b *Backend) post(ctx context.Context, path string, body []byte, soft bool)
 	return &answer{status: resp.StatusCode, header: resp.Header, raw: raw}, nil
 }
 
+// buildError is the failure to build a request, which retrying cannot fix.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
+
+// failed returns the outcome of a request that got no answer: err is
+// temporary, unless the request could not be built.
+func failed(err error) outcome {
+	var be *buildError
+	if errors.As(err, &be) {
+		return outcome{err: backends.Permanent(err), cause: err}
+	}
+	return outcome{err: err, cause: err}
+}
+
 // redactErr drops the URL of a *url.Error, which the caller names
 // redacted, and keeps what it wraps for errors.Is.
 func redactErr(err error) error {
@@ -158,6 +175,12 @@ func redactErr(err error) error {
 // dispatcher: 429 backends.RetryAfter, 5xx and 408 bare (temporary), any
 // other refusal backends.Permanent. op and object say what was asked.
 func (b *Backend) classify(a *answer, op, object string) error {
+	return b.answerOutcome(a, op, object).err
+}
+
+// answerOutcome is classify's outcome: the classified error and the
+// *Error it marks.
+func (b *Backend) answerOutcome(a *answer, op, object string) outcome {
 	e := &Error{Status: a.status, Op: op, Object: object, ServiceID: b.serviceID}
 	var eb errorBody
 	if json.Unmarshal(a.raw, &eb) == nil {
@@ -168,11 +191,12 @@ func (b *Backend) classify(a *answer, op, object string) error {
 	}
 	switch {
 	case a.status == http.StatusTooManyRequests:
-		return backends.RetryAfter(rateLimitWait(a.header, time.Now()), fmt.Errorf("%w: %w", ErrRateLimited, e))
+		cause := fmt.Errorf("%w: %w", ErrRateLimited, e)
+		return outcome{err: backends.RetryAfter(rateLimitWait(a.header, time.Now()), cause), cause: cause}
 	case a.status >= 500 || a.status == http.StatusRequestTimeout:
-		return e
+		return outcome{err: e, cause: e}
 	default:
-		return backends.Permanent(e)
+		return outcome{err: backends.Permanent(e), cause: e}
 	}
 }
 

@@ -166,8 +166,9 @@ type job struct {
 
 // outcome is what became of a job.
 type outcome struct {
-	ids map[string]string // purge IDs by cached URL or key
-	err error
+	ids   map[string]string // purge IDs by cached URL or key
+	err   error             // classified
+	cause error             // err without its marks
 }
 
 // Purge sends r to Fastly: each URL as its own purge request, up to
@@ -201,7 +202,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	for i, o := range outcomes {
 		if o.err != nil {
 			for _, obj := range jobs[i].objs {
-				failed = append(failed, Failure{Object: obj, Err: o.err})
+				failed = append(failed, Failure{Object: obj, Err: o.err, cause: o.cause})
 			}
 			continue
 		}
@@ -231,15 +232,15 @@ func (b *Backend) failure(r backends.Request, failed []Failure, accepted int, re
 		b.logger.Warn("fastly: object not purged", slog.String("object", backends.RedactURL(f.Object)), slog.String("reason", f.Err.Error()))
 	}
 	fe := &FailedError{Failed: dedupe(failed), Purged: accepted}
-	causes := fe.Unwrap()
-	if accepted == 0 && !refused && len(causes) == 1 {
-		return causes[0] // the whole request failed in one way
+	_, classified := fe.distinct()
+	if accepted == 0 && !refused && len(classified) == 1 {
+		return classified[0] // the whole request failed in one way
 	}
 	var (
 		wait      time.Duration
 		temporary bool
 	)
-	for _, e := range causes {
+	for _, e := range classified {
 		if d, ok := backends.RetryDelay(e); ok {
 			wait = max(wait, d)
 		} else if !backends.IsPermanent(e) {
@@ -307,10 +308,12 @@ func (b *Backend) urlJobs(urls []string) ([]job, []Failure) {
 		c, err := backends.CanonicalURL(u)
 		switch {
 		case err != nil:
-			failed = append(failed, Failure{Object: u, Err: backends.Permanent(&backends.ObjectError{Kind: "url", Object: backends.RedactURL(u), Err: err})})
+			cause := &backends.ObjectError{Kind: "url", Object: backends.RedactURL(u), Err: err}
+			failed = append(failed, Failure{Object: u, Err: backends.Permanent(cause), cause: cause})
 		case c[0] == '/':
 			if len(b.hostnames) == 0 {
-				failed = append(failed, Failure{Object: u, Err: backends.Permanent(fmt.Errorf("%w (%q)", ErrNoHostname, c))})
+				cause := fmt.Errorf("%w (%q)", ErrNoHostname, c)
+				failed = append(failed, Failure{Object: u, Err: backends.Permanent(cause), cause: cause})
 				continue
 			}
 			for _, h := range b.hostnames {
@@ -337,7 +340,8 @@ func tagJobs(tags []string) ([]job, []Failure) {
 	for _, t := range tags {
 		c, err := backends.CanonicalTag(t)
 		if err != nil {
-			failed = append(failed, Failure{Object: t, Err: backends.Permanent(&backends.ObjectError{Kind: "tag", Object: t, Err: err})})
+			cause := &backends.ObjectError{Kind: "tag", Object: t, Err: err}
+			failed = append(failed, Failure{Object: t, Err: backends.Permanent(cause), cause: cause})
 			continue
 		}
 		if !seen[c] {
@@ -365,10 +369,10 @@ func (b *Backend) run(ctx context.Context, jobs []job) []outcome {
 	var (
 		mu   sync.Mutex
 		next int
-		stop error
+		stop outcome
 		wg   sync.WaitGroup
 	)
-	take := func() (int, error) {
+	take := func() (int, outcome) {
 		mu.Lock()
 		defer mu.Unlock()
 		i := next
@@ -384,16 +388,16 @@ func (b *Backend) run(ctx context.Context, jobs []job) []outcome {
 				if i >= len(jobs) {
 					return
 				}
-				if stopped != nil {
-					out[i] = outcome{err: stopped}
+				if stopped.err != nil {
+					out[i] = stopped
 					continue
 				}
 				o := b.send(ctx, jobs[i])
 				out[i] = o
 				if stopsOthers(o.err) {
 					mu.Lock()
-					if stop == nil {
-						stop = o.err
+					if stop.err == nil {
+						stop = outcome{err: o.err, cause: o.cause}
 					}
 					mu.Unlock()
 				}
@@ -428,15 +432,15 @@ func (b *Backend) send(ctx context.Context, j job) outcome {
 func (b *Backend) sendURL(ctx context.Context, cached string) outcome {
 	a, err := b.post(ctx, "/purge/"+cached, nil, b.soft)
 	if err != nil {
-		return outcome{err: err}
+		return failed(err)
 	}
 	b.pacer.observe(a.header, a.status, false, time.Now())
 	if a.status != http.StatusOK {
-		return outcome{err: b.classify(a, opURL, backends.RedactURL(cached))}
+		return b.answerOutcome(a, opURL, backends.RedactURL(cached))
 	}
 	var ok okBody
 	if err := json.Unmarshal(a.raw, &ok); err != nil || ok.Status != "ok" {
-		return outcome{err: fmt.Errorf("fastly: %s %s: 200 without {\"status\":\"ok\"}: %.100q", opURL, backends.RedactURL(cached), b.scrub(string(a.raw)))}
+		return failed(fmt.Errorf("fastly: %s %s: 200 without {\"status\":\"ok\"}: %.100q", opURL, backends.RedactURL(cached), b.scrub(string(a.raw))))
 	}
 	b.logger.Debug("fastly: URL purged", slog.String("url", backends.RedactURL(cached)), slog.String("id", ok.ID), slog.Bool("soft", b.soft))
 	return outcome{ids: map[string]string{cached: ok.ID}}
@@ -449,16 +453,16 @@ func (b *Backend) sendKeys(ctx context.Context, keys []string) outcome {
 	object := fmt.Sprintf("(%d keys)", len(keys))
 	a, err := b.post(ctx, "/service/"+url.PathEscape(b.serviceID)+"/purge", body, b.soft)
 	if err != nil {
-		return outcome{err: err}
+		return failed(err)
 	}
 	b.pacer.observe(a.header, a.status, false, time.Now())
 	if a.status != http.StatusOK {
-		return outcome{err: b.classify(a, opKeys, object)}
+		return b.answerOutcome(a, opKeys, object)
 	}
 	// A map of each key to its purge ID.
 	ids := make(map[string]string, len(keys))
 	if err := json.Unmarshal(a.raw, &ids); err != nil {
-		return outcome{err: fmt.Errorf("fastly: %s %s: 200 without a map of keys to purge IDs: %.100q", opKeys, object, b.scrub(string(a.raw)))}
+		return failed(fmt.Errorf("fastly: %s %s: 200 without a map of keys to purge IDs: %.100q", opKeys, object, b.scrub(string(a.raw))))
 	}
 	b.logger.Debug("fastly: surrogate keys purged", slog.Int("keys", len(keys)), slog.Bool("soft", b.soft))
 	return outcome{ids: ids}
@@ -482,7 +486,7 @@ func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
 	}
 	a, err := b.post(ctx, "/service/"+url.PathEscape(b.serviceID)+"/purge_all", nil, false)
 	if err != nil {
-		return res, err
+		return res, failed(err).err
 	}
 	b.pacer.observe(a.header, a.status, true, time.Now())
 	if a.status != http.StatusOK {

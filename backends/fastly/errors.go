@@ -73,15 +73,20 @@ const (
 type Failure struct {
 	// Object is the URL or tag as the Request held it.
 	Object string
-	// Err is the classified error.
+	// Err is the error, marked backends.Permanent or backends.RetryAfter
+	// as it was classified.
 	Err error
+
+	cause error // Err without its marks
 }
 
 // FailedError reports the objects of a call to Purge that were not purged:
 // refused before sending (no canonical form, a path without hostnames) or
 // failed at Fastly. It is returned wrapped in backends.Partial when the
 // rest was purged, and in backends.Permanent or backends.RetryAfter as its
-// failures are. It unwraps to each distinct failure.
+// failures are together. It unwraps to each distinct failure's error
+// without its mark (such as an [*Error]), so that errors.As and errors.Is
+// find them and the marks of one failure do not classify the others.
 type FailedError struct {
 	// Failed lists each object with its error.
 	Failed []Failure
@@ -100,27 +105,29 @@ func (e *FailedError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%q: %v", f.Object, f.Err)
+		fmt.Fprintf(&b, "%q: %v", f.Object, f.cause)
 	}
 	return b.String()
 }
 
-// Unwrap returns the distinct errors of the failures.
+// Unwrap returns the distinct errors of the failures, without their marks.
 func (e *FailedError) Unwrap() []error {
-	var out []error
+	out, _ := e.distinct()
+	return out
+}
+
+// distinct returns the distinct causes of the failures, and their errors
+// as classified.
+func (e *FailedError) distinct() (causes, classified []error) {
+	seen := make(map[error]bool)
 	for _, f := range e.Failed {
-		dup := false
-		for _, o := range out {
-			if o == f.Err {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, f.Err)
+		if !seen[f.cause] {
+			seen[f.cause] = true
+			causes = append(causes, f.cause)
+			classified = append(classified, f.Err)
 		}
 	}
-	return out
+	return causes, classified
 }
 
 // ErrRateLimited is matched by the error of a purge held back by a rate
