@@ -310,8 +310,9 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	}
 	reqs, bad := b.requests(r)
 	t := &tally{resends: resendBudget}
-	for _, q := range reqs {
+	for i, q := range reqs {
 		if err := b.send(ctx, q, t); err != nil {
+			b.pacer.unsend(len(reqs) - i - 1) // paced, never sent
 			return t.result(b.name, r.Len()), err
 		}
 	}
