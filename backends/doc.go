@@ -39,6 +39,21 @@
 //     releases them within ctx and may be called twice, and on a backend
 //     never used. The dispatcher closes such backends after draining.
 //
+// A backend's constructor, New(opts ...Option) (or New(ctx, opts...)),
+// returns (*Backend, error): a nil option, an invalid value or a missing
+// credential is an error naming the option and how to fix it, since
+// configuration comes from the environment at run time. Its test kit
+// (akamaitest, cloudflaretest, fastlytest, cloudfronttest) is the other
+// way round: NewServer(opts ...Option) returns *Server only and, like
+// httptest.NewServer, panics with a clear message on misuse (a nil option,
+// an invalid value, FailNext with a status that is not an error), because
+// that is a mistake in the test, not in the code under test. The kits'
+// test controls, where a kit has them, agree in name and shape:
+// FailNext(status, times) fails the next requests with the provider's
+// answer for status, Respond(hook) lets a hook decide per request, Hold()
+// (arrived, release) holds requests in flight for backendtest.Harness.Hold,
+// Responses counts answers by status, and Reset starts over.
+//
 // # Classifying failures
 //
 // The dispatcher decides what to do with a failure from how it is marked:

@@ -69,11 +69,11 @@ func TestConformance(t *testing.T) {
 			Fail: func(f backendtest.Failure, _ backends.Request) bool {
 				switch f {
 				case backendtest.Temporary:
-					srv.FailNext(1000, http.StatusServiceUnavailable, "ServiceUnavailable", "CloudFront is unavailable.")
+					srv.FailNext(http.StatusServiceUnavailable, 1000)
 				case backendtest.Permanent:
-					srv.FailNext(1000, http.StatusForbidden, "AccessDenied", "Access denied")
+					srv.FailNext(http.StatusForbidden, 1000)
 				case backendtest.RetryAfter:
-					srv.FailNext(1000, http.StatusBadRequest, "Throttling", "Rate exceeded")
+					srv.FailNextCode(http.StatusBadRequest, 1000, "Throttling", "Rate exceeded")
 				default:
 					return false
 				}

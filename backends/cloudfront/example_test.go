@@ -19,10 +19,7 @@ import (
 // default configuration (environment, ~/.aws files, SSO, instance or
 // container role).
 func Example() {
-	fake, err := cloudfronttest.NewServer()
-	if err != nil {
-		log.Fatal(err)
-	}
+	fake := cloudfronttest.NewServer()
 	defer fake.Close()
 
 	ctx := context.Background()
@@ -56,10 +53,7 @@ func Example() {
 // each), and a wildcard path counts as one: escalate a handoff of many URLs,
 // such as a data migration's, to one invalidation of "/*".
 func Example_escalation() {
-	fake, err := cloudfronttest.NewServer()
-	if err != nil {
-		log.Fatal(err)
-	}
+	fake := cloudfronttest.NewServer()
 	defer fake.Close()
 	ctx := context.Background()
 	b, err := cloudfront.New(ctx, cloudfront.WithDistribution(fake.Distribution()),

@@ -255,7 +255,7 @@ func TestErrorClassification(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newFake(t)
 			b := newBackend(t, srv)
-			srv.FailNext(1, tt.status, tt.code, "the fake says no")
+			srv.FailNextCode(tt.status, 1, tt.code, "the fake says no")
 			_, err := b.Purge(t.Context(), backends.Request{URLs: []string{"/x"}})
 			require.Error(t, err)
 			var cfErr *cloudfront.Error

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,8 +17,7 @@ import (
 // newFake starts a fastlytest server closed at the end of the test.
 func newFake(t testing.TB, opts ...fastlytest.Option) *fastlytest.Server {
 	t.Helper()
-	srv, err := fastlytest.NewServer(opts...)
-	require.NoError(t, err)
+	srv := fastlytest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -65,11 +63,11 @@ func TestConformance(t *testing.T) {
 			Fail: func(f backendtest.Failure, refuse backends.Request) bool {
 				switch f {
 				case backendtest.Temporary:
-					require.NoError(t, srv.FailNext(http.StatusServiceUnavailable, 1000))
+					srv.FailNext(http.StatusServiceUnavailable, 1000)
 				case backendtest.Permanent:
-					require.NoError(t, srv.FailNext(http.StatusForbidden, 1000))
+					srv.FailNext(http.StatusForbidden, 1000)
 				case backendtest.RetryAfter:
-					require.NoError(t, srv.FailNext(http.StatusTooManyRequests, 1000))
+					srv.FailNext(http.StatusTooManyRequests, 1000)
 				case backendtest.Partial:
 					// A 403 for the URLs of a host the token may not purge.
 					refused := make(map[string]bool)
@@ -87,19 +85,7 @@ func TestConformance(t *testing.T) {
 				}
 				return true
 			},
-			Hold: func() (<-chan struct{}, func()) {
-				arrived, release := make(chan struct{}), make(chan struct{})
-				var once, arrive sync.Once
-				srv.Respond(func(c fastlytest.Call) (int, bool) {
-					arrive.Do(func() { close(arrived) })
-					select {
-					case <-release:
-					case <-c.Context.Done():
-					}
-					return 0, false
-				})
-				return arrived, func() { once.Do(func() { close(release) }) }
-			},
+			Hold:    srv.Hold,
 			Secrets: []string{srv.Token()},
 		}
 	})

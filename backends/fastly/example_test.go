@@ -18,10 +18,7 @@ import (
 // in production leave out WithEndpoint and WithHTTPClient, and set
 // FASTLY_API_TOKEN and FASTLY_SERVICE_ID instead of the two options.
 func Example() {
-	fake, err := fastlytest.NewServer()
-	if err != nil {
-		log.Fatal(err)
-	}
+	fake := fastlytest.NewServer()
 	defer fake.Close()
 
 	b, err := fastly.New(
@@ -63,10 +60,7 @@ func Example() {
 // command. purge_all counts against Fastly's hourly API limit: the backend
 // paces it.
 func ExampleBackend_PurgeAll() {
-	fake, err := fastlytest.NewServer()
-	if err != nil {
-		log.Fatal(err)
-	}
+	fake := fastlytest.NewServer()
 	defer fake.Close()
 	b, err := fastly.New(fastly.WithEndpoint(fake.URL()), fastly.WithHTTPClient(fake.Client()),
 		fastly.WithAPIToken(fake.Token()), fastly.WithServiceID(fake.ServiceID()))

@@ -26,7 +26,20 @@
 //     BatchTooLarge. Each invalidation stays InProgress for the delay of
 //     [WithCompletionDelay], then is Completed.
 //
-// [Server.FailNext] injects error answers (throttling, 5xx, AccessDenied),
-// [Server.Hold] holds requests, and [Server.Paths], [Server.Invalidations]
-// and [Server.Calls] say what was received.
+// [Server.FailNext] injects error answers by status (5xx, AccessDenied)
+// and [Server.FailNextCode] with a chosen code (Throttling,
+// TooManyInvalidationsInProgress), [Server.Hold] holds requests, and
+// [Server.Paths], [Server.Invalidations] and [Server.Calls] say what was
+// received; [Server.Reset] starts over.
+//
+//	srv := cloudfronttest.NewServer(cloudfronttest.WithCompletionDelay(0))
+//	t.Cleanup(srv.Close)
+//	b, _ := cloudfront.New(ctx, cloudfront.WithDistribution(srv.Distribution()),
+//		cloudfront.WithAWSConfig(srv.AWSConfig()), cloudfront.WithEndpoint(srv.URL()))
+//	// ... purge, then:
+//	require.Equal(t, []string{"/posts/1"}, srv.Paths())
+//
+// Like httptest, [NewServer], its options and FailNext panic on misuse (a
+// nil option, an invalid value): a mistake in the test, not in the code
+// under test.
 package cloudfronttest

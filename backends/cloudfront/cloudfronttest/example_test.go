@@ -14,10 +14,7 @@ import (
 // A fake for a backend under test: point the backend at it, purge, and
 // read what it received.
 func ExampleNewServer() {
-	srv, err := cloudfronttest.NewServer(cloudfronttest.WithCompletionDelay(0))
-	if err != nil {
-		log.Fatal(err)
-	}
+	srv := cloudfronttest.NewServer(cloudfronttest.WithCompletionDelay(0))
 	defer srv.Close()
 	ctx := context.Background()
 	b, err := cloudfront.New(ctx, cloudfront.WithDistribution(srv.Distribution()),

@@ -1,16 +1,17 @@
 package cloudfronttest
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// Option configures a [Server] at [NewServer]. A nil Option, or an option
-// given an invalid value, is an error from NewServer.
-type Option func(*config) error
+// Option configures a [Server]. Pass options to [NewServer]. An option
+// given an invalid value panics, as httptest does on misuse: it is a
+// mistake in the test, not in the code under test. Leave the option out
+// for the default.
+type Option func(*config)
 
 type config struct {
 	distributions []string
@@ -28,47 +29,41 @@ const DefaultCompletionDelay = 100 * time.Millisecond
 
 // WithDistributions sets the ids of the distributions the account has.
 // The default is one, [DefaultDistribution]. A request for another id is
-// answered 404 NoSuchDistribution.
+// answered 404 NoSuchDistribution. It panics if no id is given or an id is
+// empty.
 func WithDistributions(ids ...string) Option {
-	return func(c *config) error {
-		if len(ids) == 0 {
-			return errors.New("WithDistributions: no id given")
-		}
-		for _, id := range ids {
-			if id == "" {
-				return errors.New("WithDistributions: an empty id")
-			}
-		}
-		c.distributions = append([]string(nil), ids...)
-		return nil
+	if len(ids) == 0 {
+		panic("cloudfronttest: WithDistributions(): give at least one distribution id, such as \"EDFDVBD6EXAMPLE\", or leave the option out")
 	}
+	for _, id := range ids {
+		if id == "" {
+			panic(fmt.Sprintf("cloudfronttest: WithDistributions(%q): a distribution id is empty", ids))
+		}
+	}
+	ids = append([]string(nil), ids...)
+	return func(c *config) { c.distributions = ids }
 }
 
 // WithCompletionDelay sets how long each invalidation stays InProgress
 // after it is created, counting against the in-progress limits, before it
 // is Completed. 0 completes it at once. The default is
-// [DefaultCompletionDelay].
+// [DefaultCompletionDelay]. It panics if d is negative.
 func WithCompletionDelay(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("WithCompletionDelay(%v): the delay must not be negative", d)
-		}
-		c.delay = d
-		return nil
+	if d < 0 {
+		panic(fmt.Sprintf("cloudfronttest: WithCompletionDelay(%v): the delay must not be negative", d))
 	}
+	return func(c *config) { c.delay = d }
 }
 
 // WithInProgressLimits sets the distribution's in-progress limits: the
 // individual paths and the wildcard paths of the invalidations in progress.
-// The defaults are CloudFront's, 3,000 and 15.
+// The defaults are CloudFront's, 3,000 and 15. It panics unless both are
+// at least 1.
 func WithInProgressLimits(paths, wildcards int) Option {
-	return func(c *config) error {
-		if paths < 1 || wildcards < 1 {
-			return fmt.Errorf("WithInProgressLimits(%d, %d): both limits must be at least 1", paths, wildcards)
-		}
-		c.maxPaths, c.maxWildcards = paths, wildcards
-		return nil
+	if paths < 1 || wildcards < 1 {
+		panic(fmt.Sprintf("cloudfronttest: WithInProgressLimits(%d, %d): both limits must be at least 1", paths, wildcards))
 	}
+	return func(c *config) { c.maxPaths, c.maxWildcards = paths, wildcards }
 }
 
 // WithCacheTags gives the distributions a CacheTagConfig: invalidation
@@ -78,20 +73,17 @@ func WithInProgressLimits(paths, wildcards int) Option {
 // without a CacheTagConfig is not documented; the fake refuses them, so
 // that a misconfigured test fails.)
 func WithCacheTags() Option {
-	return func(c *config) error {
-		c.cacheTags = true
-		return nil
-	}
+	return func(c *config) { c.cacheTags = true }
 }
 
 // WithCredentials fixes the access key id, secret key and optional session
 // token that requests must be signed with, instead of fresh random ones.
+// It panics (without showing the secret) if the key id or the secret is
+// empty.
 func WithCredentials(accessKeyID, secretAccessKey, sessionToken string) Option {
-	return func(c *config) error {
-		if accessKeyID == "" || secretAccessKey == "" {
-			return errors.New("WithCredentials: the access key id and the secret key must not be empty")
-		}
-		c.creds = &aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey, SessionToken: sessionToken, Source: "cloudfronttest"}
-		return nil
+	if accessKeyID == "" || secretAccessKey == "" {
+		panic("cloudfronttest: WithCredentials: the access key id and the secret key must not be empty; leave the option out for random ones")
 	}
+	creds := &aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey, SessionToken: sessionToken, Source: "cloudfronttest"}
+	return func(c *config) { c.creds = creds }
 }

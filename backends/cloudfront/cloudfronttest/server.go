@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -109,23 +108,16 @@ type held struct {
 
 // NewServer starts a fake CloudFront API at 127.0.0.1 with fresh random
 // credentials (or those of [WithCredentials]). Stop it with
-// [Server.Close], typically in t.Cleanup. It returns an error for a nil
-// or invalid option.
-func NewServer(opts ...Option) (*Server, error) {
+// [Server.Close], typically with t.Cleanup(srv.Close). Like its options,
+// it panics on misuse, as httptest does: here, if an option is nil.
+func NewServer(opts ...Option) *Server {
 	cfg := config{distributions: []string{DefaultDistribution}, delay: DefaultCompletionDelay,
 		maxPaths: maxPathsInProgress, maxWildcards: maxWildcardsInProgress}
-	var errs []error
 	for _, o := range opts {
 		if o == nil {
-			errs = append(errs, errors.New("an Option is nil: remove it, or pass one made by a With... function"))
-			continue
+			panic("cloudfronttest: NewServer: an Option is nil: remove it, or pass one made by a With... function")
 		}
-		if err := o(&cfg); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("cloudfronttest: NewServer: %w", err)
+		o(&cfg)
 	}
 	s := &Server{cfg: cfg, byRef: map[string]*Invalidation{}, calls: map[string]int{}}
 	s.creds = aws.Credentials{AccessKeyID: "AKIA" + randomString(16), SecretAccessKey: randomString(40), Source: "cloudfronttest"}
@@ -135,7 +127,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.ts.StartTLS()
-	return s, nil
+	return s
 }
 
 const upperAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -149,8 +141,20 @@ func randomString(n int) string {
 	return string(b)
 }
 
-// Close shuts the server down; it may be called more than once.
-func (s *Server) Close() { s.once.Do(s.ts.Close) }
+// Close shuts the server down and closes the connections of
+// [Server.Client]. It releases held requests first. It may be called more
+// than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.mu.Lock()
+		if s.held != nil {
+			s.held.once.Do(func() { close(s.held.release) })
+			s.held = nil
+		}
+		s.mu.Unlock()
+		s.ts.Close()
+	})
+}
 
 // URL returns the base URL, such as "https://127.0.0.1:41234", to give to
 // cloudfront.WithEndpoint.
@@ -177,15 +181,62 @@ func (s *Server) AWSConfig() aws.Config {
 	}
 }
 
-// FailNext answers the next n CreateInvalidation requests that pass the
-// signature check with CloudFront's error XML: status, code and message,
-// such as (400, "Throttling", "Rate exceeded"), (403, "AccessDenied",
-// "Access denied"), (503, "ServiceUnavailable", ...) or (400,
-// "TooManyInvalidationsInProgress", ...). Faults queue in order.
-func (s *Server) FailNext(n, status int, code, message string) {
+// FailNext makes the next times CreateInvalidation requests that pass the
+// signature check and name a known distribution fail with status and
+// CloudFront's error XML, before the body is checked: they create nothing
+// and are counted only in [Server.Calls]. The error code is the one CloudFront answers with that
+// status: 400 InvalidArgument, 403 AccessDenied, 404 NoSuchDistribution,
+// 429 Throttling, 500 InternalError, another 5xx ServiceUnavailable,
+// another 4xx InvalidArgument; use [Server.FailNextCode] for another code,
+// such as Throttling or TooManyInvalidationsInProgress (both 400 at
+// CloudFront). Calls queue up: FailNext(500, 1) then FailNext(503, 2)
+// fails one request with 500, then two with 503. It panics unless status
+// is between 400 and 599; times of 0 or less does nothing.
+func (s *Server) FailNext(status, times int) {
+	if status < 400 || status > 599 {
+		panic(fmt.Sprintf("cloudfronttest: FailNext(%d, %d): the status must be between 400 and 599", status, times))
+	}
+	code, message := defaultFault(status)
+	s.failNext(status, times, code, message)
+}
+
+// FailNextCode is [Server.FailNext] with CloudFront's error code and
+// message chosen by the test, such as (400, 1, "Throttling", "Rate
+// exceeded") or (400, 1, "TooManyInvalidationsInProgress", "..."). It
+// panics unless status is between 400 and 599 and code is not empty.
+func (s *Server) FailNextCode(status, times int, code, message string) {
+	if status < 400 || status > 599 || code == "" {
+		panic(fmt.Sprintf("cloudfronttest: FailNextCode(%d, %d, %q, ...): want a status between 400 and 599 and an error code", status, times, code))
+	}
+	s.failNext(status, times, code, message)
+}
+
+func (s *Server) failNext(status, times int, code, message string) {
+	if times <= 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, fault{n: n, status: status, code: code, message: message})
+	s.faults = append(s.faults, fault{n: times, status: status, code: code, message: message})
+}
+
+// defaultFault returns the error code and message CloudFront answers with
+// status.
+func defaultFault(status int) (code, message string) {
+	switch {
+	case status == http.StatusForbidden:
+		return "AccessDenied", "Access denied"
+	case status == http.StatusNotFound:
+		return "NoSuchDistribution", "The specified distribution does not exist."
+	case status == http.StatusTooManyRequests:
+		return "Throttling", "Rate exceeded"
+	case status == http.StatusInternalServerError:
+		return "InternalError", "We encountered an internal error. Please try again."
+	case status >= 500:
+		return "ServiceUnavailable", "CloudFront is unavailable."
+	default:
+		return "InvalidArgument", "The argument is invalid."
+	}
 }
 
 // Hold makes the server hold every later CreateInvalidation, after its

@@ -22,8 +22,7 @@ import (
 
 func newServer(t *testing.T, opts ...cloudfronttest.Option) *cloudfronttest.Server {
 	t.Helper()
-	srv, err := cloudfronttest.NewServer(opts...)
-	require.NoError(t, err)
+	srv := cloudfronttest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -179,14 +178,15 @@ func TestInProgressLimits(t *testing.T) {
 func TestFaultsHoldAndTags(t *testing.T) {
 	srv := newServer(t, cloudfronttest.WithCacheTags(), cloudfronttest.WithCompletionDelay(0))
 	creds := srv.Credentials()
-	srv.FailNext(1, http.StatusBadRequest, "Throttling", "Rate exceeded")
-	srv.FailNext(1, http.StatusServiceUnavailable, "ServiceUnavailable", "down")
+	srv.FailNextCode(http.StatusBadRequest, 1, "Throttling", "Rate exceeded")
+	srv.FailNext(http.StatusServiceUnavailable, 1)
+	srv.FailNext(http.StatusForbidden, 0) // nothing
 	status, body := send(t, srv, creds, http.MethodPost, createPath, batch("1", 1, "/x"), nil)
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Contains(t, body, "<Code>Throttling</Code><Message>Rate exceeded</Message>")
 	status, body = send(t, srv, creds, http.MethodPost, createPath, batch("2", 1, "/x"), nil)
 	assert.Equal(t, http.StatusServiceUnavailable, status)
-	assert.Contains(t, body, "<Type>Receiver</Type>")
+	assert.Contains(t, body, "<Type>Receiver</Type><Code>ServiceUnavailable</Code>")
 	status, _ = send(t, srv, creds, http.MethodPost, createPath, batch("3", 2, "/x", "#post-1"), nil)
 	assert.Equal(t, http.StatusCreated, status)
 	assert.Equal(t, []string{"/x"}, srv.Paths())
@@ -215,11 +215,23 @@ func TestFaultsHoldAndTags(t *testing.T) {
 }
 
 func TestNewServerRefusesBadOptions(t *testing.T) {
-	for _, opt := range []cloudfronttest.Option{nil, cloudfronttest.WithCompletionDelay(-1),
-		cloudfronttest.WithInProgressLimits(0, 1), cloudfronttest.WithDistributions(), cloudfronttest.WithCredentials("", "", "")} {
-		srv, err := cloudfronttest.NewServer(opt)
-		assert.Nil(t, srv)
-		assert.Error(t, err)
+	for want, misuse := range map[string]func(){
+		"cloudfronttest: NewServer: an Option is nil":     func() { cloudfronttest.NewServer(nil).Close() },
+		"cloudfronttest: WithCompletionDelay(-1ns)":       func() { cloudfronttest.WithCompletionDelay(-1) },
+		"cloudfronttest: WithInProgressLimits(0, 1)":      func() { cloudfronttest.WithInProgressLimits(0, 1) },
+		"cloudfronttest: WithDistributions()":             func() { cloudfronttest.WithDistributions() },
+		"cloudfronttest: WithCredentials":                 func() { cloudfronttest.WithCredentials("", "", "") },
+		"cloudfronttest: FailNext(200, 1)":                func() { newServer(t).FailNext(200, 1) },
+		"cloudfronttest: FailNextCode(400, 1, \"\", ...)": func() { newServer(t).FailNextCode(400, 1, "", "") },
+	} {
+		t.Run(want, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				require.NotNil(t, r, "misuse panics, as httptest does")
+				assert.Contains(t, r, want)
+			}()
+			misuse()
+		})
 	}
 	srv := newServer(t, cloudfronttest.WithCredentials("AKIAFIXED", "fixed-secret", "token"), cloudfronttest.WithDistributions("E1", "E2"))
 	assert.Equal(t, "E1", srv.Distribution())

@@ -7,8 +7,7 @@
 // [Server.Token] and [Server.ServiceID], then read what it purged with
 // [Server.Purges], [Server.URLs], [Server.Keys] and [Server.PurgeAlls]:
 //
-//	srv, err := fastlytest.NewServer()
-//	require.NoError(t, err)
+//	srv := fastlytest.NewServer()
 //	t.Cleanup(srv.Close)
 //	// Configure the code under test with srv.URL(), srv.Client(),
 //	// srv.Token() and srv.ServiceID(), make it purge, then:
@@ -37,8 +36,8 @@
 //
 // # What it checks
 //
-// Every request, in this order: an injected failure ([Server.FailNext],
-// [Server.Respond]); the Fastly-Key header, else 401 {"msg":"Provided
+// Every request, in this order, once a [Server.Hold] lets it through: an
+// injected failure ([Server.FailNext], [Server.Respond]); the Fastly-Key header, else 401 {"msg":"Provided
 // credentials are missing or invalid"} (the fake requires the token for
 // URL purges too, as a service with Fastly-Purge-Requires-Auth does); the
 // route, else 404; the method (POST), else 405; the service ID, else 404
@@ -64,9 +63,13 @@
 //
 // [Server.FailNext] makes the next requests fail with a status and a body
 // in Fastly's shape (a 429 also carries Retry-After: 1); [Server.Respond]
-// installs a hook that decides per request, and may block to hold a
-// request in flight. [Server.Purges] lists what was accepted;
+// installs a hook that decides per request; [Server.Hold] holds requests
+// until released. [Server.Purges] lists what was accepted;
 // [Server.Responses] counts answers by status; [Server.Reset] starts over.
+//
+// Like httptest, [NewServer], its options and FailNext panic on misuse (a
+// nil option, an invalid value): a mistake in the test, not in the code
+// under test.
 //
 // # What it does not model
 //

@@ -13,10 +13,7 @@ import (
 // A test purges two surrogate keys in one batch request, as the code under
 // test would, and reads what the fake purged.
 func Example() {
-	srv, err := fastlytest.NewServer(fastlytest.WithServiceID("SU1Z0isxPaozGVKXdv0eY"))
-	if err != nil {
-		log.Fatal(err)
-	}
+	srv := fastlytest.NewServer(fastlytest.WithServiceID("SU1Z0isxPaozGVKXdv0eY"))
 	defer srv.Close()
 
 	req, err := http.NewRequest(http.MethodPost, srv.URL()+"/service/SU1Z0isxPaozGVKXdv0eY/purge",

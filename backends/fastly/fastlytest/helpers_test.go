@@ -19,8 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newServer(t *testing.T, opts ...fastlytest.Option) *fastlytest.Server {
 	t.Helper()
-	srv, err := fastlytest.NewServer(opts...)
-	require.NoError(t, err)
+	srv := fastlytest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	return srv
 }

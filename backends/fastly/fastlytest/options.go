@@ -1,13 +1,15 @@
 package fastlytest
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
 
-// Option configures a [Server] at [NewServer].
+// Option configures a [Server]. Pass options to [NewServer]. An option
+// given an invalid value panics, as httptest does on misuse: it is a
+// mistake in the test, not in the code under test. Leave the option out
+// for the default.
 type Option func(*config)
 
 type config struct {
@@ -15,7 +17,6 @@ type config struct {
 	token       string
 	hourlyLimit int
 	now         func() time.Time
-	errs        []error
 }
 
 // MaxKeys is the most surrogate keys one batch purge may name: "Up to 256
@@ -30,57 +31,45 @@ const MaxKeys = 256
 const DefaultHourlyLimit = 1000
 
 // WithServiceID sets the ID of the one service the fake serves. The default
-// is a fresh random 22-character ID, as Fastly's look. An empty ID, or one
-// holding a character other than a letter, a digit, '-' or '_', is an
-// error.
+// is a fresh random 22-character ID, as Fastly's look. It panics on an
+// empty ID, or one holding a character other than a letter, a digit, '-'
+// or '_'.
 func WithServiceID(id string) Option {
-	return func(c *config) {
-		if id == "" || strings.IndexFunc(id, func(r rune) bool { return !isIDChar(r) }) >= 0 {
-			c.errs = append(c.errs, fmt.Errorf("fastlytest: WithServiceID(%q): want letters, digits, '-' or '_', such as \"SU1Z0isxPaozGVKXdv0eY\"", id))
-			return
-		}
-		c.serviceID = id
+	if id == "" || strings.IndexFunc(id, func(r rune) bool { return !isIDChar(r) }) >= 0 {
+		panic(fmt.Sprintf("fastlytest: WithServiceID(%q): want letters, digits, '-' or '_', such as \"SU1Z0isxPaozGVKXdv0eY\"", id))
 	}
+	return func(c *config) { c.serviceID = id }
 }
 
 // WithAPIToken sets the API token the fake accepts in Fastly-Key. The
-// default is a fresh random 32-character token. An empty token, or one
-// holding a character that cannot travel in an HTTP header, is an error
-// (which does not show the token).
+// default is a fresh random 32-character token. It panics (with a message
+// that does not show the token) on an empty token, or one holding a
+// character that cannot travel in an HTTP header.
 func WithAPIToken(token string) Option {
-	return func(c *config) {
-		if token == "" || strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
-			c.errs = append(c.errs, errors.New("fastlytest: WithAPIToken: want a non-empty token of printable ASCII without spaces"))
-			return
-		}
-		c.token = token
+	if token == "" || strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		panic("fastlytest: WithAPIToken: want a non-empty token of printable ASCII without spaces, or leave the option out for a random one")
 	}
+	return func(c *config) { c.token = token }
 }
 
 // WithHourlyLimit sets how many requests that count against the hourly
 // rate limit (purge_all) the fake accepts per hour. The default is
-// [DefaultHourlyLimit]; a test uses a small one to reach the limit. n must
-// be positive.
+// [DefaultHourlyLimit]; a test uses a small one to reach the limit. It
+// panics unless n is positive.
 func WithHourlyLimit(n int) Option {
-	return func(c *config) {
-		if n <= 0 {
-			c.errs = append(c.errs, fmt.Errorf("fastlytest: WithHourlyLimit(%d): want a positive number of requests per hour", n))
-			return
-		}
-		c.hourlyLimit = n
+	if n <= 0 {
+		panic(fmt.Sprintf("fastlytest: WithHourlyLimit(%d): want a positive number of requests per hour", n))
 	}
+	return func(c *config) { c.hourlyLimit = n }
 }
 
 // WithNow sets the clock of the hourly window and of [Purge.At]. The
-// default is time.Now. nil is an error.
+// default is time.Now. It panics if now is nil.
 func WithNow(now func() time.Time) Option {
-	return func(c *config) {
-		if now == nil {
-			c.errs = append(c.errs, errors.New("fastlytest: WithNow(nil): pass a function such as time.Now, or leave the option out"))
-			return
-		}
-		c.now = now
+	if now == nil {
+		panic("fastlytest: WithNow(nil): pass a function such as time.Now, or leave the option out")
 	}
+	return func(c *config) { c.now = now }
 }
 
 func isIDChar(r rune) bool {

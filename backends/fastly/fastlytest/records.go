@@ -39,19 +39,18 @@ type failure struct {
 // other check: they are not recorded as purges and spend nothing. A 429
 // also carries Retry-After: 1. Calls queue up: FailNext(500, 1) then
 // FailNext(429, 2) fails one request with 500, then two with 429. It
-// returns an error, queueing nothing, if status is not between 200 and
-// 599; times of 0 or less does nothing.
-func (s *Server) FailNext(status, times int) error {
+// panics if status is not between 200 and 599; times of 0 or less does
+// nothing.
+func (s *Server) FailNext(status, times int) {
 	if status < 200 || status > 599 {
-		return fmt.Errorf("fastlytest: FailNext(%d): the status must be between 200 and 599", status)
+		panic(fmt.Sprintf("fastlytest: FailNext(%d, %d): the status must be between 200 and 599", status, times))
 	}
 	if times <= 0 {
-		return nil
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, failure{status: status, times: times})
-	return nil
 }
 
 // Respond installs a hook that sees every request not taken by

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -35,7 +34,10 @@ type Server struct {
 	seq         int
 	ids         int // purge IDs issued
 	windowStart time.Time
-	spent       int // requests counted in the current hourly window
+	spent       int           // requests counted in the current hourly window
+	held        chan struct{} // closed by Hold's release; nil when not holding
+	arrived     chan struct{}
+	arrive      *sync.Once
 }
 
 // maxReadBody bounds the request body the fake reads: far more than 256
@@ -44,19 +46,16 @@ const maxReadBody = 1 << 20
 
 // NewServer starts a fake Fastly API on an httptest TLS server at 127.0.0.1
 // with a fresh random token and service ID unless set by options. Call
-// [Server.Close] when done, typically with t.Cleanup(srv.Close). It fails,
-// starting nothing, when an option is nil or invalid.
-func NewServer(opts ...Option) (*Server, error) {
+// [Server.Close] when done, typically with t.Cleanup(srv.Close). Like its
+// options, it panics on misuse, as httptest does: here, if an option is
+// nil.
+func NewServer(opts ...Option) *Server {
 	cfg := config{hourlyLimit: DefaultHourlyLimit, now: time.Now}
 	for _, o := range opts {
 		if o == nil {
-			cfg.errs = append(cfg.errs, errors.New("fastlytest: NewServer: an Option is nil: remove it, or pass one made by a With... function"))
-			continue
+			panic("fastlytest: NewServer: an Option is nil: remove it, or pass one made by a With... function")
 		}
 		o(&cfg)
-	}
-	if err := errors.Join(cfg.errs...); err != nil {
-		return nil, err
 	}
 	if cfg.serviceID == "" {
 		cfg.serviceID = randomString(22)
@@ -68,7 +67,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS noise from clients that do not trust the certificate
 	s.ts.StartTLS()
-	return s, nil
+	return s
 }
 
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -83,8 +82,41 @@ func randomString(n int) string {
 }
 
 // Close shuts the server down and closes the idle connections of
-// [Server.Client]. It may be called more than once.
-func (s *Server) Close() { s.once.Do(s.ts.Close) }
+// [Server.Client]. It releases held requests first. It may be called more
+// than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.mu.Lock()
+		if s.held != nil {
+			close(s.held)
+			s.held = nil
+		}
+		s.mu.Unlock()
+		s.ts.Close()
+	})
+}
+
+// Hold makes the fake hold every later request, before any other check,
+// without answering until release is called or the request's client goes
+// away (then nothing is answered or recorded). arrived is closed when the
+// first held request arrives. [Server.Close] releases held requests too.
+func (s *Server) Hold() (arrived <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := make(chan struct{})
+	s.held, s.arrived, s.arrive = held, make(chan struct{}), &sync.Once{}
+	var once sync.Once
+	return s.arrived, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.held == held {
+				close(held)
+				s.held = nil
+			}
+		})
+	}
+}
 
 // URL returns the API base, such as "https://127.0.0.1:41234", with no
 // trailing slash: the fake's counterpart of https://api.fastly.com.
@@ -130,6 +162,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxReadBody))
 	if err != nil {
 		return // the client went away
+	}
+	s.mu.Lock()
+	held, arrived, arrive := s.held, s.arrived, s.arrive
+	s.mu.Unlock()
+	if held != nil {
+		arrive.Do(func() { close(arrived) })
+		select {
+		case <-held:
+		case <-r.Context().Done():
+		}
+		if r.Context().Err() != nil {
+			return // the client went away while held: no answer
+		}
 	}
 	rep := s.handle(r, body)
 	if r.Context().Err() != nil {

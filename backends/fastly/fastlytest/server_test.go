@@ -148,9 +148,10 @@ func TestRateLimit(t *testing.T) {
 
 func TestFailNext(t *testing.T) {
 	srv := newServer(t)
-	require.NoError(t, srv.FailNext(503, 1))
-	require.NoError(t, srv.FailNext(429, 1))
-	require.Error(t, srv.FailNext(600, 1))
+	srv.FailNext(503, 1)
+	srv.FailNext(429, 1)
+	srv.FailNext(503, 0) // nothing
+	assert.PanicsWithValue(t, "fastlytest: FailNext(600, 1): the status must be between 200 and 599", func() { srv.FailNext(600, 1) })
 	a := post(t, srv, "/purge/www.example.com/", key(srv), "")
 	assert.Equal(t, 503, a.status)
 	a = post(t, srv, "/purge/www.example.com/", key(srv), "")
@@ -190,23 +191,63 @@ func TestRespondHold(t *testing.T) {
 	assert.Empty(t, srv.Purges())
 }
 
+// TestHold holds requests until released.
+func TestHold(t *testing.T) {
+	srv := newServer(t)
+	arrived, release := srv.Hold()
+	answered := make(chan int, 1)
+	go func() {
+		req, err := http.NewRequest(http.MethodPost, srv.URL()+"/purge/www.example.com/held", nil)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		req.Header.Set("Fastly-Key", srv.Token())
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	<-arrived
+	assert.Empty(t, srv.Purges(), "a held request is not handled yet")
+	release()
+	release() // twice is fine
+	assert.Equal(t, http.StatusOK, <-answered)
+	assert.Equal(t, []string{"www.example.com/held"}, srv.URLs())
+}
+
 func TestOptions(t *testing.T) {
-	for name, opt := range map[string]fastlytest.Option{
-		"nil":          nil,
-		"service id":   fastlytest.WithServiceID("a/b"),
-		"empty token":  fastlytest.WithAPIToken(""),
-		"hourly limit": fastlytest.WithHourlyLimit(0),
-		"now":          fastlytest.WithNow(nil),
+	for name, tt := range map[string]struct {
+		opt  func() fastlytest.Option
+		want string
+	}{
+		"service id":   {func() fastlytest.Option { return fastlytest.WithServiceID("a/b") }, `fastlytest: WithServiceID("a/b")`},
+		"empty token":  {func() fastlytest.Option { return fastlytest.WithAPIToken("") }, "fastlytest: WithAPIToken"},
+		"hourly limit": {func() fastlytest.Option { return fastlytest.WithHourlyLimit(0) }, "fastlytest: WithHourlyLimit(0)"},
+		"now":          {func() fastlytest.Option { return fastlytest.WithNow(nil) }, "fastlytest: WithNow(nil)"},
+		"nil":          {func() fastlytest.Option { return nil }, "fastlytest: NewServer: an Option is nil"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv, err := fastlytest.NewServer(opt)
-			require.Error(t, err)
-			assert.Nil(t, srv)
+			defer func() {
+				r := recover()
+				require.NotNil(t, r, "misuse panics, as httptest does")
+				assert.Contains(t, r, tt.want)
+			}()
+			srv := fastlytest.NewServer(tt.opt())
+			srv.Close()
 		})
 	}
-	err := func() error { _, err := fastlytest.NewServer(fastlytest.WithAPIToken("sec ret")); return err }()
-	require.Error(t, err)
-	assert.NotContains(t, err.Error(), "sec ret", "the token is never shown")
+	func() {
+		defer func() {
+			r := recover()
+			require.NotNil(t, r)
+			assert.NotContains(t, r, "sec ret", "the token is never shown")
+		}()
+		fastlytest.WithAPIToken("sec ret")
+	}()
 
 	a, b := newServer(t), newServer(t)
 	assert.Len(t, a.ServiceID(), 22)
