@@ -59,8 +59,26 @@ type builtBackend struct {
 	// cpcodes, when not nil, purges whole CP codes.
 	cpcodes cpCodePurger
 	// attempts, when not nil, returns the result of every call to Purge
-	// so far, for the per-node counts of the summary.
+	// so far, for the per-node counts of the summary and the CDNs' ids.
 	attempts func() []backends.Result
+	// sentAs, when not nil, returns what a URL or tag is sent to the CDN
+	// as, which a dry run shows: the URLs a path becomes on the site
+	// hosts, an invalidation path; nil when sent as given.
+	sentAs func(obj string) []string
+	// ids, when not nil, says how the summary lists the ids a CDN gave
+	// the requests it accepted.
+	ids *idReport
+}
+
+// idReport is how the summary lists the ids a CDN (Cloudflare, Fastly,
+// CloudFront) gave the requests it accepted.
+type idReport struct {
+	// of returns the requests a result's IDs tell of.
+	of func(ids map[string]string) []acceptedRequest
+	// title heads the list of n requests: "Cloudflare accepted 2 requests".
+	title func(n int) string
+	// label names an id in the list: "purge id", "invalidation".
+	label string
 }
 
 // cpCodePurger purges whole CP codes, as the Akamai backend does.

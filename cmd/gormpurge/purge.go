@@ -34,7 +34,7 @@ func (a *app) purge(cmd *cobra.Command, o *purgeOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep.Backend, rep.Description = b.Name(), b.description
+	rep.Backend, rep.Description, rep.ids = b.Name(), b.description, b.ids
 	if o.dryRun {
 		rep.dryRun(b, objects)
 		if err := rep.write(a.stdout, formatOf(o.json)); err != nil {

@@ -58,16 +58,20 @@ node refuses the connection (or has no address), it stops at once, naming them,
 instead of retrying for minutes.
 
 Everything goes through the gormpurge dispatcher: batched to the backend's limits
-(Akamai: 50,000-byte bodies, at most 10,000 URLs or 5,000 tags a request), retried
-with exponential backoff (--max-attempts), and, for Akamai, paced to the account's
-rate limits so that a large list does not end in 429s. A progress bar shows on a
-terminal for more than 50 objects.
+(Akamai: 50,000-byte bodies, at most 10,000 URLs or 5,000 tags a request;
+Cloudflare: 100 URLs or tags a request), retried with exponential backoff
+(--max-attempts), and paced to the CDN's rate limits (Akamai's account limits,
+Cloudflare's purge bucket) so that a large list does not end in 429s. A progress
+bar shows on a terminal for more than 50 objects.
 
 --dry-run checks everything, sends nothing, and prints what would be sent: each
-object, and for HTTP caches the Host header each URL is purged with.
+object, for HTTP caches the Host header each URL is purged with, for CDNs what
+each path is sent as (its URL on each --site-host), and about how many requests
+it takes.
 
 The summary on stdout counts what was purged, gives the ids Akamai returned
-(purgeId, supportId) or each node's answers, and lists every object not purged
+(purgeId, supportId), the ids each CDN gave its requests, or each node's
+answers, and lists every object not purged
 with its cause; --json prints it as JSON. Exit status 0 when everything was
 purged, 1 when anything was not, 2 for a usage error (nothing sent).
 
@@ -75,7 +79,18 @@ Akamai credentials: --akamai-edgerc FILE reads a section (--section, "ccu", fall
 back to "default") of an .edgerc file. --akamai reads the environment
 (AKAMAI_CCU_HOST, AKAMAI_CCU_CLIENT_TOKEN, AKAMAI_CCU_CLIENT_SECRET,
 AKAMAI_CCU_ACCESS_TOKEN, or AKAMAI_<SECTION>_* for another --section, or plain
-AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.`
+AKAMAI_*), then ~/.edgerc. The API client needs the "CCU APIs" grant.
+
+API tokens never go on the command line, where the process list shows them:
+they come from the environment, as the CDN's own tools read them, or from a
+file flag.
+
+Cloudflare: --cloudflare reads the API token from CLOUDFLARE_API_TOKEN and the
+zone's ID from CLOUDFLARE_ZONE_ID; --cloudflare-token-file FILE and
+--cloudflare-zone ID stand for them (either also chooses Cloudflare). The token
+needs the Zone > Cache Purge > Purge permission. Requests are paced to the
+plan's purge bucket (--cloudflare-plan, default pro); a refused token or an
+unknown zone fails at once, without retries.`
 
 // purgeExample is the purge command's examples.
 const purgeExample = `  # Invalidate two pages on Akamai's production network
@@ -95,13 +110,17 @@ const purgeExample = `  # Invalidate two pages on Akamai's production network
   gormpurge purge --http-nodes http://10.0.0.5:6081,http://10.0.0.6:6081 --site-host www.example.com /posts/1 /
 
   # xkey tags on Varnish; see what would be sent first
-  gormpurge purge --http-nodes 10.0.0.5:6081 --tags --dry-run post-1 post-2`
+  gormpurge purge --http-nodes 10.0.0.5:6081 --tags --dry-run post-1 post-2
+
+  # Cloudflare, token and zone from CLOUDFLARE_API_TOKEN and CLOUDFLARE_ZONE_ID
+  gormpurge purge --cloudflare --site-host www.example.com /posts/1 /
+  gormpurge purge --cloudflare --cloudflare-plan business --tags post-1 post-2`
 
 func newPurgeCmd(a *app) *cobra.Command {
 	o := &purgeOptions{}
 	cmd := &cobra.Command{
 		Use:     "purge [flags] (URL... | -)",
-		Short:   "Purge URLs, cache tags or CP codes from Akamai or HTTP caches",
+		Short:   "Purge URLs, cache tags or CP codes from a CDN or HTTP caches",
 		Long:    fmt.Sprintf(purgeLong, backendSummaries()),
 		Example: purgeExample,
 		Args:    cobra.ArbitraryArgs,

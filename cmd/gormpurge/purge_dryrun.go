@@ -5,8 +5,8 @@ import (
 )
 
 // dryRun fills in what a dry run with backend b shows of objects: the
-// list, the Host headers each URL is purged with, and about how many
-// requests it takes.
+// list, the Host headers each URL is purged with (HTTP caches) or what
+// each object is sent as (CDNs), and about how many requests it takes.
 func (r *purgeReport) dryRun(b *builtBackend, objects []string) {
 	r.DryRun = true
 	r.List = objects
@@ -14,6 +14,16 @@ func (r *purgeReport) dryRun(b *builtBackend, objects []string) {
 		r.Hosts = map[string][]string{}
 		for _, obj := range objects {
 			r.Hosts[obj] = b.hostsOf(obj)
+		}
+	}
+	if b.sentAs != nil {
+		for _, obj := range objects {
+			if sent := b.sentAs(obj); sent != nil {
+				if r.SentAs == nil {
+					r.SentAs = map[string][]string{}
+				}
+				r.SentAs[obj] = sent
+			}
 		}
 	}
 	if b.estimate != nil {

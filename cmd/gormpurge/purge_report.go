@@ -34,6 +34,9 @@ type purgeReport struct {
 	// AkamaiRequests are the Fast Purge requests Akamai accepted.
 	AkamaiRequests   []akamaiRequest `json:"akamaiRequests,omitempty"`
 	EstimatedSeconds float64         `json:"estimatedSeconds,omitempty"`
+	// Accepted are the requests a CDN (Cloudflare, Fastly, CloudFront)
+	// accepted, with the id it gave each.
+	Accepted []acceptedRequest `json:"accepted,omitempty"`
 	// Nodes says what each HTTP cache node did.
 	Nodes    []nodeReport `json:"nodes,omitempty"`
 	Failures []failure    `json:"failures,omitempty"`
@@ -44,12 +47,24 @@ type purgeReport struct {
 	List []string `json:"list,omitempty"`
 	// Hosts gives, for HTTP caches, the Host headers each URL of List is
 	// purged with.
-	Hosts             map[string][]string `json:"hosts,omitempty"`
+	Hosts map[string][]string `json:"hosts,omitempty"`
+	// SentAs gives, for CDNs, what each URL or tag of List is sent as
+	// when that is not itself: a path's URLs, an invalidation path.
+	SentAs            map[string][]string `json:"sentAs,omitempty"`
 	EstimatedRequests int                 `json:"estimatedRequests,omitempty"`
 	PerNode           bool                `json:"perNode,omitempty"` // EstimatedRequests is per HTTP cache node
 
 	kind  purgeKind
 	nodes map[string]*nodeReport
+	ids   *idReport // how a CDN's ids are listed; nil for Akamai and HTTP caches
+}
+
+// acceptedRequest is one request a CDN accepted, with its id.
+type acceptedRequest struct {
+	ID string `json:"id"`
+	// Object is what the request purged, when the CDN gives an id per
+	// object (Fastly: the cached URL or the surrogate key).
+	Object string `json:"object,omitempty"`
 }
 
 // akamaiRequest is one accepted Fast Purge request.
@@ -89,6 +104,10 @@ func (r *purgeReport) fail(obj, reason string) {
 // attempt's, where a node that purged in an earlier one says "ok in an
 // earlier attempt".
 func (r *purgeReport) addResults(reports []dispatcher.Report, attempts []backends.Result) {
+	if r.ids != nil {
+		r.addAccepted(reports, attempts)
+		return
+	}
 	seen := map[string]bool{}
 	for _, a := range r.AkamaiRequests {
 		seen[a.PurgeID] = true
@@ -142,6 +161,31 @@ func (r *purgeReport) addResults(reports []dispatcher.Report, attempts []backend
 	}
 	if len(r.Nodes) == 0 {
 		r.Nodes = nil
+	}
+}
+
+// addAccepted records the requests a CDN accepted, as the results of
+// every attempt tell (else the batches' reports), each once.
+func (r *purgeReport) addAccepted(reports []dispatcher.Report, attempts []backends.Result) {
+	if attempts == nil {
+		for _, rp := range reports {
+			attempts = append(attempts, rp.Result)
+		}
+	}
+	seen := map[acceptedRequest]bool{}
+	for _, a := range r.Accepted {
+		seen[a] = true
+	}
+	for _, res := range attempts {
+		if len(res.IDs) == 0 {
+			continue
+		}
+		for _, a := range r.ids.of(res.IDs) {
+			if !seen[a] {
+				seen[a] = true
+				r.Accepted = append(r.Accepted, a)
+			}
+		}
 	}
 }
 
@@ -216,6 +260,10 @@ func (r *purgeReport) writeDryRun(b *strings.Builder) {
 	fmt.Fprintf(b, "Dry run: nothing was sent.\nWould purge %s with %s (%s), in %s%s:\n",
 		r.kind.count(r.Objects), r.Backend, r.Description, where, r.duplicates())
 	for _, o := range r.List {
+		if sent, ok := r.SentAs[o]; ok {
+			fmt.Fprintf(b, "  %s  (sent as %s)\n", o, strings.Join(sent, ", "))
+			continue
+		}
 		if hosts, ok := r.Hosts[o]; ok {
 			fmt.Fprintf(b, "  %s  (Host: %s)\n", o, strings.Join(hosts, ", "))
 			continue
@@ -250,6 +298,7 @@ func (r *purgeReport) writeText(b *strings.Builder) {
 			b.WriteString("\n")
 		}
 	}
+	r.writeAccepted(b)
 	for _, n := range r.Nodes {
 		fmt.Fprintf(b, "  %s: %d purged, %d not cached", n.Node, n.Purged, n.NotCached)
 		if n.FailedBatches > 0 {
@@ -281,6 +330,25 @@ func (r *purgeReport) writeText(b *strings.Builder) {
 		}
 	}
 	r.writeInvalid(b)
+}
+
+// writeAccepted lists the requests a CDN accepted, with their ids.
+func (r *purgeReport) writeAccepted(b *strings.Builder) {
+	if r.ids == nil || len(r.Accepted) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s:\n", r.ids.title(len(r.Accepted)))
+	for i, a := range r.Accepted {
+		if i == listLimit {
+			fmt.Fprintf(b, "  ... and %d more (--json lists every one)\n", len(r.Accepted)-i)
+			break
+		}
+		if a.Object != "" {
+			fmt.Fprintf(b, "  %s  %s %s\n", a.Object, r.ids.label, a.ID)
+			continue
+		}
+		fmt.Fprintf(b, "  %s %s\n", r.ids.label, a.ID)
+	}
 }
 
 func (r *purgeReport) writeInvalid(b *strings.Builder) {

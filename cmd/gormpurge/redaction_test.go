@@ -2,10 +2,15 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends/cloudflare"
 )
 
 // Passwords in URLs and header values are never printed.
@@ -119,4 +124,64 @@ func TestWarmBaseURLCredentialsNeverPrinted(t *testing.T) {
 		assert.NotEqual(t, exitOK, r.code, base)
 		assert.NotContains(t, r.stdout+r.stderr, secret, base)
 	}
+}
+
+// hostileTokens are API tokens carrying secret that a CDN backend refuses
+// before sending, or whose CDN refuses them.
+var hostileTokens = []string{
+	"wrong-" + secret,
+	"two words " + secret,
+	secret + "\x01",
+	" " + secret,
+	secret + "\n" + secret,
+}
+
+// cdnSecretRun runs a purge with a CDN backend given token, from the
+// environment or a token file, against its fake; the fakes are started by
+// the test.
+type cdnSecretRun func(t *testing.T, token string, viaFile bool, extra ...string) result
+
+// An API token, from the environment or a file, never reaches the
+// command's output, whether the backend or the CDN refuses it, whatever
+// the other flags.
+func TestCDNTokensNeverPrinted(t *testing.T) {
+	t.Parallel()
+	runs := map[string]cdnSecretRun{
+		"cloudflare": func(t *testing.T, token string, viaFile bool, extra ...string) result {
+			f := newFakeCloudflare(t)
+			args := []string{"purge", "--cloudflare", "--cloudflare-endpoint", f.srv.Endpoint()}
+			if viaFile {
+				delete(f.vars, cloudflare.EnvAPIToken)
+				args = append(args, "--cloudflare-token-file", tokenFile(t, token))
+			} else {
+				f.vars[cloudflare.EnvAPIToken] = token
+			}
+			h := harness{httpClient: f.srv.Client(), vars: f.vars}
+			return h.run(t, append(append(args, extra...), "https://www.example.test/a")...)
+		},
+	}
+	for name, run := range runs {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for _, token := range hostileTokens {
+				for _, viaFile := range []bool{false, true} {
+					for _, extra := range [][]string{nil, {"--json"}, {"--verbose"}, {"--dry-run"}, {"--tags"}} {
+						r := run(t, token, viaFile, extra...)
+						if len(extra) == 0 || extra[0] != "--dry-run" { // a dry run cannot know a token is wrong
+							assert.NotEqual(t, exitOK, r.code, "%q %v %v", token, viaFile, extra)
+						}
+						assert.NotContains(t, r.stdout+r.stderr, secret, "%q %v %v", token, viaFile, extra)
+					}
+				}
+			}
+		})
+	}
+}
+
+// tokenFile writes token to a file of its own and returns its path.
+func tokenFile(t *testing.T, token string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(file, []byte(token), 0o600))
+	return file
 }

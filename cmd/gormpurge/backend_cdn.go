@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/gormpurge/gormpurge/backends"
+)
+
+// maxTokenFile bounds what a token file flag reads: an API token is a few
+// dozen bytes.
+const maxTokenFile = 64 << 10
+
+// secretSource is where a CDN backend's API token comes from: a file flag,
+// else an environment variable. A token is never a flag's value, which
+// the process list would show.
+type secretSource struct {
+	flag string // "cloudflare-token-file"
+	env  string // "CLOUDFLARE_API_TOKEN"
+}
+
+// read returns the token of file (the flag's value, when set) or of the
+// environment, and where it came from: "--flag FILE" or the variable. It
+// never quotes the token. The file may end with a newline.
+func (s secretSource) read(a *app, set bool, file string) (token, from string, err error) {
+	if set {
+		if file == "" {
+			return "", "", usageErrorf("--%s: name the file holding the API token", s.flag)
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			return "", "", usageErrorf("--%s: %v", s.flag, err)
+		}
+		defer func() { _ = f.Close() }()
+		buf, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+		if err != nil {
+			return "", "", usageErrorf("--%s: %v", s.flag, err)
+		}
+		if len(buf) > maxTokenFile {
+			return "", "", usageErrorf("--%s %s: more than %d bytes: the file should hold the API token only", s.flag, file, maxTokenFile)
+		}
+		token = strings.TrimRight(string(buf), "\r\n")
+		if strings.TrimSpace(token) == "" {
+			return "", "", usageErrorf("--%s %s: the file is empty: it should hold the API token", s.flag, file)
+		}
+		return token, "--" + s.flag, nil
+	}
+	token = a.variable(s.env)
+	if token == "" {
+		return "", "", usageErrorf("no API token: set %s, or pass --%s FILE (a token is never given on the command line, which the process list shows)", s.env, s.flag)
+	}
+	return token, s.env, nil
+}
+
+// configErrors turns the error of a backend's New, a join of its
+// configuration errors, into a usage error naming the flag or the variable
+// at fault instead of the Go option: flagOf maps an option (such as
+// "WithZone") or a variable to the flag or variable the user set. optionOf
+// returns the option a configuration error names, and its problem.
+func configErrors(err error, optionOf func(error) (option string, problem error, ok bool), flagOf map[string]string) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var lines []string
+	for _, e := range errs {
+		option, problem, ok := optionOf(e)
+		if !ok {
+			lines = append(lines, e.Error())
+			continue
+		}
+		name, ok := flagOf[option]
+		if !ok {
+			name = option
+		}
+		lines = append(lines, name+": "+problem.Error())
+	}
+	return usageErrorf("%s", strings.Join(lines, "\n"))
+}
+
+// cdnBackend is what the purge command needs of a CDN backend: a backend
+// that paces itself, purges everything, and closes.
+type cdnBackend interface {
+	backends.Backend
+	backends.Pacer
+	backends.PurgeAller
+	backends.Closer
+}
+
+// cdnRecorder is a CDN backend that keeps the result of every call to
+// Purge, so that the summary lists every id the CDN gave, those of
+// attempts that were retried included. It keeps the backend's Pace,
+// PurgeAll and Close, which the dispatcher looks for.
+type cdnRecorder struct {
+	cdnBackend
+	mu  sync.Mutex
+	res []backends.Result
+}
+
+func (r *cdnRecorder) Purge(ctx context.Context, req backends.Request) (backends.Result, error) {
+	res, err := r.cdnBackend.Purge(ctx, req)
+	r.mu.Lock()
+	r.res = append(r.res, res)
+	r.mu.Unlock()
+	return res, err
+}
+
+func (r *cdnRecorder) results() []backends.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.res)
+}
+
+// splitIDs returns the ids of a comma-separated list, without empty ones.
+func splitIDs(s string) []string {
+	var out []string
+	for id := range strings.SplitSeq(s, ",") {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// pathOnHosts returns the https URLs the site-relative path p becomes on
+// each of siteHosts, as the CDN backends' WithHostnames make them.
+func pathOnHosts(p string, siteHosts []string) []string {
+	out := make([]string, 0, len(siteHosts))
+	for _, h := range siteHosts {
+		if c, err := backends.CanonicalHost("https", h); err == nil {
+			h = c
+		}
+		out = append(out, "https://"+h+p)
+	}
+	return out
+}
+
+// describeHosts returns ", paths on www.example.com and example.com", or
+// "" without site hosts.
+func describeHosts(siteHosts []string) string {
+	if len(siteHosts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; paths on %s", strings.Join(siteHosts, ", "))
+}
+
+// joinUsage returns a usage error that tells each of errs, one a line.
+func joinUsage(errs []error) error {
+	lines := make([]string, len(errs))
+	for i, err := range errs {
+		var xe *exitError
+		if errors.As(err, &xe) && xe.err != nil {
+			err = xe.err
+		}
+		lines[i] = err.Error()
+	}
+	return usageErrorf("%s", strings.Join(lines, "\n"))
+}
