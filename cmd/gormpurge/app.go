@@ -148,7 +148,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "gormpurge",
 		Short: "Purge and warm caches, and look after the durable purge outbox",
-		Long: `gormpurge purges pages from caches (the CDNs Akamai and Cloudflare, and HTTP
+		Long: `gormpurge purges pages from caches (the CDNs Akamai, Cloudflare and Fastly, and HTTP
 caches that accept PURGE such as Varnish, nginx and Squid), warms them again, and
 looks after the durable outbox of the gormpurge Go library. 'gormpurge cache' purges or clears
 the application's own page cache (localcache): a shared Redis store, or every

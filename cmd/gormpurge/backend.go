@@ -61,10 +61,10 @@ type builtBackend struct {
 	// attempts, when not nil, returns the result of every call to Purge
 	// so far, for the per-node counts of the summary and the CDNs' ids.
 	attempts func() []backends.Result
-	// sentAs, when not nil, returns what a URL or tag is sent to the CDN
-	// as, which a dry run shows: the URLs a path becomes on the site
-	// hosts, an invalidation path; nil when sent as given.
-	sentAs func(obj string) []string
+	// sentAs, when not nil, returns what a URL or tag of kind is sent to
+	// the CDN as, which a dry run shows: the URLs a path becomes on the
+	// site hosts, an invalidation path; nil when sent as given.
+	sentAs func(kind purgeKind, obj string) []string
 	// ids, when not nil, says how the summary lists the ids a CDN gave
 	// the requests it accepted.
 	ids *idReport

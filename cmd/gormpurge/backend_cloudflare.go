@@ -138,8 +138,8 @@ func (s *cloudflareSettings) build(a *app, _ purgeKind, siteHosts []string) (*bu
 			label: "purge id",
 		},
 	}
-	bb.sentAs = func(obj string) []string {
-		if strings.HasPrefix(obj, "/") {
+	bb.sentAs = func(kind purgeKind, obj string) []string {
+		if kind == kindURLs && strings.HasPrefix(obj, "/") {
 			return pathOnHosts(obj, siteHosts)
 		}
 		return nil

@@ -59,10 +59,11 @@ instead of retrying for minutes.
 
 Everything goes through the gormpurge dispatcher: batched to the backend's limits
 (Akamai: 50,000-byte bodies, at most 10,000 URLs or 5,000 tags a request;
-Cloudflare: 100 URLs or tags a request), retried with exponential backoff
-(--max-attempts), and paced to the CDN's rate limits (Akamai's account limits,
-Cloudflare's purge bucket) so that a large list does not end in 429s. A progress
-bar shows on a terminal for more than 50 objects.
+Cloudflare: 100 URLs or tags a request; Fastly: one request per URL, 256
+surrogate keys a request), retried with exponential backoff (--max-attempts),
+and paced to the CDN's rate limits (Akamai's account limits, Cloudflare's purge
+bucket, Fastly's 429s and Fastly-RateLimit headers) so that a large list does not
+end in 429s. A progress bar shows on a terminal for more than 50 objects.
 
 --dry-run checks everything, sends nothing, and prints what would be sent: each
 object, for HTTP caches the Host header each URL is purged with, for CDNs what
@@ -90,7 +91,14 @@ zone's ID from CLOUDFLARE_ZONE_ID; --cloudflare-token-file FILE and
 --cloudflare-zone ID stand for them (either also chooses Cloudflare). The token
 needs the Zone > Cache Purge > Purge permission. Requests are paced to the
 plan's purge bucket (--cloudflare-plan, default pro); a refused token or an
-unknown zone fails at once, without retries.`
+unknown zone fails at once, without retries.
+
+Fastly: --fastly reads the API token from FASTLY_API_TOKEN and the service's ID
+from FASTLY_SERVICE_ID, as the Fastly CLI does; --fastly-token-file FILE and
+--fastly-service ID stand for them (either also chooses Fastly). The token needs
+the purge_select scope. --fastly-soft marks content stale instead of removing
+it. A URL is purged by its host, path and query (the scheme is not part of
+Fastly's cache key); tags are surrogate keys.`
 
 // purgeExample is the purge command's examples.
 const purgeExample = `  # Invalidate two pages on Akamai's production network
@@ -114,7 +122,10 @@ const purgeExample = `  # Invalidate two pages on Akamai's production network
 
   # Cloudflare, token and zone from CLOUDFLARE_API_TOKEN and CLOUDFLARE_ZONE_ID
   gormpurge purge --cloudflare --site-host www.example.com /posts/1 /
-  gormpurge purge --cloudflare --cloudflare-plan business --tags post-1 post-2`
+  gormpurge purge --cloudflare --cloudflare-plan business --tags post-1 post-2
+
+  # Fastly soft purge of surrogate keys, token from a file
+  FASTLY_SERVICE_ID=SU1Z0isxPaozGVKXdv0eY gormpurge purge --fastly-token-file ~/.fastly-token --fastly-soft --tags post-1`
 
 func newPurgeCmd(a *app) *cobra.Command {
 	o := &purgeOptions{}

@@ -18,7 +18,7 @@ func (r *purgeReport) dryRun(b *builtBackend, objects []string) {
 	}
 	if b.sentAs != nil {
 		for _, obj := range objects {
-			if sent := b.sentAs(obj); sent != nil {
+			if sent := b.sentAs(r.kind, obj); sent != nil {
 				if r.SentAs == nil {
 					r.SentAs = map[string][]string{}
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gormpurge/gormpurge/backends/cloudflare"
+	"github.com/gormpurge/gormpurge/backends/fastly"
 )
 
 // Passwords in URLs and header values are never printed.
@@ -155,6 +156,18 @@ func TestCDNTokensNeverPrinted(t *testing.T) {
 				args = append(args, "--cloudflare-token-file", tokenFile(t, token))
 			} else {
 				f.vars[cloudflare.EnvAPIToken] = token
+			}
+			h := harness{httpClient: f.srv.Client(), vars: f.vars}
+			return h.run(t, append(append(args, extra...), "https://www.example.test/a")...)
+		},
+		"fastly": func(t *testing.T, token string, viaFile bool, extra ...string) result {
+			f := newFakeFastly(t)
+			args := []string{"purge", "--fastly", "--fastly-endpoint", f.srv.URL()}
+			if viaFile {
+				delete(f.vars, fastly.EnvAPIToken)
+				args = append(args, "--fastly-token-file", tokenFile(t, token))
+			} else {
+				f.vars[fastly.EnvAPIToken] = token
 			}
 			h := harness{httpClient: f.srv.Client(), vars: f.vars}
 			return h.run(t, append(append(args, extra...), "https://www.example.test/a")...)
