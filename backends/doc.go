@@ -46,7 +46,7 @@
 // (akamaitest, cloudflaretest, fastlytest, cloudfronttest) is the other
 // way round: NewServer(opts ...Option) returns *Server only and, like
 // httptest.NewServer, panics with a clear message on misuse (a nil option,
-// an invalid value, FailNext with a status that is not an error), because
+// an invalid value, FailNext with a status out of its range), because
 // that is a mistake in the test, not in the code under test. The kits'
 // test controls, where a kit has them, agree in name and shape:
 // FailNext(status, times) fails the next requests with the provider's

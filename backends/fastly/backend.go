@@ -429,12 +429,23 @@ func (b *Backend) send(ctx context.Context, j job) outcome {
 	return b.sendKeys(ctx, j.keys)
 }
 
+// observe gives the pacer what answer a says about the rate limits, and
+// logs a 429 at Warn with the wait it asked for. hourly is whether the
+// request counts against the hourly limit (purge_all).
+func (b *Backend) observe(a *answer, op string, hourly bool) {
+	now := time.Now()
+	b.pacer.observe(a.header, a.status, hourly, now)
+	if a.status == http.StatusTooManyRequests {
+		b.logger.Warn("fastly: rate limited", slog.String("op", op), slog.Duration("wait", rateLimitWait(a.header, now)))
+	}
+}
+
 func (b *Backend) sendURL(ctx context.Context, cached string) outcome {
 	a, err := b.post(ctx, "/purge/"+cached, nil, b.soft)
 	if err != nil {
 		return failed(err)
 	}
-	b.pacer.observe(a.header, a.status, false, time.Now())
+	b.observe(a, opURL, false)
 	if a.status != http.StatusOK {
 		return b.answerOutcome(a, opURL, backends.RedactURL(cached))
 	}
@@ -455,7 +466,7 @@ func (b *Backend) sendKeys(ctx context.Context, keys []string) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	b.pacer.observe(a.header, a.status, false, time.Now())
+	b.observe(a, opKeys, false)
 	if a.status != http.StatusOK {
 		return b.answerOutcome(a, opKeys, object)
 	}
@@ -488,7 +499,7 @@ func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
 	if err != nil {
 		return res, failed(err).err
 	}
-	b.pacer.observe(a.header, a.status, true, time.Now())
+	b.observe(a, opAll, true)
 	if a.status != http.StatusOK {
 		return res, b.classify(a, opAll, "")
 	}

@@ -164,8 +164,9 @@ func WithHourlyLimit(n int) Option {
 	}
 }
 
-// WithLogger sets where the backend logs: accepted purges at Debug, 429s
-// and failed objects at Warn. The default is slog.Default(). The token is
+// WithLogger sets where the backend logs: accepted URL and key purges at
+// Debug, purge_all at Info, 429s (with the wait) and failed objects at
+// Warn. The default is slog.Default(). The token is
 // never logged. To silence the backend, pass slog.New(slog.DiscardHandler);
 // nil is an error.
 func WithLogger(l *slog.Logger) Option {

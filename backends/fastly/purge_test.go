@@ -1,9 +1,11 @@
 package fastly_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
@@ -317,13 +319,15 @@ func TestRateLimitHeaders(t *testing.T) {
 	})
 	t.Run("429 to a purge", func(t *testing.T) {
 		srv := newFake(t)
-		b := newBackend(t, srv)
+		var logs bytes.Buffer
+		b := newBackend(t, srv, fastly.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 		srv.FailNext(http.StatusTooManyRequests, 1)
 		r := backends.Request{URLs: []string{"https://www.example.com/"}}
 		_, err := b.Purge(t.Context(), r)
 		d, ok := backends.RetryDelay(err)
 		require.True(t, ok, "%v", err)
 		assert.Equal(t, time.Second, d)
+		assert.Contains(t, logs.String(), `level=WARN msg="fastly: rate limited" backend=fastly op="purge url" wait=1s`)
 		// Pace holds the next purge for Retry-After.
 		short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
