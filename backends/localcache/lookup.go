@@ -2,7 +2,6 @@ package localcache
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"slices"
 )
@@ -43,7 +42,7 @@ func (h *handler) personal(r *http.Request) bool {
 func (h *handler) lookup(ctx context.Context, base string, r *http.Request) (string, *Entry) {
 	e, ok, err := h.store.Get(ctx, base)
 	if err != nil {
-		h.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "localcache: store get failed", slog.String("key", base), slog.Any("error", err))
+		h.storeErrs.report(ctx, h.cfg.logger, "get", base, err)
 		return base, nil
 	}
 	if !ok {
@@ -64,7 +63,7 @@ func (h *handler) lookup(ctx context.Context, base string, r *http.Request) (str
 func (h *handler) variant(ctx context.Context, key string) *Entry {
 	e, ok, err := h.store.Get(ctx, key)
 	if err != nil {
-		h.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "localcache: store get failed", slog.String("key", key), slog.Any("error", err))
+		h.storeErrs.report(ctx, h.cfg.logger, "get", key, err)
 		return nil
 	}
 	if !ok || e.VaryRecord {

@@ -76,8 +76,9 @@ func NewMiddleware(store Store, opts ...Option) (func(http.Handler) http.Handler
 type handler struct {
 	next    http.Handler
 	store   Store
-	cfg     *config
-	flights flights
+	cfg       *config
+	flights   flights
+	storeErrs storeErrors
 }
 
 // ServeHTTP answers r from the store when it holds r's page, and renders

@@ -3,7 +3,6 @@ package localcache
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 )
 
@@ -37,7 +36,7 @@ func (h *handler) miss(w http.ResponseWriter, r *http.Request, base string, rele
 	}
 	e := h.entry(rec, r)
 	if genErr != nil {
-		h.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "localcache: store generation failed", slog.Any("error", genErr))
+		h.storeErrs.report(ctx, h.cfg.logger, "generation", "", genErr)
 		e = nil
 	}
 	if r.Context().Err() != nil {
@@ -78,7 +77,7 @@ func (h *handler) miss(w http.ResponseWriter, r *http.Request, base string, rele
 func (h *handler) save(ctx context.Context, key string, e *Entry, gen uint64) bool {
 	ok, err := h.store.Set(ctx, key, e, gen)
 	if err != nil {
-		h.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "localcache: store set failed", slog.String("key", key), slog.Any("error", err))
+		h.storeErrs.report(ctx, h.cfg.logger, "set", key, err)
 	}
 	return ok
 }
