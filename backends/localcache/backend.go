@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/internal/nilcheck"
@@ -17,7 +18,18 @@ const BackendName = "localcache"
 type Backend struct {
 	store Store
 	bus   Bus // nil: this instance only
+
+	// What the bus refused, sent again with the next publish: a purge
+	// the dispatcher gave up on must still reach the other instances.
+	mu       sync.Mutex
+	owed     map[string]struct{} // index keys of refused purges
+	owedAll  bool                // a refused clear, or more than maxOwed indexes
+	failures uint64              // refused publishes so far
 }
+
+// maxOwed bounds the index keys a [Backend] keeps for the other instances
+// while its bus refuses them; past it, it owes them a clear instead.
+const maxOwed = 10_000
 
 var (
 	_ backends.Backend    = (*Backend)(nil)
@@ -115,7 +127,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 		return res, fmt.Errorf("localcache: purge: %w", err)
 	}
 	if b.bus != nil && len(indexes) > 0 {
-		if err := b.bus.Publish(ctx, Event{Kind: EventPurge, Indexes: indexes}); err != nil {
+		if err := b.publish(ctx, Event{Kind: EventPurge, Indexes: indexes}); err != nil {
 			return res, fmt.Errorf("localcache: purged here (%s) but could not tell the other instances: %w", res.Detail, err)
 		}
 		res.Detail += "; published"
@@ -155,10 +167,62 @@ func (b *Backend) clear(ctx context.Context) (int, backends.Result, error) {
 		return n, res, fmt.Errorf("localcache: clear: %w", err)
 	}
 	if b.bus != nil {
-		if err := b.bus.Publish(ctx, Event{Kind: EventClear}); err != nil {
+		if err := b.publish(ctx, Event{Kind: EventClear}); err != nil {
 			return n, res, fmt.Errorf("localcache: cleared here (%s) but could not tell the other instances: %w", res.Detail, err)
 		}
 		res.Detail += "; published"
 	}
 	return n, res, nil
+}
+
+// publish publishes e on the bus together with what the bus refused
+// before: the indexes of earlier purges, or a clear. A purge whose every
+// retry the bus refused thus reaches the other instances with the next
+// purge or clear that gets through; until then they may serve its pages.
+func (b *Backend) publish(ctx context.Context, e Event) error {
+	b.mu.Lock()
+	failures, owedAll := b.failures, b.owedAll
+	if owedAll {
+		e = Event{Kind: EventClear}
+	} else if e.Kind == EventPurge && len(b.owed) > 0 {
+		seen := make(map[string]struct{}, len(e.Indexes)+len(b.owed))
+		merged := make([]string, 0, len(e.Indexes)+len(b.owed))
+		for _, ix := range e.Indexes {
+			if _, ok := seen[ix]; !ok {
+				seen[ix] = struct{}{}
+				merged = append(merged, ix)
+			}
+		}
+		for ix := range b.owed {
+			if _, ok := seen[ix]; !ok {
+				merged = append(merged, ix)
+			}
+		}
+		e.Indexes = merged
+	}
+	b.mu.Unlock()
+
+	err := b.bus.Publish(ctx, e)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err != nil {
+		b.failures++
+		if e.Kind == EventClear || len(b.owed)+len(e.Indexes) > maxOwed {
+			b.owedAll, b.owed = true, nil
+			return err
+		}
+		if b.owed == nil {
+			b.owed = make(map[string]struct{}, len(e.Indexes))
+		}
+		for _, ix := range e.Indexes {
+			b.owed[ix] = struct{}{}
+		}
+		return err
+	}
+	if b.failures == failures {
+		// Nothing was refused meanwhile: all that was owed went out.
+		b.owed, b.owedAll = nil, false
+	}
+	return nil
 }

@@ -178,8 +178,10 @@ func (f *follower) follow(ctx context.Context) error {
 func (f *follower) apply(ctx context.Context, e Event) error {
 	switch e.Kind {
 	case EventUp:
+		// The origins' numbers are kept: the store is empty now, so a gap
+		// an origin's next message shows costs a clear of next to nothing,
+		// and a message lost right after Up is noticed.
 		f.served = true
-		f.origins.Purge() // messages before now were either applied or cleared away
 		return f.resume(ctx)
 	case EventDown:
 		f.down(ctx, e.Reason)

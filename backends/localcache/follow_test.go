@@ -246,3 +246,49 @@ func TestClearHandlerGivenTheBackendClearsEveryInstance(t *testing.T) {
 	require.Eventually(t, func() bool { return b.store.Len() == 0 }, 5*time.Second, time.Millisecond,
 		"one POST clears every instance")
 }
+
+// TestRefusedPurgeReachesOthersWithTheNextPublish: a purge the bus refused
+// (every retry of it, until the dispatcher gave up) still reaches the other
+// instances, with the next purge the bus accepts.
+func TestRefusedPurgeReachesOthersWithTheNextPublish(t *testing.T) {
+	h := bustest.NewHub()
+	a, b := startInstance(t, h), startInstance(t, h)
+	for _, p := range []string{"/posts/1", "/posts/2", "/posts/3"} {
+		b.cache(t, p, "x")
+	}
+	a.bus.Cut()
+	for range 3 { // the dispatcher's retries, then it gives up
+		_, err := a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/posts/1"}})
+		require.Error(t, err)
+	}
+	a.bus.Restore()
+	_, err := a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/posts/2"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return !b.has(t, "/posts/2") }, 5*time.Second, time.Millisecond)
+	assert.False(t, b.has(t, "/posts/1"), "the refused purge went out with the next one")
+	assert.True(t, b.has(t, "/posts/3"))
+
+	// Once delivered, it is not sent again.
+	b.cache(t, "/posts/1", "x")
+	_, err = a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/posts/3"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return !b.has(t, "/posts/3") }, 5*time.Second, time.Millisecond)
+	assert.True(t, b.has(t, "/posts/1"))
+}
+
+// TestRefusedClearReachesOthersWithTheNextPublish: a refused clear becomes
+// a clear of every instance the next time the bus accepts.
+func TestRefusedClearReachesOthersWithTheNextPublish(t *testing.T) {
+	h := bustest.NewHub()
+	a, b := startInstance(t, h), startInstance(t, h)
+	b.cache(t, "/posts/1", "x")
+	b.cache(t, "/posts/2", "x")
+	a.bus.Cut()
+	_, err := a.backend.PurgeAll(t.Context())
+	require.Error(t, err)
+	a.bus.Restore()
+	_, err = a.backend.Purge(t.Context(), backends.Request{URLs: []string{"/unrelated"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.store.Len() == 0 }, 5*time.Second, time.Millisecond,
+		"the refused clear went out instead")
+}
