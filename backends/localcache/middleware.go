@@ -74,8 +74,8 @@ func NewMiddleware(store Store, opts ...Option) (func(http.Handler) http.Handler
 
 // handler is the middleware around one next handler.
 type handler struct {
-	next    http.Handler
-	store   Store
+	next      http.Handler
+	store     Store
 	cfg       *config
 	flights   flights
 	storeErrs storeErrors
