@@ -71,22 +71,30 @@ const maxOrigins = 4096
 //
 //	go localcache.Follow(ctx, store, bus)
 //
-// Follow never lets store serve a page whose purge it may have missed. A
-// store that is a [Suspender], as [MemoryStore] is, is suspended (empty,
-// answering nothing) until the subscription is up, and again whenever the
-// bus says events may be lost (a broken connection, messages dropped for a
-// slow consumer, a health check unanswered); when the subscription is up
-// again the store resumes, empty. A store that is not a Suspender is
-// cleared at each of those times. A sequence number that skips one (a
-// message lost without the bus noticing) clears the store too. When Follow
-// returns, the store stays suspended, since nothing applies others'
-// purges any more: run Follow again to resume it.
+// Given a [Suspender], as a [MemoryStore] is, Follow never lets store serve
+// a page whose purge it may have missed: the store is suspended (empty,
+// answering nothing, every request rendering its page) until the
+// subscription is up, and again whenever the bus says events may be lost
+// (a broken connection, messages dropped for a slow consumer, a health
+// check unanswered); when the subscription is up again the store resumes,
+// empty. A sequence number that skips one (a message lost without the bus
+// noticing) clears the store. When Follow returns, the store stays
+// suspended, since nothing applies others' purges any more: run Follow
+// again to resume it. A store that is not a Suspender is only cleared at
+// those times, so it may fill again, and serve what it stored, while the
+// bus is down: wrap a MemoryStore only in a type that is a Suspender too.
+//
+// Pages stored before Follow's subscription is up are dropped when it
+// comes up. To serve nothing from the cache until then, call Suspend on
+// the store before starting Follow and the server.
 //
 // How stale can a page be? A purge committed on another instance removes
 // the page here one bus delivery later: typically under a millisecond on a
 // local network for Redis pub/sub and NATS (see the README's figures).
 // A page may be served stale for longer only while a broken connection is
-// not yet noticed, which the bus's health check bounds.
+// not yet noticed, which the bus's health check bounds. A purge the bus
+// refuses fails the [Backend]'s Purge, which the dispatcher retries; one
+// it gives up on is sent again with the Backend's next publish.
 //
 // Follow returns an error at once if store or bus is nil or an option is
 // invalid; otherwise it retries failed subscriptions, with backoff, and
