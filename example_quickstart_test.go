@@ -48,8 +48,9 @@ func Example_quickstart() {
 	}
 	defer sqlDB.Close()
 
-	// The dispatcher delivers purges to backends (localcache, akamai,
-	// httppurge); here a recorder stands in for a cache.
+	// The dispatcher delivers purges to backends (localcache, httppurge,
+	// akamai, cloudflare, fastly, cloudfront); here a recorder stands in
+	// for a cache.
 	rec := purgetest.NewRecorder()
 	d, err := dispatcher.New([]backends.Backend{rec})
 	if err != nil {
