@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -116,7 +118,7 @@ func (a *app) openCache() error {
 		if a.bus, err = natsbus.New(a.nc, name, natsbus.WithLogger(a.detail)); err != nil {
 			return fmt.Errorf("-nats: %w", err)
 		}
-		a.log.Info("page cache: memory, kept coherent over NATS", "nats", backends.RedactURL(a.cfg.nats), "subject", name)
+		a.log.Info("page cache: memory, kept coherent over NATS", "nats", natsbus.RedactServers(a.cfg.nats), "subject", name)
 	}
 	a.follow()
 	return nil
@@ -166,25 +168,80 @@ func redisOptions(addr string) (*redis.Options, error) {
 	opts, err := redis.ParseURL(addr)
 	if err != nil {
 		// Not wrapped: the parser's message may quote the URL.
-		return nil, fmt.Errorf("-redis %s: %s", backends.RedactURL(addr), redact(err.Error(), addr))
+		return nil, fmt.Errorf("-redis %s: %s", backends.RedactURL(addr), redact(err.Error(), addr, backends.RedactURL))
 	}
 	return opts, nil
 }
 
-// redact returns msg without the URL raw, or its password, in it.
-func redact(msg, raw string) string {
-	msg = strings.ReplaceAll(msg, raw, backends.RedactURL(raw))
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "REDACTED")
+// redact returns msg without the credentials of raw, a URL or a
+// comma-separated list of them (-redis, -nats): each URL is replaced by
+// redacted's form of it, and its user information, user name and password
+// (user names too: NATS tokens travel as the user) by "REDACTED", as
+// written and as Go quotes them (url.Error does).
+func redact(msg, raw string, redacted func(string) string) string {
+	var secrets []string
+	for _, u := range strings.Split(raw, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		for _, form := range quotedForms(u) {
+			msg = strings.ReplaceAll(msg, form, redacted(u))
+		}
+		secrets = append(secrets, userInfo(u)...)
+	}
+	// The longest first, so that a piece of a secret leaves no rest.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, s := range secrets {
+		for _, form := range quotedForms(s) {
+			msg = strings.ReplaceAll(msg, form, "REDACTED")
 		}
 	}
 	return msg
 }
 
-// connectNATS opens a.nc, the connection of -nats. It reconnects for as
-// long as the blog runs; while it is down, Follow keeps the memory store
-// off, so that no page whose purge was missed is served.
+// quotedForms returns s, and s as it appears inside a Go quoted string
+// when that differs.
+func quotedForms(s string) []string {
+	q := strconv.Quote(s)
+	if q = q[1 : len(q)-1]; q != s {
+		return []string{s, q}
+	}
+	return []string{s}
+}
+
+// userInfo returns the user information of u, where backends.RedactURL
+// finds it (from "//", or the start, to the last "@"), and its user name
+// and password, as written and decoded.
+func userInfo(u string) []string {
+	start := 0
+	if i := strings.Index(u, "//"); i >= 0 {
+		start = i + 2
+	}
+	at := strings.LastIndexByte(u[start:], '@')
+	if at <= 0 {
+		return nil
+	}
+	info := u[start : start+at]
+	out := []string{info}
+	user, pass, _ := strings.Cut(info, ":")
+	for _, s := range []string{user, pass} {
+		if s == "" {
+			continue
+		}
+		out = append(out, s)
+		if d, err := url.PathUnescape(s); err == nil && d != s && d != "" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// connectNATS opens a.nc, the connection of -nats (one server URL, or
+// several separated by commas). It reconnects for as long as the blog runs;
+// while it is down, Follow keeps the memory store off, so that no page
+// whose purge was missed is served. Its errors show -nats through
+// natsbus.RedactServers and never hold a password or token.
 func (a *app) connectNATS() error {
 	nc, err := nats.Connect(a.cfg.nats,
 		nats.Name("gormpurge example blog"),
@@ -193,10 +250,28 @@ func (a *app) connectNATS() error {
 		nats.ReconnectWait(500*time.Millisecond),
 	)
 	if err != nil {
-		return fmt.Errorf("-nats %s: %s", backends.RedactURL(a.cfg.nats), redact(err.Error(), a.cfg.nats))
+		// Not wrapped: nats.go's message may quote a server URL.
+		return fmt.Errorf("-nats %s: %s", natsbus.RedactServers(a.cfg.nats), natsError(err, a.cfg.nats))
 	}
 	a.nc = nc
 	return nil
+}
+
+// natsError returns the text of err, an error of nats.Connect for the
+// server list servers, without credentials. A URL that does not parse is
+// named, redacted, without the parser's reason when it has user
+// information, since the reason may quote a piece of it (an invalid
+// escape in a password).
+func natsError(err error, servers string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg := fmt.Sprintf("server URL %s does not parse", natsbus.RedactServers(ue.URL))
+		if userInfo(ue.URL) == nil && ue.Err != nil {
+			msg += ": " + ue.Err.Error()
+		}
+		return redact(msg, servers, natsbus.RedactServers)
+	}
+	return redact(err.Error(), servers, natsbus.RedactServers)
 }
 
 // closeCache stops following the bus and closes the Redis and NATS

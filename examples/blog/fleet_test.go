@@ -416,3 +416,49 @@ func TestSharedRedisStoreFailsOpen(t *testing.T) {
 	}
 	b.hit(firstPost, oldTitle)
 }
+
+// A -nats server list (one URL or several, separated by commas) with
+// passwords or tokens never shows them, whether the list parses, whether
+// the servers answer, and in the error as in the log.
+func TestNATSCredentialsNeverShown(t *testing.T) {
+	down := strings.TrimPrefix(downNode(t), "http://")
+	secrets := []string{"alice", "s3cret", "T0KEN", `T"0K\EN`, "s3%zz"}
+	for name, tc := range map[string]struct {
+		nats string
+		want string // in the error
+	}{
+		"token down":             {"nats://T0KEN@" + down, "-nats nats://REDACTED@" + down},
+		"list down":              {"nats://alice:s3cret@" + down + ",nats://T0KEN@" + down, "-nats nats://REDACTED@" + down + ",nats://REDACTED@" + down},
+		"list with a bad port":   {"nats://T0KEN@" + down + ", nats://alice:s3cret@127.0.0.1:x", "-nats nats://REDACTED@" + down + ", REDACTED@127.0.0.1:x: server URL REDACTED@127.0.0.1:x does not parse"},
+		"list with a bad escape": {"nats://T0KEN@" + down + ",nats://alice:s3%zz@127.0.0.1:1", "-nats nats://REDACTED@" + down + ",REDACTED@127.0.0.1:1"},
+		"quoted token":           {`nats://T"0K\EN@127.0.0.1:x`, "-nats REDACTED@127.0.0.1:x"},
+		"mixed schemes":          {"nats://T0KEN@" + down + ",ws://alice:s3cret@" + down, "-nats nats://REDACTED@" + down + ",ws://REDACTED@" + down},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out syncBuffer
+			_, err := newApp(config{nats: tc.nats, dbPath: filepath.Join(t.TempDir(), "blog.db")}, &out)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			for _, s := range secrets {
+				assert.NotContains(t, err.Error(), s)
+				assert.NotContains(t, out.String(), s)
+			}
+		})
+	}
+
+	t.Run("log", func(t *testing.T) {
+		host := strings.TrimPrefix(service(t, natsEnv), "nats://")
+		var out syncBuffer
+		a, err := newApp(config{
+			nats:      "nats://T0KEN@" + host + ",nats://alice:s3cret@" + host,
+			cacheName: uniqueName(t),
+			dbPath:    filepath.Join(t.TempDir(), "blog.db"),
+		}, &out)
+		require.NoError(t, err)
+		require.NoError(t, a.Close(context.Background()))
+		assert.Contains(t, out.String(), "nats://REDACTED@"+host+",nats://REDACTED@"+host)
+		for _, s := range secrets {
+			assert.NotContains(t, out.String(), s)
+		}
+	})
+}
