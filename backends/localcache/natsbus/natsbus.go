@@ -41,6 +41,7 @@ const defaultMaxPayload = 1 << 20
 // after the Bus's subscriptions are closed.
 type Bus struct {
 	nc           *nats.Conn
+	pub          publisher // nc; a test replaces it to time a reconnect
 	subject      string
 	wire         *localcache.Wire
 	flushTimeout time.Duration
@@ -51,6 +52,15 @@ type Bus struct {
 }
 
 var _ localcache.Bus = (*Bus)(nil)
+
+// publisher is what Publish uses of a *nats.Conn.
+type publisher interface {
+	Status() nats.Status
+	Stats() nats.Statistics
+	MaxPayload() int64
+	Publish(subject string, data []byte) error
+	FlushWithContext(ctx context.Context) error
+}
 
 // An Option configures a [Bus]; pass it to [New], which checks every
 // option and reports each invalid one.
@@ -169,7 +179,7 @@ func New(nc *nats.Conn, subject string, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("natsbus: %w", err)
 	}
 	return &Bus{
-		nc: nc, subject: subject, wire: w,
+		nc: nc, pub: nc, subject: subject, wire: w,
 		flushTimeout: c.flushTimeout, health: c.health,
 		pendingMsgs: c.pendingMsgs, pendingBytes: c.pendingBytes,
 		log: c.log,
@@ -202,8 +212,13 @@ func (b *Bus) Subject() string { return b.subject }
 // received them (see [WithFlushTimeout]). It returns an error, so that the
 // dispatcher retries the purge, when the connection is not up (nats.go
 // would otherwise buffer the message and report success), when the server
-// does not confirm in time, when ctx ends first, and for any other kind of
-// event. Publish is safe for concurrent use.
+// does not confirm in time, when the connection was re-established
+// meanwhile (the messages may have been lost with the old connection; a
+// retried purge that was delivered after all is harmless), when ctx ends
+// first, and for any other kind of event. A publish that fails, even one
+// refused before anything is sent, uses up a message number, so that the
+// other instances see a gap at the next message and clear their stores.
+// Publish is safe for concurrent use.
 func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("natsbus: publish %s: %w", e.Kind, err)
@@ -211,15 +226,18 @@ func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 	if e.Kind != localcache.EventPurge && e.Kind != localcache.EventClear {
 		return fmt.Errorf("natsbus: cannot publish a %s event: only purge and clear travel on a bus", e.Kind)
 	}
-	if st := b.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("natsbus: publish %s: not connected to the NATS server (connection %s)", e.Kind, st)
-	}
-	maxBytes := int(b.nc.MaxPayload())
+	maxBytes := int(b.pub.MaxPayload())
 	if maxBytes <= 0 {
 		maxBytes = defaultMaxPayload
 	}
+	reconnects := b.pub.Stats().Reconnects
+	if st := b.pub.Status(); st != nats.CONNECTED {
+		err := fmt.Errorf("natsbus: publish %s: not connected to the NATS server (connection %s)", e.Kind, st)
+		b.skip(maxBytes, err)
+		return err
+	}
 	err := b.wire.Publish(e, maxBytes, func(p []byte) error {
-		return b.nc.Publish(b.subject, p)
+		return b.pub.Publish(b.subject, p)
 	})
 	if err != nil {
 		return fmt.Errorf("natsbus: publish %s: %w", e.Kind, err)
@@ -227,7 +245,17 @@ func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 	if err := b.confirm(ctx); err != nil {
 		return fmt.Errorf("natsbus: publish %s: %w", e.Kind, err)
 	}
+	if n := b.pub.Stats().Reconnects; n != reconnects {
+		return fmt.Errorf("natsbus: publish %s: not confirmed: the connection to the NATS server was re-established meanwhile (%d reconnects), and may have lost the event", e.Kind, n-reconnects)
+	}
 	return nil
+}
+
+// skip uses up a message number for a publish that sent nothing, as a
+// failed send does, so that the next message shows the other instances a
+// gap: err is what the send returns.
+func (b *Bus) skip(maxBytes int, err error) {
+	_ = b.wire.Publish(localcache.Event{Kind: localcache.EventClear}, maxBytes, func([]byte) error { return err })
 }
 
 // confirmSlice is how long confirm waits for a PONG before it looks at the
@@ -242,11 +270,11 @@ func (b *Bus) confirm(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.flushTimeout)
 	defer cancel()
 	for {
-		if st := b.nc.Status(); st != nats.CONNECTED {
+		if st := b.pub.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("not confirmed: the connection to the NATS server is %s", st)
 		}
 		sctx, scancel := context.WithTimeout(ctx, confirmSlice)
-		err := b.nc.FlushWithContext(sctx)
+		err := b.pub.FlushWithContext(sctx)
 		scancel()
 		switch {
 		case err == nil:
