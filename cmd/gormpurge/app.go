@@ -148,11 +148,12 @@ func newRootCmd(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "gormpurge",
 		Short: "Purge and warm caches, and look after the durable purge outbox",
-		Long: `gormpurge purges pages from caches (the CDNs Akamai, Cloudflare and Fastly, and HTTP
-caches that accept PURGE such as Varnish, nginx and Squid), warms them again, and
-looks after the durable outbox of the gormpurge Go library. 'gormpurge cache' purges or clears
-the application's own page cache (localcache): a shared Redis store, or every
-instance's memory store over Redis pub/sub or NATS.
+		Long: `gormpurge purges pages from caches (the CDNs Akamai, Cloudflare, Fastly and
+CloudFront, and HTTP caches that accept PURGE such as Varnish, nginx and Squid),
+warms them again, and looks after the durable outbox of the gormpurge Go
+library. 'gormpurge cache' purges or clears the application's own page cache
+(localcache): a shared Redis store, or every instance's memory store over Redis
+pub/sub or NATS.
 
 Purges go through the library's dispatcher: batched to each backend's limits,
 retried with backoff, and paced to the CDN's rate limits, so a list of a hundred

@@ -50,6 +50,9 @@ type builtBackend struct {
 	// estimate returns about how many requests purging objects takes, in
 	// all or, when perNode, to each node.
 	estimate func(kind purgeKind, objects []string) (n int, perNode bool)
+	// pathsWithoutHosts says that the backend purges a path such as
+	// /posts/1 on every host it serves, so that paths need no --site-host.
+	pathsWithoutHosts bool
 	// hostsOf, when not nil, returns the Host headers a URL or path is
 	// purged with, which a dry run shows.
 	hostsOf func(obj string) []string

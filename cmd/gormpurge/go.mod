@@ -3,7 +3,10 @@ module github.com/gormpurge/gormpurge/cmd/gormpurge
 go 1.26.0
 
 require (
+	github.com/aws/aws-sdk-go-v2 v1.48.0
+	github.com/aws/aws-sdk-go-v2/config v1.33.19
 	github.com/gormpurge/gormpurge v0.0.0-00010101000000-000000000000
+	github.com/gormpurge/gormpurge/backends/cloudfront v0.0.0-00010101000000-000000000000
 	github.com/gormpurge/gormpurge/backends/localcache/natsbus v0.0.0-00010101000000-000000000000
 	github.com/gormpurge/gormpurge/backends/localcache/redisstore v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.56.0
@@ -24,6 +27,19 @@ require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/akamai/AkamaiOPEN-edgegrid-golang/v8 v8.4.0 // indirect
 	github.com/andres-erbsen/clock v0.0.0-20160526145045-9e14626cd129 // indirect
+	github.com/aws/aws-sdk-go-v2/credentials v1.21.1 // indirect
+	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.9 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.12 // indirect
+	github.com/aws/aws-sdk-go-v2/service/cloudfront v1.73.0 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.25 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.12 // indirect
+	github.com/aws/aws-sdk-go-v2/service/signin v1.13.1 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sso v1.39.5 // indirect
+	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
+	github.com/aws/smithy-go v1.28.9 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-sql-driver/mysql v1.8.1 // indirect
 	github.com/google/uuid v1.1.1 // indirect
@@ -59,3 +75,5 @@ replace github.com/gormpurge/gormpurge => ../..
 replace github.com/gormpurge/gormpurge/backends/localcache/redisstore => ../../backends/localcache/redisstore
 
 replace github.com/gormpurge/gormpurge/backends/localcache/natsbus => ../../backends/localcache/natsbus
+
+replace github.com/gormpurge/gormpurge/backends/cloudfront => ../../backends/cloudfront

@@ -30,7 +30,7 @@ func (a *app) purge(cmd *cobra.Command, o *purgeOptions, args []string) error {
 		return usageErrorf("--cpcodes does not apply to %s", chosen.name)
 	}
 
-	objects, rep, err := a.readObjects(o, args, kind, objectChecker(kind, b, o.pathRule(), chosen.name))
+	objects, rep, err := a.readObjects(o, args, kind, objectChecker(kind, b, o.pathRule(b), chosen.name))
 	if err != nil {
 		return err
 	}
@@ -96,9 +96,10 @@ func (o *purgeOptions) validate(cmd *cobra.Command) (*backendFlags, purgeKind, e
 	return chosen, kindURLs, nil
 }
 
-// pathRule says whether URLs may be paths: when site hosts are given.
-func (o *purgeOptions) pathRule() pathRule {
-	if len(o.siteHosts) > 0 {
+// pathRule says whether URLs may be paths: when site hosts are given, or
+// when backend b purges a path on every host it serves (CloudFront).
+func (o *purgeOptions) pathRule(b *builtBackend) pathRule {
+	if len(o.siteHosts) > 0 || b.pathsWithoutHosts {
 		return pathsAllowed
 	}
 	return absoluteURLsOnly

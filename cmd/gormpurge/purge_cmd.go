@@ -46,7 +46,8 @@ const purgeLong = `Purge URLs, cache tags (--tags) or Akamai CP codes (--cpcodes
 Objects come from the arguments, from files (--file, one per line; blank lines and
 lines starting with # are skipped), or from standard input with - . They are
 checked before anything is sent: a URL must be an absolute http(s) URL, or a path
-beginning with / when --site-host names the site's hosts, and is purged in its
+beginning with / when --site-host names the site's hosts (or for CloudFront,
+which invalidates a path on every host it serves), and is purged in its
 canonical form (host in lower case and punycode, path and query percent-encoded
 as browsers send them); a tag must hold no space, comma or control character
 (nor, for Akamai, any character Fast Purge refuses); a CP code is a positive
@@ -60,19 +61,20 @@ instead of retrying for minutes.
 Everything goes through the gormpurge dispatcher: batched to the backend's limits
 (Akamai: 50,000-byte bodies, at most 10,000 URLs or 5,000 tags a request;
 Cloudflare: 100 URLs or tags a request; Fastly: one request per URL, 256
-surrogate keys a request), retried with exponential backoff (--max-attempts),
+surrogate keys a request; CloudFront: 3,000 paths an invalidation), retried with exponential backoff (--max-attempts),
 and paced to the CDN's rate limits (Akamai's account limits, Cloudflare's purge
 bucket, Fastly's 429s and Fastly-RateLimit headers) so that a large list does not
 end in 429s. A progress bar shows on a terminal for more than 50 objects.
 
---dry-run checks everything, sends nothing, and prints what would be sent: each
-object, for HTTP caches the Host header each URL is purged with, for CDNs what
-each path is sent as (its URL on each --site-host), and about how many requests
-it takes.
+--dry-run checks everything (the AWS credentials too), sends nothing, and prints
+what would be sent: each object, for HTTP caches the Host header each URL is
+purged with, for CDNs what each URL is sent as (a path's URL on each
+--site-host, Fastly's cached URL, CloudFront's invalidation path), and about how
+many requests it takes.
 
 The summary on stdout counts what was purged, gives the ids Akamai returned
-(purgeId, supportId), the ids each CDN gave its requests, or each node's
-answers, and lists every object not purged
+(purgeId, supportId), the ids each CDN gave its requests (purge ids,
+invalidation ids), or each node's answers, and lists every object not purged
 with its cause; --json prints it as JSON. Exit status 0 when everything was
 purged, 1 when anything was not, 2 for a usage error (nothing sent).
 
@@ -98,7 +100,20 @@ from FASTLY_SERVICE_ID, as the Fastly CLI does; --fastly-token-file FILE and
 --fastly-service ID stand for them (either also chooses Fastly). The token needs
 the purge_select scope. --fastly-soft marks content stale instead of removing
 it. A URL is purged by its host, path and query (the scheme is not part of
-Fastly's cache key); tags are surrogate keys.`
+Fastly's cache key); tags are surrogate keys.
+
+CloudFront: --cloudfront-distribution ID invalidates that distribution, with the
+credentials and region of the AWS default chain, as the AWS CLI finds them
+(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, web
+identity, the container or instance role); they need cloudfront:CreateInvalidation
+and cloudfront:GetInvalidation. A URL becomes its path and query, invalidated on
+every host the distribution serves, so paths need no --site-host; a path ending
+in * is a wildcard. At most 3,000 paths and 15 wildcard paths may be in progress
+on a distribution: past that, the purge waits for earlier invalidations to
+complete (minutes) instead of failing. Tags need --cloudfront-cache-tags (a
+distribution with a CacheTagConfig). Paths past the account's 1,000 free a month
+cost $0.005 each, a wildcard counting as one: to purge a whole site, invalidate
+'/*'.`
 
 // purgeExample is the purge command's examples.
 const purgeExample = `  # Invalidate two pages on Akamai's production network
@@ -125,7 +140,11 @@ const purgeExample = `  # Invalidate two pages on Akamai's production network
   gormpurge purge --cloudflare --cloudflare-plan business --tags post-1 post-2
 
   # Fastly soft purge of surrogate keys, token from a file
-  FASTLY_SERVICE_ID=SU1Z0isxPaozGVKXdv0eY gormpurge purge --fastly-token-file ~/.fastly-token --fastly-soft --tags post-1`
+  FASTLY_SERVICE_ID=SU1Z0isxPaozGVKXdv0eY gormpurge purge --fastly-token-file ~/.fastly-token --fastly-soft --tags post-1
+
+  # CloudFront, AWS credentials from the default chain: two pages, then everything
+  AWS_PROFILE=prod gormpurge purge --cloudfront-distribution EDFDVBD6EXAMPLE /posts/1 '/posts/1?page=2'
+  gormpurge purge --cloudfront-distribution EDFDVBD6EXAMPLE '/*'`
 
 func newPurgeCmd(a *app) *cobra.Command {
 	o := &purgeOptions{}
@@ -154,7 +173,7 @@ func newPurgeCmd(a *app) *cobra.Command {
 	f.IntVar(&o.maxAttempts, "max-attempts", dispatcher.DefaultMaxAttempts, "try each batch at most `N` times, with backoff, before it fails; 1 disables retries")
 	f.DurationVar(&o.attemptTimeout, "attempt-timeout", defaultAttemptTimeout, "give up on one attempt at a batch after this `DURATION` (at most --timeout); HTTP caches get about 100 requests per node per batch")
 	f.DurationVar(&o.timeout, "timeout", defaultPurgeTimeout, "give up on what is not purged after this `DURATION`, in all")
-	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "check the objects and the configuration, print what would be sent (with the Host header of each URL for HTTP caches), send nothing")
+	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "check the objects and the configuration, print what would be sent (with the Host header of each URL for HTTP caches, what each is sent as for CDNs), send nothing")
 	group(f, "Delivery", "max-attempts", "attempt-timeout", "timeout", "dry-run")
 
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON")

@@ -198,3 +198,25 @@ func tokenFile(t *testing.T, token string) string {
 	require.NoError(t, os.WriteFile(file, []byte(token), 0o600))
 	return file
 }
+
+// Neither does an AWS secret key or session token, which the AWS SDK's
+// default chain reads from the environment (so this test is not
+// parallel), whether CloudFront refuses the signature or not.
+func TestAWSSecretsNeverPrinted(t *testing.T) {
+	f := newFakeCloudFront(t)
+	creds := f.srv.Credentials()
+	for _, env := range []map[string]string{
+		{"AWS_SECRET_ACCESS_KEY": "wrong" + secret},
+		{"AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey, "AWS_SESSION_TOKEN": secret},
+		{"AWS_SECRET_ACCESS_KEY": secret + " \x01"},
+	} {
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		for _, extra := range [][]string{nil, {"--json"}, {"--verbose"}, {"--dry-run"}, {"--max-attempts", "2"}} {
+			r := f.purge(t, append(extra, "https://www.example.test/a")...)
+			assert.NotContains(t, r.stdout+r.stderr, secret, "%q %v", env, extra)
+			assert.NotContains(t, r.stdout+r.stderr, creds.SecretAccessKey, "%q %v", env, extra)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/spf13/pflag"
+
+	"github.com/gormpurge/gormpurge/backends/cloudfront"
+)
+
+// awsCredentialsWait bounds how long the command waits for the AWS
+// default credential chain (an instance role, SSO or an assumed role may
+// ask the network) before it says it found none.
+const awsCredentialsWait = 20 * time.Second
+
+func init() {
+	registerBackend(backendEntry{
+		name:       "CloudFront",
+		chooseWith: "--cloudfront-distribution ID",
+		summary:    "Amazon CloudFront invalidations (--cloudfront-distribution ID)",
+		group:      "CloudFront",
+		addFlags:   addCloudFrontFlags,
+	})
+}
+
+// cloudFrontSettings are the CloudFront backend's flags.
+type cloudFrontSettings struct {
+	fs           *pflag.FlagSet
+	distribution string
+	cacheTags    bool
+	endpoint     string
+}
+
+func addCloudFrontFlags(f *pflag.FlagSet) backendSettings {
+	s := &cloudFrontSettings{fs: f}
+	f.StringVar(&s.distribution, "cloudfront-distribution", "", "invalidate the CloudFront distribution with this `ID`, such as EDFDVBD6EXAMPLE, with the AWS default credentials and region (AWS_* variables, AWS_PROFILE, ~/.aws, SSO, the instance or container role)")
+	f.BoolVar(&s.cacheTags, "cloudfront-cache-tags", false, "the distribution has a CacheTagConfig: --tags invalidates tags (items \"#tag\")")
+	f.StringVar(&s.endpoint, "cloudfront-endpoint", "", "the CloudFront API's base `URL`, for a proxy or a test server (default: the SDK's, https://cloudfront.amazonaws.com)")
+	return s
+}
+
+func (s *cloudFrontSettings) chosen() bool { return s.fs.Changed("cloudfront-distribution") }
+
+// build returns the CloudFront backend the flags and the AWS default
+// configuration describe. It resolves the credentials, so that a missing
+// one is told before anything is read or sent, dry runs included.
+func (s *cloudFrontSettings) build(a *app, kind purgeKind, _ []string) (*builtBackend, error) {
+	if s.distribution == "" {
+		return nil, usageErrorf("--cloudfront-distribution: name the distribution, such as EDFDVBD6EXAMPLE (the console's ID column, or aws cloudfront list-distributions)")
+	}
+	if kind == kindTags && !s.cacheTags {
+		return nil, usageErrorf("--tags: CloudFront invalidates tags only on a distribution with a CacheTagConfig: pass --cloudfront-cache-tags if it has one, or purge URLs")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), awsCredentialsWait)
+	defer cancel()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, usageErrorf("the AWS configuration (AWS_PROFILE, AWS_CONFIG_FILE, ~/.aws/config): %v", err)
+	}
+	if err := checkAWSCredentials(ctx, cfg); err != nil {
+		return nil, err
+	}
+	opts := []cloudfront.Option{
+		cloudfront.WithDistribution(s.distribution),
+		cloudfront.WithAWSConfig(cfg),
+		cloudfront.WithLogger(a.logger),
+	}
+	if s.fs.Changed("cloudfront-endpoint") {
+		opts = append(opts, cloudfront.WithEndpoint(s.endpoint))
+	}
+	if s.cacheTags {
+		opts = append(opts, cloudfront.WithCacheTags())
+	}
+	if a.httpClient != nil {
+		opts = append(opts, cloudfront.WithHTTPClient(a.httpClient))
+	}
+	b, err := cloudfront.New(ctx, opts...)
+	if err != nil {
+		return nil, configErrors(err, func(e error) (string, error, bool) {
+			var ce *cloudfront.ConfigError
+			if errors.As(e, &ce) {
+				return ce.Option, ce.Err, true
+			}
+			return "", nil, false
+		}, map[string]string{
+			"WithDistribution": "--cloudfront-distribution",
+			"WithEndpoint":     "--cloudfront-endpoint",
+			"WithAWSConfig":    "the AWS configuration",
+		})
+	}
+	rec := &cdnRecorder{cdnBackend: b}
+	item := func(kind purgeKind, obj string) string {
+		if kind == kindTags {
+			return "#" + obj
+		}
+		p, err := cloudfront.InvalidationPath(obj)
+		if err != nil {
+			return obj // refused when sent, and reported
+		}
+		return p
+	}
+	distribution := b.Distribution()
+	return &builtBackend{
+		Backend:           rec,
+		description:       "invalidate on distribution " + distribution,
+		pathsWithoutHosts: true,
+		checkTag:          checkCloudFrontTag,
+		estimate: func(kind purgeKind, objects []string) (int, bool) {
+			return countInvalidations(b.Limits().MaxObjects, kind, objects, item), false
+		},
+		sentAs: func(kind purgeKind, obj string) []string {
+			if it := item(kind, obj); it != obj {
+				return []string{it}
+			}
+			return nil
+		},
+		attempts: rec.results,
+		ids: &idReport{
+			of: func(ids map[string]string) []acceptedRequest {
+				var out []acceptedRequest
+				for _, id := range splitIDs(ids["invalidationId"]) {
+					out = append(out, acceptedRequest{ID: id})
+				}
+				return out
+			},
+			title: func(n int) string {
+				return fmt.Sprintf("CloudFront created %s on distribution %s (each completes within minutes)",
+					countOf(n, "invalidation", "invalidations"), distribution)
+			},
+			label: "invalidation",
+		},
+	}, nil
+}
+
+// checkAWSCredentials resolves cfg's credentials, and returns a usage
+// error saying where the default chain looks when it finds none. It never
+// shows a credential: the SDK's errors name sources, not keys.
+func checkAWSCredentials(ctx context.Context, cfg aws.Config) error {
+	if cfg.Credentials == nil {
+		return usageErrorf("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an instance or container role applies")
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return usageErrorf("no AWS credentials (the default chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, web identity, the container or instance role): %v", err)
+	}
+	return nil
+}
+
+// checkCloudFrontTag refuses a tag CloudFront cannot invalidate: longer
+// than [cloudfront.MaxTagLength], or not ASCII from "!" to "~".
+func checkCloudFrontTag(tag string) error {
+	if len(tag) > cloudfront.MaxTagLength {
+		return fmt.Errorf("%d characters, more than CloudFront's %d", len(tag), cloudfront.MaxTagLength)
+	}
+	if i := strings.IndexFunc(tag, func(r rune) bool { return r < '!' || r > '~' }); i >= 0 {
+		return fmt.Errorf("CloudFront tags are ASCII from \"!\" to \"~\" (byte %d is not)", i)
+	}
+	return nil
+}
+
+// countInvalidations returns how many CreateInvalidation calls purging
+// objects takes: the dispatcher cuts them into batches of maxObjects,
+// and each batch's distinct items (item gives an object's) become
+// invalidations of at most [cloudfront.MaxPathsInProgress] paths and
+// [cloudfront.MaxWildcardsInProgress] wildcard paths, as the backend cuts
+// them.
+func countInvalidations(maxObjects int, kind purgeKind, objects []string, item func(purgeKind, string) string) int {
+	if maxObjects < 1 {
+		maxObjects = cloudfront.MaxPathsInProgress
+	}
+	n := 0
+	for start := 0; start < len(objects); start += maxObjects {
+		batch := objects[start:min(start+maxObjects, len(objects))]
+		seen := map[string]bool{}
+		paths, wild, open := 0, 0, false
+		for _, obj := range batch {
+			it := item(kind, obj)
+			if seen[it] {
+				continue
+			}
+			seen[it] = true
+			w := strings.HasSuffix(it, "*")
+			if !open || w && wild == cloudfront.MaxWildcardsInProgress || !w && paths == cloudfront.MaxPathsInProgress {
+				n++
+				paths, wild, open = 0, 0, true
+			}
+			if w {
+				wild++
+			} else {
+				paths++
+			}
+		}
+	}
+	return n
+}
