@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -15,8 +16,8 @@ import (
 	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
-// DefaultHealthCheck is how long a [Bus] subscription waits for a message
-// before it pings Redis, when [WithHealthCheck] is not given.
+// DefaultHealthCheck is how often a quiet [Bus] subscription pings Redis,
+// when [WithHealthCheck] is not given.
 const DefaultHealthCheck = time.Second
 
 // maxMessageBytes is the largest message the bus publishes; larger purges
@@ -70,13 +71,16 @@ type busConfig struct {
 	errs        []error
 }
 
-// WithHealthCheck sets how long a subscription waits for a message before
-// it pings Redis; when the ping is not answered within as long again, the
-// connection is taken as broken: the subscription yields EventDown and
-// connects again. This bounds how long an instance may serve a page whose
-// purge it missed after a network failure that resets nothing (a broken
-// connection that is reset is noticed at once): about 2*d. d must be
-// positive. Defaults to [DefaultHealthCheck].
+// WithHealthCheck sets how often a subscription pings Redis when nothing
+// came from it for a while: when nothing at all (a message, a pong) has
+// come for 2*d, the connection is taken as broken: the subscription
+// closes it, yields EventDown, and subscribes again on a new one. This
+// bounds how long an instance may serve a page whose purge it missed
+// after a network failure that resets nothing (a broken connection that
+// is reset is noticed at once): about 2*d. The subscription reads with no
+// deadline, so that a message slowed part-way by the network is read
+// whole, or not at all. d must be positive. Defaults to
+// [DefaultHealthCheck].
 func WithHealthCheck(d time.Duration) BusOption {
 	return func(c *busConfig) {
 		if d <= 0 {
@@ -149,7 +153,10 @@ func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 
 // Subscribe subscribes to the channel. The subscription's first event is
 // EventUp, once Redis has confirmed it; while Redis cannot be reached, it
-// keeps trying, and Next waits. Close the subscription when done.
+// keeps trying, and Next waits. Whenever the connection fails (an error,
+// or no reply to health checks), the subscription yields EventDown, gives
+// the connection up and subscribes on a new one, and yields EventUp once
+// Redis confirms that. Close the subscription when done.
 func (b *Bus) Subscribe(ctx context.Context) (localcache.Subscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: subscribe: %w", err)
@@ -229,19 +236,19 @@ func (s *subscription) pubsub() *redis.PubSub {
 	return s.ps
 }
 
-// renew replaces the PubSub with a new one, on a new connection, unless
-// the subscription is closed.
-func (s *subscription) renew(ctx context.Context) {
-	old := s.pubsub()
-	_ = old.Close()
+// renew closes the PubSub and replaces it with a new one, on a new
+// connection, unless the subscription is closed; it returns false then.
+func (s *subscription) renew(ctx context.Context) bool {
+	_ = s.pubsub().Close()
 	ps := s.bus.rdb.Subscribe(ctx, s.bus.channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		_ = ps.Close()
-		return
+		return false
 	}
 	s.ps = ps
+	return true
 }
 
 // emit queues e for Next; it returns false once the subscription is
@@ -255,91 +262,177 @@ func (s *subscription) emit(e localcache.Event) bool {
 	}
 }
 
-// run reads the subscription's messages until Close. go-redis's PubSub
-// reconnects and subscribes again on the Receive after one that failed;
-// Redis confirms the new subscription before delivering messages on it,
-// and that confirmation is EventUp.
+// received is what a reader got from one Receive.
+type received struct {
+	msg any
+	err error
+}
+
+// reader receives from ps, with no read deadline, and hands every reply
+// to run until Receive fails or stop is closed. A read deadline must not
+// be used: go-redis keeps a connection whose read timed out part-way
+// through a reply, and would read the rest of the reply as new replies.
+// run stops a reader by closing stop and the PubSub.
+func reader(ctx context.Context, ps *redis.PubSub, out chan<- received, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		msg, err := ps.Receive(ctx)
+		select {
+		case out <- received{msg, err}:
+		case <-stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// run owns the subscription's PubSub until Close. A reader goroutine
+// receives on it; run pings Redis every health check interval in which
+// nothing came, and takes the connection as broken when nothing (a
+// message, a confirmation or a pong) has come for twice the interval. On
+// a broken connection, or any error from Receive, it reports EventDown and
+// starts again on a new PubSub, whose confirmation by Redis is EventUp:
+// it never lets go-redis reconnect a PubSub on its own, so that no reply
+// read part-way is ever read on.
 func (s *subscription) run(ctx context.Context) {
 	defer close(s.exited)
-	defer func() { _ = s.pubsub().Close() }()
 	var (
-		up     bool // EventUp was the last state change emitted
-		pinged bool // a ping is unanswered
-		retry  = minRetry
+		up    bool // EventUp was the last state change emitted
+		retry = minRetry
+		quiet = 2 * s.bus.healthCheck
 	)
-	down := func(reason string) bool {
-		pinged = false
-		if !up {
-			return true
-		}
-		up = false
-		s.bus.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: bus subscription lost; reconnecting",
-			slog.String("channel", s.bus.channel), slog.String("reason", reason))
-		return s.emit(localcache.Event{Kind: localcache.EventDown, Reason: reason})
-	}
+	ticker := time.NewTicker(s.bus.healthCheck)
+	defer ticker.Stop()
+	watchdog := time.NewTimer(quiet)
+	defer watchdog.Stop()
+
 	for {
-		msg, err := s.pubsub().ReceiveTimeout(ctx, s.bus.healthCheck)
+		// One PubSub, and its reader.
+		ps := s.pubsub()
+		in := make(chan received)
+		stop := make(chan struct{})
+		readerDone := make(chan struct{})
+		go reader(ctx, ps, in, stop, readerDone)
+		last := time.Now() // when Redis last sent something, or run was last busy
+		watchdog.Reset(quiet)
+
+		reason, ok := s.receive(ctx, ps, in, ticker, watchdog, &last, &up, &retry)
+		close(stop)
+		_ = ps.Close() // ends the reader's Receive
+		<-readerDone
+		if !ok {
+			return
+		}
+		if up {
+			up = false
+			s.bus.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: bus subscription lost; subscribing again on a new connection",
+				slog.String("channel", s.bus.channel), slog.String("reason", reason))
+			if !s.emit(localcache.Event{Kind: localcache.EventDown, Reason: reason}) {
+				return
+			}
+		}
+		t := time.NewTimer(retry) // Redis may refuse connections for a while
 		select {
 		case <-s.done:
+			t.Stop()
 			return
-		default:
+		case <-t.C:
 		}
-		var ne net.Error
-		switch {
-		case err != nil && errors.As(err, &ne) && ne.Timeout() && !pinged:
-			// Idle: make sure Redis is still there.
-			if perr := s.pubsub().Ping(ctx); perr != nil {
-				if !down("health check ping failed: " + perr.Error()) {
-					return
-				}
-				continue
-			}
-			pinged = true
-			continue
-		case err != nil && errors.As(err, &ne) && ne.Timeout():
-			if !down(fmt.Sprintf("health check ping unanswered for %v", s.bus.healthCheck)) {
-				return
-			}
-			s.renew(ctx) // the connection may be stuck: start afresh
-			continue
-		case err != nil:
-			if !down(err.Error()) {
-				return
-			}
-			// The next Receive dials again; wait first, as Redis may
-			// refuse connections for a while.
-			t := time.NewTimer(retry)
-			select {
-			case <-s.done:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			retry = min(2*retry, maxRetry)
-			continue
+		retry = min(2*retry, maxRetry)
+		if !s.renew(ctx) {
+			return
 		}
-		pinged = false
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == s.bus.channel && !up {
-				up, retry = true, minRetry
-				if !s.emit(localcache.Event{Kind: localcache.EventUp}) {
-					return
-				}
+	}
+}
+
+// receive handles one PubSub's replies until its connection must be given
+// up, and returns why; it returns false once the subscription is closed.
+func (s *subscription) receive(ctx context.Context, ps *redis.PubSub, in <-chan received,
+	ticker *time.Ticker, watchdog *time.Timer, last *time.Time, up *bool, retry *time.Duration) (string, bool) {
+	quiet := 2 * s.bus.healthCheck
+	for {
+		select {
+		case <-s.done:
+			return "", false
+		case <-ticker.C:
+			if time.Since(*last) < s.bus.healthCheck/2 {
+				continue // Redis spoke lately
 			}
-		case *redis.Message:
-			if !up {
-				continue // cannot happen: Redis confirms a subscription first
-			}
-			e, others, err := s.bus.wire.Decode([]byte(m.Payload))
+			pctx, cancel := context.WithTimeout(ctx, s.bus.healthCheck)
+			err := ps.Ping(pctx)
+			cancel()
 			if err != nil {
-				s.bus.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: dropping a bus message that is not an event",
-					slog.String("channel", s.bus.channel), slog.Any("error", err))
+				return "health check ping failed: " + err.Error(), !s.isDone()
+			}
+		case <-watchdog.C:
+			if d := time.Since(*last); d < quiet {
+				watchdog.Reset(quiet - d)
 				continue
 			}
-			if others && !s.emit(e) {
-				return
+			return fmt.Sprintf("no reply from Redis for %v (health check every %v)", quiet, s.bus.healthCheck), !s.isDone()
+		case r := <-in:
+			if r.err != nil {
+				if s.isDone() {
+					return "", false
+				}
+				return receiveFailure(r.err), true
 			}
+			if !s.handle(ctx, r.msg, up, retry) {
+				return "", false
+			}
+			*last = time.Now() // after handle, which may have waited for Next
+			watchdog.Reset(quiet)
 		}
+	}
+}
+
+// isDone reports whether Close was called.
+func (s *subscription) isDone() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// handle acts on one reply from Redis; it returns false once the
+// subscription is closed.
+func (s *subscription) handle(ctx context.Context, msg any, up *bool, retry *time.Duration) bool {
+	switch m := msg.(type) {
+	case *redis.Subscription:
+		if m.Kind == "subscribe" && m.Channel == s.bus.channel && !*up {
+			*up, *retry = true, minRetry
+			return s.emit(localcache.Event{Kind: localcache.EventUp})
+		}
+	case *redis.Message:
+		if !*up {
+			return true // cannot happen: Redis confirms a subscription first
+		}
+		e, others, err := s.bus.wire.Decode([]byte(m.Payload))
+		if err != nil {
+			s.bus.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: dropping a bus message that is not an event",
+				slog.String("channel", s.bus.channel), slog.Any("error", err))
+			return true
+		}
+		if others {
+			return s.emit(e)
+		}
+	}
+	return true
+}
+
+// receiveFailure says why Receive failed, for EventDown's Reason and logs:
+// the error of a network failure, but never the text of a reply, which
+// could quote a message.
+func receiveFailure(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, redis.ErrClosed):
+		return "connection lost: " + err.Error()
+	default:
+		return fmt.Sprintf("unexpected reply from Redis (%T)", err)
 	}
 }

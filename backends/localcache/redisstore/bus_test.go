@@ -2,6 +2,8 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +114,84 @@ func TestUnansweredHealthCheckIsDown(t *testing.T) {
 	e, err = sub.Next(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, localcache.EventUp, e.Kind, "once Redis answers again, the subscription is back")
+}
+
+// TestReplyHeldPartWayLosesNothingSilently holds a large message part-way
+// on the network, for less than and for more than twice the health check
+// interval, with the rest of the message starting with '+' and with '-'
+// (which a client reading on after a read timeout would take for a status
+// reply, or an error reply): the subscription either delivers the purge,
+// or reports EventDown and comes back Up, and then delivers the next.
+func TestReplyHeldPartWayLosesNothingSilently(t *testing.T) {
+	addr := redisAddr(t)
+	const interval = 500 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		rest byte
+		hold time.Duration
+	}{
+		{"plus, held less than two intervals", '+', 800 * interval / 1000},
+		{"minus, held less than two intervals", '-', 800 * interval / 1000},
+		{"plus, held more than two intervals", '+', 3 * interval},
+		{"minus, held more than two intervals", '-', 3 * interval},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			channel := uniqueName(t)
+			marker := "HOLD-" + uniqueName(t)
+			proxy := newHoldProxy(t, addr, marker, tc.hold)
+			follower := newBus(t, proxy.Addr(), channel, redisstore.WithHealthCheck(interval))
+			publisher := newBus(t, addr, channel)
+			sub, err := follower.Subscribe(t.Context())
+			require.NoError(t, err)
+			closeOnCleanup(t, sub)
+			requireNext(t, sub, localcache.EventUp)
+
+			// Publish part-way through the first read interval, so that a
+			// read deadline of one interval would expire during the hold.
+			time.Sleep(3 * interval / 5)
+			indexes := []string{marker + string(tc.rest) + "OK lost"}
+			for i := range 5000 {
+				indexes = append(indexes, fmt.Sprintf("p:/page/%d", i))
+			}
+			require.NoError(t, publisher.Publish(t.Context(), localcache.Event{Kind: localcache.EventPurge, Indexes: indexes}))
+
+			e := next(t, sub, 5*time.Second)
+			require.True(t, proxy.Held(), "the proxy held the message")
+			switch e.Kind {
+			case localcache.EventPurge:
+				assert.Equal(t, indexes, e.Indexes)
+			case localcache.EventDown:
+				assert.False(t, strings.Contains(e.Reason, "OK lost") || strings.Contains(e.Reason, "p:/page/"),
+					"the reason does not quote the message")
+				requireNext(t, sub, localcache.EventUp)
+			default:
+				t.Fatalf("got a %s event, want the purge, or EventDown then EventUp", e.Kind)
+			}
+
+			require.NoError(t, publisher.Publish(t.Context(), localcache.Event{Kind: localcache.EventPurge, Indexes: []string{"p:/after"}}))
+			e = next(t, sub, 5*time.Second)
+			require.Equal(t, localcache.EventPurge, e.Kind, "the subscription delivers purges again")
+			assert.Equal(t, []string{"p:/after"}, e.Indexes)
+		})
+	}
+}
+
+// next returns sub's next event, failing t if none comes within d.
+func next(t *testing.T, sub localcache.Subscription, d time.Duration) localcache.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	e, err := sub.Next(ctx)
+	require.NoError(t, err, "no event within %v: a purge was lost without EventDown, or the subscription never came back", d)
+	return e
+}
+
+// requireNext fails t unless sub's next event, within 5 seconds, is of
+// kind k.
+func requireNext(t *testing.T, sub localcache.Subscription, k localcache.EventKind) localcache.Event {
+	t.Helper()
+	e := next(t, sub, 5*time.Second)
+	require.Equal(t, k, e.Kind, "event (reason %q)", e.Reason)
+	return e
 }
