@@ -125,8 +125,16 @@ func (a *app) openCache() error {
 }
 
 // follow applies the purges other instances publish on a.bus to a.store
-// until shutdown stops it.
+// until shutdown stops it. The memory store is suspended first, so that it
+// serves nothing until the subscription is up: Follow would otherwise
+// suspend it only once its goroutine runs, and a page cached before then
+// may be one whose purge the bus carried meanwhile. The pages it held are
+// dropped; it caches again from empty once the bus is up.
 func (a *app) follow() {
+	if a.memory != nil {
+		a.memory.Suspend()
+		a.log.Info("page cache: off until the bus is up; pages cached before are dropped then")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	a.stopFollow = func() {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -461,4 +462,38 @@ func TestNATSCredentialsNeverShown(t *testing.T) {
 			assert.NotContains(t, out.String(), s)
 		}
 	})
+}
+
+// blockedBus is a bus whose subscription never comes up.
+type blockedBus struct{}
+
+func (blockedBus) Publish(context.Context, localcache.Event) error { return nil }
+
+func (blockedBus) Subscribe(ctx context.Context) (localcache.Subscription, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// With a bus, the memory store serves nothing from the moment the blog
+// starts following it until the subscription is up: a page cached before
+// could be one whose purge the bus carried meanwhile.
+func TestMemoryStoreOffUntilTheBusIsUp(t *testing.T) {
+	ctx := context.Background()
+	store, err := localcache.NewMemoryStore()
+	require.NoError(t, err)
+	gen, err := store.Generation(ctx)
+	require.NoError(t, err)
+	ok, err := store.Set(ctx, "/page", &localcache.Entry{Body: []byte("cached before the bus")}, gen)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	var out syncBuffer
+	a := &app{memory: store, store: store, bus: blockedBus{}, log: slog.New(slog.NewTextHandler(&out, nil))}
+	a.follow()
+	defer a.stopFollow()
+	_, hit, err := store.Get(ctx, "/page")
+	require.NoError(t, err)
+	assert.False(t, hit, "a page cached before the bus is up is dropped, not served")
+	assert.True(t, store.Suspended())
+	assert.Contains(t, out.String(), "page cache: off until the bus is up")
 }
