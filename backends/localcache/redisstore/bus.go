@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/internal/nilcheck"
@@ -34,6 +35,10 @@ const maxMessageBytes = 512 << 10
 // disconnects it, the bus reports EventDown, and Follow clears the store.
 const eventQueue = 256
 
+// unreadableLogInterval is the least time between two logs of messages
+// the bus cannot read.
+const unreadableLogInterval = 10 * time.Second
+
 // Backoff between attempts to reach Redis again after a subscription's
 // connection broke.
 const (
@@ -50,13 +55,17 @@ const (
 // [localcache.Subscription] of the bus yields [localcache.EventDown]
 // whenever its connection breaks or a health check goes unanswered, and
 // [localcache.EventUp] once it is subscribed again, so that
-// [localcache.Follow] empties the store in between.
+// [localcache.Follow] empties the store in between. A message it cannot
+// read (from another version of this package during a rolling deploy, or
+// from another publisher) may have been a purge: the subscription yields
+// EventDown then EventUp for it, so that Follow empties the store.
 type Bus struct {
 	rdb         redis.UniversalClient
 	channel     string
 	wire        *localcache.Wire
 	healthCheck time.Duration
 	log         *slog.Logger
+	unreadable  rate.Sometimes // limits the logs of messages that are not events
 }
 
 var _ localcache.Bus = (*Bus)(nil)
@@ -92,8 +101,8 @@ func WithHealthCheck(d time.Duration) BusOption {
 }
 
 // WithBusLogger sets the logger the bus reports to: messages it cannot
-// read (from another version of this package, or not from it at all) and
-// lost connections. Defaults to [slog.Default]; nil is an error.
+// read (from another version of this package, or not from it at all; at
+// most one log every 10 seconds) and lost connections. Defaults to [slog.Default]; nil is an error.
 func WithBusLogger(l *slog.Logger) BusOption {
 	return func(c *busConfig) {
 		if l == nil {
@@ -133,7 +142,8 @@ func NewBus(rdb redis.UniversalClient, channel string, opts ...BusOption) (*Bus,
 	if err != nil {
 		return nil, err
 	}
-	return &Bus{rdb: rdb, channel: channel, wire: w, healthCheck: c.healthCheck, log: c.log}, nil
+	return &Bus{rdb: rdb, channel: channel, wire: w, healthCheck: c.healthCheck, log: c.log,
+		unreadable: rate.Sometimes{First: 1, Interval: unreadableLogInterval}}, nil
 }
 
 // Publish sends e, an EventPurge or EventClear, to the other instances
@@ -413,9 +423,19 @@ func (s *subscription) handle(ctx context.Context, msg any, up *bool, retry *tim
 		}
 		e, others, err := s.bus.wire.Decode([]byte(m.Payload))
 		if err != nil {
-			s.bus.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: dropping a bus message that is not an event",
-				slog.String("channel", s.bus.channel), slog.Any("error", err))
-			return true
+			// It may be a purge from another version of this package: the
+			// cache must go off and come back empty, as after a lost one.
+			s.bus.unreadable.Do(func() {
+				s.bus.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: a bus message is not an event of this version; "+
+					"the store is emptied, as if a purge was lost (logged at most every 10s)",
+					slog.String("channel", s.bus.channel), slog.Int("bytes", len(m.Payload)), slog.Any("error", err))
+			})
+			reason := fmt.Sprintf("a message of %d bytes on the channel could not be read (from another version of gormpurge, "+
+				"or another publisher): it may have been a purge", len(m.Payload))
+			if !s.emit(localcache.Event{Kind: localcache.EventDown, Reason: reason}) {
+				return false
+			}
+			return s.emit(localcache.Event{Kind: localcache.EventUp})
 		}
 		if others {
 			return s.emit(e)

@@ -1,9 +1,12 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,27 +67,51 @@ func TestNewBusReportsEveryInvalidOption(t *testing.T) {
 	}
 }
 
-// TestBusDropsMessagesThatAreNotEvents publishes garbage on the channel:
-// the subscription skips it and delivers the next event.
-func TestBusDropsMessagesThatAreNotEvents(t *testing.T) {
+// TestBusReportsMessagesThatAreNotEvents publishes what the bus cannot
+// read on the channel (a purge from another version of the package would
+// be one): each may have been a purge, so the subscription reports
+// EventDown, without quoting the message, then EventUp, and logs at most
+// one warning for a burst of them.
+func TestBusReportsMessagesThatAreNotEvents(t *testing.T) {
 	addr := redisAddr(t)
 	channel := uniqueName(t)
-	a, b := newBus(t, addr, channel), newBus(t, addr, channel)
+	var logs syncBuffer
+	a := newBus(t, addr, channel)
+	b := newBus(t, addr, channel, redisstore.WithBusLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	sub, err := b.Subscribe(t.Context())
 	require.NoError(t, err)
 	closeOnCleanup(t, sub)
-	e, err := sub.Next(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, localcache.EventUp, e.Kind)
+	requireNext(t, sub, localcache.EventUp)
 
 	rdb := newClient(t, addr)
-	require.NoError(t, rdb.Publish(t.Context(), channel, "not an event").Err())
-	require.NoError(t, rdb.Publish(t.Context(), channel, `{"v":99}`).Err())
+	for _, msg := range []string{"not an event SECRET-PAGE", `{"v":99,"k":"SECRET-PAGE"}`} {
+		require.NoError(t, rdb.Publish(t.Context(), channel, msg).Err())
+		e := requireNext(t, sub, localcache.EventDown)
+		assert.NotContains(t, e.Reason, "SECRET-PAGE", "the reason does not quote the message")
+		requireNext(t, sub, localcache.EventUp)
+	}
 	require.NoError(t, a.Publish(t.Context(), localcache.Event{Kind: localcache.EventPurge, Indexes: []string{"t x"}}))
-	e, err = sub.Next(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, localcache.EventPurge, e.Kind)
+	e := requireNext(t, sub, localcache.EventPurge)
 	assert.Equal(t, []string{"t x"}, e.Indexes)
+	assert.Equal(t, 1, strings.Count(logs.String(), "level=WARN"), "one warning for the burst:\n%s", logs.String())
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestUnansweredHealthCheckIsDown stops Redis answering without closing

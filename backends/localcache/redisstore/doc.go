@@ -59,5 +59,9 @@
 // the health check interval on a silent network failure; at once when the
 // connection is reset). The subscription reads with no deadline, so a
 // message slowed part-way is read whole; a Down's reason never quotes a
-// message.
+// message. A message the bus cannot read (from another version of this
+// package during a rolling deploy, or from another publisher) may have
+// been a purge: the subscription reports EventDown then EventUp for it, so
+// that Follow empties the store, and logs a warning at most every 10
+// seconds.
 package redisstore
