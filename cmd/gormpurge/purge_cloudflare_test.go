@@ -158,6 +158,8 @@ func TestPurgeCloudflareJSON(t *testing.T) {
 	assert.Equal(t, ids, got.Accepted)
 	require.Len(t, got.Failures, 1)
 	assert.Equal(t, "https://www.example.com/refused", got.Failures[0].Object)
+	assert.Contains(t, got.Failures[0].Error, "1099 Invalid or refused URL", "Cloudflare's reason for the object")
+	assert.NotContains(t, got.Failures[0].Error, "objects not purged", "not the batch's")
 	assert.Equal(t, []string{"https://www.example.com/a"}, f.srv.Files())
 	assert.NotEmpty(t, got.Elapsed)
 }

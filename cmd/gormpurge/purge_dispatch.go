@@ -11,6 +11,9 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/akamai"
+	"github.com/gormpurge/gormpurge/backends/cloudflare"
+	"github.com/gormpurge/gormpurge/backends/cloudfront"
+	"github.com/gormpurge/gormpurge/backends/fastly"
 	"github.com/gormpurge/gormpurge/dispatcher"
 )
 
@@ -186,14 +189,40 @@ func errorText(err error) string {
 	return strings.TrimPrefix(err.Error(), "permanent: ")
 }
 
-// reasonFor says why obj failed in a batch that failed with err: Akamai's
-// reason for that object when its answer names it, else err.
+// reasonFor says why obj failed in a batch that failed with err: the
+// backend's reason for that object when its error names it (Akamai's and
+// Cloudflare's refusals, Fastly's failed requests, the paths CloudFront
+// cannot invalidate), else err.
 func reasonFor(obj string, err error) string {
 	var rej *akamai.RejectedError
 	if errors.As(err, &rej) {
 		for _, r := range rej.Rejected {
 			if sameObject(r.Object, obj) {
 				return r.Reason
+			}
+		}
+	}
+	var cfRej *cloudflare.RejectedError
+	if errors.As(err, &cfRej) {
+		for _, r := range cfRej.Rejected {
+			if sameObject(r.Object, obj) {
+				return r.Reason
+			}
+		}
+	}
+	var fsFailed *fastly.FailedError
+	if errors.As(err, &fsFailed) {
+		for _, f := range fsFailed.Failed {
+			if f.Object == obj {
+				return errorText(f.Err)
+			}
+		}
+	}
+	var cfRefused *cloudfront.RefusedError
+	if errors.As(err, &cfRefused) {
+		for _, r := range cfRefused.Refused {
+			if r.Object == obj || r.Object == backends.RedactURL(obj) {
+				return r.Err.Error()
 			}
 		}
 	}

@@ -161,7 +161,8 @@ func TestPurgeFastlyJSON(t *testing.T) {
 	assert.Equal(t, []acceptedRequest{{ID: purges[0].IDs[0], Object: "www.example.com/a"}}, got.Accepted)
 	require.Len(t, got.Failures, 1)
 	assert.Equal(t, "https://www.example.com/refused", got.Failures[0].Object)
-	assert.Contains(t, got.Failures[0].Error, "403")
+	assert.Contains(t, got.Failures[0].Error, "fastly: purge url www.example.com/refused: 403", "the object's own failure")
+	assert.NotContains(t, got.Failures[0].Error, "objects not purged", "not the batch's")
 	assert.NotEmpty(t, got.Elapsed)
 }
 
