@@ -23,6 +23,13 @@
 // removes up to a few dozen expired entries from the indexes, so the
 // indexes hold the live entries plus those expired since the last writes.
 //
+// The store needs Redis 7.0 or later (or a server compatible with it,
+// such as Valkey): [New] refuses an older one. Its Purge and Clear
+// scripts declare the allow-oom flag, so that they run even when Redis is
+// over its maxmemory with noeviction (a full Redis that refused purges
+// would serve stale pages for good); Set is then refused, and pages are
+// rendered without the cache until memory is freed.
+//
 // Redis must not evict the index sets, or a purge would miss entries and
 // they would be served stale: New refuses a Redis whose maxmemory-policy
 // is allkeys-*. Use noeviction, or volatile-* (entries have a TTL and may

@@ -14,7 +14,7 @@ import "github.com/redis/go-redis/v9"
 //
 // The hash and the sorted set outlive the entries that expire, so that
 // the scripts can find and clean the index sets of an expired entry: each
-// Set and Purge first sweeps up to sweepBatch of the entries whose time
+// Set and Purge also sweeps up to sweepBatch of the entries whose time
 // has passed. Index sets therefore hold no more than the live entries plus
 // those expired since the last sweeps.
 //
@@ -34,10 +34,9 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- forget removes the entry under key, its index memberships and records,
--- and returns 1 if the entry was still there (not expired).
-local function forget(base, x, t, key)
-  local n = redis.call('DEL', base .. ':e:' .. key)
+-- unindex removes the index memberships and records of the entry under
+-- key, but not the entry.
+local function unindex(base, x, t, key)
   local packed = redis.call('HGET', x, key)
   if packed then
     for _, ix in ipairs(cmsgpack.unpack(packed)) do
@@ -46,6 +45,13 @@ local function forget(base, x, t, key)
     redis.call('HDEL', x, key)
   end
   redis.call('ZREM', t, key)
+end
+
+-- forget removes the entry under key, its index memberships and records,
+-- and returns 1 if the entry was still there (not expired).
+local function forget(base, x, t, key)
+  local n = redis.call('DEL', base .. ':e:' .. key)
+  unindex(base, x, t, key)
   return n
 end
 
@@ -65,19 +71,28 @@ end
 //	      sweep limit, then the entry's indexes
 //
 // It returns 1 if it stored the entry, 0 if the generation had changed.
-var setScript = redis.NewScript(luaPrelude + `
+//
+// Its shebang, without the allow-oom flag, makes Redis 7 refuse the whole
+// script while Redis is over maxmemory (with noeviction), rather than
+// check memory only at its first write; and its first write is the SET of
+// the entry, which grows memory, so that it would be refused before any
+// other write too. The old entry's indexes are dropped, and expired
+// entries swept, after.
+var setScript = redis.NewScript(`#!lua
+` + luaPrelude + `
 local base, key, ttl = ARGV[2], ARGV[3], tonumber(ARGV[5])
-local now = now_ms()
-sweep(base, KEYS[2], KEYS[3], now, tonumber(ARGV[6]))
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then
   return 0
 end
-forget(base, KEYS[2], KEYS[3], key)
+local now = now_ms()
 if ttl > 0 then
   redis.call('SET', KEYS[4], ARGV[4], 'PX', ttl)
-  redis.call('ZADD', KEYS[3], now + ttl, key)
 else
   redis.call('SET', KEYS[4], ARGV[4])
+end
+unindex(base, KEYS[2], KEYS[3], key)
+if ttl > 0 then
+  redis.call('ZADD', KEYS[3], now + ttl, key)
 end
 local indexes = {}
 for i = 7, #ARGV do
@@ -85,6 +100,7 @@ for i = 7, #ARGV do
   indexes[#indexes + 1] = ARGV[i]
 end
 redis.call('HSET', KEYS[2], key, cmsgpack.pack(indexes))
+sweep(base, KEYS[2], KEYS[3], now, tonumber(ARGV[6]))
 return 1
 `)
 
@@ -94,8 +110,12 @@ return 1
 //	KEYS: generation, hash, sorted set, then the index sets to purge
 //	ARGV: base, sweep limit
 //
-// It returns the number of entries removed that had not expired.
-var purgeScript = redis.NewScript(luaPrelude + `
+// It returns the number of entries removed that had not expired. Its
+// allow-oom flag lets it run while Redis is over maxmemory (with
+// noeviction): a full Redis must still purge, or its pages would be
+// served stale.
+var purgeScript = redis.NewScript(`#!lua flags=allow-oom
+` + luaPrelude + `
 local base = ARGV[1]
 redis.call('INCR', KEYS[1])
 sweep(base, KEYS[2], KEYS[3], now_ms(), tonumber(ARGV[2]))
@@ -114,8 +134,10 @@ return n
 //	KEYS: generation, hash, sorted set
 //	ARGV: base
 //
-// It returns the number of entries removed that had not expired.
-var clearScript = redis.NewScript(luaPrelude + `
+// It returns the number of entries removed that had not expired. Like
+// purgeScript, it runs while Redis is over maxmemory.
+var clearScript = redis.NewScript(`#!lua flags=allow-oom
+` + luaPrelude + `
 local base = ARGV[1]
 redis.call('INCR', KEYS[1])
 local n = 0

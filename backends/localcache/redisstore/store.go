@@ -35,7 +35,8 @@ const DefaultRetryAfterError = time.Second
 // faster than new ones are stored, yet few, so that no script runs long.
 const sweepBatch = 32
 
-// checkTimeout bounds New's check of Redis's eviction policy.
+// checkTimeout bounds New's checks of Redis's version and eviction
+// policy.
 const checkTimeout = 5 * time.Second
 
 // maxBulkBytes is Redis's default proto-max-bulk-len: no value can be
@@ -161,6 +162,10 @@ func WithLogger(l *slog.Logger) Option {
 // opts. It returns an error naming every invalid option and saying how to
 // fix it.
 //
+// New refuses a Redis older than 7.0 (every master's version, on a
+// cluster, read with INFO server): the store's scripts declare flags,
+// which Redis 7.0 introduced.
+//
 // New also reads Redis's maxmemory-policy (every master's, on a cluster)
 // and returns an error if it is one of the allkeys-* policies: Redis could
 // then evict an index set, and a purge would miss the entries it listed,
@@ -201,10 +206,81 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
+	if err := checkVersion(ctx, rdb, c.log); err != nil {
+		return nil, err
+	}
 	if err := checkEviction(ctx, rdb, c.log); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// minMajorVersion is the oldest Redis the store works with: its scripts
+// declare flags (allow-oom) in a shebang, which Redis 7.0 introduced.
+const minMajorVersion = 7
+
+// checkVersion returns an error if a Redis behind rdb is older than 7.0;
+// it logs, and returns nil, if it cannot tell.
+func checkVersion(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) error {
+	var (
+		mu       sync.Mutex
+		versions []string
+	)
+	check := func(ctx context.Context, c redis.Cmdable) error {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return err
+		}
+		v, ok := infoField(info, "redis_version")
+		if !ok {
+			return errors.New("INFO server has no redis_version")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		versions = append(versions, v)
+		return nil
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return check(ctx, c) })
+	} else {
+		err = check(ctx, rdb)
+	}
+	for _, v := range versions {
+		if verr := supportedVersion(v); verr != nil {
+			return verr
+		}
+	}
+	if err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "redisstore: could not check Redis's version; make sure it is 7.0 or later",
+			slog.Any("error", err))
+	}
+	return nil
+}
+
+// supportedVersion returns an error if v, a redis_version, is older than
+// minMajorVersion.
+func supportedVersion(v string) error {
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return fmt.Errorf("redisstore: cannot read Redis's version %q: the store needs Redis 7.0 or later", v)
+	}
+	if n < minMajorVersion {
+		return fmt.Errorf("redisstore: Redis %s is too old: the store needs Redis 7.0 or later, "+
+			"whose scripts may declare flags (the store's purges must run when Redis is out of memory); upgrade Redis", v)
+	}
+	return nil
+}
+
+// infoField returns the value of field in the text of an INFO reply.
+func infoField(info, field string) (string, bool) {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), field+":"); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // checkEviction returns an error if a Redis behind rdb may evict keys
@@ -297,7 +373,9 @@ func (s *Store) Generation(ctx context.Context) (uint64, error) {
 // Set stores e under key for e.TTL (with no expiry when it is 0), unless
 // the generation is no longer gen, e.TTL is negative, or e is larger than
 // [WithMaxEntryBytes]: then it stores nothing and returns false. It sweeps
-// a few expired entries out of the indexes first.
+// a few expired entries out of the indexes too. While Redis is over its
+// maxmemory (with noeviction), Redis refuses the whole Set, which returns
+// its error, and stores nothing.
 func (s *Store) Set(ctx context.Context, key string, e *localcache.Entry, gen uint64) (bool, error) {
 	if e.TTL < 0 {
 		return false, nil
@@ -333,7 +411,8 @@ func (s *Store) Set(ctx context.Context, key string, e *localcache.Entry, gen ui
 }
 
 // Purge removes every entry listing any of indexes and increments the
-// generation, atomically.
+// generation, atomically. It runs even while Redis is over its maxmemory,
+// so that a full Redis never serves a purged page.
 func (s *Store) Purge(ctx context.Context, indexes []string) (int, error) {
 	keys := make([]string, 0, 3+len(indexes))
 	keys = append(keys, s.kGen, s.kIdx, s.kExp)
@@ -350,7 +429,8 @@ func (s *Store) Purge(ctx context.Context, indexes []string) (int, error) {
 }
 
 // Clear removes every entry of the store (those under its prefix only) and
-// increments the generation, atomically. It runs in one script, which
+// increments the generation, atomically, even while Redis is over its
+// maxmemory. It runs in one script, which
 // blocks Redis for about a microsecond per entry.
 func (s *Store) Clear(ctx context.Context) (int, error) {
 	n, err := clearScript.Run(ctx, s.rdb, []string{s.kGen, s.kIdx, s.kExp}, s.base).Int()
