@@ -185,6 +185,10 @@ type cacheTarget struct {
 	Detail  string `json:"detail,omitempty"` // what it did
 	Error   string `json:"error,omitempty"`  // why it did not
 	backend *localcache.Backend
+	// listeners, when not nil, counts the instances subscribed to the
+	// channel, so that a purge published to nobody is not reported as
+	// reaching every instance.
+	listeners func(ctx context.Context) (int64, error)
 }
 
 // String names the target for people.
@@ -239,10 +243,17 @@ func (a *app) cache(cmd *cobra.Command, o *cacheOptions, r *backends.Request) er
 		if err != nil {
 			failed++
 			t.Error = redactText(err.Error(), o.redis)
-			t.Error = redactText(t.Error, o.nats)
+			t.Error = redactServers(t.Error, o.nats)
 			continue
 		}
 		t.Detail = "published"
+		if t.listeners != nil {
+			if n, err := t.listeners(ctx); err == nil && n == 0 {
+				t.Detail = "published, but no instance is subscribed to this channel: check --redis-channel"
+			} else if err == nil {
+				t.Detail = fmt.Sprintf("published to %d subscribed instances", n)
+			}
+		}
 		if t.Kind == "redis-store" {
 			t.Detail = res.Detail
 		}
@@ -331,15 +342,20 @@ func (a *app) openCaches(ctx context.Context, cmd *cobra.Command, o *cacheOption
 			if err != nil {
 				return nil, closeAll, err
 			}
-			targets = append(targets, &cacheTarget{Kind: "redis-channel", Address: addr, Name: o.redisChannel, backend: b})
+			channel := o.redisChannel
+			targets = append(targets, &cacheTarget{Kind: "redis-channel", Address: addr, Name: channel, backend: b,
+				listeners: func(ctx context.Context) (int64, error) {
+					n, err := rdb.PubSubNumSub(ctx, channel).Result()
+					return n[channel], err
+				}})
 		}
 	}
 	if o.natsSubject != "" {
-		shown := backends.RedactURL(o.nats)
+		shown := natsbus.RedactServers(o.nats)
 		timeout := time.Until(deadlineOf(ctx))
 		nc, err := nats.Connect(o.nats, nats.Name("gormpurge cache"), nats.Timeout(max(timeout, time.Millisecond)))
 		if err != nil {
-			return nil, closeAll, failedf("reaching NATS at %s: %s", shown, redactText(err.Error(), o.nats))
+			return nil, closeAll, failedf("reaching NATS at %s: %s", shown, redactServers(err.Error(), o.nats))
 		}
 		closers = append(closers, nc.Close)
 		bus, err := natsbus.New(nc, o.natsSubject, natsbus.WithLogger(a.logger))
@@ -353,6 +369,16 @@ func (a *app) openCaches(ctx context.Context, cmd *cobra.Command, o *cacheOption
 		targets = append(targets, &cacheTarget{Kind: "nats-subject", Address: shown, Name: o.natsSubject, backend: b})
 	}
 	return targets, closeAll, nil
+}
+
+// redactServers returns msg without the credentials of any URL of
+// servers, a comma-separated NATS server list, as written or decoded.
+func redactServers(msg, servers string) string {
+	msg = strings.ReplaceAll(msg, servers, natsbus.RedactServers(servers))
+	for _, u := range strings.Split(servers, ",") {
+		msg = redactText(msg, strings.TrimSpace(u))
+	}
+	return msg
 }
 
 // busBackend returns a Backend that publishes on bus: its own store is an
@@ -422,7 +448,7 @@ func (r *cacheReport) write(w io.Writer, f outputFormat) error {
 		switch {
 		case t.Error != "":
 			fmt.Fprintf(&b, "  %s: FAILED: %s\n", t, t.Error)
-		case t.Kind == "redis-store":
+		case t.Kind == "redis-store" || t.listeners != nil:
 			fmt.Fprintf(&b, "  %s: %s\n", t, t.Detail)
 		default:
 			fmt.Fprintf(&b, "  %s: published to every instance following it\n", t)

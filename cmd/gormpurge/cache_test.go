@@ -189,7 +189,7 @@ func TestCacheBus(t *testing.T) {
 
 			r := gormpurge(t, append([]string{"cache", "purge", "https://www.example.com/a", "--tags", "tagb,tagz"}, flags...)...)
 			require.Equal(t, exitOK, r.code, r.stderr)
-			assert.Regexp(t, `^Purged 1 URL and 2 tags in \S+:\n  .*: published to every instance following it\n$`, r.stdout)
+			assert.Regexp(t, `^Purged 1 URL and 2 tags in \S+:\n  .*: published (to every instance following it|to 1 subscribed instances)\n$`, r.stdout)
 			s.gone("/a", "/b")
 			assert.Equal(t, "HIT", s.get("/c"))
 
@@ -199,6 +199,16 @@ func TestCacheBus(t *testing.T) {
 			s.gone("/a", "/b", "/c")
 		})
 	}
+}
+
+// A purge published on a Redis channel nobody follows (a mistyped
+// --redis-channel) says so, instead of claiming every instance got it.
+func TestCacheBusWithoutListenersSaysSo(t *testing.T) {
+	t.Parallel()
+	addr := testService(t, testRedisEnv)
+	r := gormpurge(t, "cache", "purge", "/a", "--redis", addr, "--redis-channel", uniqueName(t))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "no instance is subscribed to this channel: check --redis-channel")
 }
 
 // closedPort returns a 127.0.0.1 address nothing listens on.

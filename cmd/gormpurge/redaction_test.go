@@ -220,3 +220,23 @@ func TestAWSSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// A NATS server list shows none of its credentials, whichever element
+// fails: passwords and tokens (which NATS carries as the user), in lists
+// that parse and in lists that do not.
+func TestNATSServerListCredentialsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	for _, list := range []string{
+		"nats://u:s3cret@127.0.0.1:1,nats://u:s3cret@127.0.0.1:x",
+		"nats://s3cret@127.0.0.1:1,nats://s3cret@127.0.0.1:2",
+		"nats://u:s3cret@127.0.0.1:x",
+		"nats://s3cret@127.0.0.1:1, tls://u:s3cret@127.0.0.1:2",
+	} {
+		for _, extra := range [][]string{nil, {"--json"}, {"--verbose"}} {
+			args := append([]string{"cache", "purge", "--nats", list, "--nats-subject", "s", "--timeout", "2s"}, extra...)
+			r := gormpurge(t, append(args, "/a")...)
+			assert.NotZero(t, r.code, "%q %v", list, extra)
+			assert.NotContains(t, r.stdout+r.stderr, "s3cret", "%q %v", list, extra)
+		}
+	}
+}
