@@ -19,6 +19,14 @@
 // there. (A store is therefore on one node of a cluster; give sites or
 // stores different prefixes to spread them.)
 //
+// A render is stored only if no purge ran while it was rendered: Set
+// compares the generation the middleware read before rendering with the
+// one in Redis, which Purge and Clear increment. The generation starts at
+// a random 53-bit number, and again whenever Redis has lost it (a restart
+// without persistence, a failover to a replica without it), so that it
+// never repeats a number a render begun before could hold; while it is
+// missing, [Store.Generation] returns a number no Set accepts.
+//
 // Entries that expire leave their index sets: each Set and Purge also
 // removes up to a few dozen expired entries from the indexes, so the
 // indexes hold the live entries plus those expired since the last writes.

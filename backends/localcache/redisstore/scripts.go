@@ -6,7 +6,8 @@ import "github.com/redis/go-redis/v9"
 // Cluster keeps them in one slot and the scripts below may touch any of
 // them:
 //
-//	{prefix}:g          the generation: a counter Purge and Clear increment
+//	{prefix}:g          the generation: a counter Purge and Clear increment,
+//	                    which starts at a random 53-bit number
 //	{prefix}:e:<key>    an entry, encoded (see encodeEntry), with the entry's TTL
 //	{prefix}:i:<index>  a set: the keys of the entries listing index
 //	{prefix}:x          a hash: entry key -> its indexes (msgpack), without TTL
@@ -32,6 +33,16 @@ if redis.replicate_commands then redis.replicate_commands() end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- init_generation sets the generation to seed, a random number, if it is
+-- missing (Redis restarted without it), so that the numbers it takes do
+-- not repeat those from before: a Set given one of those must not store.
+-- (The seed comes from the caller: Lua's math.random is deterministic.)
+local function init_generation(g, seed)
+  if redis.call('EXISTS', g) == 0 then
+    redis.call('SET', g, seed)
+  end
 end
 
 -- unindex removes the index memberships and records of the entry under
@@ -68,9 +79,11 @@ end
 //
 //	KEYS: generation, hash, sorted set, entry, then the entry's index sets
 //	ARGV: generation, base, key, encoded entry, TTL in ms (0: none),
-//	      sweep limit, then the entry's indexes
+//	      sweep limit, a random 53-bit seed, then the entry's indexes
 //
-// It returns 1 if it stored the entry, 0 if the generation had changed.
+// It returns 1 if it stored the entry, 0 if the generation had changed or
+// was missing (Redis restarted without it): then it sets the generation
+// to the seed, so that generations from before are not repeated.
 //
 // Its shebang, without the allow-oom flag, makes Redis 7 refuse the whole
 // script while Redis is over maxmemory (with noeviction), rather than
@@ -81,7 +94,12 @@ end
 var setScript = redis.NewScript(`#!lua
 ` + luaPrelude + `
 local base, key, ttl = ARGV[2], ARGV[3], tonumber(ARGV[5])
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then
+local gen = redis.call('GET', KEYS[1])
+if not gen then
+  redis.call('SET', KEYS[1], ARGV[7])
+  return 0
+end
+if gen ~= ARGV[1] then
   return 0
 end
 local now = now_ms()
@@ -95,8 +113,8 @@ if ttl > 0 then
   redis.call('ZADD', KEYS[3], now + ttl, key)
 end
 local indexes = {}
-for i = 7, #ARGV do
-  redis.call('SADD', KEYS[i - 2], key)
+for i = 8, #ARGV do
+  redis.call('SADD', KEYS[i - 3], key)
   indexes[#indexes + 1] = ARGV[i]
 end
 redis.call('HSET', KEYS[2], key, cmsgpack.pack(indexes))
@@ -108,7 +126,7 @@ return 1
 // given index sets.
 //
 //	KEYS: generation, hash, sorted set, then the index sets to purge
-//	ARGV: base, sweep limit
+//	ARGV: base, sweep limit, a random 53-bit seed
 //
 // It returns the number of entries removed that had not expired. Its
 // allow-oom flag lets it run while Redis is over maxmemory (with
@@ -117,6 +135,7 @@ return 1
 var purgeScript = redis.NewScript(`#!lua flags=allow-oom
 ` + luaPrelude + `
 local base = ARGV[1]
+init_generation(KEYS[1], ARGV[3])
 redis.call('INCR', KEYS[1])
 sweep(base, KEYS[2], KEYS[3], now_ms(), tonumber(ARGV[2]))
 local n = 0
@@ -132,13 +151,14 @@ return n
 // clearScript changes the generation and removes every entry and index.
 //
 //	KEYS: generation, hash, sorted set
-//	ARGV: base
+//	ARGV: base, a random 53-bit seed
 //
 // It returns the number of entries removed that had not expired. Like
 // purgeScript, it runs while Redis is over maxmemory.
 var clearScript = redis.NewScript(`#!lua flags=allow-oom
 ` + luaPrelude + `
 local base = ARGV[1]
+init_generation(KEYS[1], ARGV[2])
 redis.call('INCR', KEYS[1])
 local n = 0
 local cursor = '0'

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +36,14 @@ const DefaultRetryAfterError = time.Second
 // indexes: more than one, so that sweeping keeps up with entries expiring
 // faster than new ones are stored, yet few, so that no script runs long.
 const sweepBatch = 32
+
+// generationUnknown is what Generation returns when Redis has no
+// generation: never a stored generation, which Redis keeps below 1<<63.
+const generationUnknown = math.MaxUint64
+
+// seed returns a random 53-bit number for the scripts to start a missing
+// generation at (Lua's math.random is deterministic in Redis).
+func seed() string { return strconv.FormatUint(rand.Uint64()>>11, 10) }
 
 // checkTimeout bounds New's checks of Redis's version and eviction
 // policy.
@@ -212,6 +222,12 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if err := checkEviction(ctx, rdb, c.log); err != nil {
 		return nil, err
 	}
+	// Start the generation, so that the first Set stores (see Generation);
+	// if Redis cannot be reached, the first Set will.
+	if err := rdb.SetNX(ctx, s.kGen, seed(), 0).Err(); err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: could not start the generation; the first page rendered will not be stored",
+			slog.Any("error", err))
+	}
 	return s, nil
 }
 
@@ -354,6 +370,13 @@ func (s *Store) Get(ctx context.Context, key string) (*localcache.Entry, bool, e
 
 // Generation returns the store's generation, which Purge and Clear
 // increment.
+//
+// The generation starts at a random 53-bit number, so that after Redis
+// loses it (a restart without persistence, a failover to a replica that
+// did not have it) the numbers it takes do not repeat those from before,
+// which renders begun before might still hold. While it is missing,
+// Generation returns 1<<64-1, which no Set accepts (generations stay
+// below 1<<63), and the next Set, Purge or Clear sets a new random one.
 func (s *Store) Generation(ctx context.Context) (uint64, error) {
 	if err := s.allow(); err != nil {
 		return 0, err
@@ -361,7 +384,7 @@ func (s *Store) Generation(ctx context.Context) (uint64, error) {
 	g, err := s.rdb.Get(ctx, s.kGen).Uint64()
 	if errors.Is(err, redis.Nil) {
 		s.succeeded(ctx)
-		return 0, nil
+		return generationUnknown, nil
 	}
 	if err != nil {
 		return 0, s.failed(ctx, "generation", err)
@@ -391,8 +414,8 @@ func (s *Store) Set(ctx context.Context, key string, e *localcache.Entry, gen ui
 	ttl := int64((e.TTL + time.Millisecond - 1) / time.Millisecond) // 1 ns is 1 ms, not "no expiry"
 	keys := make([]string, 0, 4+len(e.Indexes))
 	keys = append(keys, s.kGen, s.kIdx, s.kExp, s.entryKey(key))
-	args := make([]any, 0, 6+len(e.Indexes))
-	args = append(args, strconv.FormatUint(gen, 10), s.base, key, encodeEntry(make([]byte, 0, size), e), ttl, sweepBatch)
+	args := make([]any, 0, 7+len(e.Indexes))
+	args = append(args, strconv.FormatUint(gen, 10), s.base, key, encodeEntry(make([]byte, 0, size), e), ttl, sweepBatch, seed())
 	for _, ix := range e.Indexes {
 		keys = append(keys, s.indexKey(ix))
 		args = append(args, ix)
@@ -419,7 +442,7 @@ func (s *Store) Purge(ctx context.Context, indexes []string) (int, error) {
 	for _, ix := range indexes {
 		keys = append(keys, s.indexKey(ix))
 	}
-	n, err := purgeScript.Run(ctx, s.rdb, keys, s.base, sweepBatch).Int()
+	n, err := purgeScript.Run(ctx, s.rdb, keys, s.base, sweepBatch, seed()).Int()
 	if err != nil {
 		return 0, s.failed(ctx, "purge", err)
 	}
@@ -433,7 +456,7 @@ func (s *Store) Purge(ctx context.Context, indexes []string) (int, error) {
 // maxmemory. It runs in one script, which
 // blocks Redis for about a microsecond per entry.
 func (s *Store) Clear(ctx context.Context) (int, error) {
-	n, err := clearScript.Run(ctx, s.rdb, []string{s.kGen, s.kIdx, s.kExp}, s.base).Int()
+	n, err := clearScript.Run(ctx, s.rdb, []string{s.kGen, s.kIdx, s.kExp}, s.base, seed()).Int()
 	if err != nil {
 		return 0, s.failed(ctx, "clear", err)
 	}

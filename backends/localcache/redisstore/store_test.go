@@ -57,11 +57,13 @@ func TestExpiredEntriesLeaveTheirIndexes(t *testing.T) {
 	s, prefix := newStore(t, rdb)
 	ctx := t.Context()
 	tag := "{" + prefix + "}"
+	g, err := s.Generation(ctx)
+	require.NoError(t, err)
 
 	const n = 500
 	for i := range n {
 		e := &localcache.Entry{Body: []byte("x"), Indexes: []string{"t shared", fmt.Sprint("p /", i)}, TTL: time.Second}
-		ok, err := s.Set(ctx, fmt.Sprint("k", i), e, 0)
+		ok, err := s.Set(ctx, fmt.Sprint("k", i), e, g)
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
@@ -73,14 +75,14 @@ func TestExpiredEntriesLeaveTheirIndexes(t *testing.T) {
 	// entries out.
 	for i := range 2 * n / 32 {
 		e := &localcache.Entry{Body: []byte("y"), Indexes: []string{"t live"}, TTL: time.Hour}
-		ok, err := s.Set(ctx, fmt.Sprint("live", i%3), e, 0)
+		ok, err := s.Set(ctx, fmt.Sprint("live", i%3), e, g)
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
 	assert.Zero(t, rdb.Exists(ctx, tag+":i:t shared").Val(), "the shared index set is gone")
 	keys := keysOf(t, ctx, rdb, prefix)
 	assert.ElementsMatch(t, []string{
-		tag + ":x", tag + ":t", tag + ":i:t live", // no :g: nothing was purged yet
+		tag + ":g", tag + ":x", tag + ":t", tag + ":i:t live",
 		tag + ":e:live0", tag + ":e:live1", tag + ":e:live2",
 	}, keys, "only the live entries' keys are left")
 	assert.EqualValues(t, 3, rdb.HLen(ctx, tag+":x").Val())
@@ -90,7 +92,7 @@ func TestExpiredEntriesLeaveTheirIndexes(t *testing.T) {
 	// Purges sweep too.
 	for i := range n {
 		e := &localcache.Entry{Body: []byte("x"), Indexes: []string{"t shared"}, TTL: 100 * time.Millisecond}
-		_, err := s.Set(ctx, fmt.Sprint("k", i), e, 0)
+		_, err := s.Set(ctx, fmt.Sprint("k", i), e, g)
 		require.NoError(t, err)
 	}
 	time.Sleep(150 * time.Millisecond)
@@ -106,11 +108,13 @@ func TestExpiredEntriesLeaveTheirIndexes(t *testing.T) {
 func TestZeroTTLHasNoExpiry(t *testing.T) {
 	rdb := newClient(t, redisAddr(t))
 	s, prefix := newStore(t, rdb)
-	ok, err := s.Set(t.Context(), "k", &localcache.Entry{Body: []byte("x")}, 0)
+	g, err := s.Generation(t.Context())
+	require.NoError(t, err)
+	ok, err := s.Set(t.Context(), "k", &localcache.Entry{Body: []byte("x")}, g)
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, time.Duration(-1), rdb.PTTL(t.Context(), "{"+prefix+"}:e:k").Val(), "the key has no expiry")
-	ok, err = s.Set(t.Context(), "k", &localcache.Entry{Body: []byte("x"), TTL: time.Nanosecond}, 0)
+	ok, err = s.Set(t.Context(), "k", &localcache.Entry{Body: []byte("x"), TTL: time.Nanosecond}, g)
 	require.NoError(t, err)
 	assert.True(t, ok, "a TTL under a millisecond is one millisecond, not no expiry")
 }
@@ -120,12 +124,14 @@ func TestStatsCount(t *testing.T) {
 	s, _ := newStore(t, rdb, redisstore.WithMaxEntryBytes(100))
 	ctx := t.Context()
 	e := &localcache.Entry{Body: []byte("x"), Indexes: []string{"t a"}}
-	_, _ = s.Set(ctx, "k", e, 0)
-	_, _ = s.Set(ctx, "big", &localcache.Entry{Body: make([]byte, 200)}, 0)
+	g, err := s.Generation(ctx)
+	require.NoError(t, err)
+	_, _ = s.Set(ctx, "k", e, g)
+	_, _ = s.Set(ctx, "big", &localcache.Entry{Body: make([]byte, 200)}, g)
 	_, _, _ = s.Get(ctx, "k")
 	_, _, _ = s.Get(ctx, "none")
 	_, _ = s.Purge(ctx, []string{"t a"})
-	_, _ = s.Set(ctx, "k", e, 0) // stale
+	_, _ = s.Set(ctx, "k", e, g) // stale
 	assert.Equal(t, redisstore.Stats{Hits: 1, Misses: 1, Stores: 1, Stale: 1, Refused: 1, Purged: 1}, s.Stats())
 }
 
