@@ -50,7 +50,11 @@
 // So that an outage does not add a Redis timeout to every request, after
 // such an error the store fails fast for a second ([WithRetryAfterError])
 // before trying again; give the client short dial and read timeouts too,
-// as above. [Store.Stats] counts hits, misses, errors and the rest.
+// as above. [Store.Stats] counts hits, misses, errors, outages and the
+// rest; the store logs each kind of trouble (Redis unreachable, a command
+// refused, an entry it cannot read) at most once every 10 seconds, so
+// that an outage does not log on every request, and Stats counts them
+// all.
 //
 // # A bus
 //

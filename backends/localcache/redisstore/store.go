@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/internal/nilcheck"
@@ -44,6 +45,9 @@ const generationUnknown = math.MaxUint64
 // seed returns a random 53-bit number for the scripts to start a missing
 // generation at (Lua's math.random is deterministic in Redis).
 func seed() string { return strconv.FormatUint(rand.Uint64()>>11, 10) }
+
+// logInterval is the least time between two logs of one kind by a Store.
+const logInterval = 10 * time.Second
 
 // checkTimeout bounds New's checks of Redis's version and eviction
 // policy.
@@ -89,7 +93,13 @@ type Store struct {
 	// openUntil is the UnixNano time until which Get, Generation and Set
 	// fail fast; 0 when Redis answered last.
 	openUntil atomic.Int64
-	stats     counters
+	// down is set from an error reaching Redis until it answers again.
+	down  atomic.Bool
+	stats counters
+
+	// The store's logs, each at most one every logInterval: during an
+	// outage, every request fails (Stats counts them all).
+	unreachableLog, reachableLog, refusedLog, unreadableLog rate.Sometimes
 }
 
 var _ localcache.Store = (*Store)(nil)
@@ -155,8 +165,9 @@ func WithRetryAfterError(d time.Duration) Option {
 }
 
 // WithLogger sets the logger the store reports to: Redis becoming
-// unreachable and reachable again, entries it cannot read, and New's
-// eviction policy check. Defaults to [slog.Default]; nil is an error.
+// unreachable and reachable again, commands Redis refuses, entries it
+// cannot read (each at most once every 10 seconds; [Store.Stats] counts
+// them all), and New's checks. Defaults to [slog.Default]; nil is an error.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {
@@ -213,6 +224,9 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		maxEntryBytes: c.maxEntryBytes,
 		retryAfter:    c.retryAfter,
 		log:           c.log,
+	}
+	for _, l := range []*rate.Sometimes{&s.unreachableLog, &s.reachableLog, &s.refusedLog, &s.unreadableLog} {
+		*l = rate.Sometimes{First: 1, Interval: logInterval}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
@@ -360,8 +374,11 @@ func (s *Store) Get(ctx context.Context, key string) (*localcache.Entry, bool, e
 	e, err := decodeEntry(b)
 	if err != nil {
 		s.stats.misses.Add(1)
-		s.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: an entry cannot be read; treating it as a miss",
-			slog.Any("error", err))
+		s.stats.unreadable.Add(1)
+		s.unreadableLog.Do(func() {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: an entry cannot be read (written by another version?); treating it as a miss",
+				slog.Uint64("unreadable_total", s.stats.unreadable.Load()), slog.Any("error", err))
+		})
 		return nil, false, nil
 	}
 	s.stats.hits.Add(1)
@@ -482,14 +499,31 @@ func (s *Store) allow() error {
 }
 
 // failed counts err, starts failing fast if Redis could not be reached,
-// and returns err wrapped for op.
+// and returns err wrapped for op. It logs at most one record of each kind
+// every logInterval.
 func (s *Store) failed(ctx context.Context, op string, err error) error {
 	s.stats.errors.Add(1)
 	var reply redis.Error
-	if ctx.Err() == nil && !errors.As(err, &reply) && s.retryAfter > 0 {
-		if s.openUntil.Swap(time.Now().Add(s.retryAfter).UnixNano()) == 0 {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: Redis unreachable; pages are rendered without the cache, retrying periodically",
-				slog.Duration("retry_after", s.retryAfter), slog.Any("error", err))
+	switch {
+	case ctx.Err() != nil:
+		// The caller gave up: not Redis's doing.
+	case errors.As(err, &reply):
+		s.stats.refusals.Add(1)
+		s.refusedLog.Do(func() {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: Redis refused a command; pages are rendered without the cache",
+				slog.String("op", op), slog.Uint64("refusals_total", s.stats.refusals.Load()), slog.Any("error", err))
+		})
+	default:
+		if s.retryAfter > 0 {
+			s.openUntil.Store(time.Now().Add(s.retryAfter).UnixNano())
+		}
+		if !s.down.Swap(true) {
+			s.stats.outages.Add(1)
+			s.unreachableLog.Do(func() {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: Redis unreachable; pages are rendered without the cache, retrying periodically",
+					slog.String("op", op), slog.Duration("retry_after", s.retryAfter),
+					slog.Uint64("outages_total", s.stats.outages.Load()), slog.Any("error", err))
+			})
 		}
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
@@ -497,8 +531,14 @@ func (s *Store) failed(ctx context.Context, op string, err error) error {
 
 // succeeded ends failing fast.
 func (s *Store) succeeded(ctx context.Context) {
-	if s.openUntil.Load() != 0 && s.openUntil.Swap(0) != 0 {
-		s.log.LogAttrs(ctx, slog.LevelInfo, "redisstore: Redis reachable again; the cache is on")
+	if s.openUntil.Load() != 0 {
+		s.openUntil.Store(0)
+	}
+	if s.down.Load() && s.down.Swap(false) {
+		s.reachableLog.Do(func() {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "redisstore: Redis reachable again; the cache is on",
+				slog.Uint64("outages_total", s.stats.outages.Load()))
+		})
 	}
 }
 
@@ -513,15 +553,26 @@ type Stats struct {
 	// Purged counts the entries Purge and Clear removed.
 	Purged uint64
 	// Errors counts the calls that returned an error, FailedFast among
-	// them those that did without asking Redis (see WithRetryAfterError).
-	Errors, FailedFast uint64
+	// them those that did without asking Redis (see WithRetryAfterError),
+	// and Refusals those Redis answered with an error (such as "OOM
+	// command not allowed" when it is full).
+	Errors, FailedFast, Refusals uint64
+	// Outages counts the times Redis could not be reached after it had
+	// answered (or since New).
+	Outages uint64
+	// Unreadable counts the Gets that found an entry they could not read
+	// (written by another version of this package), among Misses.
+	Unreadable uint64
 }
 
 type counters struct {
 	hits, misses, stores, stale, refused, purged, errors, failedFast atomic.Uint64
+	refusals, outages, unreadable                                    atomic.Uint64
 }
 
-// Stats returns the store's counters, for metrics and logs.
+// Stats returns the store's counters, for metrics and logs. The store logs
+// at most one record of each kind (Redis unreachable, reachable again, a
+// refusal, an unreadable entry) every 10 seconds; Stats counts them all.
 func (s *Store) Stats() Stats {
 	return Stats{
 		Hits:       s.stats.hits.Load(),
@@ -532,5 +583,8 @@ func (s *Store) Stats() Stats {
 		Purged:     s.stats.purged.Load(),
 		Errors:     s.stats.errors.Load(),
 		FailedFast: s.stats.failedFast.Load(),
+		Refusals:   s.stats.refusals.Load(),
+		Outages:    s.stats.outages.Load(),
+		Unreadable: s.stats.unreadable.Load(),
 	}
 }
