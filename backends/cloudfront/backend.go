@@ -60,7 +60,7 @@ const DefaultRegion = "us-east-1"
 // the first request). It fails with a [*ConfigError] naming each invalid
 // option. It makes no API call.
 func New(ctx context.Context, opts ...Option) (*Backend, error) {
-	c := config{poll: DefaultWaitPoll, maxPaths: MaxPathsInProgress, maxWildcards: MaxWildcardsInProgress,
+	c := config{poll: DefaultWaitPoll, maxAge: DefaultMaxInvalidationAge, maxPaths: MaxPathsInProgress, maxWildcards: MaxWildcardsInProgress,
 		logger: slog.Default(), name: "cloudfront"}
 	for _, o := range opts {
 		if o == nil {
@@ -109,7 +109,7 @@ func New(ctx context.Context, opts ...Option) (*Backend, error) {
 		refPrefix:    "gormpurge-" + randomHex(8),
 		logger:       c.logger.With(slog.String("backend", c.name)),
 	}
-	b.budget = newBudget(c.maxPaths, c.maxWildcards, c.poll, b.completed, b.logger)
+	b.budget = newBudget(c.maxPaths, c.maxWildcards, c.poll, c.maxAge, b.completed, b.logger)
 	return b, nil
 }
 
@@ -185,6 +185,11 @@ func (b *Backend) CanPurgeAll() error { return nil }
 // takes its share, which the following Purge of r uses. While the backend's
 // own invalidations fill the limits it asks CloudFront (GetInvalidation),
 // every [WithWaitPoll], whether the oldest has completed, until ctx ends.
+// A failed check (a 5xx, a network error, AccessDenied when the
+// credentials lack cloudfront:GetInvalidation) is backends.RetryAfter the
+// poll interval: the dispatcher waits and calls Pace again, without
+// counting an attempt. An invalidation never seen completed stops counting
+// after [WithMaxInvalidationAge].
 // A request larger than the limits (called without a dispatcher) takes
 // nothing here: Purge waits for each of its invalidations in turn.
 func (b *Backend) Pace(ctx context.Context, r backends.Request) error {

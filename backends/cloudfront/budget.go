@@ -2,11 +2,14 @@ package cloudfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // reservationTTL is how long the budget a Pace took waits for the Purge
@@ -22,8 +25,10 @@ const reservationTTL = time.Minute
 type budget struct {
 	maxPaths, maxWildcards int
 	poll                   time.Duration
+	maxAge                 time.Duration                                      // a tracked invalidation is counted at most this long
 	done                   func(ctx context.Context, id string) (bool, error) // GetInvalidation: completed?
 	logger                 *slog.Logger
+	deniedOnce             sync.Once // logs a GetInvalidation refused for want of permission
 
 	mu       sync.Mutex
 	paths    int // taken: reserved, being created, or in progress
@@ -37,6 +42,7 @@ type budget struct {
 type tracked struct {
 	id          string
 	paths, wild int
+	at          time.Time // created
 }
 
 type reservation struct {
@@ -44,8 +50,8 @@ type reservation struct {
 	at          time.Time
 }
 
-func newBudget(maxPaths, maxWildcards int, poll time.Duration, done func(context.Context, string) (bool, error), logger *slog.Logger) *budget {
-	return &budget{maxPaths: maxPaths, maxWildcards: maxWildcards, poll: poll, done: done, logger: logger,
+func newBudget(maxPaths, maxWildcards int, poll, maxAge time.Duration, done func(context.Context, string) (bool, error), logger *slog.Logger) *budget {
+	return &budget{maxPaths: maxPaths, maxWildcards: maxWildcards, poll: poll, maxAge: maxAge, done: done, logger: logger,
 		reserved: make(map[uint64][]reservation), wake: make(chan struct{})}
 }
 
@@ -117,7 +123,11 @@ func (b *budget) take(ctx context.Context, paths, wild int) error {
 
 // pollOnce waits one poll interval, then asks CloudFront about the
 // backend's invalidations in progress, oldest first, freeing the budget
-// of each completed one, until one is still in progress.
+// of each completed one, until one is still in progress. A failed check
+// is backends.RetryAfter the poll interval, whatever its cause: the wait
+// goes on (the dispatcher calls Pace again after it), and an invalidation
+// CloudFront never tells about is freed at maxAge. One CloudFront does not
+// know (NoSuchInvalidation) is freed at once.
 func (b *budget) pollOnce(ctx context.Context) error {
 	t := time.NewTimer(b.poll)
 	defer t.Stop()
@@ -135,7 +145,26 @@ func (b *budget) pollOnce(ctx context.Context) error {
 	for _, id := range ids {
 		done, err := b.done(ctx, id)
 		if err != nil {
-			return fmt.Errorf("cloudfront: waiting for invalidation %s to complete: %w", id, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("cloudfront: waiting for the in-progress limits: %w", context.Cause(ctx))
+			}
+			var ce *Error
+			if errors.As(err, &ce) {
+				switch ce.Code {
+				case "NoSuchInvalidation":
+					b.logger.Warn("cloudfront: CloudFront does not know an invalidation the backend counts as in progress: no longer counted",
+						slog.String("id", id))
+					b.complete(id)
+					continue
+				case "AccessDenied", "AccessDeniedException":
+					b.deniedOnce.Do(func() {
+						b.logger.Error("cloudfront: GetInvalidation was refused: grant the credentials cloudfront:GetInvalidation on the distribution; until then a purge that waits for the in-progress limits counts each invalidation as in progress for the maximum age",
+							slog.String("id", id), slog.Duration("maxAge", b.maxAge), slog.Any("error", ce))
+					})
+				}
+				err = ce // the wait goes on: not Permanent
+			}
+			return backends.RetryAfter(b.poll, fmt.Errorf("cloudfront: asking whether invalidation %s completed: %w", id, err))
 		}
 		if !done {
 			return nil
@@ -145,8 +174,22 @@ func (b *budget) pollOnce(ctx context.Context) error {
 	return nil
 }
 
-// reclaimLocked gives back reservations no Purge claimed in time.
+// reclaimLocked gives back reservations no Purge claimed in time, and the
+// budget of invalidations older than maxAge, which CloudFront has
+// completed by then even if the backend could not learn it.
 func (b *budget) reclaimLocked(now time.Time) {
+	kept := b.tracked[:0]
+	for _, t := range b.tracked {
+		if now.Sub(t.at) > b.maxAge {
+			b.paths -= t.paths
+			b.wild -= t.wild
+			b.logger.Warn("cloudfront: invalidation not seen completed within the maximum age: no longer counted as in progress",
+				slog.String("id", t.id), slog.Duration("maxAge", b.maxAge))
+			continue
+		}
+		kept = append(kept, t)
+	}
+	b.tracked = kept
 	for fp, rs := range b.reserved {
 		kept := rs[:0]
 		for _, r := range rs {
@@ -204,7 +247,7 @@ func (b *budget) free(paths, wild int) {
 func (b *budget) track(id string, paths, wild int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.tracked = append(b.tracked, tracked{id: id, paths: paths, wild: wild})
+	b.tracked = append(b.tracked, tracked{id: id, paths: paths, wild: wild, at: time.Now()})
 	b.signalLocked()
 }
 

@@ -25,6 +25,7 @@ type config struct {
 	endpoint     string
 	httpClient   *http.Client
 	poll         time.Duration
+	maxAge       time.Duration
 	maxPaths     int
 	maxWildcards int
 	cacheTags    bool
@@ -120,6 +121,30 @@ func WithWaitPoll(d time.Duration) Option {
 			return
 		}
 		c.poll = d
+	}
+}
+
+// DefaultMaxInvalidationAge is how long, by default, the backend counts
+// one of its invalidations as in progress when CloudFront never says it
+// completed (GetInvalidation keeps failing, or is refused for want of
+// cloudfront:GetInvalidation). CloudFront completes invalidations within
+// minutes, so after this long the invalidation's paths are counted free
+// again instead of blocking every later purge.
+const DefaultMaxInvalidationAge = 30 * time.Minute
+
+// WithMaxInvalidationAge sets how long the backend counts one of its
+// invalidations as in progress at most, when CloudFront does not say it
+// completed; the default is [DefaultMaxInvalidationAge]. It must be at
+// least a millisecond. Too short a value lets the backend exceed the
+// in-progress limits, which CloudFront answers with
+// TooManyInvalidationsInProgress (retried).
+func WithMaxInvalidationAge(d time.Duration) Option {
+	return func(c *config) {
+		if d < time.Millisecond {
+			c.fail("WithMaxInvalidationAge", "%v: want at least 1ms (the default is %v)", d, DefaultMaxInvalidationAge)
+			return
+		}
+		c.maxAge = d
 	}
 }
 

@@ -27,6 +27,7 @@
 //     [WithCompletionDelay], then is Completed.
 //
 // [Server.FailNext] injects error answers by status (5xx, AccessDenied)
+// ([Server.FailNextOn] and [Server.FailNextCodeOn] into GetInvalidation too)
 // and [Server.FailNextCode] with a chosen code (Throttling,
 // TooManyInvalidationsInProgress), [Server.Hold] holds requests, and
 // [Server.Paths], [Server.Invalidations] and [Server.Calls] say what was

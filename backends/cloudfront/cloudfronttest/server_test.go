@@ -244,3 +244,23 @@ func TestNewServerRefusesBadOptions(t *testing.T) {
 	status, _ = send(t, srv, creds, http.MethodPost, "/2020-05-31/distribution/E2/invalidation", batch("r2", 1, "/x"), nil)
 	assert.Equal(t, http.StatusForbidden, status, "a wrong session token is refused")
 }
+
+// FailNextOn fails the next GetInvalidation, not CreateInvalidation.
+func TestFailNextOnGetInvalidation(t *testing.T) {
+	srv := newServer(t)
+	srv.FailNextOn(cloudfronttest.OpGetInvalidation, http.StatusServiceUnavailable, 1)
+	srv.FailNextCodeOn(cloudfronttest.OpGetInvalidation, http.StatusForbidden, 1, "AccessDenied", "denied")
+	status, body := send(t, srv, srv.Credentials(), http.MethodPost, createPath, batch("r1", 1, "/a"), nil)
+	require.Equal(t, http.StatusCreated, status, body)
+	id := body[strings.Index(body, "<Id>")+4 : strings.Index(body, "</Id>")]
+	get := createPath + "/" + id
+	status, body = send(t, srv, srv.Credentials(), http.MethodGet, get, "", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Contains(t, body, "<Code>ServiceUnavailable</Code>")
+	status, body = send(t, srv, srv.Credentials(), http.MethodGet, get, "", nil)
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.Contains(t, body, "<Code>AccessDenied</Code>")
+	status, _ = send(t, srv, srv.Credentials(), http.MethodGet, get, "", nil)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Panics(t, func() { srv.FailNextOn("ListInvalidations", 500, 1) })
+}

@@ -1,0 +1,132 @@
+package cloudfront_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/backends/cloudfront"
+	"github.com/gormpurge/gormpurge/backends/cloudfront/cloudfronttest"
+	"github.com/gormpurge/gormpurge/dispatcher"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, to read logs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// reports collects a dispatcher's reports.
+type reports struct {
+	mu   sync.Mutex
+	list []dispatcher.Report
+}
+
+func (r *reports) add(rep dispatcher.Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, rep)
+}
+
+func (r *reports) all() []dispatcher.Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]dispatcher.Report(nil), r.list...)
+}
+
+// newDispatcher returns a dispatcher of b whose reports go to the result,
+// closed at cleanup.
+func newDispatcher(t *testing.T, b *cloudfront.Backend, opts ...dispatcher.Option) (*dispatcher.Dispatcher, *reports) {
+	t.Helper()
+	reps := &reports{}
+	d, err := dispatcher.New([]backends.Backend{b}, append([]dispatcher.Option{dispatcher.WithLogger(quiet), dispatcher.WithOnResult(reps.add)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, d.Close(context.Background())) })
+	return d, reps
+}
+
+// A failed status check while a batch waits for the in-progress limits
+// does not fail the batch: the wait goes on. A check refused for good
+// (AccessDenied) cannot pin the budget: the invalidation is freed at the
+// maximum age, and the missing permission is logged once at Error.
+func TestFailedStatusCheckDoesNotDropTheBatch(t *testing.T) {
+	tests := []struct {
+		name    string
+		fail    func(*cloudfronttest.Server)
+		maxAge  time.Duration
+		errLogs int  // Error records naming cloudfront:GetInvalidation
+		freed   bool // the fault frees an invalidation still in progress: CloudFront refuses the next, retried
+	}{
+		{"503 once", func(s *cloudfronttest.Server) {
+			s.FailNextOn(cloudfronttest.OpGetInvalidation, http.StatusServiceUnavailable, 1)
+		}, time.Hour, 0, false},
+		{"network-like 500s", func(s *cloudfronttest.Server) {
+			s.FailNextOn(cloudfronttest.OpGetInvalidation, http.StatusInternalServerError, 3)
+		}, time.Hour, 0, false},
+		{"NoSuchInvalidation", func(s *cloudfronttest.Server) { s.FailNextOn(cloudfronttest.OpGetInvalidation, http.StatusNotFound, 1) }, time.Hour, 0, true},
+		{"AccessDenied for good", func(s *cloudfronttest.Server) {
+			s.FailNextCodeOn(cloudfronttest.OpGetInvalidation, http.StatusForbidden, 1_000_000, "AccessDenied", "User is not authorized to perform: cloudfront:GetInvalidation")
+		}, 300 * time.Millisecond, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, cloudfronttest.WithInProgressLimits(2, 15), cloudfronttest.WithCompletionDelay(100*time.Millisecond))
+			var logs syncBuffer
+			b := newBackend(t, srv, cloudfront.WithInProgressLimits(2, 15), cloudfront.WithWaitPoll(10*time.Millisecond),
+				cloudfront.WithMaxInvalidationAge(tt.maxAge), cloudfront.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			d, reps := newDispatcher(t, b)
+			tt.fail(srv)
+			for _, urls := range [][]string{{"/a", "/b"}, {"/c", "/d"}, {"/e", "/f"}} {
+				require.NoError(t, d.Enqueue(t.Context(), backends.NewRequest(urls, nil)))
+				require.NoError(t, d.Flush(t.Context()))
+			}
+			for _, r := range reps.all() {
+				assert.Equal(t, dispatcher.Delivered, r.Outcome, "%v", r.Err)
+				if !tt.freed {
+					assert.Equal(t, 1, r.Attempts, "waiting is not an attempt")
+				}
+			}
+			assert.ElementsMatch(t, []string{"/a", "/b", "/c", "/d", "/e", "/f"}, srv.Paths(), "each path invalidated once")
+			assert.Equal(t, tt.errLogs, strings.Count(logs.String(), "level=ERROR"), logs.String())
+			if tt.errLogs > 0 {
+				assert.Contains(t, logs.String(), "cloudfront:GetInvalidation")
+			}
+		})
+	}
+}
+
+// Pace called on its own reports a failed check as RetryAfter the poll
+// interval, never as an error that fails the batch.
+func TestPaceFailedCheckIsRetryAfter(t *testing.T) {
+	srv := newFake(t, cloudfronttest.WithInProgressLimits(1, 15), cloudfronttest.WithCompletionDelay(time.Hour))
+	b := newBackend(t, srv, cloudfront.WithInProgressLimits(1, 15), cloudfront.WithWaitPoll(5*time.Millisecond))
+	_, err := b.Purge(t.Context(), backends.Request{URLs: []string{"/1"}})
+	require.NoError(t, err)
+	srv.FailNextOn(cloudfronttest.OpGetInvalidation, http.StatusServiceUnavailable, 1)
+	err = b.Pace(t.Context(), backends.Request{URLs: []string{"/2"}})
+	d, ok := backends.RetryDelay(err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, 5*time.Millisecond, d)
+	assert.False(t, backends.IsPermanent(err))
+}
