@@ -269,7 +269,7 @@ type request struct {
 }
 
 // urlTokens returns the URL tokens of each request: its URLs for files, 0
-// for tags.
+// for tags, which take a request token instead.
 func urlTokens(reqs []request) []int {
 	out := make([]int, len(reqs))
 	for i, r := range reqs {
@@ -280,9 +280,10 @@ func urlTokens(reqs []request) []int {
 	return out
 }
 
-// Pace waits until the client-side copy of the account's purge bucket
-// holds a token for each request r becomes (and, for URLs, the plan's URL
-// rate allows them). The dispatcher calls it before each call to Purge.
+// Pace waits until the client-side copy of the account's purge limits
+// allows the requests r becomes: a token of the request bucket for each
+// request of tags, and the plan's URL rate for the URLs of each request of
+// files, which take no request token. The dispatcher calls it before each call to Purge.
 // When ctx ends first, Pace returns its error; when ctx's deadline would
 // come before the tokens, it returns at once an error matching
 // [ErrRateLimited] that backends.RetryDelay reads the wait from. Either
@@ -312,7 +313,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	t := &tally{resends: resendBudget}
 	for i, q := range reqs {
 		if err := b.send(ctx, q, t); err != nil {
-			b.pacer.unsend(len(reqs) - i - 1) // paced, never sent
+			b.pacer.unsend(tokensOf(urlTokens(reqs[i+1:]))) // paced, never sent
 			return t.result(b.name, r.Len()), err
 		}
 	}

@@ -8,8 +8,15 @@
 // [WithHostnames]) or "tags", at most [WithMaxItems] objects a request
 // (Cloudflare's limit: [MaxItemsPerRequest], 100 operations, on every
 // plan; [MaxURLsPerRequestEnterprise], 500 URLs, on Enterprise). Requests
-// are paced on the client to the account's purge token bucket ([WithPlan],
-// [WithRate]), so that a bulk change does not become a storm of 429s.
+// are paced on the client to the account's purge limits ([WithPlan],
+// [WithRate]), so that a bulk change does not become a storm of 429s:
+// purges by tag to the request token bucket, purges of URLs to the plan's
+// URLs a second, which is all Cloudflare limits them by. By the pacer's
+// schedule (BenchmarkRequestsPer10k), 10,000 URLs take 100 requests and
+// about 12 seconds on Free, 5.8 on Pro and Business, and 2.4 on
+// Enterprise (20 requests of 500); 10,000 tags take 100 requests and
+// about 15 minutes on Free, 15 seconds on Pro, 5.1 on Business, and no
+// wait on Enterprise, whose bucket holds 500.
 // [Backend.PurgeAll] purges everything in the zone ("purge_everything"),
 // which dispatcher.WithEscalation uses for a handoff too large to purge
 // URL by URL.

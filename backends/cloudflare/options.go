@@ -185,8 +185,10 @@ func WithPlan(p Plan) Option {
 	}
 }
 
-// WithRate sets the request bucket the backend paces to, instead of the
-// plan's: burst requests at once, refilled at perSecond. Lower it when
+// WithRate sets the request bucket the backend paces purges by tag (and
+// of everything) to, instead of the plan's: burst requests at once,
+// refilled at perSecond. Purges of URLs take no request token: they keep
+// to the plan's URLs a second (see [Plan.Rate]). Lower it when
 // other clients purge through the same account: Cloudflare's bucket is
 // the account's, shared by every token and zone.
 func WithRate(perSecond float64, burst int) Option {

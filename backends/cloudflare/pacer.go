@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/gormpurge/gormpurge/backends"
 )
 
@@ -28,10 +26,12 @@ var ErrRateLimited = errors.New("cloudflare: rate limit reached")
 // tokenEpsilon absorbs floating-point error in refills.
 const tokenEpsilon = 1e-9
 
-// pacer is the client-side copy of the account's purge token bucket: one
-// token per request and, for URLs, one token of the plan's URL rate per
-// URL (a golang.org/x/time/rate limiter). Reservations queue in order, so
-// concurrent callers are served first come, first served.
+// pacer is the client-side copy of the account's two purge limits, as
+// Cloudflare publishes them: a token bucket of requests for purges by tag,
+// hostname, prefix and of everything, and a rate of URLs for single-file
+// purges (requests of "files"), which take no request token. Reservations
+// queue in order, so concurrent callers are served first come, first
+// served.
 //
 // A request's token is taken here when it is reserved, and at Cloudflare
 // when it arrives, later. While Cloudflare's bucket is full, the tokens it
@@ -44,19 +44,23 @@ type pacer struct {
 
 	mu       sync.Mutex
 	requests bucket
-	urls     *rate.Limiter // nil: no URL limit
-	blocked  time.Time     // no request before this, after a 429
+	urls     *bucket   // nil: no URL limit
+	blocked  time.Time // no request before this, after a 429
 }
 
-// bucket is the request bucket. Tokens are counted cumulatively so that
+// bucket is a token bucket. Tokens are counted cumulatively so that
 // reservations queue: earned is every token the bucket has held, taken
 // every token reserved; a reservation at position pos is due once earned
-// reaches it.
+// reaches it. unsent and inFlight are used by the request bucket only.
 type bucket struct {
 	burst, rate      float64
 	earned, taken    float64
 	unsent, inFlight float64 // reserved and not sent; sent and not answered
 	last             time.Time
+}
+
+func newBucket(burst, rate float64, now time.Time) *bucket {
+	return &bucket{burst: burst, rate: rate, earned: burst, last: now}
 }
 
 func (b *bucket) advance(now time.Time) {
@@ -84,70 +88,113 @@ func (b *bucket) delay(pos float64) time.Duration {
 
 func newPacer(r Rate, now func() time.Time) *pacer {
 	t := now()
-	p := &pacer{now: now, requests: bucket{burst: float64(r.Burst), rate: r.PerSecond * (1 - refillMargin), earned: float64(r.Burst), last: t}}
+	p := &pacer{now: now, requests: *newBucket(float64(r.Burst), r.PerSecond*(1-refillMargin), t)}
 	if r.URLsPerSecond > 0 {
-		p.urls = rate.NewLimiter(rate.Limit(r.URLsPerSecond*(1-refillMargin)), int(r.URLsPerSecond))
+		// Cloudflare computes the URL rate as a moving average: the
+		// copy allows one second's worth at once.
+		p.urls = newBucket(r.URLsPerSecond, r.URLsPerSecond*(1-refillMargin), t)
 	}
 	return p
 }
 
+// tokens is what some requests take: request tokens (one per request of
+// tags or of everything) and URL tokens (one per URL of a request of
+// files).
+type tokens struct {
+	requests, urls int
+}
+
+// tokensOf returns the tokens of requests of urls[i] URLs each (0 for a
+// request of tags or of everything).
+func tokensOf(urls []int) tokens {
+	var t tokens
+	for _, n := range urls {
+		if n > 0 {
+			t.urls += n
+		} else {
+			t.requests++
+		}
+	}
+	return t
+}
+
 // reservation is the tokens of some requests, reserved at once.
 type reservation struct {
-	pos  float64 // the position of the last request token
-	n    int     // request tokens
-	urls []*rate.Reservation
-	at   time.Time
+	tokens
+	pos    float64 // the position of the last request token
+	urlPos float64 // the position of the last URL token
 }
 
 // reserve takes the tokens of requests of urls[i] URLs each (0 for a
-// request of tags) at now, and returns how long until they are all there.
+// request of tags or of everything) at now, and returns how long until
+// they are all there.
 func (p *pacer) reserve(now time.Time, urls []int) (reservation, time.Duration, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests.advance(now)
-	res := reservation{n: len(urls), at: now}
-	delay := p.blocked.Sub(now)
-	for _, n := range urls {
-		if n > 0 && p.urls != nil {
-			if n > p.urls.Burst() {
-				for _, r := range res.urls {
-					r.CancelAt(now)
-				}
-				return reservation{}, 0, fmt.Errorf("%w: %d URLs in one request, more than the %d a second the plan allows", ErrRateLimited, n, p.urls.Burst())
+	if p.urls != nil {
+		p.urls.advance(now)
+		for _, n := range urls {
+			if float64(n) > p.urls.burst {
+				return reservation{}, 0, fmt.Errorf("%w: %d URLs in one request, more than the %g a second the plan allows", ErrRateLimited, n, p.urls.burst)
 			}
-			r := p.urls.ReserveN(now, n)
-			res.urls = append(res.urls, r)
-			delay = max(delay, r.DelayFrom(now))
 		}
 	}
-	p.requests.taken += float64(len(urls))
-	p.requests.unsent += float64(len(urls))
-	res.pos = p.requests.taken
-	return res, max(0, delay, p.requests.delay(res.pos)), nil
-}
-
-// cancel gives back the tokens of res, whose requests will not be sent.
-func (p *pacer) cancel(res reservation) {
-	p.unsend(res.n)
-	for _, r := range res.urls {
-		r.CancelAt(res.at)
+	res := reservation{tokens: tokensOf(urls)}
+	delay := p.blocked.Sub(now)
+	if res.requests > 0 {
+		p.requests.taken += float64(res.requests)
+		p.requests.unsent += float64(res.requests)
+		delay = max(delay, p.requests.delay(p.requests.taken))
 	}
+	res.pos = p.requests.taken
+	if p.urls != nil && res.urls > 0 {
+		p.urls.taken += float64(res.urls)
+		delay = max(delay, p.urls.delay(p.urls.taken))
+		res.urlPos = p.urls.taken
+	}
+	return res, max(0, delay), nil
 }
 
-// unsend gives back n request tokens reserved for requests never sent.
-func (p *pacer) unsend(n int) {
-	if n <= 0 {
+// delayLocked is how long until res's tokens are all there. p.mu held.
+func (p *pacer) delayLocked(now time.Time, res reservation) time.Duration {
+	p.requests.advance(now)
+	d := p.blocked.Sub(now)
+	if res.requests > 0 {
+		d = max(d, p.requests.delay(res.pos))
+	}
+	if p.urls != nil && res.urls > 0 {
+		p.urls.advance(now)
+		d = max(d, p.urls.delay(res.urlPos))
+	}
+	return d
+}
+
+// unsend gives back the tokens t of requests reserved and never sent.
+func (p *pacer) unsend(t tokens) {
+	if t.requests <= 0 && t.urls <= 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.requests.advance(p.now())
-	p.requests.unsent = max(0, p.requests.unsent-float64(n))
-	p.requests.earned += float64(n)
+	now := p.now()
+	p.requests.advance(now)
+	if t.requests > 0 {
+		p.requests.unsent = max(0, p.requests.unsent-float64(t.requests))
+		p.requests.earned += float64(t.requests)
+	}
+	if p.urls != nil && t.urls > 0 {
+		p.urls.advance(now)
+		p.urls.earned += float64(t.urls)
+	}
 }
 
-// sending records that a request whose token was reserved is on its way.
-func (p *pacer) sending() {
+// sending records that a request whose tokens were reserved is on its
+// way. A request of files takes no request token: it is not counted.
+func (p *pacer) sending(kind string) {
+	if kind == kindFiles {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests.advance(p.now())
@@ -157,7 +204,10 @@ func (p *pacer) sending() {
 
 // done records the end of a request sent: refund when Cloudflare spent no
 // token on it (a 429).
-func (p *pacer) done(refund bool) {
+func (p *pacer) done(kind string, refund bool) {
+	if kind == kindFiles {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests.advance(p.now())
@@ -181,24 +231,23 @@ func (p *pacer) wait(ctx context.Context, urls []int) error {
 		return backends.Permanent(err)
 	}
 	if deadline, ok := ctx.Deadline(); ok && delay > 0 && deadline.Sub(now) < delay {
-		p.cancel(res)
+		p.unsend(res.tokens)
 		return backends.RetryAfter(delay, fmt.Errorf("%w: %d requests need %v of refill", ErrRateLimited, len(urls), delay.Round(time.Millisecond)))
 	}
-	// The delay assumes the bucket keeps refilling; it may not (requests
-	// in flight while it is full, a 429), so look again after each sleep.
+	// The delay assumes the buckets keep refilling; they may not
+	// (requests in flight while full, a 429), so look again after each
+	// sleep.
 	for delay > 0 {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			p.cancel(res)
+			p.unsend(res.tokens)
 			return fmt.Errorf("cloudflare: waiting for the rate limit: %w", context.Cause(ctx))
 		}
 		p.mu.Lock()
-		now := p.now()
-		p.requests.advance(now)
-		delay = max(p.blocked.Sub(now), p.requests.delay(res.pos))
+		delay = p.delayLocked(p.now(), res)
 		p.mu.Unlock()
 	}
 	return nil

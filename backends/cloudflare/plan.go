@@ -35,27 +35,39 @@ const (
 )
 
 // DefaultPlan is the plan the backend paces to without [WithPlan] or
-// [WithRate]: Pro, the lowest paid plan. Its bucket (5 requests a second,
-// 25 at once) is no larger and no faster than Business's or Enterprise's,
-// so a backend left at the default never draws a 429 on a paid plan, and
-// it purges 60 times faster than the Free plan's 5 requests a minute would
-// allow. On a Free zone, say WithPlan(cloudflare.Free): at the default, a
-// burst of more than 25 requests in a minute draws 429s, which the backend
-// honours (Retry-After) but which cost a round trip each.
+// [WithRate]: Pro, the lowest paid plan. Its request bucket (5 requests a
+// second, 25 at once) and its URL rate (1,500 a second) are no larger and
+// no faster than Business's or Enterprise's, so a backend left at the
+// default never draws a 429 on a paid plan, and it purges tags 60 times
+// faster than the Free plan's 5 requests a minute would allow. On a Free
+// zone, say WithPlan(cloudflare.Free): at the default, a burst of more than
+// 25 purges by tag in a minute, or of more than 800 URLs in a second, draws
+// 429s, which the backend honours (Retry-After) but which cost a round
+// trip each.
 const DefaultPlan = Pro
 
-// Rate is a purge token bucket: Burst requests at once, refilled at
-// PerSecond; and, for URLs, at most URLsPerSecond URLs a second.
+// Rate is an account's purge limits: a token bucket of Burst requests at
+// once, refilled at PerSecond, which purges by tag (and of everything)
+// spend, one token a request; and URLsPerSecond, the limit on single-file
+// purges (requests of URLs), which spend one URL token per URL and no
+// request token.
 type Rate struct {
 	PerSecond     float64
 	Burst         int
 	URLsPerSecond float64
 }
 
-// publishedRates are the purge limits per plan, from
+// publishedRates are the purge limits per plan, per account, from
 // https://developers.cloudflare.com/cache/how-to/purge-cache/ ("Purge
-// limits": requests per second or minute, bucket size, URLs per second;
-// "Cloudflare uses token bucket rate limiting").
+// limits", as of 2026). The page gives two tables: requests per second
+// or minute with a bucket size, and URLs per second ("the thresholds for
+// URLs are calculated using a moving average"); "Cloudflare uses token
+// bucket rate limiting" for the requests. An earlier version of the same
+// page labels the rows "Purge limits (tags, prefix URL, hostname, and
+// purge everything)" and "Purge limits (single file purge)", and the
+// current URL table has its own operations per request (500 on
+// Enterprise, against 100 in the request table): a single-file purge is
+// limited in URLs a second only, and takes no request token.
 var publishedRates = map[Plan]Rate{
 	Free:       {PerSecond: 5.0 / 60, Burst: 25, URLsPerSecond: 800},
 	Pro:        {PerSecond: 5, Burst: 25, URLsPerSecond: 1500},

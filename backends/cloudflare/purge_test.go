@@ -222,10 +222,11 @@ func TestPurgeAll(t *testing.T) {
 	assert.Equal(t, 1, srv.Everything())
 }
 
-// A burst beyond the bucket draws no 429: the pacer waits for the tokens.
-// The fake's bucket and the backend's pacing are small and fast: 3 at
-// once, 40 a second. The burst is sent as fast as the pacer lets it, one
-// request after the other, as one dispatcher worker does.
+// A burst of tag purges beyond the request bucket draws no 429: the pacer
+// waits for the tokens. The fake's bucket and the backend's pacing are
+// small and fast: 3 at once, 40 a second. The burst is sent as fast as the
+// pacer lets it, one request after the other, as one dispatcher worker
+// does.
 func TestPacingKeepsToTheBucket(t *testing.T) {
 	// The fake's bucket has one token more than the pacer's: the slack a
 	// real client needs against scheduling jitter on a loaded machine
@@ -236,7 +237,7 @@ func TestPacingKeepsToTheBucket(t *testing.T) {
 	const n = 15
 	start := time.Now()
 	for i := range n {
-		_, err := purge(t, b, backends.NewRequest([]string{fmt.Sprintf("/burst/%d", i)}, nil))
+		_, err := purge(t, b, backends.NewRequest(nil, []string{fmt.Sprintf("burst-%d", i)}))
 		require.NoError(t, err, "request %d after %v: %v", i, time.Since(start), srv.Responses())
 	}
 	took := time.Since(start)
@@ -254,13 +255,13 @@ func TestPacingConcurrentCallers(t *testing.T) {
 	start := time.Now()
 	for i := range n {
 		wg.Go(func() {
-			_, err := purge(t, b, backends.NewRequest([]string{fmt.Sprintf("/burst/%d", i)}, nil))
+			_, err := purge(t, b, backends.NewRequest(nil, []string{fmt.Sprintf("burst-%d", i)}))
 			assert.NoError(t, err)
 		})
 	}
 	wg.Wait()
 	assert.GreaterOrEqual(t, time.Since(start), (n-3)*time.Second/40)
-	assert.Len(t, srv.Files(), n)
+	assert.Len(t, srv.Tags(), n)
 }
 
 // Pace with a deadline shorter than the wait takes nothing and says how
@@ -268,7 +269,7 @@ func TestPacingConcurrentCallers(t *testing.T) {
 func TestPaceDeadlineAndRetryAfter(t *testing.T) {
 	srv := newServer(t)
 	b := newBackend(t, srv, cloudflare.WithRate(1, 1))
-	r := backends.NewRequest([]string{"/x"}, nil)
+	r := backends.NewRequest(nil, []string{"x"})
 	require.NoError(t, b.Pace(t.Context(), r)) // the one token
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
@@ -283,7 +284,32 @@ func TestPaceDeadlineAndRetryAfter(t *testing.T) {
 	assert.ErrorIs(t, b.Pace(cctx, r), context.Canceled)
 	_, err = b.Purge(cctx, r)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Empty(t, srv.Files())
+	assert.Empty(t, srv.Tags())
+}
+
+// Single-file purges (URLs) take no token of the request bucket: Cloudflare
+// limits them in URLs a second only. With a request bucket of one token an
+// hour, URL purges go on without waiting, and the one token is still
+// there for a purge by tag.
+func TestURLPurgesTakeNoRequestToken(t *testing.T) {
+	srv := newServer(t, cloudflaretest.WithBucket(1.0/3600, 1))
+	b := newBackend(t, srv, cloudflare.WithRate(1.0/3600, 1))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for i := range 5 {
+		r := backends.NewRequest([]string{fmt.Sprintf("/u/%d", i)}, nil)
+		require.NoError(t, b.Pace(ctx, r), "URL purge %d waits for no request token", i)
+		_, err := b.Purge(ctx, r)
+		require.NoError(t, err)
+	}
+	tag := backends.NewRequest(nil, []string{"t"})
+	require.NoError(t, b.Pace(ctx, tag))
+	_, err := b.Purge(ctx, tag)
+	require.NoError(t, err)
+	err = b.Pace(ctx, backends.NewRequest(nil, []string{"t2"}))
+	require.ErrorIs(t, err, cloudflare.ErrRateLimited, "a second tag purge needs the next token, an hour away")
+	assert.Len(t, srv.Files(), 5)
+	assert.Equal(t, map[int]int{200: 6}, srv.Responses())
 }
 
 func TestCloseClosesOnlyItsOwnClient(t *testing.T) {

@@ -74,10 +74,10 @@ func (b *Backend) send(ctx context.Context, q request, t *tally) error {
 	req.Header.Set("Authorization", "Bearer "+b.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	b.pacer.sending()
+	b.pacer.sending(q.kind)
 	resp, err := b.client.Do(req)
 	if err != nil {
-		b.pacer.done(false) // it may have reached Cloudflare
+		b.pacer.done(q.kind, false) // it may have reached Cloudflare
 		if ctx.Err() != nil {
 			return fmt.Errorf("cloudflare: purge of %s (%d objects): %w", q.kind, len(q.objects), context.Cause(ctx))
 		}
@@ -87,7 +87,7 @@ func (b *Backend) send(ctx context.Context, q request, t *tally) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 		_ = resp.Body.Close()
 	}()
-	b.pacer.done(resp.StatusCode == http.StatusTooManyRequests)
+	b.pacer.done(q.kind, resp.StatusCode == http.StatusTooManyRequests)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("cloudflare: reading the answer to a purge of %s (status %d): %w", q.kind, resp.StatusCode, redactErr(err, b.token))

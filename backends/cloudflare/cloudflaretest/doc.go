@@ -47,11 +47,16 @@
 //   - Tags, hosts and prefixes need an Enterprise zone: [WithoutTags] makes
 //     the fake answer them with 400 and code 1107 "Only enterprise zones
 //     can purge by tag.".
-//   - The account's purge token bucket ([WithBucket], default Cloudflare's
-//     Pro plan: 5 requests a second, bucket 25): a request takes one token;
-//     when there is none the answer is 429 with a Retry-After header (whole
-//     seconds, rounded up) and code 971 "Please wait and consider
-//     throttling your request speed", and nothing is purged.
+//   - The account's purge limits, as Cloudflare publishes them: a request
+//     of tags, hosts, prefixes or of everything takes one token of the
+//     token bucket ([WithBucket], default Cloudflare's Pro plan: 5 requests
+//     a second, bucket 25); a request of files takes no token of it but one
+//     URL token per URL of the URL rate ([WithURLRate], default Pro's
+//     1,500 URLs a second, of which one second's worth may be spent at
+//     once). When there are not enough, the answer is 429 with a
+//     Retry-After header (whole seconds, rounded up) and code 971 "Please
+//     wait and consider throttling your request speed", and nothing is
+//     purged.
 //
 // An accepted request is answered 200 with
 // {"success":true,"errors":[],"messages":[],"result":{"id":"<32 hex digits>"}}
@@ -69,7 +74,7 @@
 // # What it does not model
 //
 // Legacy X-Auth-Email/X-Auth-Key credentials; the account-wide API limit of
-// 1,200 requests in five minutes; the per-second URL limit of the
-// Enterprise plan; custom cache keys (the headers of a file object are
+// 1,200 requests in five minutes; the URL rate as a moving average
+// (the fake uses a token bucket of one second's worth); custom cache keys (the headers of a file object are
 // accepted and ignored); a purge never completes anywhere.
 package cloudflaretest

@@ -17,20 +17,25 @@ type config struct {
 	token     string
 	perSecond float64
 	burst     int
-	maxItems  int
-	maxFiles  int
-	noTags    bool
-	now       func() time.Time
+	// urlsPerSecond is the URL rate of single-file purges, and its
+	// bucket: one second's worth.
+	urlsPerSecond float64
+	maxItems      int
+	maxFiles      int
+	noTags        bool
+	now           func() time.Time
 }
 
 // Published limits the fake defaults to, from
 // https://developers.cloudflare.com/cache/how-to/purge-cache/ ("Purge
-// limits"): the Pro plan's bucket, and 100 operations per request (500
-// URLs on Enterprise).
+// limits"): the Pro plan's request bucket, which purges by tag, hostname,
+// prefix and of everything spend; its URL rate, which single-file purges
+// spend instead; and 100 operations per request (500 URLs on Enterprise).
 const (
-	DefaultPerSecond = 5
-	DefaultBurst     = 25
-	DefaultMaxItems  = 100
+	DefaultPerSecond     = 5
+	DefaultBurst         = 25
+	DefaultURLsPerSecond = 1500
+	DefaultMaxItems      = 100
 )
 
 var zoneID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -53,8 +58,10 @@ func WithToken(token string) Option {
 	return func(c *config) { c.token = token }
 }
 
-// WithBucket sets the account's purge token bucket: burst requests at
-// once, refilled at perSecond. Cloudflare's plans: Free 5 a minute
+// WithBucket sets the account's purge token bucket, which purges by tag,
+// hostname, prefix and of everything spend (single-file purges spend the
+// URL rate of [WithURLRate] instead): burst requests at once, refilled at
+// perSecond. Cloudflare's plans: Free 5 a minute
 // (5.0/60) and 25, Pro 5 and 25 (the default), Business 10 and 50,
 // Enterprise 50 and 500. Tests use a small bucket to see pacing quickly. It
 // panics unless both are positive and finite.
@@ -63,6 +70,20 @@ func WithBucket(perSecond float64, burst int) Option {
 		panic(fmt.Sprintf("cloudflaretest: WithBucket(%g, %d): the rate and the burst must be positive", perSecond, burst))
 	}
 	return func(c *config) { c.perSecond, c.burst = perSecond, burst }
+}
+
+// WithURLRate sets the account's limit on single-file purges (requests of
+// "files"), in URLs a second: each URL of a request spends one token, and
+// up to one second's worth may be spent at once (Cloudflare computes the
+// rate as a moving average; the fake models it as a token bucket of that
+// size). Cloudflare's plans: Free 800, Pro and Business 1,500 (the
+// default), Enterprise 3,000. It panics unless perSecond is positive and
+// finite.
+func WithURLRate(perSecond float64) Option {
+	if !(perSecond > 0) || math.IsInf(perSecond, 0) {
+		panic(fmt.Sprintf("cloudflaretest: WithURLRate(%g): the rate must be positive", perSecond))
+	}
+	return func(c *config) { c.urlsPerSecond = perSecond }
 }
 
 // WithMaxItems sets the most tags, hosts or prefixes, and files unless

@@ -36,7 +36,8 @@ type Server struct {
 	once sync.Once
 
 	mu        sync.Mutex
-	tokens    float64
+	tokens    float64 // of the request bucket
+	urlTokens float64 // of the URL rate
 	last      time.Time
 	purges    []Purge
 	responses map[int]int
@@ -87,12 +88,13 @@ const maxReadBody = 4 << 20
 // panics on misuse, as httptest does: here, if an option is nil.
 func NewServer(opts ...Option) *Server {
 	cfg := config{
-		zone:      randomHex(16),
-		token:     randomToken(),
-		perSecond: DefaultPerSecond,
-		burst:     DefaultBurst,
-		maxItems:  DefaultMaxItems,
-		now:       time.Now,
+		zone:          randomHex(16),
+		token:         randomToken(),
+		perSecond:     DefaultPerSecond,
+		burst:         DefaultBurst,
+		urlsPerSecond: DefaultURLsPerSecond,
+		maxItems:      DefaultMaxItems,
+		now:           time.Now,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -104,7 +106,7 @@ func NewServer(opts ...Option) *Server {
 		cfg.maxFiles = cfg.maxItems
 	}
 	s := &Server{cfg: cfg, responses: map[int]int{}, refused: map[string]bool{}}
-	s.tokens, s.last = float64(cfg.burst), cfg.now()
+	s.tokens, s.urlTokens, s.last = float64(cfg.burst), cfg.urlsPerSecond, cfg.now()
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.ts.StartTLS()
@@ -261,13 +263,13 @@ func (s *Server) Responses() map[int]int {
 
 // Reset forgets the purges and response counts, cancels pending FailNext
 // failures and RefuseURLs, removes the Respond hook, restarts Call.Seq and
-// fills the bucket.
+// fills the request bucket and the URL rate.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.purges, s.responses, s.failures, s.hook, s.seq = nil, map[int]int{}, nil, nil, 0
 	s.refused = map[string]bool{}
-	s.tokens, s.last = float64(s.cfg.burst), s.cfg.now()
+	s.tokens, s.urlTokens, s.last = float64(s.cfg.burst), s.cfg.urlsPerSecond, s.cfg.now()
 }
 
 // apiError is one entry of the envelope's errors.
@@ -529,23 +531,30 @@ func absolute(u string) bool {
 	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" && p.User == nil
 }
 
-// accept takes a token from the bucket and records the purge, or answers
-// 429.
+// accept spends the request's tokens and records the purge, or answers
+// 429: a request of files spends one URL token per URL, and no token of
+// the request bucket, as Cloudflare's limits for single-file purges are in
+// URLs a second; any other request spends one token of the request bucket.
 func (s *Server) accept(p purgeBody) *reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.now()
 	if d := now.Sub(s.last); d > 0 {
 		s.tokens = math.Min(float64(s.cfg.burst), s.tokens+d.Seconds()*s.cfg.perSecond)
+		s.urlTokens = math.Min(s.cfg.urlsPerSecond, s.urlTokens+d.Seconds()*s.cfg.urlsPerSecond)
 		s.last = now
 	}
-	if s.tokens+1e-9 < 1 {
-		wait := (1 - s.tokens) / s.cfg.perSecond
+	tokens, need, perSecond := &s.tokens, 1.0, s.cfg.perSecond
+	if p.Files != nil {
+		tokens, need, perSecond = &s.urlTokens, float64(len(p.files)), s.cfg.urlsPerSecond
+	}
+	if *tokens+1e-9 < need {
+		wait := (need - *tokens) / perSecond
 		rep := failed(http.StatusTooManyRequests, apiError{Code: 971, Message: "Please wait and consider throttling your request speed"})
 		rep.header = http.Header{"Retry-After": {strconv.Itoa(int(math.Ceil(wait)))}}
 		return rep
 	}
-	s.tokens = math.Max(0, s.tokens-1)
+	*tokens = math.Max(0, *tokens-need)
 	id := randomHex(16)
 	s.purges = append(s.purges, Purge{ID: id, Files: p.files, Tags: p.Tags, Hosts: p.Hosts, Prefixes: p.Prefixes,
 		Everything: p.PurgeEverything != nil, At: now})

@@ -169,6 +169,30 @@ func TestBucket(t *testing.T) {
 	assert.Equal(t, 1, srv.Everything())
 }
 
+// Single-file purges are limited in URLs a second and spend no token of
+// the request bucket, which purges by tag (and of everything) spend, as
+// Cloudflare publishes its purge limits.
+func TestURLRate(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	srv := cloudflaretest.NewServer(cloudflaretest.WithBucket(1.0/3600, 1), cloudflaretest.WithURLRate(4), cloudflaretest.WithNow(clock))
+	t.Cleanup(srv.Close)
+	two := `{"files":["https://e.example/1","https://e.example/2"]}`
+	assert.Equal(t, 200, purge(t, srv, two).status)
+	assert.Equal(t, 200, purge(t, srv, two).status, "files spend no token of the request bucket")
+	assert.Equal(t, 200, purge(t, srv, `{"tags":["a"]}`).status, "the request bucket's one token is still there")
+	assert.Equal(t, 429, purge(t, srv, `{"tags":["b"]}`).status)
+	a := purge(t, srv, two)
+	assert.Equal(t, 429, a.status, "4 URLs a second")
+	assert.Equal(t, []int{971}, a.codes())
+	assert.Equal(t, "1", a.header.Get("Retry-After"), "2 URLs at 4 a second")
+	advance(500 * time.Millisecond)
+	assert.Equal(t, 200, purge(t, srv, two).status)
+	assert.Len(t, srv.Files(), 6)
+}
+
 func TestFailNextAndRespond(t *testing.T) {
 	srv := cloudflaretest.NewServer()
 	t.Cleanup(srv.Close)
@@ -273,6 +297,7 @@ func TestOptionsPanicOnMisuse(t *testing.T) {
 		"token":     func() { cloudflaretest.WithToken("") },
 		"bucket":    func() { cloudflaretest.WithBucket(0, 1) },
 		"burst":     func() { cloudflaretest.WithBucket(1, 0) },
+		"url rate":  func() { cloudflaretest.WithURLRate(0) },
 		"max items": func() { cloudflaretest.WithMaxItems(0) },
 		"max files": func() { cloudflaretest.WithMaxFiles(-1) },
 		"now":       func() { cloudflaretest.WithNow(nil) },
