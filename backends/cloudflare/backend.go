@@ -296,7 +296,8 @@ func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 // Purge sends r to Cloudflare: URLs as "files", tags as "tags", in as few
 // requests as [Backend.Limits] allow. It counts on [Backend.Pace] having
 // taken their tokens, as the dispatcher does; code calling Purge directly
-// calls Pace first.
+// calls Pace first. Tokens of requests Purge does not send (ctx has ended,
+// an earlier request failed) are given back.
 //
 // Objects that cannot be sent, and objects Cloudflare refuses by name (its
 // other objects are then sent again, once paced), are reported in a
@@ -306,10 +307,11 @@ func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 // with backoff; other refusals are permanent [*Error]s. The result's
 // IDs["purgeId"] lists the id of each accepted request.
 func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
+	reqs, bad := b.requests(r)
 	if err := ctx.Err(); err != nil {
+		b.pacer.unsend(tokensOf(urlTokens(reqs))) // paced, never sent
 		return backends.Result{Backend: b.name, Objects: r.Len()}, fmt.Errorf("cloudflare: purge: %w", context.Cause(ctx))
 	}
-	reqs, bad := b.requests(r)
 	t := &tally{resends: resendBudget}
 	for i, q := range reqs {
 		if err := b.send(ctx, q, t); err != nil {

@@ -170,7 +170,8 @@ func (p *pacer) delayLocked(now time.Time, res reservation) time.Duration {
 	return d
 }
 
-// unsend gives back the tokens t of requests reserved and never sent.
+// unsend gives back the tokens t of requests reserved and never sent. A
+// bucket never holds more than its burst, whatever is given back.
 func (p *pacer) unsend(t tokens) {
 	if t.requests <= 0 && t.urls <= 0 {
 		return
@@ -181,11 +182,11 @@ func (p *pacer) unsend(t tokens) {
 	p.requests.advance(now)
 	if t.requests > 0 {
 		p.requests.unsent = max(0, p.requests.unsent-float64(t.requests))
-		p.requests.earned += float64(t.requests)
+		p.requests.earned = min(p.requests.earned+float64(t.requests), p.requests.taken+p.requests.burst)
 	}
 	if p.urls != nil && t.urls > 0 {
 		p.urls.advance(now)
-		p.urls.earned += float64(t.urls)
+		p.urls.earned = min(p.urls.earned+float64(t.urls), p.urls.taken+p.urls.burst)
 	}
 }
 

@@ -69,6 +69,7 @@ func (b *Backend) send(ctx context.Context, q request, t *tally) error {
 	url := b.endpoint + "/zones/" + b.zone + "/purge_cache"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
+		b.pacer.unsend(tokensOf(urlTokens([]request{q}))) // paced, never sent
 		return backends.Permanent(fmt.Errorf("cloudflare: building the request: %w", err))
 	}
 	req.Header.Set("Authorization", "Bearer "+b.token)
