@@ -302,7 +302,11 @@ func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 // Objects that cannot be sent, and objects Cloudflare refuses by name (its
 // other objects are then sent again, once paced), are reported in a
 // [*RejectedError] marked backends.Permanent and backends.Partial, while
-// the rest is purged. A 429 is marked backends.RetryAfter with the answer's
+// the rest is purged. Cloudflare does not document per-object errors: a
+// refusal is taken as naming objects only when every error of it after
+// the first ends with ": " and an object of the request; any other
+// refusal fails the whole request, a permanent [*Error], rather than
+// guessing which objects it meant. A 429 is marked backends.RetryAfter with the answer's
 // Retry-After; 5xx, 408 and network errors are returned bare, to be retried
 // with backoff; other refusals are permanent [*Error]s. The result's
 // IDs["purgeId"] lists the id of each accepted request.

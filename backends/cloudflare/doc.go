@@ -29,7 +29,8 @@
 // Cloudflare refuses by name, and those that could never be sent (a path
 // without hostnames, a tag Cloudflare does not accept), fail on their own
 // ([*RejectedError], marked backends.Partial and backends.Permanent) while
-// the rest is purged.
+// the rest is purged. A refusal that does not name its objects in the
+// form [Backend.Purge] describes fails its whole request, permanently.
 //
 // The API token comes from [WithAPIToken] or the CLOUDFLARE_API_TOKEN
 // environment variable, the zone from [WithZone] or CLOUDFLARE_ZONE_ID, as

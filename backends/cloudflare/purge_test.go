@@ -2,13 +2,17 @@ package cloudflare_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,4 +334,91 @@ func TestCloseClosesOnlyItsOwnClient(t *testing.T) {
 	require.NoError(t, err, "a Backend still purges after Close")
 	assert.True(t, slices.Contains(srv.Files(), "https://www.example.com/b"))
 	assert.False(t, errors.Is(err, context.Canceled))
+}
+
+// refusingServer answers each purge request with refusal when it names
+// one of the objects of refused, else with success, in Cloudflare's
+// envelope, and counts the requests.
+func refusingServer(t *testing.T, refused []string, refusal []cloudflare.APIError) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		raw, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		for _, o := range refused {
+			if strings.Contains(string(raw), `"`+o+`"`) {
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]any{"success": false, "errors": refusal, "messages": []string{}, "result": nil})
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `{"success":true,"errors":[],"messages":[],"result":{"id":"0123456789abcdef0123456789abcdef"}}`)
+	}))
+	t.Cleanup(ts.Close)
+	return ts, &calls
+}
+
+// A refusal names objects only in the form the backend reads without
+// guessing: every error after the first ends with ": " and an object of the
+// request. Any other refusal fails the whole request, permanently, and
+// nothing of it is resent: a tag called "invalid" is not taken for the
+// object of "Request is invalid".
+func TestRefusalNamesObjectsOrFailsTheRequest(t *testing.T) {
+	const a = "https://www.example.com/a"
+	for name, tt := range map[string]struct {
+		req     backends.Request
+		refused []string // objects the server refuses
+		refusal []cloudflare.APIError
+		failed  []string // the objects reported failed; nil: the whole request
+		calls   int32
+	}{
+		"one URL named": {
+			req:     backends.NewRequest([]string{"/a", "/b"}, nil),
+			refused: []string{a},
+			refusal: []cloudflare.APIError{{Code: 1016, Message: "One or more cache purge errors"}, {Code: 1099, Message: "Invalid URL: " + a}},
+			failed:  []string{"/a"},
+			calls:   2,
+		},
+		"a message that ends like a tag": {
+			req:     backends.NewRequest(nil, []string{"invalid", "other"}),
+			refused: []string{"invalid"},
+			refusal: []cloudflare.APIError{{Code: 1012, Message: "Request is invalid"}},
+			calls:   1,
+		},
+		"an error that names no object": {
+			req:     backends.NewRequest([]string{"/a", "/b"}, nil),
+			refused: []string{a},
+			refusal: []cloudflare.APIError{{Code: 1016, Message: "One or more cache purge errors"}, {Code: 1099, Message: "Invalid URL: " + a}, {Code: 1234, Message: "Something else went wrong"}},
+			calls:   1,
+		},
+		"a message that ends with an object without a colon": {
+			req:     backends.NewRequest([]string{"/a", "/b"}, nil),
+			refused: []string{a},
+			refusal: []cloudflare.APIError{{Code: 1016, Message: "One or more cache purge errors"}, {Code: 1099, Message: "Not purging " + a}},
+			calls:   1,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts, calls := refusingServer(t, tt.refused, tt.refusal)
+			b, err := cloudflare.New(cloudflare.WithEndpoint(ts.URL), cloudflare.WithZone(zone), cloudflare.WithAPIToken(token),
+				cloudflare.WithHTTPClient(ts.Client()), cloudflare.WithHostnames(site), cloudflare.WithRate(1000, 1000),
+				cloudflare.WithLogger(slog.New(slog.DiscardHandler)))
+			require.NoError(t, err)
+			_, err = purge(t, b, tt.req)
+			require.Error(t, err)
+			assert.True(t, backends.IsPermanent(err), "%v", err)
+			failed, ok := backends.FailedObjects(err)
+			if tt.failed == nil {
+				assert.False(t, ok, "the whole request failed, not %v", failed)
+				var apiErr *cloudflare.Error
+				require.ErrorAs(t, err, &apiErr)
+				assert.Equal(t, http.StatusBadRequest, apiErr.Status)
+			} else {
+				require.True(t, ok, "%v", err)
+				assert.Equal(t, tt.failed, failed.URLs)
+			}
+			assert.Equal(t, tt.calls, calls.Load(), "requests sent")
+		})
+	}
 }

@@ -147,17 +147,32 @@ func (b *Backend) send(ctx context.Context, q request, t *tally) error {
 	return backends.Permanent(apiErr)
 }
 
-// refusedObjects splits objects into those the errors of a refusal name
-// (Cloudflare's per-object errors end with the object, as "Tag exceeds
-// maximum length of 1024 characters: <tag>") and the rest. refused is
-// empty when no error names one: the answer is about the whole request.
+// refusedObjects splits objects into those a refusal names and the rest,
+// when it can tell them apart without guessing. Cloudflare does not
+// document per-object errors; the ones it gives end with the object after
+// a colon, as "Tag exceeds maximum length of 1024 characters: <tag>". So
+// an error names an object when its message after the last ": " (or the
+// whole message) is exactly one of objects. The refusal is mapped only
+// when every error but the first (which may be a summary, such as "One or
+// more cache purge errors") names an object; otherwise refused is empty
+// and the whole request is refused: an error such as "Request is invalid"
+// is about the request, even when a tag is called "invalid".
 func refusedObjects(objects []string, errs []APIError) (refused, rest []string) {
+	in := make(map[string]bool, len(objects))
+	for _, o := range objects {
+		in[o] = true
+	}
 	named := make(map[string]bool)
-	for _, e := range errs {
-		for _, o := range objects {
-			if strings.HasSuffix(e.Message, " "+o) || strings.HasSuffix(e.Message, ":"+o) || e.Message == o {
-				named[o] = true
-			}
+	for i, e := range errs {
+		o := e.Message
+		if j := strings.LastIndex(o, ": "); j >= 0 && !in[o] {
+			o = o[j+len(": "):]
+		}
+		switch {
+		case in[o]:
+			named[o] = true
+		case i > 0:
+			return nil, objects // an error about something else
 		}
 	}
 	if len(named) == 0 {

@@ -42,8 +42,10 @@
 //     codes 1016 "One or more cache purge errors" and, for each object, 1100
 //     (a tag too long: "Tag exceeds maximum length of 1024 characters: ..."),
 //     1315 (a tag with a character that is not printable ASCII) or
-//     [CodeRefusedURL] (a URL: the fake's code), whose message ends with
-//     the object. [Server.RefuseURLs] refuses chosen URLs in the same way.
+//     [CodeRefusedURL] (a URL: the fake's code and message), whose message
+//     ends with ": " and the object. Cloudflare documents no per-object
+//     code or message: these are the fake's. [Server.RefuseURLs] refuses
+//     chosen URLs in the same way.
 //   - Tags, hosts and prefixes need an Enterprise zone: [WithoutTags] makes
 //     the fake answer them with 400 and code 1107 "Only enterprise zones
 //     can purge by tag.".

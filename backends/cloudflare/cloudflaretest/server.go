@@ -21,8 +21,10 @@ import (
 )
 
 // CodeRefusedURL is the error code of a file (URL) the fake refuses, on its
-// own or through [Server.RefuseURLs]. It is the fake's own: Cloudflare
-// documents no code for it. Its message ends with the URL.
+// own or through [Server.RefuseURLs]. It is the fake's own, as is its
+// message, "Invalid or refused URL: " followed by the URL: Cloudflare
+// documents neither a code nor a message for a refused URL. Code under
+// test should not rely on them to tell which URL was refused.
 const CodeRefusedURL = 1099
 
 // Server is a fake Cloudflare purge_cache API on a local TLS port: it
@@ -129,8 +131,15 @@ func (s *Server) Close() {
 }
 
 // Endpoint returns the API base to give the code under test, such as
-// "https://127.0.0.1:41234/client/v4", as https://api.cloudflare.com/client/v4.
+// "https://127.0.0.1:41234/client/v4", as https://api.cloudflare.com/client/v4:
+// the value for cloudflare.WithEndpoint.
 func (s *Server) Endpoint() string { return s.ts.URL + "/client/v4" }
+
+// URL returns the server's base URL, such as "https://127.0.0.1:41234",
+// with no path or trailing slash, as the other fakes' URL does: the
+// counterpart of https://api.cloudflare.com. Code under test that takes
+// the API base with its /client/v4 path wants [Server.Endpoint].
+func (s *Server) URL() string { return s.ts.URL }
 
 // Zone returns the zone ID the fake serves.
 func (s *Server) Zone() string { return s.cfg.zone }
@@ -196,8 +205,9 @@ func (s *Server) Hold() (arrived <-chan struct{}, release func()) {
 // RefuseURLs makes the fake refuse every later request naming one of urls
 // in its files, as Cloudflare refuses a request with an object it will not
 // purge: 400, code 1016 and one error of code [CodeRefusedURL] per refused
-// URL, whose message ends with it. Nothing of the request is purged. URLs
-// are matched as sent.
+// URL, whose message ends with ": " and it. The codes and the messages
+// are the fake's own (Cloudflare documents none for a refused URL).
+// Nothing of the request is purged. URLs are matched as sent.
 func (s *Server) RefuseURLs(urls ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -233,10 +233,28 @@ func TestRefuseURLs(t *testing.T) {
 	a := purge(t, srv, `{"files":["https://a.example/x","https://b.example/y"]}`)
 	assert.Equal(t, 400, a.status)
 	assert.Equal(t, []int{1016, cloudflaretest.CodeRefusedURL}, a.codes())
-	assert.True(t, strings.HasSuffix(a.body.Errors[1].Message, " https://a.example/x"))
+	assert.True(t, strings.HasSuffix(a.body.Errors[1].Message, ": https://a.example/x"))
 	assert.Empty(t, srv.Files(), "a refused request purges nothing")
 	assert.Equal(t, 200, purge(t, srv, `{"files":["https://b.example/y"]}`).status)
 	assert.Equal(t, []string{"https://b.example/y"}, srv.Files())
+}
+
+// URL is the server's base, as the other fakes' URL; Endpoint is the API
+// base under it, for cloudflare.WithEndpoint.
+func TestURLAndEndpoint(t *testing.T) {
+	srv := cloudflaretest.NewServer()
+	t.Cleanup(srv.Close)
+	assert.True(t, strings.HasPrefix(srv.URL(), "https://127.0.0.1:"), srv.URL())
+	assert.False(t, strings.HasSuffix(srv.URL(), "/"))
+	assert.Equal(t, srv.URL()+"/client/v4", srv.Endpoint())
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/client/v4/zones/"+srv.Zone()+"/purge_cache", strings.NewReader(`{"tags":["a"]}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, []string{"a"}, srv.Tags())
 }
 
 func TestHold(t *testing.T) {
