@@ -1,10 +1,10 @@
 // Package tcpproxy is a TCP proxy for fault tests: put it between a client
 // and a shared service (Redis, NATS, a database), then cut the client off
-// and restore it, without touching the service.
+// and restore it, or stall its traffic as a silent network partition does,
+// without touching the service.
 package tcpproxy
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -16,10 +16,13 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	cond    *sync.Cond // signalled when stalled or closed changes
+	cut     bool
+	stalled bool
+	closed  bool
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // New starts a proxy on 127.0.0.1 that forwards to target (host:port), and
@@ -31,6 +34,7 @@ func New(t testing.TB, target string) *Proxy {
 		t.Fatalf("tcpproxy: listen: %v", err)
 	}
 	p := &Proxy{target: target, ln: ln, conns: make(map[net.Conn]struct{})}
+	p.cond = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -50,6 +54,25 @@ func (p *Proxy) Cut() {
 	for c := range p.conns {
 		_ = c.Close()
 	}
+}
+
+// Stall holds the traffic of every connection, both ways, until Resume,
+// without closing anything: what is read meanwhile is passed on at
+// Resume. The client sees a connection that stops answering, as in a
+// silent network partition; only its own timeouts or health checks notice.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = true
+	p.cond.Broadcast()
+}
+
+// Resume ends a Stall: the held traffic flows on.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
+	p.cond.Broadcast()
 }
 
 // Restore lets new connections through again.
@@ -100,10 +123,31 @@ func (p *Proxy) accept() {
 	}
 }
 
-// pipe copies from src to dst until either ends, then closes both.
+// pipe copies from src to dst, holding what it reads while the proxy is
+// stalled, until either end closes; then it closes both.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src) // ends on a cut or a peer's close: either way both ends go
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		for p.stalled && !p.closed {
+			p.cond.Wait()
+		}
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			break
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break // EOF, a cut or a peer's close: either way both ends go
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 	p.mu.Lock()
@@ -114,6 +158,10 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 
 func (p *Proxy) close() {
 	_ = p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
 	p.Cut()
 	p.wg.Wait()
 }

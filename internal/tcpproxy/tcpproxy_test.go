@@ -70,3 +70,26 @@ func TestCutAndRestore(t *testing.T) {
 	defer c3.Close()
 	require.NoError(t, roundTrip(c3))
 }
+
+func TestStallHoldsTrafficWithoutClosing(t *testing.T) {
+	p := tcpproxy.New(t, echo(t))
+	c, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, roundTrip(c))
+
+	p.Stall()
+	_, err = c.Write([]byte("held\n"))
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	_, err = bufio.NewReader(c).ReadString('\n')
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "a stalled connection answers nothing")
+	require.True(t, ne.Timeout(), "and is not closed: %v", err)
+
+	p.Resume()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "held\n", line, "what was held flows on at Resume")
+}

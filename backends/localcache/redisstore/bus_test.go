@@ -120,7 +120,7 @@ func (b *syncBuffer) String() string {
 func TestUnansweredHealthCheckIsDown(t *testing.T) {
 	addr := redisAddr(t)
 	channel := uniqueName(t)
-	stall := newStallProxy(t, addr)
+	stall := tcpproxy.New(t, addr)
 	b := newBus(t, stall.Addr(), channel, redisstore.WithHealthCheck(100*time.Millisecond))
 	sub, err := b.Subscribe(t.Context())
 	require.NoError(t, err)
