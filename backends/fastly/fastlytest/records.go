@@ -59,7 +59,9 @@ func (s *Server) FailNext(status, times int) {
 // further; otherwise the fake handles it as usual. The hook runs on the
 // request's goroutine, without the server's lock held: it must be safe for
 // concurrent use. To hold a request in flight it may block until
-// Call.Context ends. Respond(nil) removes the hook.
+// Call.Context ends: a request whose client has gone away by the time the
+// hook returns is neither recorded nor answered (the fake closes its
+// connection). Respond(nil) removes the hook.
 func (s *Server) Respond(hook func(Call) (status int, handled bool)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

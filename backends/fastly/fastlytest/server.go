@@ -161,7 +161,7 @@ func errorReply(status int, msg, detail string) *reply {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxReadBody))
 	if err != nil {
-		return // the client went away
+		abandon() // the client went away
 	}
 	s.mu.Lock()
 	held, arrived, arrive := s.held, s.arrived, s.arrive
@@ -173,12 +173,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		}
 		if r.Context().Err() != nil {
-			return // the client went away while held: no answer
+			abandon() // the client went away while held: no answer
 		}
 	}
 	rep := s.handle(r, body)
 	if r.Context().Err() != nil {
-		return // abandoned while held: nothing to answer
+		abandon() // abandoned while a hook held it: nothing to answer
 	}
 	s.mu.Lock()
 	s.responses[rep.status]++
@@ -190,6 +190,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, _ := json.Marshal(rep.body)
 	w.WriteHeader(rep.status)
 	_, _ = w.Write(append(raw, '\n'))
+}
+
+// abandon ends a request whose client went away without answering it:
+// the connection is closed. A handler that merely returned would have
+// net/http answer an empty 200, which a client still reading (its
+// cancellation under way) could take for a success.
+func abandon() {
+	panic(http.ErrAbortHandler)
 }
 
 // route is what a request's path names.
@@ -258,6 +266,9 @@ func (s *Server) handle(r *http.Request, body []byte) *reply {
 	s.mu.Unlock()
 	if !injected && hook != nil {
 		status, injected = hook(call)
+		if r.Context().Err() != nil {
+			abandon() // the client went away while the hook held it: nothing recorded or answered
+		}
 	}
 	if injected {
 		return s.injected(call, status)
