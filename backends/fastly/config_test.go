@@ -89,6 +89,13 @@ func TestOptionErrors(t *testing.T) {
 			assert.NotContains(t, err.Error(), "pw", "no credential of the endpoint")
 		})
 	}
+	for _, h := range []string{"user:s3cret@cdn.example.com", "https://user:s3cret@cdn.example.com/x", "cdn.example.com/?token=s3cret"} {
+		_, err := fastly.New(append(base, fastly.WithHostnames(h))...)
+		require.Error(t, err, h)
+		assert.Contains(t, err.Error(), "fastly: WithHostnames:")
+		assert.NotContains(t, err.Error(), "s3cret", "a hostname given with a credential is redacted")
+		assert.Contains(t, err.Error(), "REDACTED")
+	}
 	b, err := fastly.New(append(base, fastly.WithName("fastly-eu"), fastly.WithEndpoint("https://api.fastly.com/"))...)
 	require.NoError(t, err)
 	assert.Equal(t, "fastly-eu", b.Name())

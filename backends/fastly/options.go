@@ -125,7 +125,7 @@ func WithHostnames(hosts ...string) Option {
 		for _, h := range hosts {
 			a, err := backends.CanonicalHost("https", strings.TrimSpace(h))
 			if err != nil || strings.ContainsAny(h, "/?# ") || a == "" {
-				c.fail("WithHostnames", fmt.Errorf("%q: want a host name such as www.example.com, without scheme or path", h))
+				c.fail("WithHostnames", fmt.Errorf("%q: want a host name such as www.example.com, without scheme or path", backends.RedactURL(h)))
 				continue
 			}
 			if !slices.Contains(c.hostnames, a) {
