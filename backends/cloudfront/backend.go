@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +40,74 @@ type Backend struct {
 	refPrefix    string
 	refSeq       atomic.Uint64
 	logger       *slog.Logger
+
+	progMu   sync.Mutex
+	progress []progress // requests some of whose invalidations were created, oldest first
+}
+
+// progress records the invalidations created for a request that Purge
+// could not finish (the in-progress limits were full, or a later
+// CreateInvalidation failed), so that the retry of the same request, which
+// the dispatcher sends again whole, creates only the rest: a chunk is
+// never paid for twice.
+type progress struct {
+	urls, tags []string // the request's own slices: its identity; held, they cannot be reused
+	done       int      // chunks created
+	ids        []string // their invalidation ids
+	at         time.Time
+}
+
+// Bounds of the progress records: a record is dropped when its request
+// is done, after progressTTL (the dispatcher's retries of a batch end
+// well before), or, oldest first, beyond maxProgress records.
+const (
+	progressTTL = time.Hour
+	maxProgress = 1024
+)
+
+// sameSlice reports whether a and b are the same slice: same array, same
+// length.
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// progressOf returns the chunks of r created by earlier calls, and their
+// invalidation ids.
+func (b *Backend) progressOf(r backends.Request) (done int, ids []string) {
+	b.progMu.Lock()
+	defer b.progMu.Unlock()
+	now := time.Now()
+	kept := b.progress[:0]
+	for _, p := range b.progress {
+		if now.Sub(p.at) <= progressTTL {
+			kept = append(kept, p)
+		}
+	}
+	clear(b.progress[len(kept):])
+	b.progress = kept
+	for _, p := range b.progress {
+		if sameSlice(p.urls, r.URLs) && sameSlice(p.tags, r.Tags) {
+			return p.done, slices.Clone(p.ids)
+		}
+	}
+	return 0, nil
+}
+
+// setProgress records that the first done chunks of r were created, as
+// ids; done 0 forgets r.
+func (b *Backend) setProgress(r backends.Request, done int, ids []string) {
+	b.progMu.Lock()
+	defer b.progMu.Unlock()
+	b.progress = slices.DeleteFunc(b.progress, func(p progress) bool {
+		return sameSlice(p.urls, r.URLs) && sameSlice(p.tags, r.Tags)
+	})
+	if done == 0 || r.Empty() {
+		return
+	}
+	if len(b.progress) >= maxProgress {
+		b.progress = slices.Delete(b.progress, 0, len(b.progress)-maxProgress+1)
+	}
+	b.progress = append(b.progress, progress{urls: r.URLs, tags: r.Tags, done: done, ids: ids, at: time.Now()})
 }
 
 var (
@@ -181,30 +251,32 @@ func (b *Backend) CanPurgeTags() error {
 // CanPurgeAll returns nil: every distribution can invalidate "/*".
 func (b *Backend) CanPurgeAll() error { return nil }
 
-// Pace waits until r's invalidation fits in the in-progress limits and
-// takes its share, which the following Purge of r uses. While the backend's
-// own invalidations fill the limits it asks CloudFront (GetInvalidation),
-// every [WithWaitPoll], whether the oldest has completed, until ctx ends.
-// A failed check (a 5xx, a network error, AccessDenied when the
-// credentials lack cloudfront:GetInvalidation) is backends.RetryAfter the
-// poll interval: the dispatcher waits and calls Pace again, without
-// counting an attempt. An invalidation never seen completed stops counting
-// after [WithMaxInvalidationAge].
-// A request larger than the limits (called without a dispatcher) takes
-// nothing here: Purge waits for each of its invalidations in turn.
+// Pace waits until r's next invalidation fits in the in-progress limits
+// and takes its share, which the following Purge of r uses. While the
+// backend's own invalidations fill the limits it asks CloudFront
+// (GetInvalidation), every [WithWaitPoll], whether the oldest has
+// completed, until ctx ends. A failed check (a 5xx, a network error,
+// AccessDenied when the credentials lack cloudfront:GetInvalidation) is
+// backends.RetryAfter the poll interval: the dispatcher waits and calls
+// Pace again, without counting an attempt. An invalidation never seen
+// completed stops counting after [WithMaxInvalidationAge]. For a request
+// larger than the limits, the next invalidation is the first of r's not
+// yet created (see [Backend.Purge]).
 func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cloudfront: %w", context.Cause(ctx))
 	}
 	p := b.planRequest(r)
-	paths, wild := count(p.items)
-	if len(p.items) == 0 || paths > b.maxPaths || wild > b.maxWildcards {
+	parts := chunks(p.items, b.maxPaths, b.maxWildcards)
+	done, _ := b.progressOf(r)
+	if done >= len(parts) {
 		return nil
 	}
+	paths, wild := count(parts[done])
 	if err := b.budget.take(ctx, paths, wild); err != nil {
 		return err
 	}
-	b.budget.reserve(fingerprint(p.items), paths, wild)
+	b.budget.reserve(fingerprint(parts[done]), paths, wild)
 	return nil
 }
 
@@ -212,8 +284,15 @@ func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 // (URLs that share a path are invalidated once), each tag as "#tag" with
 // [WithCacheTags]. The items go in one CreateInvalidation with a fresh
 // CallerReference, or in several when they exceed the in-progress limits
-// (3,000 paths, 15 wildcard paths), each waiting for the limits as Pace
-// does. Purge returns when CloudFront has accepted the invalidations (it
+// (3,000 paths, 15 wildcard paths). Purge never waits for the limits: it
+// creates the invalidations whose share it has (taken by Pace, or free
+// now), and when the next does not fit it returns
+// backends.RetryAfter the poll interval wrapping [ErrInProgressLimits],
+// marked backends.Partial with the objects not yet invalidated when some
+// were. The backend remembers which invalidations of r it created: called
+// again with the same Request (the dispatcher's retry sends the batch's
+// Request again), Purge creates only the rest, so no path is paid for
+// twice. Purge returns when CloudFront has accepted the invalidations (it
 // completes them within minutes); their ids are in Result.IDs
 // ("invalidationId", comma-separated).
 //
@@ -223,33 +302,37 @@ func (b *Backend) Pace(ctx context.Context, r backends.Request) error {
 // or the answer's Retry-After), and so is TooManyInvalidationsInProgress
 // (invalidations created by others fill the limits; the wait is the poll
 // interval); 5xx and network errors are bare, retried with backoff. Every
-// error is an [*Error] (or ctx's). URLs and tags that cannot be invalidated
-// (see [ErrNotInvalidatable]; every tag without WithCacheTags) are reported
-// in a [*RefusedError], marked Permanent and Partial, and the rest is
-// invalidated.
+// error is an [*Error] (or ctx's, or ErrInProgressLimits). URLs and tags
+// that cannot be invalidated (see [ErrNotInvalidatable]; every tag without
+// WithCacheTags) are reported in a [*RefusedError], marked Permanent and
+// Partial, and the rest is invalidated.
 func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
 	res := backends.Result{Backend: b.name, Objects: r.Len()}
 	p := b.planRequest(r)
-	claimed := len(p.items) > 0 && b.budget.claim(fingerprint(p.items))
-	if err := ctx.Err(); err != nil {
-		if claimed {
-			b.budget.free(count(p.items))
-		}
-		return res, fmt.Errorf("cloudfront: %w", context.Cause(ctx))
-	}
-	var ids []string
 	parts := chunks(p.items, b.maxPaths, b.maxWildcards)
-	for i, items := range parts {
+	done, ids := b.progressOf(r)
+	if err := ctx.Err(); err != nil {
+		if done < len(parts) && b.budget.claim(fingerprint(parts[done])) {
+			b.budget.free(count(parts[done]))
+		}
+		return b.result(res, ids), fmt.Errorf("cloudfront: %w", context.Cause(ctx))
+	}
+	for i := done; i < len(parts); i++ {
+		items := parts[i]
 		paths, wild := count(items)
-		if !claimed {
-			if err := b.budget.take(ctx, paths, wild); err != nil {
+		if !(i == done && b.budget.claim(fingerprint(items))) && !b.budget.tryTake(paths, wild) {
+			b.budget.refresh(ctx)
+			if !b.budget.tryTake(paths, wild) {
+				b.setProgress(r, i, ids)
+				err := backends.RetryAfter(b.poll, fmt.Errorf("%w: %d of %d invalidations created, the next (%d paths, %d wildcard paths) waits",
+					ErrInProgressLimits, i, len(parts), paths, wild))
 				return b.result(res, ids), b.partial(p, parts[i:], i > 0, err)
 			}
 		}
-		claimed = false
 		inv, err := b.create(ctx, items)
 		if err != nil {
 			b.budget.free(paths, wild)
+			b.setProgress(r, i, ids)
 			return b.result(res, ids), b.partial(p, parts[i:], i > 0, err)
 		}
 		ids = append(ids, aws.ToString(inv.Id))
@@ -259,6 +342,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 			b.budget.track(aws.ToString(inv.Id), paths, wild)
 		}
 	}
+	b.setProgress(r, 0, nil)
 	res = b.result(res, ids)
 	if len(p.refused) == 0 {
 		return res, nil
@@ -319,9 +403,12 @@ func (b *Backend) result(res backends.Result, ids []string) backends.Result {
 }
 
 // PurgeAll invalidates everything the distribution caches: the path "/*",
-// one wildcard path (billed as one path). It waits for the wildcard
-// in-progress limit as Purge does; the dispatcher calls it for a handoff
-// escalated with dispatcher.WithEscalation and All.
+// one wildcard path (billed as one path). Like Purge it never waits: when
+// the wildcard in-progress limit is full, it asks CloudFront once whether
+// the backend's invalidations completed, and otherwise returns
+// backends.RetryAfter the poll interval wrapping [ErrInProgressLimits]. The
+// dispatcher calls it for a handoff escalated with
+// dispatcher.WithEscalation and All.
 func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
 	return b.Purge(ctx, backends.Request{URLs: []string{AllPath}})
 }

@@ -136,6 +136,12 @@ func (b *budget) pollOnce(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("cloudfront: waiting for the in-progress limits: %w", context.Cause(ctx))
 	}
+	return b.check(ctx)
+}
+
+// check asks CloudFront about the backend's invalidations in progress, as
+// pollOnce does, without waiting first.
+func (b *budget) check(ctx context.Context) error {
 	b.mu.Lock()
 	ids := make([]string, len(b.tracked))
 	for i, t := range b.tracked {
@@ -172,6 +178,41 @@ func (b *budget) pollOnce(ctx context.Context) error {
 		b.complete(id)
 	}
 	return nil
+}
+
+// tryTake takes paths and wildcards from the budget if they fit now, and
+// reports whether they did; it never waits.
+func (b *budget) tryTake(paths, wild int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reclaimLocked(time.Now())
+	if b.paths+paths > b.maxPaths || b.wild+wild > b.maxWildcards {
+		return false
+	}
+	b.paths += paths
+	b.wild += wild
+	return true
+}
+
+// refresh asks CloudFront at once whether the backend's invalidations in
+// progress have completed, unless a waiter is already asking. A failed
+// check is left to the next.
+func (b *budget) refresh(ctx context.Context) {
+	b.mu.Lock()
+	if b.polling || len(b.tracked) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.polling = true
+	b.mu.Unlock()
+	err := b.check(ctx)
+	b.mu.Lock()
+	b.polling = false
+	b.signalLocked()
+	b.mu.Unlock()
+	if err != nil {
+		b.logger.Debug("cloudfront: status check failed", slog.Any("error", err))
+	}
 }
 
 // reclaimLocked gives back reservations no Purge claimed in time, and the

@@ -30,6 +30,12 @@ const ThrottleWait = 2 * time.Second
 // InvalidationCompleted waiter (cloudfront.NewInvalidationCompletedWaiter).
 const DefaultWaitPoll = 20 * time.Second
 
+// ErrInProgressLimits is wrapped by the error of a purge whose next
+// invalidation does not fit in the in-progress limits now; the error is
+// backends.RetryAfter the poll interval, and backends.Partial when some
+// of the request's invalidations were created.
+var ErrInProgressLimits = errors.New("cloudfront: the in-progress limits are full")
+
 // Error is an error answer of the CloudFront API, as the backend reports
 // it: the operation, CloudFront's error code and message, the HTTP status
 // and the request id to quote to AWS support. Callers branch on it with

@@ -132,7 +132,16 @@ func TestInProgressLimitIsWaitedFor(t *testing.T) {
 	t.Run("Purge", func(t *testing.T) {
 		srv := newFake(t, cloudfronttest.WithCompletionDelay(150*time.Millisecond))
 		b := newBackend(t, srv)
-		res, err := b.Purge(t.Context(), backends.NewRequest(urls, nil))
+		req := backends.NewRequest(urls, nil)
+		_, err := b.Purge(t.Context(), req)
+		require.ErrorIs(t, err, cloudfront.ErrInProgressLimits, "Purge does not wait")
+		_, ok := backends.RetryDelay(err)
+		assert.True(t, ok, "retry later")
+		failed, ok := backends.FailedObjects(err)
+		require.True(t, ok)
+		assert.Equal(t, n-cloudfront.MaxPathsInProgress, failed.Len(), "the rest is to be retried")
+		require.NoError(t, b.Pace(t.Context(), req), "Pace waits")
+		res, err := b.Purge(t.Context(), req)
 		require.NoError(t, err)
 		assert.Equal(t, 2, srv.Calls("CreateInvalidation"))
 		assert.Len(t, strings.Split(res.IDs["invalidationId"], ","), 2)
@@ -163,12 +172,15 @@ func TestInProgressLimitIsWaitedFor(t *testing.T) {
 func TestWildcardLimitIsWaitedFor(t *testing.T) {
 	srv := newFake(t, cloudfronttest.WithCompletionDelay(50*time.Millisecond))
 	b := newBackend(t, srv)
+	d, reps := newDispatcher(t, b)
 	var urls []string
 	for c := 'a'; c < 'a'+20; c++ {
 		urls = append(urls, "/"+string(c)+"/*")
 	}
-	_, err := b.Purge(t.Context(), backends.NewRequest(urls, nil))
-	require.NoError(t, err)
+	require.NoError(t, d.Enqueue(t.Context(), backends.NewRequest(urls, nil)))
+	require.NoError(t, d.Flush(t.Context()))
+	require.Len(t, reps.all(), 1)
+	assert.Equal(t, dispatcher.Delivered, reps.all()[0].Outcome)
 	invs := srv.Invalidations()
 	require.Len(t, invs, 2)
 	assert.Len(t, invs[0].Items, cloudfront.MaxWildcardsInProgress)

@@ -3,6 +3,7 @@ package cloudfront_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -129,4 +130,62 @@ func TestPaceFailedCheckIsRetryAfter(t *testing.T) {
 	require.True(t, ok, "%v", err)
 	assert.Equal(t, 5*time.Millisecond, d)
 	assert.False(t, backends.IsPermanent(err))
+}
+
+// A batch larger than the in-progress limits is invalidated chunk by
+// chunk across attempts, each chunk once: Purge never waits inside the
+// attempt's deadline (here shorter than an invalidation), it returns the
+// rest as RetryAfter, and the retry creates only the rest.
+func TestLargeBatchesAreInvalidatedOnce(t *testing.T) {
+	var urls []string
+	for i := range 20 {
+		urls = append(urls, fmt.Sprintf("/w%d/*", i))
+	}
+	for i := range 4000 {
+		urls = append(urls, fmt.Sprintf("/p/%d", i))
+	}
+	srv := newFake(t, cloudfronttest.WithCompletionDelay(300*time.Millisecond))
+	b := newBackend(t, srv, cloudfront.WithWaitPoll(20*time.Millisecond))
+	d, reps := newDispatcher(t, b, dispatcher.WithAttemptTimeout(100*time.Millisecond))
+	require.NoError(t, d.Enqueue(t.Context(), backends.NewRequest(urls, nil)))
+	require.NoError(t, d.Flush(t.Context()))
+	for _, r := range reps.all() {
+		assert.Equal(t, dispatcher.Delivered, r.Outcome, "%v", r.Err)
+	}
+	assert.ElementsMatch(t, urls, srv.Paths(), "every path invalidated exactly once")
+	assert.Empty(t, srv.Ignored())
+	paths, wild := srv.MaxInProgress()
+	assert.LessOrEqual(t, paths, cloudfront.MaxPathsInProgress)
+	assert.LessOrEqual(t, wild, cloudfront.MaxWildcardsInProgress)
+	assert.Zero(t, srv.Calls("CreateInvalidation")-len(srv.Invalidations()), "no refused CreateInvalidation")
+}
+
+// PurgeAll while the backend's wildcard invalidations fill the limit does
+// not wait inside the attempt: it is retried, and succeeds once the limit
+// has room.
+func TestPurgeAllWhileWildcardsAreFull(t *testing.T) {
+	srv := newFake(t, cloudfronttest.WithCompletionDelay(300*time.Millisecond))
+	b := newBackend(t, srv, cloudfront.WithWaitPoll(50*time.Millisecond))
+	d, reps := newDispatcher(t, b, dispatcher.WithAttemptTimeout(100*time.Millisecond),
+		dispatcher.WithEscalation("cloudfront", dispatcher.Escalation{Above: 50, All: true}))
+	var wild []string
+	for i := range cloudfront.MaxWildcardsInProgress {
+		wild = append(wild, fmt.Sprintf("/w%d/*", i))
+	}
+	require.NoError(t, d.Enqueue(t.Context(), backends.NewRequest(wild, nil)))
+	require.NoError(t, d.Flush(t.Context()))
+	_, w := b.InProgress()
+	require.Equal(t, cloudfront.MaxWildcardsInProgress, w, "the wildcard budget is full")
+
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = fmt.Sprintf("/products/%d", i)
+	}
+	require.NoError(t, d.Enqueue(t.Context(), backends.NewRequest(many, nil)))
+	require.NoError(t, d.Flush(t.Context()))
+	all := reps.all()
+	require.Len(t, all, 2)
+	assert.True(t, all[1].All)
+	assert.Equal(t, dispatcher.Delivered, all[1].Outcome, "%v", all[1].Err)
+	assert.ElementsMatch(t, append(wild, cloudfront.AllPath), srv.Paths(), `"/*" invalidated once`)
 }
