@@ -27,6 +27,7 @@ type Backend struct {
 	soft        bool
 	endpoint    string
 	client      *http.Client
+	ownClient   bool // client is the backend's own: Close closes its idle connections
 	hostnames   []string
 	concurrency int
 	pacer       *pacer
@@ -84,7 +85,8 @@ func New(opts ...Option) (*Backend, error) {
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
-	if c.client == nil {
+	own := c.client == nil
+	if own {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = max(c.concurrency, 2)
 		c.client = &http.Client{Transport: t, Timeout: DefaultRequestTimeout}
@@ -96,6 +98,7 @@ func New(opts ...Option) (*Backend, error) {
 		soft:        c.soft,
 		endpoint:    c.endpoint,
 		client:      c.client,
+		ownClient:   own,
 		hostnames:   c.hostnames,
 		concurrency: c.concurrency,
 		pacer:       newPacer(c.hourlyLimit),
@@ -145,12 +148,15 @@ func (b *Backend) CanPurgeTags() error { return nil }
 // requires.
 func (b *Backend) CanPurgeAll() error { return nil }
 
-// Close closes the idle keep-alive connections of the backend's HTTP
-// client; it implements [backends.Closer], so (*dispatcher.Dispatcher).Close
-// calls it after draining. The backend holds no goroutine between calls,
-// so Close does not wait and returns nil; it may be called more than once.
+// Close closes the idle keep-alive connections of the backend's own HTTP
+// client, not of one given to [WithHTTPClient], which its owner may share
+// with other code; it implements [backends.Closer], so
+// (*dispatcher.Dispatcher).Close calls it after draining. The backend
+// holds no goroutine between calls, so Close does not wait and returns
+// nil; it may be called more than once. A later Purge opens new
+// connections.
 func (b *Backend) Close(context.Context) error {
-	if b.client != nil { // nil on the zero Backend
+	if b.ownClient && b.client != nil { // nil on the zero Backend
 		b.client.CloseIdleConnections()
 	}
 	return nil

@@ -104,6 +104,8 @@ func WithEndpoint(endpoint string) Option {
 // WithHTTPClient sets the client that sends requests, for a proxy, custom
 // TLS or a test server. The default is a client of its own with keep-alive
 // connections and a timeout of [DefaultRequestTimeout]. nil is an error.
+// [Backend.Close] closes idle connections only of its own client, never
+// of one given here.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) {
 		if hc == nil {
