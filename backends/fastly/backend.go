@@ -184,7 +184,13 @@ type outcome struct {
 // the dispatcher does.
 //
 // Result.IDs maps each purged cached URL ("www.example.com/posts/1") and
-// each tag to the purge ID Fastly answered. When some objects were not
+// each tag to the purge ID Fastly answered: one entry per object, up to
+// [MaxURLRequests] (500) or [MaxKeysPerRequest] (256) for a batch cut to
+// [Backend.Limits]. It is not capped, because the purge ids are per object
+// and the gormpurge command lists each with its object; the dispatcher
+// logs the map whole (at Debug for a delivered batch, at Warn with each
+// retry of a partly failed one), so keep batches small, or the log level
+// above Warn, when log volume matters. When some objects were not
 // purged the error is a [*FailedError] naming them, wrapped in
 // backends.Partial when the rest was purged (backends.FailedObjects
 // returns them as r held them) and classified: backends.RetryAfter if
