@@ -179,11 +179,21 @@ func (d *Dispatcher) callOnResult(rep Report) {
 	d.cfg.onResult(rep)
 }
 
-// idsAttr groups a backend's result IDs under "ids", in a stable order.
+// idsAttr groups a backend's result IDs under "ids", in a stable order,
+// at most maxLoggedIDs of them.
 func idsAttr(ids map[string]string) slog.Attr {
-	attrs := make([]any, 0, len(ids))
-	for _, k := range slices.Sorted(maps.Keys(ids)) {
+	keys := slices.Sorted(maps.Keys(ids))
+	attrs := make([]any, 0, min(len(keys), maxLoggedIDs)+1)
+	for _, k := range keys[:min(len(keys), maxLoggedIDs)] {
 		attrs = append(attrs, slog.String(k, ids[k]))
+	}
+	if len(keys) > maxLoggedIDs {
+		// A backend may answer an id per object (Fastly: up to 500):
+		// a log record names the first few and counts the rest.
+		attrs = append(attrs, slog.Int("more", len(keys)-maxLoggedIDs))
 	}
 	return slog.Group("ids", attrs...)
 }
+
+// maxLoggedIDs bounds the ids of a Result a log record lists.
+const maxLoggedIDs = 10
