@@ -330,6 +330,14 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 			}
 		}
 		inv, err := b.create(ctx, items)
+		var ce *Error
+		if errors.As(err, &ce) && ce.Code == "TooManyInvalidationsInProgress" {
+			wait := b.budget.saturate()
+			b.logger.Warn("cloudfront: other invalidations fill the distribution's in-progress limits: no invalidation is tried before the wait",
+				slog.Duration("wait", wait))
+		} else if err == nil {
+			b.budget.unsaturate()
+		}
 		if err != nil {
 			b.budget.free(paths, wild)
 			b.setProgress(r, i, ids)

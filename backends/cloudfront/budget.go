@@ -36,7 +36,12 @@ type budget struct {
 	tracked  []tracked                // the backend's invalidations in progress, oldest first
 	reserved map[uint64][]reservation // taken by Pace, by the fingerprint of the request's items
 	polling  bool                     // a waiter is asking CloudFront
-	wake     chan struct{}            // closed when budget is freed or a poll ends
+	// CloudFront refused an invalidation with TooManyInvalidationsInProgress
+	// (others' invalidations fill the limits): no invalidation is tried
+	// before saturatedUntil; backoff doubles with each refusal in a row.
+	saturatedUntil time.Time
+	backoff        time.Duration
+	wake           chan struct{} // closed when budget is freed or a poll ends
 }
 
 type tracked struct {
@@ -83,7 +88,18 @@ func (b *budget) take(ctx context.Context, paths, wild int) error {
 			return fmt.Errorf("cloudfront: waiting for the in-progress limits: %w", context.Cause(ctx))
 		}
 		b.mu.Lock()
-		b.reclaimLocked(time.Now())
+		now := time.Now()
+		b.reclaimLocked(now)
+		if wait := b.saturatedUntil.Sub(now); wait > 0 {
+			b.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			continue
+		}
 		if b.paths+paths <= b.maxPaths && b.wild+wild <= b.maxWildcards {
 			b.paths += paths
 			b.wild += wild
@@ -185,13 +201,41 @@ func (b *budget) check(ctx context.Context) error {
 func (b *budget) tryTake(paths, wild int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.reclaimLocked(time.Now())
-	if b.paths+paths > b.maxPaths || b.wild+wild > b.maxWildcards {
+	now := time.Now()
+	b.reclaimLocked(now)
+	if now.Before(b.saturatedUntil) || b.paths+paths > b.maxPaths || b.wild+wild > b.maxWildcards {
 		return false
 	}
 	b.paths += paths
 	b.wild += wild
 	return true
+}
+
+// maxSaturationBackoff bounds the wait after TooManyInvalidationsInProgress
+// refusals in a row.
+const maxSaturationBackoff = 5 * time.Minute
+
+// saturate records that CloudFront refused an invalidation with
+// TooManyInvalidationsInProgress: take and tryTake let no invalidation
+// through for the poll interval, doubled with each refusal in a row up to
+// maxSaturationBackoff. It returns the wait.
+func (b *budget) saturate() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.backoff == 0 {
+		b.backoff = b.poll
+	} else {
+		b.backoff = min(2*b.backoff, max(maxSaturationBackoff, b.poll))
+	}
+	b.saturatedUntil = time.Now().Add(b.backoff)
+	return b.backoff
+}
+
+// unsaturate records that CloudFront accepted an invalidation.
+func (b *budget) unsaturate() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.backoff, b.saturatedUntil = 0, time.Time{}
 }
 
 // refresh asks CloudFront at once whether the backend's invalidations in

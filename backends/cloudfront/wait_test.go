@@ -189,3 +189,28 @@ func TestPurgeAllWhileWildcardsAreFull(t *testing.T) {
 	assert.Equal(t, dispatcher.Delivered, all[1].Outcome, "%v", all[1].Err)
 	assert.ElementsMatch(t, append(wild, cloudfront.AllPath), srv.Paths(), `"/*" invalidated once`)
 }
+
+// Invalidations made by others fill the limits for longer than the
+// dispatcher's attempts would last if each refusal were retried after the
+// poll interval: the backend backs off in Pace, which is not an attempt,
+// and the batch is delivered once they complete.
+func TestOthersInvalidationsAreWaitedForInPace(t *testing.T) {
+	srv := newFake(t, cloudfronttest.WithInProgressLimits(10, 15), cloudfronttest.WithCompletionDelay(700*time.Millisecond))
+	other := newBackend(t, srv)
+	urls := make([]string, 10)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("/other/%d", i)
+	}
+	_, err := other.Purge(t.Context(), backends.NewRequest(urls, nil))
+	require.NoError(t, err)
+
+	b := newBackend(t, srv, cloudfront.WithWaitPoll(10*time.Millisecond))
+	d, reps := newDispatcher(t, b, dispatcher.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	require.NoError(t, d.Enqueue(t.Context(), backends.NewRequest([]string{"/mine"}, nil)))
+	require.NoError(t, d.Flush(t.Context()))
+	all := reps.all()
+	require.Len(t, all, 1)
+	assert.Equal(t, dispatcher.Delivered, all[0].Outcome, "%v", all[0].Err)
+	assert.Less(t, all[0].Attempts, dispatcher.DefaultMaxAttempts)
+	assert.Contains(t, srv.Paths(), "/mine")
+}
