@@ -435,6 +435,9 @@ func (b *Backend) create(ctx context.Context, items []string) (*types.Invalidati
 		return nil, b.classify(ctx, "CreateInvalidation", len(items), err)
 	}
 	if out.Invalidation == nil || out.Invalidation.Id == nil {
+		if ctx.Err() != nil { // the answer was cut short by ctx
+			return nil, fmt.Errorf("cloudfront: CreateInvalidation on distribution %s: %w", b.distribution, context.Cause(ctx))
+		}
 		return nil, &Error{Op: "CreateInvalidation", Distribution: b.distribution, Paths: len(items), Message: "the answer names no invalidation"}
 	}
 	b.logger.Debug("cloudfront: invalidation created", slog.String("id", aws.ToString(out.Invalidation.Id)),
