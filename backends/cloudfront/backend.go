@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	cf "github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
@@ -32,6 +34,7 @@ type Backend struct {
 	distribution string
 	client       *cf.Client
 	httpClient   aws.HTTPClient
+	ownClient    bool // httpClient was made by New, not given by the caller
 	cacheTags    bool
 	poll         time.Duration
 	maxPaths     int
@@ -158,8 +161,24 @@ func New(ctx context.Context, opts ...Option) (*Backend, error) {
 	if awsCfg.Region == "" {
 		awsCfg.Region = DefaultRegion
 	}
-	if c.httpClient != nil {
+	ownClient := false
+	switch {
+	case c.httpClient != nil:
 		awsCfg.HTTPClient = c.httpClient
+	case c.awsConfig == nil || awsCfg.HTTPClient == nil || isBuildable(awsCfg.HTTPClient):
+		// The default configuration's client (or the SDK's, which
+		// NewFromConfig would make) is the backend's own: Close closes its
+		// idle connections. A client in the caller's aws.Config may be
+		// shared with other AWS clients and is left alone.
+		bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient)
+		if !ok {
+			bc = awshttp.NewBuildableClient()
+		}
+		// A BuildableClient cannot close its connections: the same
+		// transport settings in an http.Client that can.
+		awsCfg.HTTPClient = &http.Client{Transport: bc.GetTransport(), Timeout: bc.GetTimeout(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		ownClient = true
 	}
 	awsCfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} } // the dispatcher retries
 	client := cf.NewFromConfig(awsCfg, func(o *cf.Options) {
@@ -172,6 +191,7 @@ func New(ctx context.Context, opts ...Option) (*Backend, error) {
 		distribution: c.distribution,
 		client:       client,
 		httpClient:   awsCfg.HTTPClient,
+		ownClient:    ownClient,
 		cacheTags:    c.cacheTags,
 		poll:         c.poll,
 		maxPaths:     c.maxPaths,
@@ -181,6 +201,13 @@ func New(ctx context.Context, opts ...Option) (*Backend, error) {
 	}
 	b.budget = newBudget(c.maxPaths, c.maxWildcards, c.poll, c.maxAge, b.completed, b.logger)
 	return b, nil
+}
+
+// isBuildable reports whether hc is the SDK's default client, which is
+// not shared: each AWS client built with it has its own connections.
+func isBuildable(hc aws.HTTPClient) bool {
+	_, ok := hc.(*awshttp.BuildableClient)
+	return ok
 }
 
 func hasOption(errs []error, option string) bool {
@@ -459,11 +486,17 @@ func (b *Backend) completed(ctx context.Context, id string) (bool, error) {
 // those about to be created.
 func (b *Backend) InProgress() (paths, wildcards int) { return b.budget.inProgress() }
 
-// Close closes the idle connections of the backend's HTTP client; it
-// implements [backends.Closer], so (*dispatcher.Dispatcher).Close calls it
-// after draining. The backend holds no goroutine: Close does not wait, and
+// Close closes the idle connections of the HTTP client the backend made
+// (the SDK's default one); a client given with [WithHTTPClient] or in
+// [WithAWSConfig]'s configuration belongs to the caller, who may share it
+// with other AWS clients, and is left alone. Close implements
+// [backends.Closer], so (*dispatcher.Dispatcher).Close calls it after
+// draining. The backend holds no goroutine: Close does not wait, and
 // returns nil; it may be called more than once.
 func (b *Backend) Close(context.Context) error {
+	if !b.ownClient {
+		return nil
+	}
 	if c, ok := b.httpClient.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}

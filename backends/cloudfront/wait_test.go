@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,4 +214,28 @@ func TestOthersInvalidationsAreWaitedForInPace(t *testing.T) {
 	assert.Equal(t, dispatcher.Delivered, all[0].Outcome, "%v", all[0].Err)
 	assert.Less(t, all[0].Attempts, dispatcher.DefaultMaxAttempts)
 	assert.Contains(t, srv.Paths(), "/mine")
+}
+
+// closeCounter is an HTTP client that counts CloseIdleConnections.
+type closeCounter struct {
+	*http.Client
+	closed atomic.Int32
+}
+
+func (c *closeCounter) CloseIdleConnections() { c.closed.Add(1) }
+
+// Close leaves alone the HTTP client of the caller's aws.Config, which
+// other AWS clients may share.
+func TestCloseLeavesTheCallersClient(t *testing.T) {
+	srv := newFake(t)
+	shared := &closeCounter{Client: srv.Client()}
+	cfg := srv.AWSConfig()
+	cfg.HTTPClient = shared
+	b, err := cloudfront.New(t.Context(), cloudfront.WithDistribution(srv.Distribution()), cloudfront.WithAWSConfig(cfg),
+		cloudfront.WithEndpoint(srv.URL()), cloudfront.WithLogger(quiet))
+	require.NoError(t, err)
+	_, err = b.Purge(t.Context(), backends.Request{URLs: []string{"/a"}})
+	require.NoError(t, err)
+	require.NoError(t, b.Close(t.Context()))
+	assert.Zero(t, shared.closed.Load(), "the caller's client is not closed")
 }
