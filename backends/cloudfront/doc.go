@@ -18,10 +18,17 @@
 // in progress and, when the next one would exceed a limit, waits (in
 // [Backend.Pace], which the dispatcher calls outside the attempt's
 // deadline) for earlier ones to complete, asking CloudFront with
-// GetInvalidation every [WithWaitPoll], instead of failing. When others'
+// GetInvalidation every [WithWaitPoll], instead of failing; a failed check
+// is retried, and an invalidation never seen completed stops counting
+// after [WithMaxInvalidationAge]. Purge itself never waits: a batch larger
+// than the limits is invalidated one chunk per attempt, the rest returned
+// as backends.RetryAfter and backends.Partial, and the retry of the same
+// Request creates only the chunks not yet created. When others'
 // invalidations fill the limits, CloudFront's refusal is
-// backends.RetryAfter. The credentials need cloudfront:CreateInvalidation
-// and cloudfront:GetInvalidation on the distribution.
+// backends.RetryAfter, and the backend backs off in Pace (poll interval,
+// doubled per refusal in a row, up to 5 minutes). The credentials need
+// cloudfront:CreateInvalidation and cloudfront:GetInvalidation on the
+// distribution. A tag is never a wildcard.
 //
 // Every invalidation has a CallerReference of its own: a random prefix
 // drawn at [New] and a counter. CloudFront answers a reused reference with

@@ -97,8 +97,12 @@ func InvalidationPath(rawURL string) (string, error) {
 }
 
 // isWildcard reports whether an invalidation path or item counts against
-// MaxWildcardsInProgress.
-func isWildcard(item string) bool { return strings.HasSuffix(item, "*") }
+// MaxWildcardsInProgress: a path ending in "*". A tag item ("#tag") is
+// never a wildcard: CloudFront's tags have no wildcard syntax, "*" is an
+// ordinary character of a tag.
+func isWildcard(item string) bool {
+	return strings.HasPrefix(item, "/") && strings.HasSuffix(item, "*")
+}
 
 // tagItem returns the invalidation item of a cache tag: "#" and the tag.
 func tagItem(tag string) (string, error) {

@@ -239,3 +239,41 @@ func TestCloseLeavesTheCallersClient(t *testing.T) {
 	require.NoError(t, b.Close(t.Context()))
 	assert.Zero(t, shared.closed.Load(), "the caller's client is not closed")
 }
+
+// CloudFront's tags have no wildcard: tags ending in "*" do not count
+// against the wildcard limit, so 20 of them are one invalidation.
+func TestTagsEndingInStarAreNotWildcards(t *testing.T) {
+	srv := newFake(t, cloudfronttest.WithCacheTags(), cloudfronttest.WithCompletionDelay(time.Hour))
+	b := newBackend(t, srv, cloudfront.WithCacheTags())
+	var tags []string
+	for i := range 20 {
+		tags = append(tags, fmt.Sprintf("t%d*", i))
+	}
+	_, err := b.Purge(t.Context(), backends.NewRequest(nil, tags))
+	require.NoError(t, err)
+	assert.Len(t, srv.Invalidations(), 1)
+	_, wild := b.InProgress()
+	assert.Zero(t, wild)
+}
+
+// With AWS_REGION=eu-west-1 and an endpoint, the SDK signs for
+// eu-west-1; the fake, like CloudFront, accepts it.
+func TestConfiguredRegionIsAccepted(t *testing.T) {
+	srv := newFake(t)
+	creds := srv.Credentials()
+	t.Setenv("AWS_ACCESS_KEY_ID", creds.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", creds.SecretAccessKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	b, err := cloudfront.New(t.Context(), cloudfront.WithDistribution(srv.Distribution()),
+		cloudfront.WithEndpoint(srv.URL()), cloudfront.WithHTTPClient(srv.Client()), cloudfront.WithLogger(quiet))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	_, err = b.Purge(t.Context(), backends.Request{URLs: []string{"/eu"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/eu"}, srv.Paths())
+}

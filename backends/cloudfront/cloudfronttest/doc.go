@@ -8,7 +8,9 @@
 // documents them:
 //
 //   - every request must carry a valid AWS Signature Version 4 for service
-//     cloudfront in us-east-1, made with the server's credentials
+//     cloudfront (in the region of its credential scope: us-east-1, or the
+//     configured region the SDK signs for when given an endpoint), made
+//     with the server's credentials
 //     ([Server.Credentials], [Server.AWSConfig]); a bad one is answered 403
 //     SignatureDoesNotMatch (an unknown key InvalidClientTokenId) in
 //     CloudFront's error XML;
@@ -21,7 +23,8 @@
 //     invalidates nothing new); with other paths, 409
 //     InvalidationBatchAlreadyExists;
 //   - the distribution's invalidations in progress may hold at most 3,000
-//     individual and 15 wildcard paths: one more is answered 400
+//     individual and 15 wildcard paths (paths ending in "*"; a "#tag" item
+//     is never a wildcard): one more is answered 400
 //     TooManyInvalidationsInProgress, and a batch larger than the limits 413
 //     BatchTooLarge. Each invalidation stays InProgress for the delay of
 //     [WithCompletionDelay], then is Completed.

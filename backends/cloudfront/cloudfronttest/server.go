@@ -25,7 +25,10 @@ const APIVersion = "2020-05-31"
 // bodies.
 const Namespace = "http://cloudfront.amazonaws.com/doc/" + APIVersion + "/"
 
-// SigningRegion is the region CloudFront requests are signed for.
+// SigningRegion is the region CloudFront requests are normally signed for,
+// and the region of [Server.AWSConfig]; the fake accepts a signature for
+// any region, as the SDK signs with the configured region when given an
+// endpoint.
 const SigningRegion = "us-east-1"
 
 // DefaultDistribution is the id of the fake's distribution when
@@ -482,7 +485,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, dist string, bod
 			writeError(w, http.StatusBadRequest, "InvalidArgument", msg)
 			return
 		}
-		if strings.HasSuffix(it, "*") {
+		if isWildcard(it) {
 			wild++
 		} else {
 			paths++
@@ -544,6 +547,12 @@ func (s *Server) checkItem(it string) string {
 	return ""
 }
 
+// isWildcard reports whether an item counts against the wildcard limit: a
+// path ending in "*". Cache tags ("#tag") have no wildcard.
+func isWildcard(item string) bool {
+	return strings.HasPrefix(item, "/") && strings.HasSuffix(item, "*")
+}
+
 func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
@@ -558,7 +567,7 @@ func (s *Server) inProgressLocked(dist string, now time.Time) (paths, wild int) 
 			continue
 		}
 		for _, it := range inv.Items {
-			if strings.HasSuffix(it, "*") {
+			if isWildcard(it) {
 				wild++
 			} else {
 				paths++

@@ -30,10 +30,16 @@ func newServer(t *testing.T, opts ...cloudfronttest.Option) *cloudfronttest.Serv
 // send signs a request with creds using the SDK's signer and sends it.
 func send(t *testing.T, srv *cloudfronttest.Server, creds aws.Credentials, method, path, body string, tamper func(*http.Request)) (int, string) {
 	t.Helper()
+	return sendRegion(t, srv, creds, "us-east-1", method, path, body, tamper)
+}
+
+// sendRegion is send signing for region.
+func sendRegion(t *testing.T, srv *cloudfronttest.Server, creds aws.Credentials, region, method, path, body string, tamper func(*http.Request)) (int, string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL()+path, strings.NewReader(body))
 	require.NoError(t, err)
 	sum := sha256.Sum256([]byte(body))
-	require.NoError(t, v4.NewSigner().SignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]), "cloudfront", "us-east-1", time.Now()))
+	require.NoError(t, v4.NewSigner().SignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]), "cloudfront", region, time.Now()))
 	if tamper != nil {
 		tamper(req)
 	}
@@ -263,4 +269,31 @@ func TestFailNextOnGetInvalidation(t *testing.T) {
 	status, _ = send(t, srv, srv.Credentials(), http.MethodGet, get, "", nil)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Panics(t, func() { srv.FailNextOn("ListInvalidations", 500, 1) })
+}
+
+// The fake's canonical query sorts by name then value, as the SDK's signer
+// does: a name that is a prefix of another ("a" and "a-b") is signed
+// right. And it accepts the region the request was signed for.
+func TestSignatureQueryOrderAndRegion(t *testing.T) {
+	srv := newServer(t)
+	status, body := send(t, srv, srv.Credentials(), http.MethodPost, createPath, batch("r1", 1, "/a"), nil)
+	require.Equal(t, http.StatusCreated, status, body)
+	id := body[strings.Index(body, "<Id>")+4 : strings.Index(body, "</Id>")]
+	for _, query := range []string{"?a-b=1&a=2", "?a=2&a-b=1", "?ab=1&a=1&a=0"} {
+		status, body = send(t, srv, srv.Credentials(), http.MethodGet, createPath+"/"+id+query, "", nil)
+		assert.Equal(t, http.StatusOK, status, "%s: %s", query, body)
+	}
+	status, body = sendRegion(t, srv, srv.Credentials(), "eu-west-1", http.MethodPost, createPath, batch("r2", 1, "/b"), nil)
+	assert.Equal(t, http.StatusCreated, status, body)
+}
+
+// Cache tags have no wildcard: "#tag*" does not count against the wildcard
+// limit.
+func TestTagsAreNotWildcards(t *testing.T) {
+	srv := newServer(t, cloudfronttest.WithCacheTags(), cloudfronttest.WithInProgressLimits(10, 1), cloudfronttest.WithCompletionDelay(time.Hour))
+	status, body := send(t, srv, srv.Credentials(), http.MethodPost, createPath, batch("r1", 3, "#a*", "#b*", "/c/*"), nil)
+	require.Equal(t, http.StatusCreated, status, body)
+	paths, wild := srv.MaxInProgress()
+	assert.Equal(t, 2, paths)
+	assert.Equal(t, 1, wild)
 }

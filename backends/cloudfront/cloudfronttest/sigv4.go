@@ -20,7 +20,9 @@ type sigv4Error struct {
 }
 
 // verifySigV4 checks r's AWS Signature Version 4 (the Authorization
-// header) for service "cloudfront" in region us-east-1 against the
+// header) for service "cloudfront", in whatever region its credential
+// scope names (CloudFront is global; the SDK signs for us-east-1, or for
+// the configured region when an endpoint is given), against the
 // server's credentials, with the payload body. It is written from AWS's
 // description of the signing process, independently of the SDK's signer.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
@@ -51,7 +53,7 @@ func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *sigv4
 	if accessKey != s.creds.AccessKeyID {
 		return &sigv4Error{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid."}
 	}
-	if region != SigningRegion || service != "cloudfront" {
+	if region == "" || service != "cloudfront" {
 		return &sigv4Error{http.StatusForbidden, "SignatureDoesNotMatch", fmt.Sprintf("Credential should be scoped to a valid region and service 'cloudfront', not '%s/%s'.", region, service)}
 	}
 	if s.creds.SessionToken != "" && r.Header.Get("X-Amz-Security-Token") != s.creds.SessionToken {
@@ -150,15 +152,27 @@ func escapePath(p string) string {
 	return b.String()
 }
 
-// canonicalQuery sorts and encodes the query parameters.
+// canonicalQuery encodes the query parameters and sorts them by encoded
+// name, then by encoded value, as SigV4 specifies (sorting "name=value"
+// strings would put "a-b=1" before "a=1", since "-" sorts before "=").
 func canonicalQuery(q url.Values) string {
-	var parts []string
+	type kv struct{ k, v string }
+	var pairs []kv
 	for k, vs := range q {
 		for _, v := range vs {
-			parts = append(parts, awsEscape(k)+"="+awsEscape(v))
+			pairs = append(pairs, kv{awsEscape(k), awsEscape(v)})
 		}
 	}
-	sort.Strings(parts)
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].k != pairs[j].k {
+			return pairs[i].k < pairs[j].k
+		}
+		return pairs[i].v < pairs[j].v
+	})
+	parts := make([]string, len(pairs))
+	for i, p := range pairs {
+		parts[i] = p.k + "=" + p.v
+	}
 	return strings.Join(parts, "&")
 }
 
