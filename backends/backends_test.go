@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"testing"
 	"time"
 
@@ -121,5 +123,70 @@ func TestPartial(t *testing.T) {
 		got, ok := backends.FailedObjects(err)
 		assert.False(t, ok, "%v", err)
 		assert.True(t, got.Empty())
+	}
+}
+
+func TestRejectedError(t *testing.T) {
+	tests := []struct {
+		name string
+		err  *backends.RejectedError
+		want string
+	}{
+		{
+			"named",
+			&backends.RejectedError{Backend: "akamai", Rejected: []backends.Rejected{{Object: "https://a.example/x", Reason: "403"}}, Purged: 2},
+			`akamai: 1 objects not purged (2 purged): "https://a.example/x": 403`,
+		},
+		{
+			"unnamed",
+			&backends.RejectedError{Rejected: []backends.Rejected{{Object: "t", Reason: "bad"}, {Object: "u", Reason: "worse"}}},
+			`2 objects not purged (0 purged): "t": bad; "u": worse`,
+		},
+		{
+			"more than five",
+			&backends.RejectedError{Backend: "cdn", Rejected: []backends.Rejected{{"a", "r"}, {"b", "r"}, {"c", "r"}, {"d", "r"}, {"e", "r"}, {"f", "r"}, {"g", "r"}}, Purged: 1},
+			`cdn: 7 objects not purged (1 purged): "a": r; "b": r; "c": r; "d": r; "e": r; and 2 more`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.err.Error())
+			err := backends.Permanent(backends.Partial(backends.NewRequest([]string{"/x"}, nil), fmt.Errorf("wrapped: %w", tt.err)))
+			var got *backends.RejectedError
+			require.ErrorAs(t, err, &got)
+			assert.Same(t, tt.err, got)
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		header string
+		want   time.Duration
+		ok     bool
+	}{
+		{"seconds", "7", 7 * time.Second, true},
+		{"spaces", " 7 ", 7 * time.Second, true},
+		{"zero", "0", 0, true},
+		{"date ahead", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{"date past", now.Add(-time.Minute).Format(http.TimeFormat), -time.Minute, true},
+		{"huge", "99999999999999999999999", time.Duration(math.MaxInt64), true},
+		{"missing", "", 0, false},
+		{"negative", "-5", 0, false},
+		{"fraction", "1.5", 0, false},
+		{"garbage", "soon", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.header != "" {
+				h.Set("Retry-After", tt.header)
+			}
+			got, ok := backends.ParseRetryAfter(h, now)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
 	}
 }

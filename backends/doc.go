@@ -69,6 +69,11 @@
 //     was purged, in the form the Request held them, so that only they
 //     count as failed. It combines with Permanent and RetryAfter.
 //
+// A service that refuses single objects of a request by name (Akamai,
+// Cloudflare) reports them in a [RejectedError], marked Permanent and
+// Partial, so that callers find every backend's refusals with one
+// errors.As. A 429's Retry-After header is read with [ParseRetryAfter].
+//
 // Wrap errors with %w so the marks survive, and keep secrets (tokens,
 // passwords, signed headers) out of every error and log line; name a URL
 // that may carry a credential with [RedactURL].

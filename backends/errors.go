@@ -3,6 +3,10 @@ package backends
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -90,3 +94,92 @@ type partialError struct {
 
 func (e *partialError) Error() string { return e.err.Error() }
 func (e *partialError) Unwrap() error { return e.err }
+
+// Rejected is one object that a backend did not purge, and why.
+type Rejected struct {
+	// Object is the object as the backend sent it, or would have: a
+	// canonical absolute URL, a tag, a CP code.
+	Object string
+	// Reason says why it was not purged: the service's refusal, or why
+	// it could not be sent.
+	Reason string
+}
+
+// RejectedError reports objects that a backend's service refused by name,
+// or that could never be sent (a site-relative path with no hostname, a tag
+// the service does not accept), while the rest of the batch was purged.
+// Use it in a backend whose service refuses single objects of a request,
+// wrapped in [Permanent], since retrying cannot help, and in [Partial]
+// with the refused objects as the Request held them (Rejected holds them
+// as they were sent). Callers find it with errors.As:
+//
+//	var rej *backends.RejectedError
+//	if errors.As(err, &rej) {
+//		for _, r := range rej.Rejected { ... }
+//	}
+//
+// The Akamai and Cloudflare backends' RejectedError is this type.
+type RejectedError struct {
+	// Backend is the backend's kind, such as "akamai": it starts the
+	// message.
+	Backend string
+	// Rejected lists each refused object with its reason.
+	Rejected []Rejected
+	// Purged is the number of objects of the batch that were accepted.
+	Purged int
+}
+
+// Error names the backend, the counts, and the first five refused objects
+// with their reasons.
+func (e *RejectedError) Error() string {
+	var b strings.Builder
+	if e.Backend != "" {
+		b.WriteString(e.Backend + ": ")
+	}
+	fmt.Fprintf(&b, "%d objects not purged (%d purged): ", len(e.Rejected), e.Purged)
+	for i, r := range e.Rejected {
+		if i == 5 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Rejected)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%q: %s", r.Object, r.Reason)
+	}
+	return b.String()
+}
+
+// ParseRetryAfter reads the Retry-After header of h, delay-seconds (a
+// whole number) or an HTTP date, as the wait it asks for from now: a date
+// in the past gives a wait of 0 or less. It reports false when the header
+// is missing or holds neither. Use it in a backend that honours an HTTP
+// API's Retry-After, and bound the wait to what the API documents before
+// marking the error with [RetryAfter].
+func ParseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if isDigits(v) {
+		s, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || s > int64(math.MaxInt64/time.Second) {
+			return time.Duration(math.MaxInt64), true // more than anyone waits
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now), true
+	}
+	return 0, false
+}
+
+// isDigits reports whether s is made of ASCII digits only.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

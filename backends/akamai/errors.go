@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // Error is an answer from Fast Purge other than 201: Akamai's problem
@@ -63,41 +65,19 @@ func statusHint(status int) string {
 	return ""
 }
 
-// Rejected is one object that was not purged, and why.
-type Rejected struct {
-	Object string
-	Reason string
-}
+// Rejected is one object that was not purged, and why: a
+// [backends.Rejected].
+type Rejected = backends.Rejected
 
 // RejectedError reports objects that Akamai refused, or that could never
 // be sent (a site-relative path with no hostname, a forbidden character in
-// a tag), while the rest of the batch was purged. It is returned wrapped in
-// backends.Permanent, since retrying cannot help, and, by [Backend.Purge],
-// in backends.Partial: backends.FailedObjects then returns the refused
-// objects as the purged Request held them, where Rejected holds them as
-// they were sent.
-type RejectedError struct {
-	// Rejected lists each refused object with its reason.
-	Rejected []Rejected
-	// Purged is the number of objects of the batch that were accepted.
-	Purged int
-}
-
-func (e *RejectedError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "akamai: %d objects not purged (%d purged): ", len(e.Rejected), e.Purged)
-	for i, r := range e.Rejected {
-		if i == 5 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Rejected)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%q: %s", r.Object, r.Reason)
-	}
-	return b.String()
-}
+// a tag), while the rest of the batch was purged: a
+// [backends.RejectedError] whose Backend is "akamai". It is returned
+// wrapped in backends.Permanent, since retrying cannot help, and, by
+// [Backend.Purge], in backends.Partial: backends.FailedObjects then
+// returns the refused objects as the purged Request held them, where
+// Rejected holds them as they were sent.
+type RejectedError = backends.RejectedError
 
 // ErrRateLimited is matched by the error of a purge that did not fit in the
 // rate limit, on the client's own pacing or on a 429 from Akamai.

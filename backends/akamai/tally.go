@@ -19,7 +19,7 @@ func (b *Backend) finish(t *tally, objects int, rejected []Rejected) (backends.R
 	for _, r := range rejected {
 		b.logger.Warn("akamai: object not purged", slog.String("object", r.Object), slog.String("reason", r.Reason))
 	}
-	return res, backends.Permanent(&RejectedError{Rejected: rejected, Purged: t.accepted})
+	return res, backends.Permanent(&RejectedError{Backend: "akamai", Rejected: rejected, Purged: t.accepted})
 }
 
 // tally collects what the requests of one call achieved.

@@ -331,7 +331,7 @@ func (b *Backend) Purge(ctx context.Context, r backends.Request) (backends.Resul
 	for _, x := range bad {
 		b.logger.Warn("cloudflare: object not purged", slog.String("object", x.Object), slog.String("reason", x.Reason))
 	}
-	err := &RejectedError{Rejected: bad, Purged: t.accepted}
+	err := &RejectedError{Backend: "cloudflare", Rejected: bad, Purged: t.accepted}
 	return res, backends.Permanent(backends.Partial(b.failedObjects(r, bad), err))
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // APIError is one entry of the errors of Cloudflare's answer.
@@ -112,37 +114,15 @@ func (e *Error) hint() string {
 	return ""
 }
 
-// Rejected is one object that was not purged, and why.
-type Rejected struct {
-	Object string
-	Reason string
-}
+// Rejected is one object that was not purged, and why: a
+// [backends.Rejected].
+type Rejected = backends.Rejected
 
 // RejectedError reports objects that Cloudflare refused by name, or that
 // could never be sent (a site-relative path with no hostname, a tag
-// Cloudflare does not accept), while the rest of the batch was purged. It
-// is returned wrapped in backends.Permanent and backends.Partial:
+// Cloudflare does not accept), while the rest of the batch was purged: a
+// [backends.RejectedError] whose Backend is "cloudflare". It is returned
+// wrapped in backends.Permanent and backends.Partial:
 // backends.FailedObjects returns the refused objects as the purged Request
 // held them, where Rejected holds them as they were sent.
-type RejectedError struct {
-	// Rejected lists each refused object with its reason.
-	Rejected []Rejected
-	// Purged is the number of objects of the batch that were accepted.
-	Purged int
-}
-
-func (e *RejectedError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "cloudflare: %d objects not purged (%d purged): ", len(e.Rejected), e.Purged)
-	for i, r := range e.Rejected {
-		if i == 5 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Rejected)-i)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%q: %s", r.Object, r.Reason)
-	}
-	return b.String()
-}
+type RejectedError = backends.RejectedError

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -115,7 +114,7 @@ func (b *Backend) send(ctx context.Context, q request, t *tally) error {
 	apiErr := &Error{Status: resp.StatusCode, Errors: a.Errors, Kind: q.kind, Objects: len(q.objects)}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || apiErr.has(rateCodes...):
-		wait := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		wait := retryAfter(resp.Header, time.Now())
 		apiErr.RetryAfter = wait
 		b.pacer.block(time.Now().Add(wait))
 		b.logger.Warn("cloudflare: rate limited", slog.String("kind", q.kind), slog.Int("objects", len(q.objects)), slog.Duration("wait", wait))
@@ -188,17 +187,12 @@ func refusedObjects(objects []string, errs []APIError) (refused, rest []string) 
 	return refused, slices.Clip(rest)
 }
 
-// retryAfter reads a Retry-After header: seconds or an HTTP date. It
-// returns DefaultRateLimitWait when the header says nothing usable.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if s, err := strconv.ParseFloat(h, 64); err == nil && s > 0 && s <= 3600 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := t.Sub(now); d > 0 && d <= time.Hour {
-			return d
-		}
+// retryAfter returns the wait a 429's Retry-After header asks for (see
+// backends.ParseRetryAfter), or DefaultRateLimitWait when it says nothing
+// usable: no wait, or one over an hour.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if d, ok := backends.ParseRetryAfter(h, now); ok && d > 0 && d <= time.Hour {
+		return d
 	}
 	return DefaultRateLimitWait
 }

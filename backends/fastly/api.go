@@ -209,18 +209,12 @@ func (b *Backend) scrub(s string) string {
 }
 
 // rateLimitWait returns how long to wait after a 429: Retry-After (seconds
-// or an HTTP date) when given, else the time until Fastly-RateLimit-Reset
-// when no requests remain, else DefaultRateLimitWait. The wait is at least
-// a second and at most an hour and a minute.
+// or an HTTP date, read by backends.ParseRetryAfter) when given, else the
+// time until Fastly-RateLimit-Reset when no requests remain, else
+// DefaultRateLimitWait. The wait is at least a second and at most an hour
+// and a minute.
 func rateLimitWait(h http.Header, now time.Time) time.Duration {
-	var wait time.Duration
-	if ra := strings.TrimSpace(h.Get("Retry-After")); ra != "" {
-		if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
-			wait = time.Duration(s) * time.Second
-		} else if t, err := http.ParseTime(ra); err == nil {
-			wait = t.Sub(now)
-		}
-	}
+	wait, _ := backends.ParseRetryAfter(h, now)
 	if wait <= 0 {
 		if reset, ok := exhausted(h); ok {
 			wait = reset.Sub(now)
