@@ -50,12 +50,6 @@ type Call struct {
 	Body    []byte
 }
 
-// failure is a pending FailNext.
-type failure struct {
-	status int
-	times  int
-}
-
 // FailNext makes the next times correctly signed requests fail with status
 // (such as 500, 503, 504, 507, 429, 403 or 400) and a realistic body, before
 // any other check: they are not recorded as purges and spend no tokens. A 429
@@ -65,12 +59,9 @@ type failure struct {
 // if status is not between 200 and 599; times of 0 or less does nothing.
 func (s *Server) FailNext(status, times int) {
 	checkStatus("FailNext", status)
-	if times <= 0 {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{status: status, times: times})
+	s.failures.Add(status, times)
 }
 
 // Respond installs a hook that sees every correctly signed request not taken
@@ -134,7 +125,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.purges = nil
 	s.responses = map[int]int{}
-	s.failures = nil
+	s.failures.Reset()
 	s.hook = nil
 	s.seq = 0
 	s.resetBucketsLocked()

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends/akamai"
+	"github.com/gormpurge/gormpurge/backends/internal/fakeapi"
 )
 
 // Server is a fake Fast Purge v3 API on a local TLS port: it checks EdgeGrid
@@ -32,7 +32,7 @@ type Server struct {
 	objects    map[akamai.Kind]*bucket
 	purges     []Purge
 	responses  map[int]int
-	failures   []failure
+	failures   fakeapi.Failures
 	hook       func(Call) (int, bool)
 	seq        int
 	nonces     map[string]time.Time // nonce -> when it may be forgotten (WithNow clock)
@@ -63,8 +63,7 @@ func NewServer(opts ...Option) *Server {
 		noncePrune: minNoncePrune,
 	}
 	s.resetBucketsLocked() // nobody else sees s yet
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS noise from clients that do not trust the certificate
+	s.ts = fakeapi.NewUnstarted(s.serveHTTP)
 	s.creds = akamai.Credentials{
 		Host:         s.ts.Listener.Addr().String(),
 		ClientToken:  "akab-" + randomString(lowerAlnum, 16) + "-" + randomString(lowerAlnum, 16),
@@ -197,7 +196,7 @@ func (s *Server) handle(r *http.Request, body []byte) *reply {
 	s.mu.Lock()
 	s.seq++
 	call.Seq = s.seq
-	status, injected := s.nextFailureLocked()
+	status, injected := s.failures.Next()
 	hook := s.hook
 	s.mu.Unlock()
 	if !injected && hook != nil {
@@ -283,20 +282,6 @@ func (s *Server) accept(rt route, pb purgeBody, size int) *reply {
 			Detail:           "Request accepted",
 		},
 	}
-}
-
-// nextFailureLocked takes the next FailNext status, if any. s.mu held.
-func (s *Server) nextFailureLocked() (int, bool) {
-	if len(s.failures) == 0 {
-		return 0, false
-	}
-	f := &s.failures[0]
-	f.times--
-	status := f.status
-	if f.times == 0 {
-		s.failures = s.failures[1:]
-	}
-	return status, true
 }
 
 // injectedTexts are the title and detail of an injected failure by status.

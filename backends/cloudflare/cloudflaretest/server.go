@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"maps"
 	"math"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends/internal/fakeapi"
 )
 
 // CodeRefusedURL is the error code of a file (URL) the fake refuses, on its
@@ -43,13 +44,11 @@ type Server struct {
 	last      time.Time
 	purges    []Purge
 	responses map[int]int
-	failures  []failure
+	failures  fakeapi.Failures
 	hook      func(Call) (int, bool)
 	refused   map[string]bool
 	seq       int
-	held      chan struct{} // closed by Hold's release; nil when not holding
-	arrived   chan struct{}
-	arrive    *sync.Once
+	holder    fakeapi.Holder
 }
 
 // Purge is a request the fake accepted.
@@ -79,8 +78,6 @@ type Call struct {
 	Tags  []string
 }
 
-type failure struct{ status, times int }
-
 // maxReadBody bounds the body the fake reads.
 const maxReadBody = 4 << 20
 
@@ -109,8 +106,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s := &Server{cfg: cfg, responses: map[int]int{}, refused: map[string]bool{}}
 	s.tokens, s.urlTokens, s.last = float64(cfg.burst), cfg.urlsPerSecond, cfg.now()
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.ts = fakeapi.NewUnstarted(s.serveHTTP)
 	s.ts.StartTLS()
 	return s
 }
@@ -120,12 +116,7 @@ func NewServer(opts ...Option) *Server {
 // than once.
 func (s *Server) Close() {
 	s.once.Do(func() {
-		s.mu.Lock()
-		if s.held != nil {
-			close(s.held)
-			s.held = nil
-		}
-		s.mu.Unlock()
+		s.holder.ReleaseAll()
 		s.ts.Close()
 	})
 }
@@ -160,12 +151,9 @@ func (s *Server) FailNext(status, times int) {
 	if status < 400 || status > 599 {
 		panic(fmt.Sprintf("cloudflaretest: FailNext(%d): the status must be between 400 and 599", status))
 	}
-	if times <= 0 {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{status: status, times: times})
+	s.failures.Add(status, times)
 }
 
 // Respond installs a hook that sees every request not taken by
@@ -185,21 +173,7 @@ func (s *Server) Respond(hook func(Call) (status int, handled bool)) {
 // away (then nothing is answered or recorded). arrived is closed when the
 // first held request arrives. [Server.Close] releases held requests too.
 func (s *Server) Hold() (arrived <-chan struct{}, release func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	held := make(chan struct{})
-	s.held, s.arrived, s.arrive = held, make(chan struct{}), &sync.Once{}
-	var once sync.Once
-	return s.arrived, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.held == held {
-				close(held)
-				s.held = nil
-			}
-		})
-	}
+	return s.holder.Hold()
 }
 
 // RefuseURLs makes the fake refuse every later request naming one of urls
@@ -233,35 +207,21 @@ func (s *Server) Purges() []Purge {
 func (s *Server) Files() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, p := range s.purges {
-		out = append(out, p.Files...)
-	}
-	return out
+	return fakeapi.Flatten(s.purges, func(p Purge) []string { return p.Files })
 }
 
 // Tags returns every accepted tag, in the order accepted.
 func (s *Server) Tags() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, p := range s.purges {
-		out = append(out, p.Tags...)
-	}
-	return out
+	return fakeapi.Flatten(s.purges, func(p Purge) []string { return p.Tags })
 }
 
 // Everything returns how many purges of everything were accepted.
 func (s *Server) Everything() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, p := range s.purges {
-		if p.Everything {
-			n++
-		}
-	}
-	return n
+	return fakeapi.Count(s.purges, func(p Purge) bool { return p.Everything })
 }
 
 // Responses returns how many responses the fake sent, by HTTP status.
@@ -277,7 +237,8 @@ func (s *Server) Responses() map[int]int {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.purges, s.responses, s.failures, s.hook, s.seq = nil, map[int]int{}, nil, nil, 0
+	s.purges, s.responses, s.hook, s.seq = nil, map[int]int{}, nil, 0
+	s.failures.Reset()
 	s.refused = map[string]bool{}
 	s.tokens, s.urlTokens, s.last = float64(s.cfg.burst), s.cfg.urlsPerSecond, s.cfg.now()
 }
@@ -316,21 +277,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(body, &parsed) // for the hook only; checked below
 	call := Call{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body,
 		Files: parsed.fileURLs(), Tags: parsed.Tags}
-	s.mu.Lock()
-	if held := s.held; held != nil {
-		arrived, arrive := s.arrived, s.arrive
-		s.mu.Unlock()
-		arrive.Do(func() { close(arrived) })
-		select {
-		case <-held:
-		case <-r.Context().Done():
-			panic(http.ErrAbortHandler) // the client went away while held: no answer
-		}
-		s.mu.Lock()
+	if !s.holder.Wait(r.Context()) {
+		panic(http.ErrAbortHandler) // the client went away while held: no answer
 	}
+	s.mu.Lock()
 	s.seq++
 	call.Seq = s.seq
-	status, injected := s.nextFailureLocked()
+	status, injected := s.failures.Next()
 	hook := s.hook
 	s.mu.Unlock()
 	if !injected && hook != nil {
@@ -343,19 +296,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rep = s.handle(r, body)
 	}
 	s.write(w, rep)
-}
-
-func (s *Server) nextFailureLocked() (int, bool) {
-	if len(s.failures) == 0 {
-		return 0, false
-	}
-	f := &s.failures[0]
-	f.times--
-	status := f.status
-	if f.times == 0 {
-		s.failures = s.failures[1:]
-	}
-	return status, true
 }
 
 func injectedReply(status int) *reply {

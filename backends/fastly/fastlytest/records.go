@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends/internal/fakeapi"
 )
 
 // Purge is a request the fake accepted with 200.
@@ -28,12 +30,6 @@ type Purge struct {
 	At time.Time
 }
 
-// failure is a pending FailNext.
-type failure struct {
-	status int
-	times  int
-}
-
 // FailNext makes the next times requests fail with status (such as 500,
 // 503, 429, 401, 403 or 404) and a body in Fastly's shape, before any
 // other check: they are not recorded as purges and spend nothing. A 429
@@ -45,12 +41,9 @@ func (s *Server) FailNext(status, times int) {
 	if status < 200 || status > 599 {
 		panic(fmt.Sprintf("fastlytest: FailNext(%d, %d): the status must be between 200 and 599", status, times))
 	}
-	if times <= 0 {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{status: status, times: times})
+	s.failures.Add(status, times)
 }
 
 // Respond installs a hook that sees every request not taken by
@@ -99,24 +92,14 @@ func (s *Server) URLs() []string {
 func (s *Server) Keys() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, p := range s.purges {
-		out = append(out, p.Keys...)
-	}
-	return out
+	return fakeapi.Flatten(s.purges, func(p Purge) []string { return p.Keys })
 }
 
 // PurgeAlls returns how many purge_all requests were accepted.
 func (s *Server) PurgeAlls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, p := range s.purges {
-		if p.Kind == KindAll {
-			n++
-		}
-	}
-	return n
+	return fakeapi.Count(s.purges, func(p Purge) bool { return p.Kind == KindAll })
 }
 
 // Responses returns how many responses the fake sent, by HTTP status,
@@ -136,7 +119,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.purges = nil
 	s.responses = map[int]int{}
-	s.failures = nil
+	s.failures.Reset()
 	s.hook = nil
 	s.seq = 0
 	s.spent = 0

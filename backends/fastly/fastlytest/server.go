@@ -7,13 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends/internal/fakeapi"
 )
 
 // Server is a fake of Fastly's purge API on a local TLS port: it checks the
@@ -29,15 +30,13 @@ type Server struct {
 	mu          sync.Mutex
 	purges      []Purge
 	responses   map[int]int
-	failures    []failure
+	failures    fakeapi.Failures
 	hook        func(Call) (int, bool)
 	seq         int
 	ids         int // purge IDs issued
 	windowStart time.Time
-	spent       int           // requests counted in the current hourly window
-	held        chan struct{} // closed by Hold's release; nil when not holding
-	arrived     chan struct{}
-	arrive      *sync.Once
+	spent       int // requests counted in the current hourly window
+	holder      fakeapi.Holder
 }
 
 // maxReadBody bounds the request body the fake reads: far more than 256
@@ -64,8 +63,7 @@ func NewServer(opts ...Option) *Server {
 		cfg.token = randomString(32)
 	}
 	s := &Server{cfg: cfg, responses: map[int]int{}, windowStart: cfg.now()}
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS noise from clients that do not trust the certificate
+	s.ts = fakeapi.NewUnstarted(s.serveHTTP)
 	s.ts.StartTLS()
 	return s
 }
@@ -86,12 +84,7 @@ func randomString(n int) string {
 // than once.
 func (s *Server) Close() {
 	s.once.Do(func() {
-		s.mu.Lock()
-		if s.held != nil {
-			close(s.held)
-			s.held = nil
-		}
-		s.mu.Unlock()
+		s.holder.ReleaseAll()
 		s.ts.Close()
 	})
 }
@@ -101,21 +94,7 @@ func (s *Server) Close() {
 // away (then nothing is answered or recorded). arrived is closed when the
 // first held request arrives. [Server.Close] releases held requests too.
 func (s *Server) Hold() (arrived <-chan struct{}, release func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	held := make(chan struct{})
-	s.held, s.arrived, s.arrive = held, make(chan struct{}), &sync.Once{}
-	var once sync.Once
-	return s.arrived, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.held == held {
-				close(held)
-				s.held = nil
-			}
-		})
-	}
+	return s.holder.Hold()
 }
 
 // URL returns the API base, such as "https://127.0.0.1:41234", with no
@@ -163,18 +142,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		abandon() // the client went away
 	}
-	s.mu.Lock()
-	held, arrived, arrive := s.held, s.arrived, s.arrive
-	s.mu.Unlock()
-	if held != nil {
-		arrive.Do(func() { close(arrived) })
-		select {
-		case <-held:
-		case <-r.Context().Done():
-		}
-		if r.Context().Err() != nil {
-			abandon() // the client went away while held: no answer
-		}
+	if !s.holder.Wait(r.Context()) {
+		abandon() // the client went away while held: no answer
 	}
 	rep := s.handle(r, body)
 	if r.Context().Err() != nil {
@@ -261,7 +230,7 @@ func (s *Server) handle(r *http.Request, body []byte) *reply {
 	s.mu.Lock()
 	s.seq++
 	call.Seq = s.seq
-	status, injected := s.nextFailureLocked()
+	status, injected := s.failures.Next()
 	hook := s.hook
 	s.mu.Unlock()
 	if !injected && hook != nil {
@@ -451,20 +420,6 @@ func (s *Server) injected(c Call, status int) *reply {
 		rep.header.Set("Retry-After", "1")
 	}
 	return rep
-}
-
-// nextFailureLocked takes the next FailNext status, if any. s.mu held.
-func (s *Server) nextFailureLocked() (int, bool) {
-	if len(s.failures) == 0 {
-		return 0, false
-	}
-	f := &s.failures[0]
-	f.times--
-	status := f.status
-	if f.times == 0 {
-		s.failures = s.failures[1:]
-	}
-	return status, true
 }
 
 // Kind is what a request purges.
