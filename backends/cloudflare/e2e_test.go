@@ -11,13 +11,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/internal/testdb"
 )
 
 // article is a model with a page of its own and a cache tag.
@@ -45,13 +44,7 @@ func TestDispatcherEndToEnd(t *testing.T) {
 		assert.NoError(t, d.Close(ctx))
 	})
 
-	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "e2e.db")), &gorm.Config{Logger: logger.Discard})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
+	db := testdb.OpenDSN(t, "sqlite", filepath.Join(t.TempDir(), "e2e.db"), nil)
 	p := gormpurge.New(d, gormpurge.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, p.Register(&article{}))
 	require.NoError(t, db.Use(p))

@@ -11,14 +11,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/fastly"
 	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/internal/testdb"
 )
 
 // product is the model of the end-to-end test: its page, the category
@@ -50,13 +49,7 @@ func TestEndToEnd(t *testing.T) {
 	)
 	require.NoError(t, err)
 
-	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "e2e.db")), &gorm.Config{Logger: logger.Discard})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
+	db := testdb.OpenDSN(t, "sqlite", filepath.Join(t.TempDir(), "e2e.db"), nil)
 	require.NoError(t, db.AutoMigrate(&product{}))
 	d, err := dispatcher.New([]backends.Backend{b}, dispatcher.WithLogger(quiet))
 	require.NoError(t, err)
