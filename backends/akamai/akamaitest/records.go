@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends/akamai"
+	"github.com/gormpurge/gormpurge/backends/internal/fakeapi"
 )
 
 // Purge is a request the fake accepted with 201.
@@ -86,12 +87,10 @@ func checkStatus(name string, status int) {
 func (s *Server) Purges() []Purge {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Purge, len(s.purges))
-	for i, p := range s.purges {
+	return fakeapi.Clone(s.purges, func(p Purge) Purge {
 		p.Objects = slices.Clone(p.Objects)
-		out[i] = p
-	}
-	return out
+		return p
+	})
 }
 
 // Objects returns every accepted object of kind, in the order accepted,
@@ -99,13 +98,12 @@ func (s *Server) Purges() []Purge {
 func (s *Server) Objects(kind akamai.Kind) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, p := range s.purges {
-		if p.Kind == kind {
-			out = append(out, p.Objects...)
+	return fakeapi.Flatten(s.purges, func(p Purge) []string {
+		if p.Kind != kind {
+			return nil
 		}
-	}
-	return out
+		return p.Objects
+	})
 }
 
 // Responses returns how many responses the fake sent, by HTTP status,

@@ -194,13 +194,11 @@ func (s *Server) RefuseURLs(urls ...string) {
 func (s *Server) Purges() []Purge {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Purge, len(s.purges))
-	for i, p := range s.purges {
+	return fakeapi.Clone(s.purges, func(p Purge) Purge {
 		p.Files, p.Tags = slices.Clone(p.Files), slices.Clone(p.Tags)
 		p.Hosts, p.Prefixes = slices.Clone(p.Hosts), slices.Clone(p.Prefixes)
-		out[i] = p
-	}
-	return out
+		return p
+	})
 }
 
 // Files returns every accepted URL, in the order accepted.

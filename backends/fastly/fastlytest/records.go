@@ -65,12 +65,10 @@ func (s *Server) Respond(hook func(Call) (status int, handled bool)) {
 func (s *Server) Purges() []Purge {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Purge, len(s.purges))
-	for i, p := range s.purges {
+	return fakeapi.Clone(s.purges, func(p Purge) Purge {
 		p.Keys, p.IDs = slices.Clone(p.Keys), slices.Clone(p.IDs)
-		out[i] = p
-	}
-	return out
+		return p
+	})
 }
 
 // URLs returns the cached URL of every accepted URL purge, in the order
@@ -78,13 +76,12 @@ func (s *Server) Purges() []Purge {
 func (s *Server) URLs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, p := range s.purges {
-		if p.Kind == KindURL {
-			out = append(out, p.URL)
+	return fakeapi.Flatten(s.purges, func(p Purge) []string {
+		if p.Kind != KindURL {
+			return nil
 		}
-	}
-	return out
+		return []string{p.URL}
+	})
 }
 
 // Keys returns every surrogate key of an accepted key purge, batch or

@@ -136,3 +136,14 @@ func Count[R any](records []R, match func(R) bool) int {
 	}
 	return n
 }
+
+// Clone returns a copy of records for a kit's Purges, each passed through
+// deepen, which copies the slices a record holds so that the caller
+// cannot change the kit's.
+func Clone[R any](records []R, deepen func(R) R) []R {
+	out := make([]R, len(records))
+	for i, r := range records {
+		out[i] = deepen(r)
+	}
+	return out
+}

@@ -67,4 +67,12 @@ func TestFlattenAndCount(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "c"}, fakeapi.Flatten(recs, func(r rec) []string { return r.objs }))
 	assert.Equal(t, 1, fakeapi.Count(recs, func(r rec) bool { return r.all }))
 	assert.Nil(t, fakeapi.Flatten[rec](nil, func(r rec) []string { return r.objs }))
+
+	copied := fakeapi.Clone(recs, func(r rec) rec {
+		r.objs = append([]string(nil), r.objs...)
+		return r
+	})
+	copied[0].objs[0] = "changed"
+	assert.Equal(t, "a", recs[0].objs[0], "the copy is deep")
+	assert.Len(t, copied, 3)
 }
