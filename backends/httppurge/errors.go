@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 // ErrClosed is returned, marked [backends.Permanent], by Purge once Close
@@ -121,15 +122,9 @@ const maxRetryAfter = time.Hour
 // retryAfter returns the wait a Retry-After header asks for, in seconds or
 // as an HTTP date, at most maxRetryAfter; 0 when there is none.
 func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
+	d, ok := backends.ParseRetryAfter(h, time.Now())
+	if !ok {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		return time.Duration(min(max(secs, 0), int(maxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(time.Until(t), 0), maxRetryAfter)
-	}
-	return 0
+	return min(max(d, 0), maxRetryAfter)
 }

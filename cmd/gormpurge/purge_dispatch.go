@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
-	"github.com/gormpurge/gormpurge/backends/akamai"
-	"github.com/gormpurge/gormpurge/backends/cloudflare"
 	"github.com/gormpurge/gormpurge/backends/cloudfront"
 	"github.com/gormpurge/gormpurge/backends/fastly"
 	"github.com/gormpurge/gormpurge/dispatcher"
@@ -194,17 +192,9 @@ func errorText(err error) string {
 // Cloudflare's refusals, Fastly's failed requests, the paths CloudFront
 // cannot invalidate), else err.
 func reasonFor(obj string, err error) string {
-	var rej *akamai.RejectedError
+	var rej *backends.RejectedError // Akamai's and Cloudflare's
 	if errors.As(err, &rej) {
 		for _, r := range rej.Rejected {
-			if sameObject(r.Object, obj) {
-				return r.Reason
-			}
-		}
-	}
-	var cfRej *cloudflare.RejectedError
-	if errors.As(err, &cfRej) {
-		for _, r := range cfRej.Rejected {
 			if sameObject(r.Object, obj) {
 				return r.Reason
 			}
