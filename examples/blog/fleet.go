@@ -171,6 +171,11 @@ func (a *app) connectRedis() error {
 // hold the password.
 func redisOptions(addr string) (*redis.Options, error) {
 	if !strings.Contains(addr, "://") {
+		if strings.ContainsAny(addr, "@/ ") {
+			// user:password@host without a scheme: go-redis would dial it
+			// as an address and quote it, password and all, in its errors.
+			return nil, fmt.Errorf("-redis %s: want host:port, or a URL such as redis://user:password@host:6379/0", backends.RedactURL(addr))
+		}
 		return &redis.Options{Addr: addr}, nil
 	}
 	opts, err := redis.ParseURL(addr)

@@ -497,3 +497,17 @@ func TestMemoryStoreOffUntilTheBusIsUp(t *testing.T) {
 	assert.True(t, store.Suspended())
 	assert.Contains(t, out.String(), "page cache: off until the bus is up")
 }
+
+// -redis user:password@host without a scheme is refused, never dialled as
+// an address, whose errors (and go-redis's own log) would quote it.
+func TestRedisCredentialsWithoutASchemeNeverShown(t *testing.T) {
+	down := strings.TrimPrefix(downNode(t), "http://")
+	for _, addr := range []string{"app:s3cretpw@" + down, "s3cretpw@" + down, "app:s3cretpw@" + down + "/0"} {
+		var out syncBuffer
+		_, err := newApp(config{redis: addr, cacheName: "blog", dbPath: filepath.Join(t.TempDir(), "blog.db")}, &out)
+		require.Error(t, err, addr)
+		assert.Contains(t, err.Error(), "want host:port, or a URL such as redis://")
+		assert.NotContains(t, err.Error(), "s3cretpw")
+		assert.NotContains(t, out.String(), "s3cretpw")
+	}
+}
