@@ -78,7 +78,11 @@ const maxOrigins = 4096
 // (a broken connection, messages dropped for a slow consumer, a health
 // check unanswered); when the subscription is up again the store resumes,
 // empty. A sequence number that skips one (a message lost without the bus
-// noticing) clears the store. When Follow returns, the store stays
+// noticing) clears the store; the first message heard from an instance
+// sets where its numbers stand, so a silent loss of the very messages
+// before it goes unnoticed (a bus reports broken connections and dropped
+// messages itself; only a fault inside the bus's own servers, such as a
+// partition between Redis Cluster nodes, loses messages silently). When Follow returns, the store stays
 // suspended, since nothing applies others' purges any more: run Follow
 // again to resume it. A store that is not a Suspender is only cleared at
 // those times, so it may fill again, and serve what it stored, while the
