@@ -181,6 +181,10 @@ func New(ctx context.Context, opts ...Option) (*Backend, error) {
 		ownClient = true
 	}
 	awsCfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} } // the dispatcher retries
+	// Never nil here. The SDK client sends through readBodyClient; Close
+	// deals with the client itself.
+	httpClient := awsCfg.HTTPClient
+	awsCfg.HTTPClient = readBodyClient{next: httpClient}
 	client := cf.NewFromConfig(awsCfg, func(o *cf.Options) {
 		if c.endpoint != "" {
 			o.BaseEndpoint = aws.String(c.endpoint)
@@ -190,7 +194,7 @@ func New(ctx context.Context, opts ...Option) (*Backend, error) {
 		name:         c.name,
 		distribution: c.distribution,
 		client:       client,
-		httpClient:   awsCfg.HTTPClient,
+		httpClient:   httpClient,
 		ownClient:    ownClient,
 		cacheTags:    c.cacheTags,
 		poll:         c.poll,

@@ -80,7 +80,7 @@ func (e *Error) Error() string {
 	if hint := codeHint(e.Code); hint != "" {
 		b.WriteString("; " + hint)
 	}
-	if e.Code == "" && e.Status == 0 && e.Err != nil {
+	if e.Code == "" && e.Err != nil { // no answer, or one the SDK could not read: its error says why
 		b.WriteString(": " + e.Err.Error())
 	}
 	return b.String()
