@@ -80,16 +80,21 @@ type busConfig struct {
 	errs        []error
 }
 
-// WithHealthCheck sets how often a subscription pings Redis when nothing
-// came from it for a while: when nothing at all (a message, a pong) has
-// come for 2*d, the connection is taken as broken: the subscription
-// closes it, yields EventDown, and subscribes again on a new one. This
-// bounds how long an instance may serve a page whose purge it missed
-// after a network failure that resets nothing (a broken connection that
-// is reset is noticed at once): about 2*d. The subscription reads with no
-// deadline, so that a message slowed part-way by the network is read
-// whole, or not at all. d must be positive. Defaults to
-// [DefaultHealthCheck].
+// WithHealthCheck sets the health check interval d of a subscription:
+// whenever nothing (a message, a pong) has come from Redis for d, the
+// subscription pings it, and when nothing comes within 2*d of sending the
+// ping, it takes the connection as broken: it closes it, yields
+// EventDown, and subscribes again on a new one. So a connection that stops
+// answering after a network failure that resets nothing (a broken
+// connection that is reset is noticed at once) is noticed 3*d after
+// Redis's last reply, plus the time it takes to schedule the
+// subscription's goroutine and write the ping: this bounds how long an
+// instance may serve a page whose purge it missed. Redis must answer a
+// ping within 2*d, however busy it, the network or the instance is (the
+// pong waits behind the messages sent before it), or the store is emptied
+// for nothing. The subscription reads with no deadline, so that a message
+// slowed part-way by the network is read whole, or not at all. d must be
+// positive. Defaults to [DefaultHealthCheck].
 func WithHealthCheck(d time.Duration) BusOption {
 	return func(c *busConfig) {
 		if d <= 0 {
@@ -299,25 +304,19 @@ func reader(ctx context.Context, ps *redis.PubSub, out chan<- received, stop <-c
 }
 
 // run owns the subscription's PubSub until Close. A reader goroutine
-// receives on it; run pings Redis every health check interval in which
-// nothing came, and takes the connection as broken when nothing (a
-// message, a confirmation or a pong) has come for twice the interval. On
-// a broken connection, or any error from Receive, it reports EventDown and
-// starts again on a new PubSub, whose confirmation by Redis is EventUp:
-// it never lets go-redis reconnect a PubSub on its own, so that no reply
-// read part-way is ever read on.
+// receives on it; run pings Redis whenever nothing (a message, a
+// confirmation or a pong) has come for the health check interval, and
+// takes the connection as broken when nothing comes within twice the
+// interval of the ping (see [healthCheck]). On a broken connection, or any error
+// from Receive, it reports EventDown and starts again on a new PubSub,
+// whose confirmation by Redis is EventUp: it never lets go-redis reconnect
+// a PubSub on its own, so that no reply read part-way is ever read on.
 func (s *subscription) run(ctx context.Context) {
 	defer close(s.exited)
 	var (
 		up    bool // EventUp was the last state change emitted
 		retry = minRetry
-		quiet = 2 * s.bus.healthCheck
 	)
-	ticker := time.NewTicker(s.bus.healthCheck)
-	defer ticker.Stop()
-	watchdog := time.NewTimer(quiet)
-	defer watchdog.Stop()
-
 	for {
 		// One PubSub, and its reader.
 		ps := s.pubsub()
@@ -325,10 +324,8 @@ func (s *subscription) run(ctx context.Context) {
 		stop := make(chan struct{})
 		readerDone := make(chan struct{})
 		go reader(ctx, ps, in, stop, readerDone)
-		last := time.Now() // when Redis last sent something, or run was last busy
-		watchdog.Reset(quiet)
 
-		reason, ok := s.receive(ctx, ps, in, ticker, watchdog, &last, &up, &retry)
+		reason, ok := s.receive(ctx, ps, in, &up, &retry)
 		close(stop)
 		_ = ps.Close() // ends the reader's Receive
 		<-readerDone
@@ -359,43 +356,106 @@ func (s *subscription) run(ctx context.Context) {
 
 // receive handles one PubSub's replies until its connection must be given
 // up, and returns why; it returns false once the subscription is closed.
-func (s *subscription) receive(ctx context.Context, ps *redis.PubSub, in <-chan received,
-	ticker *time.Ticker, watchdog *time.Timer, last *time.Time, up *bool, retry *time.Duration) (string, bool) {
-	quiet := 2 * s.bus.healthCheck
+func (s *subscription) receive(ctx context.Context, ps *redis.PubSub, in <-chan received, up *bool, retry *time.Duration) (string, bool) {
+	hc := healthCheck{interval: s.bus.healthCheck}
+	hc.replied(time.Now()) // the PubSub was just made: its confirmation is due
+	timer := time.NewTimer(s.bus.healthCheck)
+	defer timer.Stop()
 	for {
+		var r received
 		select {
 		case <-s.done:
 			return "", false
-		case <-ticker.C:
-			if time.Since(*last) < s.bus.healthCheck/2 {
-				continue // Redis spoke lately
-			}
-			pctx, cancel := context.WithTimeout(ctx, s.bus.healthCheck)
-			err := ps.Ping(pctx)
-			cancel()
-			if err != nil {
-				return "health check ping failed: " + err.Error(), !s.isDone()
-			}
-		case <-watchdog.C:
-			if d := time.Since(*last); d < quiet {
-				watchdog.Reset(quiet - d)
+		case r = <-in:
+		case <-timer.C:
+			select {
+			case r = <-in: // a reply came meanwhile: it counts first
+			default:
+				switch hc.due(time.Now()) {
+				case checkPing:
+					pctx, cancel := context.WithTimeout(ctx, s.bus.healthCheck)
+					err := ps.Ping(pctx)
+					cancel()
+					if err != nil {
+						return "health check ping failed: " + err.Error(), !s.isDone()
+					}
+					hc.pinged(time.Now())
+				case checkFailed:
+					return fmt.Sprintf("health check: no reply from Redis within %v of a ping, sent after %v without a reply",
+						2*s.bus.healthCheck, s.bus.healthCheck), !s.isDone()
+				}
+				timer.Reset(hc.wait(time.Now()))
 				continue
 			}
-			return fmt.Sprintf("no reply from Redis for %v (health check every %v)", quiet, s.bus.healthCheck), !s.isDone()
-		case r := <-in:
-			if r.err != nil {
-				if s.isDone() {
-					return "", false
-				}
-				return receiveFailure(r.err), true
-			}
-			if !s.handle(ctx, r.msg, up, retry) {
+		}
+		if r.err != nil {
+			if s.isDone() {
 				return "", false
 			}
-			*last = time.Now() // after handle, which may have waited for Next
-			watchdog.Reset(quiet)
+			return receiveFailure(r.err), true
 		}
+		if !s.handle(ctx, r.msg, up, retry) {
+			return "", false
+		}
+		hc.replied(time.Now()) // after handle, which may have waited for Next
+		timer.Reset(hc.wait(time.Now()))
 	}
+}
+
+// checkAction is what a [healthCheck] says is due.
+type checkAction int
+
+const (
+	checkNothing checkAction = iota // wait: see healthCheck.wait
+	checkPing                       // send a ping, then call pinged
+	checkFailed                     // the ping went unanswered: give the connection up
+)
+
+// healthCheck decides when a subscription pings Redis and when it gives
+// a connection up: a ping is due once nothing has come from Redis for the
+// interval since its last reply, and the connection has failed once
+// nothing has come for twice the interval since the ping was sent (the
+// pong comes after the messages Redis sent before it, which a busy
+// instance may take a while to read). It takes the
+// time from its caller, so that tests can drive it.
+type healthCheck struct {
+	interval time.Duration
+	pingAt   time.Time // when a ping is due, unless one was sent
+	deadline time.Time // when the ping sent fails, if not zero
+}
+
+// replied records a reply from Redis (any: a message, a confirmation or a
+// pong) at now.
+func (h *healthCheck) replied(now time.Time) {
+	h.pingAt, h.deadline = now.Add(h.interval), time.Time{}
+}
+
+// pinged records that a ping was sent at now.
+func (h *healthCheck) pinged(now time.Time) {
+	h.deadline = now.Add(2 * h.interval)
+}
+
+// due returns what is due at now.
+func (h *healthCheck) due(now time.Time) checkAction {
+	switch {
+	case !h.deadline.IsZero():
+		if now.Before(h.deadline) {
+			return checkNothing
+		}
+		return checkFailed
+	case now.Before(h.pingAt):
+		return checkNothing
+	default:
+		return checkPing
+	}
+}
+
+// wait returns how long after now something may be due.
+func (h *healthCheck) wait(now time.Time) time.Duration {
+	if !h.deadline.IsZero() {
+		return max(h.deadline.Sub(now), 0)
+	}
+	return max(h.pingAt.Sub(now), 0)
 }
 
 // isDone reports whether Close was called.

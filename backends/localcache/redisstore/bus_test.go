@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -135,12 +136,63 @@ func TestUnansweredHealthCheckIsDown(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, localcache.EventDown, e.Kind)
 	assert.Contains(t, e.Reason, "health check")
-	assert.Less(t, time.Since(start), 2*time.Second, "an unanswered ping is noticed within about two intervals")
+	assert.Less(t, time.Since(start), 2*time.Second, "an unanswered ping is noticed within three intervals of the last reply")
 
 	stall.Resume()
 	e, err = sub.Next(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, localcache.EventUp, e.Kind, "once Redis answers again, the subscription is back")
+}
+
+// TestLargePurgeOnABusyCPUIsNotDown follows a large split purge (the bus
+// conformance suite's) while goroutines keep every CPU busy: Redis answers
+// every health check, late as the subscription may be to read it, so the
+// subscription must not report EventDown (Follow would empty the store of
+// every instance for nothing).
+func TestLargePurgeOnABusyCPUIsNotDown(t *testing.T) {
+	addr := redisAddr(t)
+	channel := uniqueName(t)
+	proxy := tcpproxy.New(t, addr)
+	follower := newBus(t, proxy.Addr(), channel, redisstore.WithHealthCheck(200*time.Millisecond))
+	publisher := newBus(t, addr, channel)
+	sub, err := follower.Subscribe(t.Context())
+	require.NoError(t, err)
+	closeOnCleanup(t, sub)
+	requireNext(t, sub, localcache.EventUp)
+
+	stop := make(chan struct{})
+	var spinners sync.WaitGroup
+	for range 2 * runtime.NumCPU() {
+		spinners.Go(func() {
+			for n := 0; ; n++ {
+				if n%1024 == 0 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+			}
+		})
+	}
+	t.Cleanup(func() { close(stop); spinners.Wait() })
+
+	want := make([]string, 50_000)
+	for i := range want {
+		want[i] = fmt.Sprintf("p:https://example.com/articles/%08d/with-a-long-slug", i)
+	}
+	require.NoError(t, publisher.Publish(t.Context(), localcache.Event{Kind: localcache.EventPurge, Indexes: want}))
+	require.NoError(t, publisher.Publish(t.Context(), localcache.Event{Kind: localcache.EventClear}))
+	var got []string
+	for {
+		e := next(t, sub, 30*time.Second)
+		require.NotEqual(t, localcache.EventDown, e.Kind, "an unexpected down event (reason %q)", e.Reason)
+		if e.Kind == localcache.EventClear {
+			break
+		}
+		got = append(got, e.Indexes...)
+	}
+	assert.Equal(t, len(want), len(got), "the split purge arrives whole")
 }
 
 // TestReplyHeldPartWayLosesNothingSilently holds a large message part-way

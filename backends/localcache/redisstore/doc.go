@@ -67,16 +67,17 @@
 //
 // Redis pub/sub keeps no messages: an instance disconnected when a purge
 // is published never gets it. The bus reports every disconnection, every
-// error reading from Redis, and every silence longer than twice the health
-// check interval ([WithHealthCheck]; a quiet subscription pings Redis
-// every interval), as [localcache.EventDown], on which Follow empties and
+// error reading from Redis, and every health check ping left unanswered
+// for twice the health check interval ([WithHealthCheck]; a subscription
+// pings Redis once nothing has come from it for an interval), as
+// [localcache.EventDown], on which Follow empties and
 // suspends the memory store until the subscription is back: after each,
 // the subscription gives its connection up and subscribes on a new one,
 // and reports [localcache.EventUp] once Redis confirms it. An instance
 // never serves a page whose purge it may have missed, except in the
-// moments before it notices the connection is gone (at most about twice
-// the health check interval on a silent network failure; at once when the
-// connection is reset). The subscription reads with no deadline, so a
+// moments before it notices the connection is gone (three health check
+// intervals after Redis's last reply on a silent network failure; at once
+// when the connection is reset). The subscription reads with no deadline, so a
 // message slowed part-way is read whole; a Down's reason never quotes a
 // message. A message the bus cannot read (from another version of this
 // package during a rolling deploy, or from another publisher) may have
