@@ -166,12 +166,14 @@ func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 	})
 }
 
-// Subscribe subscribes to the channel. The subscription's first event is
-// EventUp, once Redis has confirmed it; while Redis cannot be reached, it
-// keeps trying, and Next waits. Whenever the connection fails (an error,
-// or no reply to health checks), the subscription yields EventDown, gives
-// the connection up and subscribes on a new one, and yields EventUp once
-// Redis confirms that. Close the subscription when done.
+// Subscribe subscribes to the channel. It returns at once (an error only
+// if ctx is already done): the subscription connects to Redis in the
+// background, and its first event is EventUp, once Redis has confirmed
+// it; while Redis cannot be reached, it keeps trying, and Next waits.
+// Whenever the connection fails (an error, or no reply to health checks),
+// the subscription yields EventDown, gives the connection up and
+// subscribes on a new one, and yields EventUp once Redis confirms that.
+// Close the subscription when done.
 func (b *Bus) Subscribe(ctx context.Context) (localcache.Subscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: subscribe: %w", err)
@@ -184,7 +186,6 @@ func (b *Bus) Subscribe(ctx context.Context) (localcache.Subscription, error) {
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
-	s.ps = b.rdb.Subscribe(rctx, b.channel)
 	go s.run(rctx)
 	return s, nil
 }
@@ -192,8 +193,9 @@ func (b *Bus) Subscribe(ctx context.Context) (localcache.Subscription, error) {
 // errClosed is returned by Next after Close.
 var errClosed = errors.New("redisstore: subscription closed")
 
-// subscription is a Bus's Subscription. Its goroutine, run, owns the
-// PubSub: it reads messages, pings, and reconnects; Close stops it.
+// subscription is a Bus's Subscription. Its goroutine, run, subscribes,
+// reads messages, pings and subscribes again through [link]s; Close stops
+// it.
 type subscription struct {
 	bus    *Bus
 	cancel context.CancelFunc
@@ -202,9 +204,6 @@ type subscription struct {
 	exited chan struct{} // closed when run returns
 
 	closeOnce sync.Once
-	mu        sync.Mutex // guards ps and closed, for Close
-	ps        *redis.PubSub
-	closed    bool
 }
 
 // Next returns the next event, an error once ctx is done or after Close.
@@ -225,16 +224,14 @@ func (s *subscription) Next(ctx context.Context) (localcache.Event, error) {
 }
 
 // Close ends the subscription and waits, until ctx is done, for its
-// goroutine to return.
+// goroutine to return, which it does at once. It does not wait for a
+// connection being made: go-redis cannot cut a handshake with Redis short
+// (it ends within the client's DialTimeout and ReadTimeout, and the
+// connection is closed then).
 func (s *subscription) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		s.cancel() // ends a dial in progress
-		s.mu.Lock()
-		s.closed = true
-		ps := s.ps
-		s.mu.Unlock()
-		_ = ps.Close() // ends a read in progress
+		s.cancel() // ends a dial in progress, and the reads of links
 	})
 	select {
 	case <-s.exited:
@@ -242,28 +239,6 @@ func (s *subscription) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("redisstore: close subscription: %w", context.Cause(ctx))
 	}
-}
-
-// pubsub returns the current PubSub.
-func (s *subscription) pubsub() *redis.PubSub {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ps
-}
-
-// renew closes the PubSub and replaces it with a new one, on a new
-// connection, unless the subscription is closed; it returns false then.
-func (s *subscription) renew(ctx context.Context) bool {
-	_ = s.pubsub().Close()
-	ps := s.bus.rdb.Subscribe(ctx, s.bus.channel)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		_ = ps.Close()
-		return false
-	}
-	s.ps = ps
-	return true
 }
 
 // emit queues e for Next; it returns false once the subscription is
@@ -283,18 +258,70 @@ type received struct {
 	err error
 }
 
-// reader receives from ps, with no read deadline, and hands every reply
-// to run until Receive fails or stop is closed. A read deadline must not
-// be used: go-redis keeps a connection whose read timed out part-way
-// through a reply, and would read the rest of the reply as new replies.
-// run stops a reader by closing stop and the PubSub.
-func reader(ctx context.Context, ps *redis.PubSub, out chan<- received, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	for {
-		msg, err := ps.Receive(ctx)
+// link is one PubSub of a subscription, on its own connection, with the
+// goroutines that use it: a reader, and at most one ping at a time. go-redis
+// holds a PubSub's lock while it connects (when subscribing, and on its
+// own after a read failed), for as long as its dial and read timeouts
+// allow, and Close and Ping wait for that lock: so run calls neither
+// itself, and never waits for one once the subscription is closed.
+type link struct {
+	ps      *redis.PubSub
+	in      chan received // from the reader
+	pinged  chan error    // from the ping
+	pinging bool          // a ping was sent and pinged not yet read; run's
+	stop    chan struct{} // closed by close
+	wg      sync.WaitGroup
+}
+
+// connect subscribes on a new connection, in a goroutine that hands the
+// PubSub over to run, or closes it if the subscription was closed
+// meanwhile (then connect returns errClosed at once).
+func (s *subscription) connect(ctx context.Context) (*link, error) {
+	type result struct {
+		ps  *redis.PubSub
+		err error
+	}
+	res := make(chan result)
+	go func() {
+		ps := s.bus.rdb.Subscribe(ctx) // no channel: no connection yet
+		err := ps.Subscribe(ctx, s.bus.channel)
+		if err != nil {
+			_ = ps.Close()
+			ps = nil
+		}
 		select {
-		case out <- received{msg, err}:
-		case <-stop:
+		case res <- result{ps, err}:
+		case <-s.done:
+			if ps != nil {
+				_ = ps.Close()
+			}
+		}
+	}()
+	var r result
+	select {
+	case r = <-res:
+	case <-s.done:
+		return nil, errClosed
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	l := &link{ps: r.ps, in: make(chan received), pinged: make(chan error), stop: make(chan struct{})}
+	l.wg.Go(func() { l.read(ctx) })
+	return l, nil
+}
+
+// read receives from the PubSub, with no read deadline, and hands every
+// reply to run until Receive fails or the link is closed. A read deadline
+// must not be used: go-redis keeps a connection whose read timed out
+// part-way through a reply, and would read the rest of the reply as new
+// replies.
+func (l *link) read(ctx context.Context) {
+	for {
+		msg, err := l.ps.Receive(ctx)
+		select {
+		case l.in <- received{msg, err}:
+		case <-l.stop:
 			return
 		}
 		if err != nil {
@@ -303,14 +330,49 @@ func reader(ctx context.Context, ps *redis.PubSub, out chan<- received, stop <-c
 	}
 }
 
-// run owns the subscription's PubSub until Close. A reader goroutine
-// receives on it; run pings Redis whenever nothing (a message, a
-// confirmation or a pong) has come for the health check interval, and
-// takes the connection as broken when nothing comes within twice the
-// interval of the ping (see [healthCheck]). On a broken connection, or any error
-// from Receive, it reports EventDown and starts again on a new PubSub,
-// whose confirmation by Redis is EventUp: it never lets go-redis reconnect
-// a PubSub on its own, so that no reply read part-way is ever read on.
+// ping sends a ping, with a timeout of d, unless one is in flight; its
+// error comes on pinged.
+func (l *link) ping(ctx context.Context, d time.Duration) {
+	if l.pinging {
+		return
+	}
+	l.pinging = true
+	l.wg.Go(func() {
+		pctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		err := l.ps.Ping(pctx)
+		select {
+		case l.pinged <- err:
+		case <-l.stop:
+		}
+	})
+}
+
+// close closes the PubSub, which ends the reader's Receive, and waits for
+// the link's goroutines, or until done is closed: a goroutine that waits
+// for go-redis to give up a connection ends after done, by itself.
+func (l *link) close(done <-chan struct{}) {
+	close(l.stop)
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		_ = l.ps.Close()
+		l.wg.Wait()
+	}()
+	select {
+	case <-closed:
+	case <-done:
+	}
+}
+
+// run owns the subscription's links until Close. It pings Redis whenever
+// nothing (a message, a confirmation or a pong) has come for the health
+// check interval, and takes the connection as broken when nothing comes
+// within twice the interval of the ping (see [healthCheck]). On a broken
+// connection, or any error from Receive, it reports EventDown and starts
+// again on a new PubSub, whose confirmation by Redis is EventUp: it never
+// lets go-redis reconnect a PubSub on its own, so that no reply read
+// part-way is ever read on.
 func (s *subscription) run(ctx context.Context) {
 	defer close(s.exited)
 	var (
@@ -318,19 +380,20 @@ func (s *subscription) run(ctx context.Context) {
 		retry = minRetry
 	)
 	for {
-		// One PubSub, and its reader.
-		ps := s.pubsub()
-		in := make(chan received)
-		stop := make(chan struct{})
-		readerDone := make(chan struct{})
-		go reader(ctx, ps, in, stop, readerDone)
-
-		reason, ok := s.receive(ctx, ps, in, &up, &retry)
-		close(stop)
-		_ = ps.Close() // ends the reader's Receive
-		<-readerDone
-		if !ok {
+		// A failed connect needs no EventDown: the last link's end
+		// reported it.
+		l, err := s.connect(ctx)
+		if errors.Is(err, errClosed) {
 			return
+		}
+		var reason string
+		if err == nil {
+			var ok bool
+			reason, ok = s.receive(ctx, l, &up, &retry)
+			l.close(s.done)
+			if !ok {
+				return
+			}
 		}
 		if up {
 			up = false
@@ -348,15 +411,12 @@ func (s *subscription) run(ctx context.Context) {
 		case <-t.C:
 		}
 		retry = min(2*retry, maxRetry)
-		if !s.renew(ctx) {
-			return
-		}
 	}
 }
 
-// receive handles one PubSub's replies until its connection must be given
+// receive handles one link's replies until its connection must be given
 // up, and returns why; it returns false once the subscription is closed.
-func (s *subscription) receive(ctx context.Context, ps *redis.PubSub, in <-chan received, up *bool, retry *time.Duration) (string, bool) {
+func (s *subscription) receive(ctx context.Context, l *link, up *bool, retry *time.Duration) (string, bool) {
 	hc := healthCheck{interval: s.bus.healthCheck}
 	hc.replied(time.Now()) // the PubSub was just made: its confirmation is due
 	timer := time.NewTimer(s.bus.healthCheck)
@@ -366,19 +426,20 @@ func (s *subscription) receive(ctx context.Context, ps *redis.PubSub, in <-chan 
 		select {
 		case <-s.done:
 			return "", false
-		case r = <-in:
+		case err := <-l.pinged:
+			l.pinging = false
+			if err != nil {
+				return "health check ping failed: " + err.Error(), !s.isDone()
+			}
+			continue
+		case r = <-l.in:
 		case <-timer.C:
 			select {
-			case r = <-in: // a reply came meanwhile: it counts first
+			case r = <-l.in: // a reply came meanwhile: it counts first
 			default:
 				switch hc.due(time.Now()) {
 				case checkPing:
-					pctx, cancel := context.WithTimeout(ctx, s.bus.healthCheck)
-					err := ps.Ping(pctx)
-					cancel()
-					if err != nil {
-						return "health check ping failed: " + err.Error(), !s.isDone()
-					}
+					l.ping(ctx, s.bus.healthCheck)
 					hc.pinged(time.Now())
 				case checkFailed:
 					return fmt.Sprintf("health check: no reply from Redis within %v of a ping, sent after %v without a reply",

@@ -195,6 +195,66 @@ func TestLargePurgeOnABusyCPUIsNotDown(t *testing.T) {
 	assert.Equal(t, len(want), len(got), "the split purge arrives whole")
 }
 
+// TestStalledHandshakeHoldsNeitherSubscribeNorClose subscribes through a
+// proxy that accepts connections but passes nothing on, as in a silent
+// network partition, so that the subscription's handshake with Redis never
+// ends (go-redis waits for its dial and read timeouts, seconds): neither
+// Subscribe nor Close may wait for it, at first or when subscribing again
+// after a failed health check.
+func TestStalledHandshakeHoldsNeitherSubscribeNorClose(t *testing.T) {
+	addr := redisAddr(t)
+	for _, tc := range []struct {
+		name        string
+		resubscribe bool // stall once up, so that the handshake stuck is a new subscription's
+	}{
+		{"first subscription", false},
+		{"subscribing again", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			proxy := tcpproxy.New(t, addr)
+			rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr()}) // go-redis's default timeouts
+			t.Cleanup(func() { _ = rdb.Close() })
+			b, err := redisstore.NewBus(rdb, uniqueName(t), redisstore.WithBusLogger(quiet()),
+				redisstore.WithHealthCheck(100*time.Millisecond))
+			require.NoError(t, err)
+			if !tc.resubscribe {
+				proxy.Stall()
+			}
+
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			sub, err := b.Subscribe(ctx)
+			if err == nil {
+				closeOnCleanup(t, sub)
+			}
+			assert.Less(t, time.Since(start), time.Second, "Subscribe returns within its context's time")
+			require.NoError(t, err)
+			if tc.resubscribe {
+				requireNext(t, sub, localcache.EventUp)
+				proxy.Stall()
+				requireNext(t, sub, localcache.EventDown)
+			}
+			_, err = tryNext(sub, 500*time.Millisecond)
+			require.ErrorIs(t, err, context.DeadlineExceeded, "no EventUp while the handshake is stuck")
+
+			cctx, ccancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer ccancel()
+			start = time.Now()
+			assert.NoError(t, sub.Close(cctx))
+			assert.Less(t, time.Since(start), time.Second, "Close does not wait for the stuck handshake")
+		})
+	}
+}
+
+// tryNext returns sub's next event, or the error of a Next given d.
+func tryNext(sub localcache.Subscription, d time.Duration) (localcache.Event, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return sub.Next(ctx)
+}
+
 // TestReplyHeldPartWayLosesNothingSilently holds a large message part-way
 // on the network, for less than and for more than twice the health check
 // interval, with the rest of the message starting with '+' and with '-'
