@@ -135,10 +135,15 @@ func (s *Subscription) Next(ctx context.Context) (localcache.Event, error) {
 			e, others, err := s.bus.wire.Decode(m.Data)
 			switch {
 			case err != nil:
-				s.bus.log.LogAttrs(ctx, slog.LevelWarn, "natsbus: a message on the bus's subject is not an event; the cache is off until the subscription is up again",
-					slog.String("subject", m.Subject), slog.Int("bytes", len(m.Data)), slog.Any("error", err))
+				// Neither the log nor the reason quotes err: it may quote
+				// the message (its kind), which came from anyone who can
+				// publish on the subject.
+				s.bus.log.LogAttrs(ctx, slog.LevelWarn, "natsbus: a message on the bus's subject is not an event of this version; the cache is off until the subscription is up again",
+					slog.String("subject", m.Subject), slog.Int("bytes", len(m.Data)))
 				s.up = false
-				return localcache.Event{Kind: localcache.EventDown, Reason: "a message could not be read: " + err.Error()}, nil
+				return localcache.Event{Kind: localcache.EventDown, Reason: fmt.Sprintf(
+					"a message of %d bytes on the subject could not be read (from another version of gormpurge, "+
+						"or another publisher): it may have been a purge", len(m.Data))}, nil
 			case others:
 				return e, nil
 			}
