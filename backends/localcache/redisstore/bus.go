@@ -546,10 +546,12 @@ func (s *subscription) handle(ctx context.Context, msg any, up *bool, retry *tim
 		if err != nil {
 			// It may be a purge from another version of this package: the
 			// cache must go off and come back empty, as after a lost one.
+			// Neither the log nor the reason quotes err: it may quote the
+			// message (its kind), from anyone who can publish on the channel.
 			s.bus.unreadable.Do(func() {
 				s.bus.log.LogAttrs(ctx, slog.LevelWarn, "redisstore: a bus message is not an event of this version; "+
 					"the store is emptied, as if a purge was lost (logged at most every 10s)",
-					slog.String("channel", s.bus.channel), slog.Int("bytes", len(m.Payload)), slog.Any("error", err))
+					slog.String("channel", s.bus.channel), slog.Int("bytes", len(m.Payload)))
 			})
 			reason := fmt.Sprintf("a message of %d bytes on the channel could not be read (from another version of gormpurge, "+
 				"or another publisher): it may have been a purge", len(m.Payload))
