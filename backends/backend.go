@@ -42,6 +42,19 @@ type Pacer interface {
 	Pace(ctx context.Context, r Request) error
 }
 
+// AllPacer is implemented by a [PurgeAller] whose purge of everything
+// must wait its turn, as CloudFront's "/*" waits for room among the
+// distribution's wildcard invalidations in progress. The dispatcher calls
+// PaceAll before each call to PurgeAll, with [Pacer.Pace]'s contract: it
+// returns ctx's error if ctx ends first; an error carrying [RetryAfter]
+// when the purge cannot be paced now (the dispatcher waits that long and
+// asks again, without counting an attempt); and any other error if it can
+// never be sent. A PurgeAller that does not implement it paces PurgeAll
+// itself, and each wait it returns as RetryAfter counts as an attempt.
+type AllPacer interface {
+	PaceAll(ctx context.Context) error
+}
+
 // PurgeAller is implemented by a Backend that can purge everything it
 // caches for the site in one coarse operation: the Akamai backend purges
 // the CP codes given to akamai.WithCPCodes, the local cache clears its

@@ -32,6 +32,10 @@
 //   - [PurgeAller]: the backend can purge everything it caches for the
 //     site in one coarse operation (Akamai's CP codes, the local cache's
 //     Clear), used when a handoff is escalated to a purge of everything.
+//   - [AllPacer]: a PurgeAller whose purge of everything must wait its turn
+//     (CloudFront's "/*" waits for room among the wildcard invalidations in
+//     progress). The dispatcher calls PaceAll before each PurgeAll, as it
+//     calls Pace before Purge.
 //   - [TagPurger]: the backend can tell whether its configuration purges
 //     cache tags at all (an HTTP cache without tags skips them). A backend
 //     that does not implement it is assumed to purge tags.

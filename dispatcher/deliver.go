@@ -177,7 +177,7 @@ func (l *lane) call(ctx context.Context, b *batch) (res backends.Result, err err
 
 // waitRate waits for the lane's rate limits, then the backend's own pacing
 // (backends.Pacer), to allow a call with b. A purge of everything counts
-// as one object and is not paced: PurgeAll paces itself.
+// as one object, paced by the backend's backends.AllPacer when it is one.
 func (l *lane) waitRate(ctx context.Context, b *batch) error {
 	n := b.req.Len()
 	if b.all {
@@ -196,6 +196,11 @@ func (l *lane) waitRate(ctx context.Context, b *batch) error {
 	if l.pace.pacer != nil && !b.all {
 		if err := l.pace.pacer.Pace(ctx, b.req); err != nil {
 			return fmt.Errorf("dispatcher: backend %q cannot pace this batch: %w", l.name, err)
+		}
+	}
+	if l.pace.allPacer != nil && b.all {
+		if err := l.pace.allPacer.PaceAll(ctx); err != nil {
+			return fmt.Errorf("dispatcher: backend %q cannot pace its purge of everything: %w", l.name, err)
 		}
 	}
 	return nil

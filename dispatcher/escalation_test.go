@@ -387,3 +387,42 @@ func TestEscalationCountsDistinctURLs(t *testing.T) {
 		})
 	}
 }
+
+// allPacerBackend is an allBackend whose purge of everything must wait its
+// turn: PaceAll answers RetryAfter until busy calls have been made.
+type allPacerBackend struct {
+	allBackend
+	busy      int32
+	pacedAlls atomic.Int32
+}
+
+var _ backends.AllPacer = (*allPacerBackend)(nil)
+
+func (a *allPacerBackend) PaceAll(context.Context) error {
+	if a.pacedAlls.Add(1) <= a.busy {
+		return backends.RetryAfter(5*time.Millisecond, errors.New("the wildcard budget is full"))
+	}
+	return nil
+}
+
+// A backend that paces its purges of everything makes the dispatcher wait
+// before PurgeAll, as Pace does for a batch: the waits are not attempts, so
+// a long wait for room cannot use up the batch's attempts.
+func TestEscalationToAllWaitsForPaceAll(t *testing.T) {
+	t.Parallel()
+	var got collector
+	cdn := &allPacerBackend{allBackend: allBackend{fakeBackend: fakeBackend{name: "cdn"}}, busy: 5}
+	d := newDispatcher(t, []backends.Backend{cdn},
+		dispatcher.WithMaxAttempts(1),
+		dispatcher.WithOnResult(got.add),
+		dispatcher.WithEscalation("cdn", dispatcher.Escalation{Above: 2, All: true}))
+	tk, err := d.Submit(t.Context(), urls("/b", "/c", "/d"))
+	require.NoError(t, err)
+	require.NoError(t, d.Flush(t.Context()))
+	out := wait(t, tk)
+	assert.Equal(t, dispatcher.Delivered, out[0].Outcome)
+	assert.Equal(t, 1, out[0].Attempts, "the waits for PaceAll are not attempts")
+	assert.Equal(t, int32(1), cdn.alls.Load(), "PurgeAll ran once, after PaceAll allowed it")
+	assert.Equal(t, int32(6), cdn.pacedAlls.Load())
+	assert.Zero(t, cdn.paced.Load(), "a purge of everything is not paced as a batch")
+}

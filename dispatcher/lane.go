@@ -71,9 +71,10 @@ type laneCounters struct {
 // pacing is what makes a lane wait before a call: its rate limits and the
 // backend's own pacing.
 type pacing struct {
-	requests *rate.Limiter  // nil when unlimited
-	objects  *rate.Limiter  // nil when unlimited
-	pacer    backends.Pacer // nil unless the backend paces itself
+	requests *rate.Limiter     // nil when unlimited
+	objects  *rate.Limiter     // nil when unlimited
+	pacer    backends.Pacer    // nil unless the backend paces itself
+	allPacer backends.AllPacer // nil unless the backend paces its purges of everything
 }
 
 // newLane returns the lane of b, without layers.
@@ -91,6 +92,7 @@ func newLane(d *Dispatcher, b backends.Backend) *lane {
 	l.maxObjects = l.limits.MaxObjects
 	l.pace.pacer, _ = b.(backends.Pacer)
 	l.purgeAller, _ = b.(backends.PurgeAller)
+	l.pace.allPacer, _ = b.(backends.AllPacer)
 	if r, ok := d.cfg.rates[l.name]; ok {
 		if r.requests > 0 {
 			l.pace.requests = rate.NewLimiter(rate.Limit(r.requests), 1)

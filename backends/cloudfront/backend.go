@@ -117,6 +117,7 @@ var (
 	_ backends.Backend    = (*Backend)(nil)
 	_ backends.Pacer      = (*Backend)(nil)
 	_ backends.PurgeAller = (*Backend)(nil)
+	_ backends.AllPacer   = (*Backend)(nil)
 	_ backends.TagPurger  = (*Backend)(nil)
 	_ backends.Closer     = (*Backend)(nil)
 )
@@ -441,13 +442,21 @@ func (b *Backend) result(res backends.Result, ids []string) backends.Result {
 	return res
 }
 
+// PaceAll waits, as Pace does for a batch, until the wildcard in-progress
+// limit has room for "/*", and takes its share: the dispatcher calls it
+// before PurgeAll, so that waiting for room is never counted as one of the
+// batch's attempts ([backends.AllPacer]).
+func (b *Backend) PaceAll(ctx context.Context) error {
+	return b.Pace(ctx, backends.Request{URLs: []string{AllPath}})
+}
+
 // PurgeAll invalidates everything the distribution caches: the path "/*",
 // one wildcard path (billed as one path). Like Purge it never waits: when
 // the wildcard in-progress limit is full, it asks CloudFront once whether
 // the backend's invalidations completed, and otherwise returns
 // backends.RetryAfter the poll interval wrapping [ErrInProgressLimits]. The
 // dispatcher calls it for a handoff escalated with
-// dispatcher.WithEscalation and All.
+// dispatcher.WithEscalation and All, after [Backend.PaceAll].
 func (b *Backend) PurgeAll(ctx context.Context) (backends.Result, error) {
 	return b.Purge(ctx, backends.Request{URLs: []string{AllPath}})
 }

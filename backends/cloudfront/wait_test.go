@@ -162,12 +162,13 @@ func TestLargeBatchesAreInvalidatedOnce(t *testing.T) {
 }
 
 // PurgeAll while the backend's wildcard invalidations fill the limit does
-// not wait inside the attempt: it is retried, and succeeds once the limit
-// has room.
+// not wait inside the attempt, nor spend attempts: the dispatcher waits in
+// PaceAll until the limit has room, then "/*" is invalidated at the first
+// attempt, even when only one is allowed.
 func TestPurgeAllWhileWildcardsAreFull(t *testing.T) {
 	srv := newFake(t, cloudfronttest.WithCompletionDelay(300*time.Millisecond))
 	b := newBackend(t, srv, cloudfront.WithWaitPoll(50*time.Millisecond))
-	d, reps := newDispatcher(t, b, dispatcher.WithAttemptTimeout(100*time.Millisecond),
+	d, reps := newDispatcher(t, b, dispatcher.WithAttemptTimeout(100*time.Millisecond), dispatcher.WithMaxAttempts(1),
 		dispatcher.WithEscalation("cloudfront", dispatcher.Escalation{Above: 50, All: true}))
 	var wild []string
 	for i := range cloudfront.MaxWildcardsInProgress {
@@ -188,6 +189,7 @@ func TestPurgeAllWhileWildcardsAreFull(t *testing.T) {
 	require.Len(t, all, 2)
 	assert.True(t, all[1].All)
 	assert.Equal(t, dispatcher.Delivered, all[1].Outcome, "%v", all[1].Err)
+	assert.Equal(t, 1, all[1].Attempts, "waiting for room is not an attempt")
 	assert.ElementsMatch(t, append(wild, cloudfront.AllPath), srv.Paths(), `"/*" invalidated once`)
 }
 
