@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -324,6 +325,9 @@ func (a *app) openCaches(ctx context.Context, cmd *cobra.Command, o *cacheOption
 		// keeps pages in memory has no store to purge.
 		if o.redisChannel == "" || cmd.Flags().Changed("redis-prefix") {
 			store, err := redisstore.New(rdb, redisstore.WithPrefix(o.redisPrefix), redisstore.WithLogger(a.logger))
+			if errors.Is(err, redisstore.ErrUnsuitableServer) {
+				return nil, closeAll, failedf("Redis at %s: %v", addr, err)
+			}
 			if err != nil {
 				return nil, closeAll, usageErrorf("--redis-prefix: %v", err)
 			}

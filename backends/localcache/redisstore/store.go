@@ -62,6 +62,12 @@ const maxBulkBytes = 512 << 20
 // [WithRetryAfterError]).
 var ErrUnavailable = errors.New("redisstore: Redis was unreachable moments ago; failing fast")
 
+// ErrUnsuitableServer is matched by the error New returns when the Redis
+// server cannot hold the store safely: it is older than 7.0, or its
+// maxmemory-policy may evict keys without a TTL. The fix is on the
+// server, not in the options.
+var ErrUnsuitableServer = errors.New("redisstore: unsuitable Redis server")
+
 // Store is a [localcache.Store] in Redis, shared by every instance of an
 // application: a page rendered by one instance is a hit on all of them,
 // and a purge on any removes it for all. Create it with [New]; it is safe
@@ -294,11 +300,11 @@ func supportedVersion(v string) error {
 	major, _, _ := strings.Cut(v, ".")
 	n, err := strconv.Atoi(major)
 	if err != nil {
-		return fmt.Errorf("redisstore: cannot read Redis's version %q: the store needs Redis 7.0 or later", v)
+		return fmt.Errorf("%w: cannot read Redis's version %q: the store needs Redis 7.0 or later", ErrUnsuitableServer, v)
 	}
 	if n < minMajorVersion {
-		return fmt.Errorf("redisstore: Redis %s is too old: the store needs Redis 7.0 or later, "+
-			"whose scripts may declare flags (the store's purges must run when Redis is out of memory); upgrade Redis", v)
+		return fmt.Errorf("%w: Redis %s is too old: the store needs Redis 7.0 or later, "+
+			"whose scripts may declare flags (the store's purges must run when Redis is out of memory); upgrade Redis", ErrUnsuitableServer, v)
 	}
 	return nil
 }
@@ -338,9 +344,9 @@ func checkEviction(ctx context.Context, rdb redis.UniversalClient, log *slog.Log
 	}
 	for _, p := range policies {
 		if strings.HasPrefix(p, "allkeys-") {
-			return fmt.Errorf("redisstore: Redis's maxmemory-policy is %s, which may evict the store's index sets: "+
+			return fmt.Errorf("%w: Redis's maxmemory-policy is %s, which may evict the store's index sets: "+
 				"purges would then miss pages and serve them stale. Set maxmemory-policy to noeviction, or to a "+
-				"volatile-* policy (such as volatile-lru), which evicts only entries, or give the store a Redis of its own", p)
+				"volatile-* policy (such as volatile-lru), which evicts only entries, or give the store a Redis of its own", ErrUnsuitableServer, p)
 		}
 	}
 	if err != nil {

@@ -180,7 +180,7 @@ func TestNewChecksTheEvictionPolicy(t *testing.T) {
 			rdb.AddHook(tt.hook)
 			_, err := redisstore.New(rdb, redisstore.WithLogger(quiet()), redisstore.WithPrefix(uniqueName(t)))
 			if tt.refused {
-				require.Error(t, err)
+				require.ErrorIs(t, err, redisstore.ErrUnsuitableServer)
 				assert.Contains(t, err.Error(), tt.hook.policy)
 				assert.Contains(t, err.Error(), "noeviction")
 				return
@@ -246,6 +246,6 @@ func TestFailsOpen(t *testing.T) {
 func TestNewRefusesARedisEvictingAnyKey(t *testing.T) {
 	addr := startRedis(t, "--maxmemory-policy", "allkeys-lru")
 	_, err := redisstore.New(newClient(t, addr), redisstore.WithLogger(quiet()))
-	require.Error(t, err)
+	require.ErrorIs(t, err, redisstore.ErrUnsuitableServer)
 	assert.Contains(t, err.Error(), "allkeys-lru")
 }
