@@ -75,8 +75,11 @@
 //
 // A service that refuses single objects of a request by name (Akamai,
 // Cloudflare) reports them in a [RejectedError], marked Permanent and
-// Partial, so that callers find every backend's refusals with one
-// errors.As. A 429's Retry-After header is read with [ParseRetryAfter].
+// Partial, so that callers find those backends' refusals with one
+// errors.As (Fastly reports its per-URL failures in a fastly.FailedError,
+// each with its own cause; CloudFront its refused paths in a
+// cloudfront.RefusedError). A 429's Retry-After header is read with
+// [ParseRetryAfter].
 //
 // Wrap errors with %w so the marks survive, and keep secrets (tokens,
 // passwords, signed headers) out of every error and log line; name a URL

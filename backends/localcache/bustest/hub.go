@@ -23,7 +23,7 @@ var ErrHubDown = errors.New("bustest: the hub is down")
 // A Hub is an in-process bus server, for tests of code that uses a
 // [localcache.Bus] without a Redis or NATS server: every instance made by
 // [Hub.Instance] receives the messages the others publish, framed by a
-// [localcache.Wire] as real buses do. [Hub.Cut] cuts one instance off to
+// [localcache.Wire] as real buses do. [HubBus.Cut] cuts one instance off to
 // test what a broken connection does. It passes this package's suite.
 type Hub struct {
 	mu   sync.Mutex

@@ -25,10 +25,9 @@
 // retried by the dispatcher: nats.go buffers what is published while it
 // reconnects and would otherwise report success. A page purged on one
 // instance is gone from the others one NATS delivery later, typically
-// well under a millisecond on a local network: BenchmarkPurgeToGone, from
-// the start of one instance's purge to the end of another's, measured a
-// p50 of about 0.18 ms and a p99 of 0.5 to 1.6 ms over 1,000 purges
-// through a local server. A follower whose connection breaks hears EventDown as soon
+// well under a millisecond at the median on a local network
+// (BenchmarkPurgeToGone, from the start of one instance's purge to the end
+// of another's; the README gives the figures measured). A follower whose connection breaks hears EventDown as soon
 // as nats.go notices (at once for a closed TCP connection); a silent
 // partition, a connection that stops answering without closing, is
 // noticed by the health check (see [WithHealthCheck]) within about twice

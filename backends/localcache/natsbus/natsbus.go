@@ -215,9 +215,11 @@ func (b *Bus) Subject() string { return b.subject }
 // does not confirm in time, when the connection was re-established
 // meanwhile (the messages may have been lost with the old connection; a
 // retried purge that was delivered after all is harmless), when ctx ends
-// first, and for any other kind of event. A publish that fails, even one
-// refused before anything is sent, uses up a message number, so that the
-// other instances see a gap at the next message and clear their stores.
+// first, and for any other kind of event. A publish that fails once
+// attempted, even one refused because the connection is down before
+// anything is sent, uses up a message number, so that the other instances
+// see a gap at the next message and clear their stores (one refused for an
+// ended ctx or a wrong kind of event does not).
 // Publish is safe for concurrent use.
 func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 	if err := ctx.Err(); err != nil {
