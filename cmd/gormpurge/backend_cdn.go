@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spf13/pflag"
+
 	"github.com/gormpurge/gormpurge/backends"
 )
 
@@ -56,6 +58,60 @@ func (s secretSource) read(a *app, set bool, file string) (token, from string, e
 		return "", "", usageErrorf("no API token: set %s, or pass --%s FILE (a token is never given on the command line, which the process list shows)", s.env, s.flag)
 	}
 	return token, s.env, nil
+}
+
+// cdnAccount is what a CDN backend's requests name: the account's id (a
+// zone, a service) and the API token, with where each came from (a flag
+// or a variable), for the errors that name them.
+type cdnAccount struct {
+	id, idFrom       string
+	token, tokenFrom string
+}
+
+// accountSource is where a CDN backend's account id and API token come
+// from: the id flag, else the id variable; the token as token says.
+type accountSource struct {
+	idFlag string // "fastly-service"
+	idEnv  string // "FASTLY_SERVICE_ID"
+	noID   string // the error when neither is set
+	token  secretSource
+}
+
+// read returns the account of the flags (id is the id flag's value,
+// tokenFile the token file flag's) or of the environment. Its usage error
+// tells every one missing, one a line.
+func (src accountSource) read(a *app, fs *pflag.FlagSet, id, tokenFile string) (cdnAccount, error) {
+	acct := cdnAccount{id: id, idFrom: "--" + src.idFlag}
+	if !fs.Changed(src.idFlag) {
+		acct.id, acct.idFrom = a.variable(src.idEnv), src.idEnv
+	}
+	var missing []error
+	if acct.id == "" {
+		missing = append(missing, errors.New(src.noID))
+	}
+	var err error
+	acct.token, acct.tokenFrom, err = src.token.read(a, fs.Changed(src.token.flag), tokenFile)
+	if err != nil {
+		missing = append(missing, err)
+	}
+	if len(missing) > 0 {
+		return cdnAccount{}, joinUsage(missing)
+	}
+	return acct, nil
+}
+
+// optionOf returns the optionOf of [configErrors] for a backend whose
+// configuration errors are E: fields returns the option an E names, and
+// its problem.
+func optionOf[E error](fields func(E) (option string, problem error)) func(error) (string, error, bool) {
+	return func(e error) (string, error, bool) {
+		var ce E
+		if errors.As(e, &ce) {
+			option, problem := fields(ce)
+			return option, problem, true
+		}
+		return "", nil, false
+	}
 }
 
 // configErrors turns the error of a backend's New, a join of its
@@ -128,6 +184,18 @@ func splitIDs(s string) []string {
 		}
 	}
 	return out
+}
+
+// idsIn returns the of of an [idReport] for a backend whose results list
+// the ids of its accepted requests, comma-separated, under key.
+func idsIn(key string) func(ids map[string]string) []acceptedRequest {
+	return func(ids map[string]string) []acceptedRequest {
+		var out []acceptedRequest
+		for _, id := range splitIDs(ids[key]) {
+			out = append(out, acceptedRequest{ID: id})
+		}
+		return out
+	}
 }
 
 // pathOnHosts returns the https URLs the site-relative path p becomes on

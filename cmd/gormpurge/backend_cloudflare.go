@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -28,8 +27,13 @@ var cloudflarePlans = map[string]cloudflare.Plan{
 	"enterprise": cloudflare.Enterprise,
 }
 
-// cloudflareToken is where the Cloudflare API token comes from.
-var cloudflareToken = secretSource{flag: "cloudflare-token-file", env: cloudflare.EnvAPIToken}
+// cloudflareAccount is where the Cloudflare zone and API token come from.
+var cloudflareAccount = accountSource{
+	idFlag: "cloudflare-zone",
+	idEnv:  cloudflare.EnvZoneID,
+	noID:   fmt.Sprintf("no Cloudflare zone: set %s, or pass --cloudflare-zone ID (the zone's ID, not its name)", cloudflare.EnvZoneID),
+	token:  secretSource{flag: "cloudflare-token-file", env: cloudflare.EnvAPIToken},
+}
 
 // cloudflareSettings are the Cloudflare backend's flags.
 type cloudflareSettings struct {
@@ -60,35 +64,52 @@ func (s *cloudflareSettings) chosen() bool {
 // build returns the Cloudflare backend the flags and the environment
 // describe.
 func (s *cloudflareSettings) build(a *app, _ purgeKind, siteHosts []string) (*builtBackend, error) {
+	plan, err := s.checkLimits()
+	if err != nil {
+		return nil, err
+	}
+	acct, err := cloudflareAccount.read(a, s.fs, s.zone, s.tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	b, err := cloudflare.New(s.options(a, acct, plan, siteHosts)...)
+	if err != nil {
+		return nil, configErrors(err, optionOf(func(ce *cloudflare.ConfigError) (string, error) {
+			return ce.Option, ce.Err
+		}), map[string]string{
+			"WithZone":      acct.idFrom,
+			"WithAPIToken":  acct.tokenFrom,
+			"WithEndpoint":  "--cloudflare-endpoint",
+			"WithHostnames": "--site-host",
+			"WithMaxItems":  "--cloudflare-max-items",
+			"WithPlan":      "--cloudflare-plan",
+		})
+	}
+	return cloudflareBuilt(b, acct.id, plan, siteHosts), nil
+}
+
+// checkLimits returns the plan of --cloudflare-plan, and a usage error
+// when it or --cloudflare-max-items is not one Cloudflare accepts.
+func (s *cloudflareSettings) checkLimits() (cloudflare.Plan, error) {
 	plan, ok := cloudflarePlans[strings.ToLower(s.plan)]
 	if !ok {
-		return nil, usageErrorf("--cloudflare-plan %q: use free, pro, business or enterprise", s.plan)
+		return plan, usageErrorf("--cloudflare-plan %q: use free, pro, business or enterprise", s.plan)
 	}
 	switch {
 	case s.maxItems < 1 || s.maxItems > cloudflare.MaxURLsPerRequestEnterprise:
-		return nil, usageErrorf("--cloudflare-max-items %d: need 1 to %d (up to %d URLs with --cloudflare-plan enterprise)", s.maxItems, cloudflare.MaxItemsPerRequest, cloudflare.MaxURLsPerRequestEnterprise)
+		return plan, usageErrorf("--cloudflare-max-items %d: need 1 to %d (up to %d URLs with --cloudflare-plan enterprise)", s.maxItems, cloudflare.MaxItemsPerRequest, cloudflare.MaxURLsPerRequestEnterprise)
 	case s.maxItems > cloudflare.MaxItemsPerRequest && plan != cloudflare.Enterprise:
-		return nil, usageErrorf("--cloudflare-max-items %d: more than %d URLs a request needs --cloudflare-plan enterprise", s.maxItems, cloudflare.MaxItemsPerRequest)
+		return plan, usageErrorf("--cloudflare-max-items %d: more than %d URLs a request needs --cloudflare-plan enterprise", s.maxItems, cloudflare.MaxItemsPerRequest)
 	}
-	zone, zoneFrom := s.zone, "--cloudflare-zone"
-	if !s.fs.Changed("cloudflare-zone") {
-		zone, zoneFrom = a.variable(cloudflare.EnvZoneID), cloudflare.EnvZoneID
-	}
-	var missing []error
-	if zone == "" {
-		missing = append(missing, fmt.Errorf("no Cloudflare zone: set %s, or pass --cloudflare-zone ID (the zone's ID, not its name)", cloudflare.EnvZoneID))
-	}
-	token, tokenFrom, err := cloudflareToken.read(a, s.fs.Changed(cloudflareToken.flag), s.tokenFile)
-	if err != nil {
-		missing = append(missing, err)
-	}
-	if len(missing) > 0 {
-		return nil, joinUsage(missing)
-	}
+	return plan, nil
+}
 
+// options returns the options of cloudflare.New the flags, acct and plan
+// describe.
+func (s *cloudflareSettings) options(a *app, acct cdnAccount, plan cloudflare.Plan, siteHosts []string) []cloudflare.Option {
 	opts := []cloudflare.Option{
-		cloudflare.WithZone(zone),
-		cloudflare.WithAPIToken(token),
+		cloudflare.WithZone(acct.id),
+		cloudflare.WithAPIToken(acct.token),
 		cloudflare.WithPlan(plan),
 		cloudflare.WithMaxItems(s.maxItems),
 		cloudflare.WithEndpoint(s.endpoint),
@@ -100,23 +121,12 @@ func (s *cloudflareSettings) build(a *app, _ purgeKind, siteHosts []string) (*bu
 	if a.httpClient != nil {
 		opts = append(opts, cloudflare.WithHTTPClient(a.httpClient))
 	}
-	b, err := cloudflare.New(opts...)
-	if err != nil {
-		return nil, configErrors(err, func(e error) (string, error, bool) {
-			var ce *cloudflare.ConfigError
-			if errors.As(e, &ce) {
-				return ce.Option, ce.Err, true
-			}
-			return "", nil, false
-		}, map[string]string{
-			"WithZone":      zoneFrom,
-			"WithAPIToken":  tokenFrom,
-			"WithEndpoint":  "--cloudflare-endpoint",
-			"WithHostnames": "--site-host",
-			"WithMaxItems":  "--cloudflare-max-items",
-			"WithPlan":      "--cloudflare-plan",
-		})
-	}
+	return opts
+}
+
+// cloudflareBuilt returns the purge command's view of b, the backend of
+// zone: what it says it does, what it sends and what it reports.
+func cloudflareBuilt(b *cloudflare.Backend, zone string, plan cloudflare.Plan, siteHosts []string) *builtBackend {
 	rec := &cdnRecorder{cdnBackend: b}
 	bb := &builtBackend{
 		Backend:     rec,
@@ -127,13 +137,7 @@ func (s *cloudflareSettings) build(a *app, _ purgeKind, siteHosts []string) (*bu
 		},
 		attempts: rec.results,
 		ids: &idReport{
-			of: func(ids map[string]string) []acceptedRequest {
-				var out []acceptedRequest
-				for _, id := range splitIDs(ids["purgeId"]) {
-					out = append(out, acceptedRequest{ID: id})
-				}
-				return out
-			},
+			of:    idsIn("purgeId"),
 			title: func(n int) string { return "Cloudflare accepted " + countOf(n, "request", "requests") },
 			label: "purge id",
 		},
@@ -144,5 +148,5 @@ func (s *cloudflareSettings) build(a *app, _ purgeKind, siteHosts []string) (*bu
 		}
 		return nil
 	}
-	return bb, nil
+	return bb
 }

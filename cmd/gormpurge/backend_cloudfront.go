@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -66,6 +65,22 @@ func (s *cloudFrontSettings) build(a *app, kind purgeKind, _ []string) (*builtBa
 	if err := checkAWSCredentials(ctx, cfg); err != nil {
 		return nil, err
 	}
+	b, err := cloudfront.New(ctx, s.options(a, cfg)...)
+	if err != nil {
+		return nil, configErrors(err, optionOf(func(ce *cloudfront.ConfigError) (string, error) {
+			return ce.Option, ce.Err
+		}), map[string]string{
+			"WithDistribution": "--cloudfront-distribution",
+			"WithEndpoint":     "--cloudfront-endpoint",
+			"WithAWSConfig":    "the AWS configuration",
+		})
+	}
+	return cloudFrontBuilt(b), nil
+}
+
+// options returns the options of cloudfront.New the flags and cfg, the
+// AWS configuration, describe.
+func (s *cloudFrontSettings) options(a *app, cfg aws.Config) []cloudfront.Option {
 	opts := []cloudfront.Option{
 		cloudfront.WithDistribution(s.distribution),
 		cloudfront.WithAWSConfig(cfg),
@@ -80,31 +95,13 @@ func (s *cloudFrontSettings) build(a *app, kind purgeKind, _ []string) (*builtBa
 	if a.httpClient != nil {
 		opts = append(opts, cloudfront.WithHTTPClient(a.httpClient))
 	}
-	b, err := cloudfront.New(ctx, opts...)
-	if err != nil {
-		return nil, configErrors(err, func(e error) (string, error, bool) {
-			var ce *cloudfront.ConfigError
-			if errors.As(e, &ce) {
-				return ce.Option, ce.Err, true
-			}
-			return "", nil, false
-		}, map[string]string{
-			"WithDistribution": "--cloudfront-distribution",
-			"WithEndpoint":     "--cloudfront-endpoint",
-			"WithAWSConfig":    "the AWS configuration",
-		})
-	}
+	return opts
+}
+
+// cloudFrontBuilt returns the purge command's view of b: what it says it
+// does, what it sends and what it reports.
+func cloudFrontBuilt(b *cloudfront.Backend) *builtBackend {
 	rec := &cdnRecorder{cdnBackend: b}
-	item := func(kind purgeKind, obj string) string {
-		if kind == kindTags {
-			return "#" + obj
-		}
-		p, err := cloudfront.InvalidationPath(obj)
-		if err != nil {
-			return obj // refused when sent, and reported
-		}
-		return p
-	}
 	distribution := b.Distribution()
 	return &builtBackend{
 		Backend:           rec,
@@ -112,30 +109,37 @@ func (s *cloudFrontSettings) build(a *app, kind purgeKind, _ []string) (*builtBa
 		pathsWithoutHosts: true,
 		checkTag:          checkCloudFrontTag,
 		estimate: func(kind purgeKind, objects []string) (int, bool) {
-			return countInvalidations(b.Limits().MaxObjects, kind, objects, item), false
+			return countInvalidations(b.Limits().MaxObjects, kind, objects, cloudFrontItem), false
 		},
 		sentAs: func(kind purgeKind, obj string) []string {
-			if it := item(kind, obj); it != obj {
+			if it := cloudFrontItem(kind, obj); it != obj {
 				return []string{it}
 			}
 			return nil
 		},
 		attempts: rec.results,
 		ids: &idReport{
-			of: func(ids map[string]string) []acceptedRequest {
-				var out []acceptedRequest
-				for _, id := range splitIDs(ids["invalidationId"]) {
-					out = append(out, acceptedRequest{ID: id})
-				}
-				return out
-			},
+			of: idsIn("invalidationId"),
 			title: func(n int) string {
 				return fmt.Sprintf("CloudFront created %s on distribution %s (each completes within minutes)",
 					countOf(n, "invalidation", "invalidations"), distribution)
 			},
 			label: "invalidation",
 		},
-	}, nil
+	}
+}
+
+// cloudFrontItem returns the item of an invalidation that purges obj: the
+// path of a URL, or "#tag".
+func cloudFrontItem(kind purgeKind, obj string) string {
+	if kind == kindTags {
+		return "#" + obj
+	}
+	p, err := cloudfront.InvalidationPath(obj)
+	if err != nil {
+		return obj // refused when sent, and reported
+	}
+	return p
 }
 
 // checkAWSCredentials resolves cfg's credentials, and returns a usage

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,8 +25,13 @@ func init() {
 	})
 }
 
-// fastlyToken is where the Fastly API token comes from.
-var fastlyToken = secretSource{flag: "fastly-token-file", env: fastly.EnvAPIToken}
+// fastlyAccount is where the Fastly service and API token come from.
+var fastlyAccount = accountSource{
+	idFlag: "fastly-service",
+	idEnv:  fastly.EnvServiceID,
+	noID:   fmt.Sprintf("no Fastly service: set %s, or pass --fastly-service ID", fastly.EnvServiceID),
+	token:  secretSource{flag: "fastly-token-file", env: fastly.EnvAPIToken},
+}
 
 // fastlySettings are the Fastly backend's flags.
 type fastlySettings struct {
@@ -60,25 +64,30 @@ func (s *fastlySettings) build(a *app, _ purgeKind, siteHosts []string) (*builtB
 	if s.concurrency < 1 || s.concurrency > maxFastlyConcurrency {
 		return nil, usageErrorf("--fastly-concurrency %d: need 1 to %d", s.concurrency, maxFastlyConcurrency)
 	}
-	service, serviceFrom := s.service, "--fastly-service"
-	if !s.fs.Changed("fastly-service") {
-		service, serviceFrom = a.variable(fastly.EnvServiceID), fastly.EnvServiceID
-	}
-	var missing []error
-	if service == "" {
-		missing = append(missing, fmt.Errorf("no Fastly service: set %s, or pass --fastly-service ID", fastly.EnvServiceID))
-	}
-	token, tokenFrom, err := fastlyToken.read(a, s.fs.Changed(fastlyToken.flag), s.tokenFile)
+	acct, err := fastlyAccount.read(a, s.fs, s.service, s.tokenFile)
 	if err != nil {
-		missing = append(missing, err)
+		return nil, err
 	}
-	if len(missing) > 0 {
-		return nil, joinUsage(missing)
+	b, err := fastly.New(s.options(a, acct, siteHosts)...)
+	if err != nil {
+		return nil, configErrors(err, optionOf(func(ce *fastly.ConfigError) (string, error) {
+			return ce.Option, ce.Err
+		}), map[string]string{
+			"WithServiceID":   acct.idFrom,
+			"WithAPIToken":    acct.tokenFrom,
+			"WithEndpoint":    "--fastly-endpoint",
+			"WithHostnames":   "--site-host",
+			"WithConcurrency": "--fastly-concurrency",
+		})
 	}
+	return s.built(b, acct.id, siteHosts), nil
+}
 
+// options returns the options of fastly.New the flags and acct describe.
+func (s *fastlySettings) options(a *app, acct cdnAccount, siteHosts []string) []fastly.Option {
 	opts := []fastly.Option{
-		fastly.WithServiceID(service),
-		fastly.WithAPIToken(token),
+		fastly.WithServiceID(acct.id),
+		fastly.WithAPIToken(acct.token),
 		fastly.WithConcurrency(s.concurrency),
 		fastly.WithEndpoint(s.endpoint),
 		fastly.WithLogger(a.logger),
@@ -92,22 +101,12 @@ func (s *fastlySettings) build(a *app, _ purgeKind, siteHosts []string) (*builtB
 	if a.httpClient != nil {
 		opts = append(opts, fastly.WithHTTPClient(a.httpClient))
 	}
-	b, err := fastly.New(opts...)
-	if err != nil {
-		return nil, configErrors(err, func(e error) (string, error, bool) {
-			var ce *fastly.ConfigError
-			if errors.As(e, &ce) {
-				return ce.Option, ce.Err, true
-			}
-			return "", nil, false
-		}, map[string]string{
-			"WithServiceID":   serviceFrom,
-			"WithAPIToken":    tokenFrom,
-			"WithEndpoint":    "--fastly-endpoint",
-			"WithHostnames":   "--site-host",
-			"WithConcurrency": "--fastly-concurrency",
-		})
-	}
+	return opts
+}
+
+// built returns the purge command's view of b, the backend of service:
+// what it says it does, what it sends and what it reports.
+func (s *fastlySettings) built(b *fastly.Backend, service string, siteHosts []string) *builtBackend {
 	mode := "hard purge"
 	if s.soft {
 		mode = "soft purge (mark stale)"
@@ -149,7 +148,7 @@ func (s *fastlySettings) build(a *app, _ purgeKind, siteHosts []string) (*builtB
 			title: func(n int) string { return "Fastly accepted " + countOf(n, "purge", "purges") },
 			label: "purge id",
 		},
-	}, nil
+	}
 }
 
 // fastlyCachedURLs returns the cached URLs (host, path and query, without
