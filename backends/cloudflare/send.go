@@ -58,15 +58,8 @@ type answer struct {
 // it records a success in t, drops the objects a refusal names and resends
 // the rest, and returns the classified error of any other failure.
 func (b *Backend) send(ctx context.Context, q request, t *tally) error {
-	var body []byte
-	switch q.kind {
-	case kindEverything:
-		body = []byte(`{"purge_everything":true}`)
-	default:
-		body, _ = json.Marshal(map[string][]string{q.kind: q.objects}) // strings always encode
-	}
 	url := b.endpoint + "/zones/" + b.zone + "/purge_cache"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(requestBody(q)))
 	if err != nil {
 		b.pacer.unsend(tokensOf(urlTokens([]request{q}))) // paced, never sent
 		return backends.Permanent(fmt.Errorf("cloudflare: building the request: %w", err))
@@ -88,15 +81,43 @@ func (b *Backend) send(ctx context.Context, q request, t *tally) error {
 		_ = resp.Body.Close()
 	}()
 	b.pacer.done(q.kind, resp.StatusCode == http.StatusTooManyRequests)
+	a, err := b.readAnswer(q, resp)
+	if err != nil {
+		return err
+	}
+	return b.answered(ctx, q, t, resp, a)
+}
+
+// requestBody returns the JSON body of q.
+func requestBody(q request) []byte {
+	if q.kind == kindEverything {
+		return []byte(`{"purge_everything":true}`)
+	}
+	body, _ := json.Marshal(map[string][]string{q.kind: q.objects}) // strings always encode
+	return body
+}
+
+// readAnswer reads and decodes the answer to q. An answer that is not
+// Cloudflare's JSON (a proxy's error page) becomes an error whose message
+// is its start.
+func (b *Backend) readAnswer(q request, resp *http.Response) (answer, error) {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return fmt.Errorf("cloudflare: reading the answer to a purge of %s (status %d): %w", q.kind, resp.StatusCode, redactErr(err, b.token))
+		return answer{}, fmt.Errorf("cloudflare: reading the answer to a purge of %s (status %d): %w", q.kind, resp.StatusCode, redactErr(err, b.token))
 	}
 	var a answer
 	if json.Unmarshal(raw, &a) != nil {
 		// Not Cloudflare's JSON (a proxy's error page): keep its start.
 		a = answer{Errors: []APIError{{Message: strings.TrimSpace(string(raw[:min(len(raw), 200)]))}}}
 	}
+	return a, nil
+}
+
+// answered deals with a, the answer resp brought to q: it records a
+// success in t, blocks the pacer on a rate limit, and drops the objects a
+// refusal names and resends the rest; it returns the classified error of
+// a failure.
+func (b *Backend) answered(ctx context.Context, q request, t *tally, resp *http.Response, a answer) error {
 	if a.Success && resp.StatusCode/100 == 2 {
 		t.requests++
 		t.accepted += len(q.objects)
@@ -123,27 +144,34 @@ func (b *Backend) send(ctx context.Context, q request, t *tally) error {
 		return apiErr
 	}
 	if refused, rest := refusedObjects(q.objects, a.Errors); len(refused) > 0 {
-		for _, o := range refused {
-			t.rejected = append(t.rejected, Rejected{Object: o, Reason: apiErr.Error()})
-		}
-		if len(rest) == 0 {
-			return nil
-		}
-		if t.resends == 0 {
-			for _, o := range rest {
-				t.rejected = append(t.rejected, Rejected{Object: o, Reason: "not sent: too many refused objects in one batch"})
-			}
-			return nil
-		}
-		t.resends--
-		b.logger.Warn("cloudflare: objects refused, resending the rest", slog.String("kind", q.kind),
-			slog.Int("refused", len(refused)), slog.Int("rest", len(rest)))
-		if err := b.pacer.wait(ctx, urlTokens([]request{{kind: q.kind, objects: rest}})); err != nil {
-			return err
-		}
-		return b.send(ctx, request{kind: q.kind, objects: rest}, t)
+		return b.resendRest(ctx, q, t, apiErr, refused, rest)
 	}
 	return backends.Permanent(apiErr)
+}
+
+// resendRest records in t the objects of q that apiErr refused by name,
+// and resends the rest of q, while t has resends left (then the rest are
+// recorded as not sent).
+func (b *Backend) resendRest(ctx context.Context, q request, t *tally, apiErr *Error, refused, rest []string) error {
+	for _, o := range refused {
+		t.rejected = append(t.rejected, Rejected{Object: o, Reason: apiErr.Error()})
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	if t.resends == 0 {
+		for _, o := range rest {
+			t.rejected = append(t.rejected, Rejected{Object: o, Reason: "not sent: too many refused objects in one batch"})
+		}
+		return nil
+	}
+	t.resends--
+	b.logger.Warn("cloudflare: objects refused, resending the rest", slog.String("kind", q.kind),
+		slog.Int("refused", len(refused)), slog.Int("rest", len(rest)))
+	if err := b.pacer.wait(ctx, urlTokens([]request{{kind: q.kind, objects: rest}})); err != nil {
+		return err
+	}
+	return b.send(ctx, request{kind: q.kind, objects: rest}, t)
 }
 
 // refusedObjects splits objects into those a refusal names and the rest,
