@@ -150,17 +150,37 @@ func NewBus(rdb redis.UniversalClient, channel string, opts ...BusOption) (*Bus,
 
 // Publish sends e, an EventPurge or EventClear, to the other instances
 // with PUBLISH, in messages of at most 512 KiB. It returns nil once Redis
-// has accepted every message, and an error otherwise.
+// has accepted every message, and an error otherwise. On a Redis Cluster,
+// every message goes to one node, the master of the channel's hash slot,
+// which relays it to the others in the order it got them.
 func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redisstore: publish: %w", err)
 	}
 	return b.wire.Publish(e, maxMessageBytes, func(msg []byte) error {
-		if err := b.rdb.Publish(ctx, b.channel, msg).Err(); err != nil {
+		if err := b.publish(ctx, msg); err != nil {
 			return fmt.Errorf("redisstore: publish on %q: %w", b.channel, err)
 		}
 		return nil
 	})
+}
+
+// publish sends one message. A cluster client would send each PUBLISH,
+// which names no key, to a node of its choice, and a subscriber gets the
+// messages that reached its node through another one after those sent to
+// it directly: out of order, which the subscriber must take as a lost
+// purge. So on a cluster every message goes to the master of the
+// channel's slot, where the subscriptions are too.
+func (b *Bus) publish(ctx context.Context, msg []byte) error {
+	cc, ok := b.rdb.(*redis.ClusterClient)
+	if !ok {
+		return b.rdb.Publish(ctx, b.channel, msg).Err()
+	}
+	node, err := cc.MasterForKey(ctx, b.channel)
+	if err != nil {
+		return err
+	}
+	return node.Publish(ctx, b.channel, msg).Err()
 }
 
 // Subscribe subscribes to the channel. It returns at once (an error only

@@ -19,6 +19,14 @@ import (
 // GORMPURGE_TEST_REDIS_ADDR is unset (the Redis tests are off).
 func startRedis(t *testing.T, args ...string) string {
 	t.Helper()
+	return startRedisWithConfig(t, "", args...)
+}
+
+// startRedisWithConfig is startRedis with a config file, conf (none if
+// empty), which redis-server reads before args: a sentinel needs one it
+// can write.
+func startRedisWithConfig(t *testing.T, conf string, args ...string) string {
+	t.Helper()
 	redisAddr(t)
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -26,8 +34,12 @@ func startRedis(t *testing.T, args ...string) string {
 	}
 	port := freePort(t)
 	dir := t.TempDir()
-	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir}, args...)...)
+	var argv []string
+	if conf != "" {
+		argv = append(argv, conf)
+	}
+	argv = append(argv, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	cmd := exec.Command(bin, append(argv, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
