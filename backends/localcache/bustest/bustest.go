@@ -170,20 +170,36 @@ func checkDelivery(t *testing.T, h *Harness) {
 func checkOrder(t *testing.T, h *Harness) {
 	sub := subscribe(t, h.Follower)
 	const goroutines, each = 8, 25
+	// The publishers stop when the check ends, pass or fail, and the check
+	// waits for them, so that none reports into a finished test.
+	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	for g := range goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				assert.NoError(t, h.Publisher.Publish(t.Context(),
-					localcache.Event{Kind: localcache.EventPurge, Indexes: []string{fmt.Sprintf("t:%d-%d", g, i)}}))
+				err := h.Publisher.Publish(ctx, localcache.Event{Kind: localcache.EventPurge, Indexes: []string{fmt.Sprintf("t:%d-%d", g, i)}})
+				if err != nil {
+					errs <- fmt.Errorf("publisher %d, message %d: %w", g, i, err)
+					return
+				}
 			}
 		}()
 	}
 	seen := make(map[string]bool)
 	var last uint64
 	for range goroutines * each {
+		select {
+		case err := <-errs:
+			require.NoError(t, err, "Publish")
+		default:
+		}
 		e := nextMessage(t, sub)
 		if last != 0 {
 			require.Equal(t, last+1, e.Seq, "messages arrive numbered without gaps, in order")
@@ -193,7 +209,6 @@ func checkOrder(t *testing.T, h *Harness) {
 			seen[ix] = true
 		}
 	}
-	wg.Wait()
 	assert.Len(t, seen, goroutines*each)
 }
 
