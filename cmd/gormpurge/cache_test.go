@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -22,32 +19,11 @@ import (
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/backends/localcache/natsbus"
 	"github.com/gormpurge/gormpurge/backends/localcache/redisstore"
+	"github.com/gormpurge/gormpurge/internal/testsvc"
 )
-
-// The services the cache tests use, as the repository's tests name them.
-const (
-	testRedisEnv = "GORMPURGE_TEST_REDIS_ADDR" // host:port
-	testNATSEnv  = "GORMPURGE_TEST_NATS_URL"   // nats://host:port
-)
-
-// testService returns the address in the environment variable name, or
-// skips the test.
-func testService(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Skipf("%s is not set: set it to run the cache commands against a real server (such as 127.0.0.1:6379 for Redis, nats://127.0.0.1:4222 for NATS)", name)
-	}
-	return v
-}
 
 // uniqueName returns a prefix, channel or subject no other test uses.
-func uniqueName(t *testing.T) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "cmdtest-" + hex.EncodeToString(b[:])
-}
+func uniqueName(*testing.T) string { return testsvc.UniqueName("cmdtest-") }
 
 // cachedSite is an application's pages, cached in a store by the localcache
 // middleware: each path's page lists the tag "tag<path>".
@@ -115,7 +91,7 @@ func redisClient(t *testing.T, addr, name string) *redis.Client {
 // tag's, and nothing else; cache clear removes every page.
 func TestCacheRedisStore(t *testing.T) {
 	t.Parallel()
-	addr := testService(t, testRedisEnv)
+	addr := testsvc.Addr(t, testsvc.RedisEnv)
 	prefix := uniqueName(t)
 	store, err := redisstore.New(redisClient(t, addr, prefix), redisstore.WithPrefix(prefix))
 	require.NoError(t, err)
@@ -167,12 +143,12 @@ func TestCacheBus(t *testing.T) {
 		// the command's flags that reach it.
 		follow func(t *testing.T, addr, name string) (*cachedSite, []string)
 	}{
-		{"redis", testRedisEnv, func(t *testing.T, addr, name string) (*cachedSite, []string) {
+		{"redis", testsvc.RedisEnv, func(t *testing.T, addr, name string) (*cachedSite, []string) {
 			bus, err := redisstore.NewBus(redisClient(t, addr, name), name)
 			require.NoError(t, err)
 			return follower(t, bus), []string{"--redis", addr, "--redis-channel", name}
 		}},
-		{"nats", testNATSEnv, func(t *testing.T, addr, name string) (*cachedSite, []string) {
+		{"nats", testsvc.NATSEnv, func(t *testing.T, addr, name string) (*cachedSite, []string) {
 			nc, err := nats.Connect(addr)
 			require.NoError(t, err)
 			t.Cleanup(nc.Close)
@@ -183,7 +159,7 @@ func TestCacheBus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			addr := testService(t, tc.env)
+			addr := testsvc.Addr(t, tc.env)
 			s, flags := tc.follow(t, addr, uniqueName(t))
 			s.cached("/a", "/b", "/c")
 
@@ -205,7 +181,7 @@ func TestCacheBus(t *testing.T) {
 // --redis-channel) says so, instead of claiming every instance got it.
 func TestCacheBusWithoutListenersSaysSo(t *testing.T) {
 	t.Parallel()
-	addr := testService(t, testRedisEnv)
+	addr := testsvc.Addr(t, testsvc.RedisEnv)
 	r := gormpurge(t, "cache", "purge", "/a", "--redis", addr, "--redis-channel", uniqueName(t))
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "no instance is subscribed to this channel: check --redis-channel")

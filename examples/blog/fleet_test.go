@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,33 +22,12 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/internal/tcpproxy"
+	"github.com/gormpurge/gormpurge/internal/testsvc"
 )
-
-// The services the fleet tests use, as the repository's tests name them.
-const (
-	redisEnv = "GORMPURGE_TEST_REDIS_ADDR" // host:port
-	natsEnv  = "GORMPURGE_TEST_NATS_URL"   // nats://host:port
-)
-
-// service returns the address in the environment variable name, or skips
-// the test.
-func service(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Skipf("%s is not set: set it to run the blog against a real server (such as 127.0.0.1:6379 for Redis, nats://127.0.0.1:4222 for NATS)", name)
-	}
-	return v
-}
 
 // uniqueName returns a -cache-name no other run uses: the Redis prefix and
 // channel, or the NATS subject, of one test.
-func uniqueName(t *testing.T) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "blogtest-" + hex.EncodeToString(b[:])
-}
+func uniqueName(*testing.T) string { return testsvc.UniqueName("blogtest-") }
 
 // deleteRedisKeys deletes, when t ends, the keys of the Redis store named
 // name: pages kept until purged would otherwise stay in the shared Redis.
@@ -232,13 +209,13 @@ type fleetMode struct {
 }
 
 var fleetModes = []fleetMode{
-	{"redis-store", redisEnv, func(addr, name string) []string {
+	{"redis-store", testsvc.RedisEnv, func(addr, name string) []string {
 		return []string{"-redis", addr, "-cache-name", name}
 	}},
-	{"redis-bus", redisEnv, func(addr, name string) []string {
+	{"redis-bus", testsvc.RedisEnv, func(addr, name string) []string {
 		return []string{"-redis", addr, "-redis-bus", "-cache-name", name}
 	}},
-	{"nats-bus", natsEnv, func(addr, name string) []string {
+	{"nats-bus", testsvc.NATSEnv, func(addr, name string) []string {
 		return []string{"-nats", addr, "-cache-name", name}
 	}},
 }
@@ -249,7 +226,7 @@ var fleetModes = []fleetMode{
 func startPair(t *testing.T, m fleetMode, addr, bAddr string) (a, b *instance) {
 	t.Helper()
 	name := uniqueName(t)
-	if m.env == redisEnv {
+	if m.env == testsvc.RedisEnv {
 		deleteRedisKeys(t, addr, name)
 	}
 	db := filepath.Join(t.TempDir(), "blog.db")
@@ -266,7 +243,7 @@ func startPair(t *testing.T, m fleetMode, addr, bAddr string) (a, b *instance) {
 func TestTwoInstances(t *testing.T) {
 	for _, m := range fleetModes {
 		t.Run(m.name, func(t *testing.T) {
-			addr := service(t, m.env)
+			addr := testsvc.Addr(t, m.env)
 			a, b := startPair(t, m, addr, addr)
 
 			a.waitHit(firstPost, oldTitle)
@@ -325,16 +302,16 @@ func TestTwoInstancesSurviveABusOutage(t *testing.T) {
 			continue // no bus
 		}
 		t.Run(m.name, func(t *testing.T) {
-			addr := service(t, m.env)
+			addr := testsvc.Addr(t, m.env)
 			target := addr
-			if m.env == natsEnv {
+			if m.env == testsvc.NATSEnv {
 				u, err := url.Parse(addr)
 				require.NoError(t, err)
 				target = u.Host
 			}
 			proxy := tcpproxy.New(t, target)
 			bAddr := proxy.Addr()
-			if m.env == natsEnv {
+			if m.env == testsvc.NATSEnv {
 				bAddr = "nats://" + bAddr
 			}
 			a, b := startPair(t, m, addr, bAddr)
@@ -388,7 +365,7 @@ func TestTwoInstancesSurviveABusOutage(t *testing.T) {
 // (the cache fails open), never answering 500; once Redis is back, pages
 // are served from it again.
 func TestSharedRedisStoreFailsOpen(t *testing.T) {
-	addr := service(t, redisEnv)
+	addr := testsvc.Addr(t, testsvc.RedisEnv)
 	proxy := tcpproxy.New(t, addr)
 	name := uniqueName(t)
 	deleteRedisKeys(t, addr, name)
@@ -448,7 +425,7 @@ func TestNATSCredentialsNeverShown(t *testing.T) {
 	}
 
 	t.Run("log", func(t *testing.T) {
-		host := strings.TrimPrefix(service(t, natsEnv), "nats://")
+		host := strings.TrimPrefix(testsvc.Addr(t, testsvc.NATSEnv), "nats://")
 		var out syncBuffer
 		a, err := newApp(config{
 			nats:      "nats://T0KEN@" + host + ",nats://alice:s3cret@" + host,

@@ -1,10 +1,6 @@
 package natsbus_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -12,33 +8,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gormpurge/gormpurge/backends/localcache/natsbus"
+	"github.com/gormpurge/gormpurge/internal/testsvc"
 )
-
-// natsURL returns the test server's URL, or skips the test.
-func natsURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("GORMPURGE_TEST_NATS_URL")
-	if u == "" {
-		tb.Skip("GORMPURGE_TEST_NATS_URL is not set: set it to a NATS server's URL, such as nats://127.0.0.1:4222, to run the NATS tests")
-	}
-	return u
-}
 
 // natsAddr returns the test server's host:port, for a tcpproxy.
 func natsAddr(tb testing.TB) string {
 	tb.Helper()
-	u, err := url.Parse(natsURL(tb))
-	require.NoError(tb, err, "GORMPURGE_TEST_NATS_URL")
-	return u.Host
+	return testsvc.NATSAddr(tb)
 }
 
 // subject returns a subject no other test uses.
-func subject(tb testing.TB) string {
-	tb.Helper()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "gormpurge.test." + hex.EncodeToString(b[:])
-}
+func subject(testing.TB) string { return testsvc.UniqueName("gormpurge.test.") }
 
 // connect connects to the NATS server at addr (host:port), reconnecting
 // quickly and for ever, and closes the connection when tb ends.

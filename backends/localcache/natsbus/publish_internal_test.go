@@ -2,8 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/internal/tcpproxy"
+	"github.com/gormpurge/gormpurge/internal/testsvc"
 )
 
 // reconnectingConn is a real connection, through a proxy, whose Publish
@@ -44,13 +43,7 @@ func (c reconnectingConn) Publish(subject string, data []byte) error {
 // server's confirmation is not reported as delivered: the event may have
 // been lost with the old connection.
 func TestPublishAcrossAReconnectFails(t *testing.T) {
-	raw := os.Getenv("GORMPURGE_TEST_NATS_URL")
-	if raw == "" {
-		t.Skip("GORMPURGE_TEST_NATS_URL is not set: set it to a NATS server's URL, such as nats://127.0.0.1:4222, to run the NATS tests")
-	}
-	u, err := url.Parse(raw)
-	require.NoError(t, err, "GORMPURGE_TEST_NATS_URL")
-	proxy := tcpproxy.New(t, u.Host)
+	proxy := tcpproxy.New(t, testsvc.NATSAddr(t))
 	nc, err := nats.Connect("nats://"+proxy.Addr(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(20*time.Millisecond),

@@ -2,10 +2,7 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -13,16 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gormpurge/gormpurge/backends/localcache/redisstore"
+	"github.com/gormpurge/gormpurge/internal/testsvc"
 )
 
 // redisAddr returns the address of the Redis to test against, or skips t.
 func redisAddr(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("GORMPURGE_TEST_REDIS_ADDR")
-	if addr == "" {
-		t.Skip("GORMPURGE_TEST_REDIS_ADDR is not set: set it to a Redis address, such as 127.0.0.1:6379, to run the Redis tests")
-	}
-	return addr
+	return testsvc.RedisAddr(t)
 }
 
 // newClient returns a client of the Redis at addr, closed when t ends.
@@ -34,11 +28,7 @@ func newClient(t testing.TB, addr string) *redis.Client {
 }
 
 // uniqueName returns a name no other test uses, for prefixes and channels.
-func uniqueName(t testing.TB) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "gormpurge-test-" + hex.EncodeToString(b[:])
-}
+func uniqueName(testing.TB) string { return testsvc.UniqueName("gormpurge-test-") }
 
 // quiet is a logger for stores and buses whose logs the test does not read.
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
