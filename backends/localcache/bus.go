@@ -136,6 +136,16 @@ func NewWire() (*Wire, error) {
 // Origin returns the name this instance's messages carry.
 func (w *Wire) Origin() string { return w.origin }
 
+// Skip uses up a message number without sending anything: a Bus calls it
+// when it refuses a publish before sending (its connection is down), so
+// that the next message shows the other instances a gap and they clear
+// their stores, as they do after a failed send.
+func (w *Wire) Skip() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seq++
+}
+
 // ErrEventTooLarge is returned by [Wire.Publish] when one index of a purge
 // does not fit in a message of the bus's maximum size.
 var ErrEventTooLarge = errors.New("localcache: event larger than the bus's maximum message size")

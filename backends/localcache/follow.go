@@ -198,15 +198,16 @@ func (f *follower) apply(ctx context.Context, e Event) error {
 	case EventDown:
 		f.down(ctx, e.Reason)
 	case EventPurge, EventClear:
-		if last, ok := f.origins.Get(e.Origin); ok && e.Seq > last+1 {
+		last, known := f.origins.Get(e.Origin)
+		if !known || e.Seq > last {
+			f.origins.Add(e.Origin, e.Seq)
+		}
+		if known && e.Seq > last+1 {
 			f.log.LogAttrs(ctx, slog.LevelWarn, "localcache: bus messages lost; clearing the store",
 				slog.String("origin", e.Origin), slog.Uint64("expected", last+1), slog.Uint64("got", e.Seq))
 			if err := f.clear(ctx); err != nil {
 				return err
 			}
-		}
-		if last, ok := f.origins.Get(e.Origin); !ok || e.Seq > last {
-			f.origins.Add(e.Origin, e.Seq)
 		}
 		if e.Kind == EventClear {
 			return f.clear(ctx)

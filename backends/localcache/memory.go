@@ -202,21 +202,19 @@ func (s *MemoryStore) Clear(context.Context) (int, error) {
 // until [MemoryStore.Resume]: every request renders its page, as without a
 // cache. [Follow] suspends the store while its bus may be losing purges,
 // so that the instance never serves a page whose purge it may have missed.
-func (s *MemoryStore) Suspend() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	s.suspended = true
-	s.reset()
-}
+func (s *MemoryStore) Suspend() { s.setSuspended(true) }
 
 // Resume ends a [MemoryStore.Suspend]: the store answers and stores again,
 // empty. A page rendered while the store was suspended is not stored.
-func (s *MemoryStore) Resume() {
+func (s *MemoryStore) Resume() { s.setSuspended(false) }
+
+// setSuspended empties the store, changes its generation (so that no page
+// rendered before is stored) and sets whether it is suspended.
+func (s *MemoryStore) setSuspended(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	s.suspended = false
+	s.suspended = on
 	s.reset()
 }
 

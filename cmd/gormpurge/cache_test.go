@@ -122,6 +122,7 @@ func follower(t *testing.T, bus localcache.Bus) *cachedSite {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	store.Suspend() // until Follow is up: so that waiting for !Suspended below waits for it
 	go func() {
 		defer close(done)
 		_ = localcache.Follow(ctx, store, bus, localcache.WithFollowLogger(slog.New(slog.DiscardHandler)))

@@ -235,7 +235,7 @@ func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 	reconnects := b.pub.Stats().Reconnects
 	if st := b.pub.Status(); st != nats.CONNECTED {
 		err := fmt.Errorf("natsbus: publish %s: not connected to the NATS server (connection %s)", e.Kind, st)
-		b.skip(maxBytes, err)
+		b.wire.Skip() // the next message shows the others a gap, as after a failed send
 		return err
 	}
 	err := b.wire.Publish(e, maxBytes, func(p []byte) error {
@@ -251,13 +251,6 @@ func (b *Bus) Publish(ctx context.Context, e localcache.Event) error {
 		return fmt.Errorf("natsbus: publish %s: not confirmed: the connection to the NATS server was re-established meanwhile (%d reconnects), and may have lost the event", e.Kind, n-reconnects)
 	}
 	return nil
-}
-
-// skip uses up a message number for a publish that sent nothing, as a
-// failed send does, so that the next message shows the other instances a
-// gap: err is what the send returns.
-func (b *Bus) skip(maxBytes int, err error) {
-	_ = b.wire.Publish(localcache.Event{Kind: localcache.EventClear}, maxBytes, func([]byte) error { return err })
 }
 
 // confirmSlice is how long confirm waits for a PONG before it looks at the
