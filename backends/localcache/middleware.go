@@ -114,14 +114,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The miss seen above may have been filled, and its flight
 		// finished, before this request joined: look again, and share
 		// what is found with the requests that joined meanwhile.
-		if gen, err := h.store.Generation(ctx); err == nil {
+		// The generation read here also guards the render below: one
+		// read per miss, a round trip on a shared store.
+		gen, genErr := h.store.Generation(context.WithoutCancel(ctx))
+		if genErr == nil {
 			if k, e := h.lookup(ctx, base, r); e != nil {
 				h.flights.release(c, &fill{key: k, entry: e, gen: gen})
 				replay(w, r, e)
 				return
 			}
 		}
-		h.miss(w, r, base, func(f *fill) { h.flights.release(c, f) })
+		h.miss(w, r, base, gen, genErr, func(f *fill) { h.flights.release(c, f) })
 		return
 	}
 	select {
@@ -136,7 +139,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The response was personal, not cacheable, streamed, another
 	// variant, or this request stopped waiting.
-	h.miss(w, r, base, nil)
+	gen, genErr := h.store.Generation(context.WithoutCancel(ctx))
+	h.miss(w, r, base, gen, genErr, nil)
 }
 
 // unpurged reports whether no purge or clear has run since the store's

@@ -18,14 +18,14 @@ import (
 // A response is stored only when the handler returned normally, the
 // request's context was not done by then, the body has the length its
 // Content-Length declares, writing it to w succeeded and no purge ran
-// since the render began.
-func (h *handler) miss(w http.ResponseWriter, r *http.Request, base string, release func(*fill)) {
+// since gen, the store's generation read before the render (genErr when
+// reading it failed), began.
+func (h *handler) miss(w http.ResponseWriter, r *http.Request, base string, gen uint64, genErr error, release func(*fill)) {
 	if release == nil {
 		release = func(*fill) {}
 	}
 	// Stores outlive the request: a client that leaves must not stop Set.
 	ctx := context.WithoutCancel(r.Context())
-	gen, genErr := h.store.Generation(ctx)
 	w.Header().Set(XCache, "MISS")
 	rec := &recorder{ResponseWriter: w, cfg: h.cfg, max: h.cfg.maxEntryBytes, release: release}
 	h.next.ServeHTTP(rec, r)

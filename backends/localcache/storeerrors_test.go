@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -70,4 +71,34 @@ func TestStoreOutageRendersAndLogsOnce(t *testing.T) {
 	assert.LessOrEqual(t, records, 3, "not once per request:\n%s", logs.String())
 	assert.Contains(t, logs.String(), "store unreachable")
 	assert.Contains(t, logs.String(), "failures=")
+}
+
+// countingStore counts the calls to its store's Generation.
+type countingStore struct {
+	localcache.Store
+	generations atomic.Int32
+}
+
+func (s *countingStore) Generation(ctx context.Context) (uint64, error) {
+	s.generations.Add(1)
+	return s.Store.Generation(ctx)
+}
+
+// A miss reads the store's generation twice: once before the render (the
+// same read guards the second lookup and the store), once after it, to tell
+// whether the requests waiting on it may share the page. It used to read it
+// a third time; on a shared store each read is a round trip.
+func TestMissReadsTheGenerationOnce(t *testing.T) {
+	s := &countingStore{Store: newStore(t)}
+	h := localcache.Middleware(s)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("page"))
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://example.com/a", nil))
+	require.Equal(t, "MISS", rec.Header().Get(localcache.XCache))
+	assert.EqualValues(t, 2, s.generations.Load())
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://example.com/a", nil))
+	require.Equal(t, "HIT", rec.Header().Get(localcache.XCache), "the miss stored the page")
+	assert.EqualValues(t, 2, s.generations.Load(), "a hit reads no generation")
 }
