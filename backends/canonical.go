@@ -3,13 +3,10 @@ package backends
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"golang.org/x/net/idna"
 )
 
 // Sentinel errors of the canonical form. The errors returned by
@@ -103,82 +100,6 @@ func CanonicalURL(raw string) (string, error) {
 		pathQuery = "/" + pathQuery
 	}
 	return scheme + "://" + host + escapePathQuery(pathQuery), nil
-}
-
-// CanonicalHost returns the canonical form of a URL's host and optional
-// port, as [CanonicalURL] writes it for scheme ("http" or "https"):
-// lower-case, punycode for an internationalised name, no trailing dot, no
-// default port. An IPv6 literal keeps its brackets. Errors wrap
-// [ErrInvalidURL] and do not quote hostport.
-func CanonicalHost(scheme, hostport string) (string, error) {
-	name, port := hostport, ""
-	if strings.HasPrefix(hostport, "[") {
-		end := strings.IndexByte(hostport, ']')
-		if end < 0 {
-			return "", fmt.Errorf("%w: host: unclosed IPv6 literal", ErrInvalidURL)
-		}
-		name, port = hostport[:end+1], hostport[end+1:]
-		if port != "" && port[0] != ':' {
-			return "", fmt.Errorf("%w: host: text after the IPv6 literal", ErrInvalidURL)
-		}
-		addr, err := netip.ParseAddr(name[1 : len(name)-1])
-		if err != nil || !addr.Is6() || addr.Zone() != "" {
-			return "", fmt.Errorf("%w: host: not an IPv6 address", ErrInvalidURL)
-		}
-		name = "[" + addr.String() + "]"
-	} else {
-		if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
-			name, port = hostport[:i], hostport[i:]
-		}
-		var err error
-		if name, err = canonicalHostName(name); err != nil {
-			return "", err
-		}
-	}
-	if port != "" {
-		digits := port[1:]
-		if digits == "" { // "host:" is "host"
-			port = ""
-		} else {
-			n, err := strconv.Atoi(digits)
-			if err != nil || n < 1 || n > 65535 || strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
-				return "", fmt.Errorf("%w: port: not a number from 1 to 65535", ErrInvalidURL)
-			}
-			port = ":" + strconv.Itoa(n)
-			if scheme == "http" && n == 80 || scheme == "https" && n == 443 {
-				port = ""
-			}
-		}
-	}
-	return name + port, nil
-}
-
-// canonicalHostName lower-cases a host name, converts an internationalised
-// one to punycode and drops a trailing dot. An ASCII name is only checked
-// for characters that cannot be in a host: IDNA's stricter rules would
-// refuse real names such as "my_host".
-func canonicalHostName(name string) (string, error) {
-	name = strings.TrimSuffix(name, ".")
-	if name == "" {
-		return "", fmt.Errorf("%w: no host", ErrInvalidURL)
-	}
-	if !isASCII(name) {
-		a, err := idna.Lookup.ToASCII(name)
-		if err != nil {
-			return "", fmt.Errorf("%w: host: not a valid internationalised name", ErrInvalidURL)
-		}
-		name = strings.TrimSuffix(a, ".")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(isAlnum(c) || c == '-' || c == '.' || c == '_') {
-			return "", fmt.Errorf("%w: host: character %q is not allowed", ErrInvalidURL, c)
-		}
-	}
-	if name == "" || name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") {
-		return "", fmt.Errorf("%w: host: an empty label", ErrInvalidURL)
-	}
-	return strings.ToLower(name), nil
 }
 
 // CanonicalTag returns the canonical form of a cache tag (surrogate key):
@@ -345,69 +266,7 @@ func isCanonicalPath(s string) bool {
 	return true
 }
 
-// RedactURL returns s with anything that may be a secret replaced by
-// "REDACTED": the user information of a URL (a user name, which may be a
-// token, and a password) and the value of every query parameter; the
-// fragment is dropped. It works on strings that do not parse as URLs, and
-// errs on the side of hiding more, so that an error or a log line about a
-// malformed URL never quotes a credential. Use it wherever a URL that came
-// from configuration or from a model reaches an error, a log line or a
-// panic message.
-func RedactURL(s string) string {
-	// User information ends at the last "@": a careless password may hold
-	// "/", "?" or "#", so the "@" is looked for before anything is cut.
-	start := -1 // where user information could begin
-	if i := strings.Index(s, "//"); i >= 0 {
-		start = i + 2
-	} else if !strings.HasPrefix(s, "/") {
-		start = 0 // "user:password@host" without a scheme
-	}
-	if start >= 0 {
-		if at := strings.LastIndexByte(s[start:], '@'); at >= 0 {
-			s = s[:start] + "REDACTED" + s[start+at:]
-		}
-	}
-	head, query, hasQuery := strings.Cut(s, "?")
-	if i := strings.IndexByte(head, '#'); i >= 0 {
-		head, query, hasQuery = head[:i], "", false
-	}
-	if !hasQuery {
-		return head
-	}
-	query, _, _ = strings.Cut(query, "#")
-	if query == "" {
-		return head + "?"
-	}
-	parts := strings.Split(query, "&")
-	for i, p := range parts {
-		if name, _, ok := strings.Cut(p, "="); ok {
-			parts[i] = name + "=REDACTED"
-		} else if p != "" {
-			parts[i] = "REDACTED"
-		}
-	}
-	return head + "?" + strings.Join(parts, "&")
-}
-
-// redactScheme keeps an error about an unsupported scheme from quoting a
-// credential when the value was "user:password@host" without a scheme.
-func redactScheme(s string) string {
-	if len(s) > 16 || strings.ContainsAny(s, "@:/") {
-		return "…"
-	}
-	return s
-}
-
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
 
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
@@ -443,72 +302,4 @@ func FormSpelling(canonical string) string {
 		return ""
 	}
 	return path + "?" + strings.ReplaceAll(query, "%20", "+")
-}
-
-// ObjectError reports a URL or tag of a [Request] that has no canonical
-// form. Object is redacted ([RedactURL]) so that it can be logged.
-type ObjectError struct {
-	Kind   string // "url" or "tag"
-	Object string // the refused URL or tag, redacted
-	Err    error  // wraps ErrInvalidURL or ErrInvalidTag
-}
-
-func (e *ObjectError) Error() string {
-	return fmt.Sprintf("%s %q refused: %v", e.Kind, e.Object, e.Err)
-}
-
-// Unwrap returns the reason.
-func (e *ObjectError) Unwrap() error { return e.Err }
-
-// CanonicalRequest returns r with every URL and tag in its canonical form
-// ([CanonicalURL], [CanonicalTag]), normalised as [NewRequest] does, and
-// the objects that have none as one *ObjectError each, joined. The
-// returned Request holds every valid object, so a caller purges it and
-// reports the error. Sinks and backends that take requests from users'
-// code call it, so that each backend receives the same names for the same
-// page whoever built the request.
-func CanonicalRequest(r Request) (Request, error) {
-	if isCanonicalList(r.URLs, CanonicalURL) && isCanonicalList(r.Tags, CanonicalTag) {
-		return r, nil // the common case: a request the plugin built
-	}
-	var errs []error
-	urls := make([]string, 0, len(r.URLs))
-	for _, u := range r.URLs {
-		if u == "" {
-			continue
-		}
-		c, err := CanonicalURL(u)
-		if err != nil {
-			errs = append(errs, &ObjectError{Kind: "url", Object: RedactURL(u), Err: err})
-			continue
-		}
-		urls = append(urls, c)
-	}
-	tags := make([]string, 0, len(r.Tags))
-	for _, t := range r.Tags {
-		if t == "" {
-			continue
-		}
-		c, err := CanonicalTag(t)
-		if err != nil {
-			errs = append(errs, &ObjectError{Kind: "tag", Object: t, Err: err})
-			continue
-		}
-		tags = append(tags, c)
-	}
-	return Request{URLs: normalise(urls), Tags: normalise(tags)}, errors.Join(errs...)
-}
-
-// isCanonicalList reports whether list is sorted, free of duplicates and
-// empty strings, and made of canonical values only.
-func isCanonicalList(list []string, canonical func(string) (string, error)) bool {
-	for i, s := range list {
-		if s == "" || i > 0 && list[i-1] >= s {
-			return false
-		}
-		if c, err := canonical(s); err != nil || c != s {
-			return false
-		}
-	}
-	return true
 }
