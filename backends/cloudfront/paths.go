@@ -202,6 +202,18 @@ func chunks(items []string, maxPaths, maxWildcards int) [][]string {
 	return out
 }
 
+// Invalidations returns how many invalidations (CreateInvalidation calls)
+// Purge creates for r when none of r was created before: r's distinct
+// invalidation items, cut into invalidations that each fit the in-progress
+// limits ([MaxPathsInProgress] paths and [MaxWildcardsInProgress] wildcard
+// paths, or [WithInProgressLimits]'s), as Purge cuts them. A tag item
+// ("#tag") is never a wildcard, even one ending in "*". URLs and tags that
+// Purge would refuse count for nothing. Use it to tell what a purge costs
+// before sending it, as a dry run does; it sends nothing.
+func (b *Backend) Invalidations(r backends.Request) int {
+	return len(chunks(b.planRequest(r).items, b.maxPaths, b.maxWildcards))
+}
+
 // count returns how many individual and wildcard items are in items.
 func count(items []string) (paths, wildcards int) {
 	for _, it := range items {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/pflag"
 
+	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/cloudfront"
 )
 
@@ -109,7 +111,7 @@ func cloudFrontBuilt(b *cloudfront.Backend) *builtBackend {
 		pathsWithoutHosts: true,
 		checkTag:          checkCloudFrontTag,
 		estimate: func(kind purgeKind, objects []string) (int, bool) {
-			return countInvalidations(b.Limits().MaxObjects, kind, objects, cloudFrontItem), false
+			return countInvalidations(b, kind, objects), false
 		},
 		sentAs: func(kind purgeKind, obj string) []string {
 			if it := cloudFrontItem(kind, obj); it != obj {
@@ -168,37 +170,21 @@ func checkCloudFrontTag(tag string) error {
 }
 
 // countInvalidations returns how many CreateInvalidation calls purging
-// objects takes: the dispatcher cuts them into batches of maxObjects,
-// and each batch's distinct items (item gives an object's) become
-// invalidations of at most [cloudfront.MaxPathsInProgress] paths and
-// [cloudfront.MaxWildcardsInProgress] wildcard paths, as the backend cuts
-// them.
-func countInvalidations(maxObjects int, kind purgeKind, objects []string, item func(purgeKind, string) string) int {
+// objects of kind with b takes: the dispatcher cuts them into batches of
+// b's Limits, and b cuts each batch into invalidations
+// ([cloudfront.Backend.Invalidations]).
+func countInvalidations(b *cloudfront.Backend, kind purgeKind, objects []string) int {
+	maxObjects := b.Limits().MaxObjects
 	if maxObjects < 1 {
 		maxObjects = cloudfront.MaxPathsInProgress
 	}
 	n := 0
-	for start := 0; start < len(objects); start += maxObjects {
-		batch := objects[start:min(start+maxObjects, len(objects))]
-		seen := map[string]bool{}
-		paths, wild, open := 0, 0, false
-		for _, obj := range batch {
-			it := item(kind, obj)
-			if seen[it] {
-				continue
-			}
-			seen[it] = true
-			w := strings.HasSuffix(it, "*")
-			if !open || w && wild == cloudfront.MaxWildcardsInProgress || !w && paths == cloudfront.MaxPathsInProgress {
-				n++
-				paths, wild, open = 0, 0, true
-			}
-			if w {
-				wild++
-			} else {
-				paths++
-			}
+	for batch := range slices.Chunk(objects, maxObjects) {
+		r := backends.Request{URLs: batch}
+		if kind == kindTags {
+			r = backends.Request{Tags: batch}
 		}
+		n += b.Invalidations(r)
 	}
 	return n
 }

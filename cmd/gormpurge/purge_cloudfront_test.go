@@ -152,6 +152,23 @@ func TestPurgeCloudFrontDryRun(t *testing.T) {
 	assert.Empty(t, f.srv.Invalidations())
 }
 
+// A tag ending in "*" is no wildcard ("*" is an ordinary character of a
+// CloudFront tag): a dry run counts 20 of them in one invalidation, as the
+// backend sends them, not in two as 20 wildcard paths would take.
+func TestPurgeCloudFrontDryRunTagsEndingInStar(t *testing.T) {
+	f := newFakeCloudFront(t, cloudfronttest.WithCacheTags())
+	args := []string{"--dry-run", "--json", "--tags", "--cloudfront-cache-tags"}
+	for i := range 20 {
+		args = append(args, fmt.Sprintf("tag%02d*", i))
+	}
+	r := f.purge(t, args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var got struct{ EstimatedRequests int }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), r.stdout)
+	assert.Equal(t, 1, got.EstimatedRequests, "tags are never wildcards")
+	assert.Zero(t, f.requests.Load(), "nothing was sent")
+}
+
 func TestPurgeCloudFrontJSON(t *testing.T) {
 	f := newFakeCloudFront(t)
 	r := f.purge(t, "--json", "https://www.example.com/a", "https://www.example.com/bad*path")
