@@ -142,6 +142,22 @@ const (
 	keepPages                // an observer, such as a warmup, wants them
 )
 
+// ownURLs counts the URLs of urls, sorted and distinct, less the form
+// spellings the dispatcher added for URLs whose query holds a space
+// ([backends.FormSpelling]): Above is compared with the URLs the handoff
+// itself named.
+func ownURLs(urls []string) int {
+	n := len(urls)
+	for _, u := range urls {
+		if f := backends.FormSpelling(u); f != "" {
+			if _, found := slices.BinarySearch(urls, f); found {
+				n--
+			}
+		}
+	}
+	return n
+}
+
 // newEscalator returns the escalator of e, valid, for the backend named
 // backend. pages says whether to keep, for the lane's observers, up to
 // Above URLs of each escalated handoff.
@@ -162,14 +178,15 @@ func (x *escalator) admit(ctx context.Context, it item) item {
 	}
 	// A Request built by hand may repeat a URL or hold empty ones.
 	urls := backends.NewRequest(it.req.URLs, nil).URLs
-	if len(urls) <= x.Above {
+	own := ownURLs(urls)
+	if own <= x.Above {
 		return it
 	}
 	x.handoffs.Add(1)
-	x.urls.Add(uint64(len(urls)))
+	x.urls.Add(uint64(own))
 	x.logger.LogAttrs(ctx, slog.LevelWarn, "dispatcher: escalated",
 		slog.String("backend", x.backend),
-		slog.Int("urls", len(urls)),
+		slog.Int("urls", own),
 		slog.String("to", x.to))
 	sub := &substitute{all: x.All, tags: x.tags}
 	if x.pages == keepPages {

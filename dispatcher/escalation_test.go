@@ -426,3 +426,22 @@ func TestEscalationToAllWaitsForPaceAll(t *testing.T) {
 	assert.Equal(t, int32(6), cdn.pacedAlls.Load())
 	assert.Zero(t, cdn.paced.Load(), "a purge of everything is not paced as a batch")
 }
+
+// Above is compared with the URLs the handoff named: the "+" spelling the
+// dispatcher adds for a URL whose query holds a space does not count, so a
+// handoff of exactly Above URLs is never escalated for it.
+func TestEscalationCountsTheHandoffsOwnURLs(t *testing.T) {
+	t.Parallel()
+	var got collector
+	cdn := &allBackend{fakeBackend: fakeBackend{name: "cdn"}}
+	d := newDispatcher(t, []backends.Backend{cdn},
+		dispatcher.WithOnResult(got.add),
+		dispatcher.WithEscalation("cdn", dispatcher.Escalation{Above: 2, All: true}))
+	tk, err := d.Submit(t.Context(), urls("/a", "/search?q=blue%20teapot"))
+	require.NoError(t, err)
+	require.NoError(t, d.Flush(t.Context()))
+	out := wait(t, tk)
+	assert.Equal(t, dispatcher.Delivered, out[0].Outcome)
+	assert.Zero(t, cdn.alls.Load(), "two URLs are not above 2, whatever their spellings")
+	assert.Contains(t, cdn.Union().URLs, "/search?q=blue+teapot", "the form spelling is still purged")
+}
