@@ -104,21 +104,37 @@ func isWildcard(item string) bool {
 	return strings.HasPrefix(item, "/") && strings.HasSuffix(item, "*")
 }
 
-// tagItem returns the invalidation item of a cache tag: "#" and the tag.
-func tagItem(tag string) (string, error) {
+// CheckTag reports why CloudFront would refuse to invalidate tag, if it
+// would: the canonical rule of [backends.CanonicalTag] (the error wraps
+// backends.ErrInvalidTag), and CloudFront's own, at most [MaxTagLength]
+// characters of ASCII from "!" to "~" (the error wraps
+// [ErrNotInvalidatable]). Use it to check tags before purging them; a
+// backend without [WithCacheTags] refuses every tag besides.
+// https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/invalidation-specifying-tags.html
+func CheckTag(tag string) error {
 	c, err := backends.CanonicalTag(tag)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if len(c) > MaxTagLength {
-		return "", fmt.Errorf("%w: the tag is %d characters long, more than CloudFront's %d", ErrNotInvalidatable, len(c), MaxTagLength)
+		return fmt.Errorf("%w: the tag is %d characters long, more than CloudFront's %d", ErrNotInvalidatable, len(c), MaxTagLength)
 	}
 	for i := 0; i < len(c); i++ {
 		if c[i] < '!' || c[i] > '~' {
-			return "", fmt.Errorf("%w: CloudFront tags are ASCII from \"!\" to \"~\" (byte %d is not)", ErrNotInvalidatable, i)
+			return fmt.Errorf("%w: CloudFront tags are ASCII from \"!\" to \"~\" (byte %d is not)", ErrNotInvalidatable, i)
 		}
 	}
-	return "#" + c, nil
+	return nil
+}
+
+// TagItem returns the invalidation item of a cache tag: "#" and the tag, or
+// [CheckTag]'s error. It is what Purge sends for a tag of a backend with
+// [WithCacheTags], as [InvalidationPath] is for a URL.
+func TagItem(tag string) (string, error) {
+	if err := CheckTag(tag); err != nil {
+		return "", err
+	}
+	return "#" + tag, nil // a valid tag is canonical as it is
 }
 
 // plan is what one call to Purge sends: the distinct invalidation items,
@@ -167,7 +183,7 @@ func (b *Backend) planRequest(r backends.Request) plan {
 			p.refused = append(p.refused, refusal{object{tag: true, value: t}, errNoTags})
 			continue
 		}
-		item, err := tagItem(t)
+		item, err := TagItem(t)
 		if err != nil {
 			p.refused = append(p.refused, refusal{object{tag: true, value: t}, err})
 			continue

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -134,10 +135,11 @@ func cloudFrontBuilt(b *cloudfront.Backend) *builtBackend {
 // cloudFrontItem returns the item of an invalidation that purges obj: the
 // path of a URL, or "#tag".
 func cloudFrontItem(kind purgeKind, obj string) string {
+	itemOf := cloudfront.InvalidationPath
 	if kind == kindTags {
-		return "#" + obj
+		itemOf = cloudfront.TagItem
 	}
-	p, err := cloudfront.InvalidationPath(obj)
+	p, err := itemOf(obj)
 	if err != nil {
 		return obj // refused when sent, and reported
 	}
@@ -157,14 +159,11 @@ func checkAWSCredentials(ctx context.Context, cfg aws.Config) error {
 	return nil
 }
 
-// checkCloudFrontTag refuses a tag CloudFront cannot invalidate: longer
-// than [cloudfront.MaxTagLength], or not ASCII from "!" to "~".
+// checkCloudFrontTag refuses a tag CloudFront cannot invalidate
+// ([cloudfront.CheckTag]), saying why without the package's prefix.
 func checkCloudFrontTag(tag string) error {
-	if len(tag) > cloudfront.MaxTagLength {
-		return fmt.Errorf("%d characters, more than CloudFront's %d", len(tag), cloudfront.MaxTagLength)
-	}
-	if i := strings.IndexFunc(tag, func(r rune) bool { return r < '!' || r > '~' }); i >= 0 {
-		return fmt.Errorf("CloudFront tags are ASCII from \"!\" to \"~\" (byte %d is not)", i)
+	if err := cloudfront.CheckTag(tag); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), cloudfront.ErrNotInvalidatable.Error()+": "))
 	}
 	return nil
 }
