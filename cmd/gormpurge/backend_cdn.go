@@ -151,28 +151,43 @@ type cdnBackend interface {
 	backends.Closer
 }
 
-// cdnRecorder is a CDN backend that keeps the result of every call to
-// Purge, so that the summary lists every id the CDN gave, those of
-// attempts that were retried included. It keeps the backend's Pace,
-// PurgeAll and Close, which the dispatcher looks for.
-type cdnRecorder struct {
-	cdnBackend
+// purgeLog keeps the result of every call to a backend's Purge, those of
+// attempts the dispatcher retried included: the CDNs' ids and the HTTP
+// caches' per-node counts in the summary. The recorders (cdnRecorder,
+// attemptRecorder) embed it next to the backend they wrap; they are two
+// types only because the dispatcher must see each backend's own optional
+// methods (Pace, PurgeAll, Close), no more and no fewer.
+type purgeLog struct {
 	mu  sync.Mutex
 	res []backends.Result
 }
 
-func (r *cdnRecorder) Purge(ctx context.Context, req backends.Request) (backends.Result, error) {
-	res, err := r.cdnBackend.Purge(ctx, req)
-	r.mu.Lock()
-	r.res = append(r.res, res)
-	r.mu.Unlock()
+// purge calls b's Purge and keeps its result.
+func (l *purgeLog) purge(ctx context.Context, b backends.Backend, req backends.Request) (backends.Result, error) {
+	res, err := b.Purge(ctx, req)
+	l.mu.Lock()
+	l.res = append(l.res, res)
+	l.mu.Unlock()
 	return res, err
 }
 
-func (r *cdnRecorder) results() []backends.Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.res)
+// results returns the results kept so far, in the order the calls ended.
+func (l *purgeLog) results() []backends.Result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.res)
+}
+
+// cdnRecorder is a CDN backend that keeps the result of every call to
+// Purge (purgeLog). It keeps the backend's Pace, PurgeAll and Close,
+// which the dispatcher looks for.
+type cdnRecorder struct {
+	cdnBackend
+	purgeLog
+}
+
+func (r *cdnRecorder) Purge(ctx context.Context, req backends.Request) (backends.Result, error) {
+	return r.purge(ctx, r.cdnBackend, req)
 }
 
 // splitIDs returns the ids of a comma-separated list, without empty ones.

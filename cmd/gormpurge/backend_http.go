@@ -255,23 +255,13 @@ func unreachable(ctx context.Context, node string, wait time.Duration) string {
 }
 
 // attemptRecorder is an HTTP cache backend that keeps the result of every
-// call to Purge: each attempt at a batch, for the per-node counts.
+// call to Purge (purgeLog): each attempt at a batch, for the per-node
+// counts. It keeps the backend's Close, and has no Pace or PurgeAll.
 type attemptRecorder struct {
 	*httppurge.Backend
-	mu  sync.Mutex
-	res []backends.Result
+	purgeLog
 }
 
 func (r *attemptRecorder) Purge(ctx context.Context, req backends.Request) (backends.Result, error) {
-	res, err := r.Backend.Purge(ctx, req)
-	r.mu.Lock()
-	r.res = append(r.res, res)
-	r.mu.Unlock()
-	return res, err
-}
-
-func (r *attemptRecorder) results() []backends.Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.res)
+	return r.purge(ctx, r.Backend, req)
 }
