@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -144,8 +143,8 @@ func (b *Backend) classify(ctx context.Context, op string, paths int, err error)
 	if errors.As(err, &httpErr) {
 		e.Status = httpErr.HTTPStatusCode()
 		if resp := httpErr.HTTPResponse(); resp != nil {
-			if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
-				retryAfter = time.Duration(s) * time.Second
+			if d, ok := backends.ParseRetryAfter(resp.Header, time.Now()); ok && d > 0 {
+				retryAfter = d
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package cloudfront_test
 
 import (
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -45,3 +46,8 @@ func newBackend(t testing.TB, srv *cloudfronttest.Server, opts ...cloudfront.Opt
 	t.Cleanup(func() { _ = b.Close(t.Context()) })
 	return b
 }
+
+// roundTripFunc is an http.RoundTripper calling itself.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

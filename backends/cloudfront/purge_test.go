@@ -239,6 +239,40 @@ func TestCallerReferencesAreUnique(t *testing.T) {
 	assert.Empty(t, srv.Ignored(), "no purge was silently dropped")
 }
 
+// A throttled purge waits as long as CloudFront's Retry-After asks, in
+// seconds or as an HTTP date, and at least ThrottleWait.
+func TestThrottleHonoursRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryAfter func() string
+		min, max   time.Duration
+	}{
+		{"Seconds", func() string { return "30" }, 30 * time.Second, 30 * time.Second},
+		{"HTTPDate", func() string { return time.Now().Add(31 * time.Second).UTC().Format(http.TimeFormat) }, 25 * time.Second, 31 * time.Second},
+		{"PastHTTPDate", func() string { return time.Now().Add(-time.Minute).UTC().Format(http.TimeFormat) }, cloudfront.ThrottleWait, cloudfront.ThrottleWait},
+		{"Garbage", func() string { return "soon" }, cloudfront.ThrottleWait, cloudfront.ThrottleWait},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t)
+			base := srv.Client().Transport
+			client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				resp, err := base.RoundTrip(r)
+				if err == nil && resp.StatusCode >= 400 {
+					resp.Header.Set("Retry-After", tc.retryAfter())
+				}
+				return resp, err
+			})}
+			b := newBackend(t, srv, cloudfront.WithHTTPClient(client))
+			srv.FailNextCode(http.StatusBadRequest, 1, "Throttling", "Rate exceeded")
+			_, err := b.Purge(t.Context(), backends.Request{URLs: []string{"/x"}})
+			d, ok := backends.RetryDelay(err)
+			require.True(t, ok, "retry-after: %v", err)
+			assert.GreaterOrEqual(t, d, tc.min)
+			assert.LessOrEqual(t, d, tc.max)
+		})
+	}
+}
+
 func TestErrorClassification(t *testing.T) {
 	type class int
 	const (
