@@ -116,6 +116,17 @@ func (s *Subscription) pump() {
 // when ctx ends, after Close ([ErrClosed]), or when the subscription
 // cannot go on (the connection was closed).
 func (s *Subscription) Next(ctx context.Context) (localcache.Event, error) {
+	e, err := s.next(ctx)
+	if err == nil && s.ctx.Err() != nil {
+		// Close ran while the event was being made (an unsubscribed
+		// subscription reads as a fault): after Close, Next only fails.
+		return localcache.Event{}, ErrClosed
+	}
+	return e, err
+}
+
+// next is Next, but for a Close that races with it.
+func (s *Subscription) next(ctx context.Context) (localcache.Event, error) {
 	for {
 		if err := s.stopped(ctx); err != nil {
 			return localcache.Event{}, err

@@ -40,7 +40,12 @@ func (s *subscription) Next(ctx context.Context) (localcache.Event, error) {
 	}
 	select {
 	case e := <-s.events:
-		return e, nil
+		select {
+		case <-s.done: // Close won the race: after Close, Next only fails
+			return localcache.Event{}, errClosed
+		default:
+			return e, nil
+		}
 	case <-s.done:
 		return localcache.Event{}, errClosed
 	case <-ctx.Done():
