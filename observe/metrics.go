@@ -153,3 +153,17 @@ const (
 	// AttemptDuration is the name of the histogram of calls to backends.
 	AttemptDuration = "purge.duration"
 )
+
+// LatencyBuckets returns the upper bounds, in seconds, of the
+// commit-to-purge latency histogram's buckets: from 10ms (a purge in
+// process) to an hour (an outbox whose relay was down).
+func LatencyBuckets() []float64 {
+	return []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+}
+
+// DurationBuckets returns the upper bounds, in seconds, of the buckets of
+// the histogram of calls to backends: from 1ms (a local cache) to 30s (the
+// dispatcher's default deadline).
+func DurationBuckets() []float64 {
+	return []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+}
