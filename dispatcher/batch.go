@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // item is one accepted request in a lane's queue. tk is the request's
@@ -20,6 +21,7 @@ type item struct {
 	req backends.Request
 	tk  *ticketPart
 	sub *substitute
+	org *observe.Origin // the handoff's, for the Observer: nil without one
 }
 
 // substitute says how an item's request stands in for the request handed
@@ -44,6 +46,8 @@ type group struct {
 	// by lane.mu until open reaches 0.
 	tickets []item     // the group's items, some with a ticket
 	ends    []batchEnd // how each of its batches ended, settled or abandoned
+
+	origins *originTrack // the handoffs of its items, for the Observer: nil without one
 }
 
 // batch is one call's worth of objects, cut to the backend's limits, or a
@@ -58,6 +62,7 @@ type batch struct {
 	// everything, those of every request it subsumes.
 	pages []string
 	via   []string
+	held  []int // indexes in g.origins of the handoffs whose objects it holds
 }
 
 // batches merges items, a group's, into batches: one purge of everything

@@ -37,6 +37,7 @@ func (l *lane) deliver(b *batch) {
 	start := time.Now()
 	var paced time.Duration
 	rep := Report{Backend: l.name, Request: b.req, All: b.all}
+	origins := b.origins()
 	for {
 		waited, err := l.waitTurn(ctx, b)
 		paced += waited
@@ -49,17 +50,21 @@ func (l *lane) deliver(b *batch) {
 			break
 		}
 		rep.Attempts++
-		res, err := l.call(ctx, b)
+		actx, obs := l.startAttempt(ctx, b, rep.Attempts, origins)
+		res, err := l.call(actx, b)
 		rep.Result, rep.Err, rep.Elapsed = res, err, time.Since(start)
 		if err == nil {
+			obs.ended(ctx, res, nil, false)
 			rep.Outcome = Delivered
 			break
 		}
 		if ctx.Err() != nil {
+			obs.ended(ctx, res, err, false)
 			l.abandon(b, rep)
 			return
 		}
 		wait, final := l.retryWait(rep.Attempts, err, start, paced)
+		obs.ended(ctx, res, err, final == nil)
 		if final != nil {
 			rep.Outcome, rep.Err = Failed, final
 			break
@@ -242,5 +247,6 @@ func (l *lane) finish(b *batch, rep Report) {
 	for _, o := range l.observers {
 		o.batchEnded(b, &end)
 	}
+	l.endOrigins(b, rep.Outcome)
 	l.settle(b, end)
 }

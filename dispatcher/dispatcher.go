@@ -23,7 +23,8 @@ type Dispatcher struct {
 	lanes []*lane
 	lc    *lifecycle.Lifecycle // owns the batchers and workers; its Context is the parent of every call to a backend
 
-	closed atomic.Bool // set at the start of Close
+	closed  atomic.Bool // set at the start of Close
+	unwatch func()      // removes the dispatcher's Source from the Observer; nil without one
 }
 
 // New returns a Dispatcher that delivers to bs and starts its goroutines:
@@ -70,6 +71,9 @@ func New(bs []backends.Backend, opts ...Option) (*Dispatcher, error) {
 		d.lanes = append(d.lanes, newLane(d, b))
 	}
 	d.addLayers()
+	if cfg.obs != nil {
+		d.unwatch = cfg.obs.Watch(d.readings)
+	}
 	for _, l := range d.lanes {
 		d.lc.Go(l.batchLoop)
 		for range cfg.workers {
@@ -142,9 +146,10 @@ func withFormSpellings(r backends.Request) backends.Request {
 // (such as [WithEscalation]) decide. parts, unless nil, holds r's ticket part
 // for each lane, in the same order.
 func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lane, parts []ticketPart) error {
+	org := d.originOf(ctx)
 	if d.closed.Load() {
 		for i, l := range lanes {
-			l.drop(r, partAt(parts, i), ErrClosed) // counted and reported like every other drop
+			l.drop(item{req: r, tk: partAt(parts, i), org: org}, ErrClosed) // counted and reported like every other drop
 		}
 		return ErrClosed
 	}
@@ -157,7 +162,7 @@ func (d *Dispatcher) offer(ctx context.Context, r backends.Request, lanes []*lan
 		full []waiting // lanes with no room under Block
 	)
 	for i, l := range lanes {
-		it := l.admit(ctx, item{req: r, tk: partAt(parts, i)})
+		it := l.admit(ctx, item{req: r, tk: partAt(parts, i), org: org})
 		err := l.push(it)
 		switch {
 		case errors.Is(err, errWouldBlock):
@@ -268,6 +273,9 @@ func (d *Dispatcher) stopped(ctx context.Context, cause error) error {
 			cause = ErrClosed
 		}
 		err = &UndeliveredError{Requests: left, Err: cause}
+	}
+	if d.unwatch != nil {
+		d.observe("", d.unwatch)
 	}
 	return errors.Join(err, d.closeBackends(ctx))
 }

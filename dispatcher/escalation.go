@@ -198,9 +198,11 @@ func (x *escalator) admit(ctx context.Context, it item) item {
 	if x.All {
 		// The handoff travels whole: the purge of everything subsumes it,
 		// and Close reports it if it is left.
-		return item{req: it.req, tk: it.tk, sub: sub}
+		it.sub = sub
+		return it
 	}
-	return item{req: backends.NewRequest(nil, slices.Concat(x.tags, it.req.Tags)), tk: it.tk, sub: sub}
+	it.req, it.sub = backends.NewRequest(nil, slices.Concat(x.tags, it.req.Tags)), sub
+	return it
 }
 
 // count adds the escalated handoffs and their URLs to s.

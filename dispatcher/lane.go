@@ -137,7 +137,7 @@ func (l *lane) push(it item) error {
 	l.mu.Lock()
 	if l.draining {
 		l.mu.Unlock()
-		l.drop(it.req, it.tk, ErrClosed)
+		l.drop(it, ErrClosed)
 		return ErrClosed
 	}
 	var oldest item
@@ -149,7 +149,7 @@ func (l *lane) push(it item) error {
 		case Reject:
 			l.mu.Unlock()
 			err := fmt.Errorf("%w: backend %q holds %d requests", ErrQueueFull, l.name, l.d.cfg.queueSize)
-			l.drop(it.req, it.tk, err)
+			l.drop(it, err)
 			return err
 		case DropOldest:
 			oldest = l.queue[0]
@@ -162,7 +162,7 @@ func (l *lane) push(it item) error {
 	l.mu.Unlock()
 	l.signal()
 	if !oldest.req.Empty() {
-		l.drop(oldest.req, oldest.tk, fmt.Errorf("%w: backend %q dropped its oldest request", ErrQueueFull, l.name))
+		l.drop(oldest, fmt.Errorf("%w: backend %q dropped its oldest request", ErrQueueFull, l.name))
 		// Flush may be waiting on the dropped request; tell it after the
 		// report, as finish does.
 		l.mu.Lock()
@@ -184,11 +184,11 @@ func (l *lane) pushWait(ctx context.Context, it item) error {
 		select {
 		case <-space:
 		case <-l.d.lc.Stopping():
-			l.drop(it.req, it.tk, ErrClosed)
+			l.drop(it, ErrClosed)
 			return ErrClosed
 		case <-ctx.Done():
 			err := fmt.Errorf("%w: backend %q: %w", ErrQueueFull, l.name, context.Cause(ctx))
-			l.drop(it.req, it.tk, err)
+			l.drop(it, err)
 			return err
 		}
 	}
@@ -201,12 +201,19 @@ func (l *lane) appendLocked(it item) {
 	l.n.enqueued.Add(uint64(it.req.Len()))
 }
 
-// drop counts, logs and reports a request that will not reach the backend,
-// then settles its ticket part tk, if any, as Dropped with err.
-func (l *lane) drop(r backends.Request, tk *ticketPart, err error) {
+// drop counts, logs and reports an item whose request will not reach the
+// backend, then settles its ticket part, if any, and its origin as Dropped
+// with err.
+func (l *lane) drop(it item, err error) {
+	l.dropped(it.req, err)
+	it.tk.settle(BackendOutcome{Backend: l.name, Outcome: Dropped, Err: err})
+	l.settleOrigin(it.org, Dropped)
+}
+
+// dropped counts, logs and reports r, which will not reach the backend.
+func (l *lane) dropped(r backends.Request, err error) {
 	l.n.dropped.Add(uint64(r.Len()))
 	l.d.report(Report{Backend: l.name, Outcome: Dropped, Request: r, Err: err})
-	tk.settle(BackendOutcome{Backend: l.name, Outcome: Dropped, Err: err})
 }
 
 // urgentLocked reports whether the batcher should stop lingering.
@@ -287,6 +294,7 @@ func (l *lane) take() []*batch {
 
 	// Merge and cut outside the lock: Limits.Size may be slow.
 	batches, objects := l.batches(g, items)
+	l.trackOrigins(g, items, batches)
 	var tickets []item // items, if one has a ticket
 	if slices.ContainsFunc(items, func(it item) bool { return it.tk != nil }) {
 		tickets = items
@@ -357,6 +365,7 @@ func (l *lane) abandon(b *batch, rep Report) {
 		b.g.ends = append(b.g.ends, batchEnd{req: b.req, outcome: Dropped, attempts: rep.Attempts, result: rep.Result})
 	}
 	l.mu.Unlock()
+	l.endOrigins(b, Dropped)
 }
 
 // settledBelowLocked returns the lowest seq not yet settled: every item with
@@ -448,10 +457,11 @@ func (l *lane) leftovers(cause error) backends.Request {
 		err = fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
 	}
 	if !left.Empty() {
-		l.drop(left, nil, err)
+		l.dropped(left, err)
 	}
 	for _, it := range queued {
 		it.tk.settle(BackendOutcome{Backend: l.name, Outcome: Dropped, Err: err})
+		l.settleOrigin(it.org, Dropped)
 	}
 	for _, g := range groups {
 		if g.tickets != nil {
@@ -459,33 +469,4 @@ func (l *lane) leftovers(cause error) backends.Request {
 		}
 	}
 	return left
-}
-
-// stats returns the lane's counters, and those its layers keep.
-func (l *lane) stats() BackendStats {
-	l.mu.Lock()
-	queued, inFlight := l.queuedObjs, l.inFlight
-	l.mu.Unlock()
-	s := BackendStats{
-		Backend:   l.name,
-		Queued:    queued,
-		InFlight:  inFlight,
-		Enqueued:  l.n.enqueued.Load(),
-		Coalesced: l.n.coalesced.Load(),
-		Delivered: l.n.delivered.Load(),
-		Failed:    l.n.failed.Load(),
-		Dropped:   l.n.dropped.Load(),
-		Retried:   l.n.retried.Load(),
-	}
-	for _, a := range l.admitters {
-		if c, ok := a.(counter); ok {
-			c.count(&s)
-		}
-	}
-	for _, o := range l.observers {
-		if c, ok := o.(counter); ok {
-			c.count(&s)
-		}
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -85,7 +86,8 @@ type config struct {
 	warmers        map[string]Warmer
 	logger         *slog.Logger
 	onResult       func(Report)
-	errs           []error // problems found while applying options
+	obs            observe.Observer // nil without WithObserver
+	errs           []error          // problems found while applying options
 }
 
 func defaultConfig() config {
@@ -212,6 +214,28 @@ func WithOnResult(fn func(Report)) Option {
 			return
 		}
 		c.onResult = fn
+	}
+}
+
+// WithObserver reports what the dispatcher does to o, a metrics or tracing
+// system's Observer (the contrib modules otelpurge and prompurge provide
+// them; see package observe): every backend's counters and queue depth,
+// read when o collects, from the time New returns until Close returns;
+// each call to a backend, with the origins (observe.Origin) of the
+// handoffs its batch carries, which the plugin and the outbox relay put in
+// the context given to Enqueue and Submit; and, for each handoff and
+// backend, when the last of its objects ended, for the commit-to-purge
+// latency. A handoff without an origin counts from the call to Enqueue or
+// Submit. The dispatcher calls o from its workers and from Enqueue: o must
+// be quick and must not block; a panic in it is logged. o must not be nil:
+// leave the option out for none. Defaults to none.
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) {
+		if o == nil {
+			c.errs = append(c.errs, errors.New("WithObserver(nil): pass an Observer, or leave the option out"))
+			return
+		}
+		c.obs = o
 	}
 }
 

@@ -197,3 +197,32 @@ func idsAttr(ids map[string]string) slog.Attr {
 
 // maxLoggedIDs bounds the ids of a Result a log record lists.
 const maxLoggedIDs = 10
+
+// stats returns the lane's counters, and those its layers keep.
+func (l *lane) stats() BackendStats {
+	l.mu.Lock()
+	queued, inFlight := l.queuedObjs, l.inFlight
+	l.mu.Unlock()
+	s := BackendStats{
+		Backend:   l.name,
+		Queued:    queued,
+		InFlight:  inFlight,
+		Enqueued:  l.n.enqueued.Load(),
+		Coalesced: l.n.coalesced.Load(),
+		Delivered: l.n.delivered.Load(),
+		Failed:    l.n.failed.Load(),
+		Dropped:   l.n.dropped.Load(),
+		Retried:   l.n.retried.Load(),
+	}
+	for _, a := range l.admitters {
+		if c, ok := a.(counter); ok {
+			c.count(&s)
+		}
+	}
+	for _, o := range l.observers {
+		if c, ok := o.(counter); ok {
+			c.count(&s)
+		}
+	}
+	return s
+}
