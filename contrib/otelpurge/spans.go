@@ -1,0 +1,225 @@
+package otelpurge
+
+import (
+	"context"
+	"slices"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gormpurge/gormpurge/observe"
+)
+
+// Bounds on what a span carries.
+const (
+	// MaxSampled is how many URLs, tags and backend ids a span names; its
+	// count attributes tell how many there were.
+	MaxSampled = 20
+	// MaxLinks is how many handoffs a call's span links to; the
+	// "gormpurge.links.dropped" attribute counts the others.
+	MaxLinks = 128
+)
+
+// Span attribute keys.
+const (
+	URLCountKey     = attribute.Key("gormpurge.url.count")     // how many URLs a handoff or call names
+	TagCountKey     = attribute.Key("gormpurge.tag.count")     // how many tags a handoff or call names
+	URLsKey         = attribute.Key("gormpurge.urls")          // the first MaxSampled URLs
+	TagsKey         = attribute.Key("gormpurge.tags")          // the first MaxSampled tags
+	InTxKey         = attribute.Key("gormpurge.in_tx")         // the handoff was written inside the transaction
+	AttemptKey      = attribute.Key("gormpurge.attempt")       // the call's number for its batch, from 1
+	ObjectCountKey  = attribute.Key("gormpurge.object.count")  // URLs plus tags of a call
+	AllKey          = attribute.Key("gormpurge.all")           // the call purges everything the backend caches
+	HandoffCountKey = attribute.Key("gormpurge.handoff.count") // how many handoffs a call's batch carries
+	LinksDroppedKey = attribute.Key("gormpurge.links.dropped") // traced handoffs beyond MaxLinks
+	RetryKey        = attribute.Key("gormpurge.retry")         // another call will follow this failed one
+	IDCountKey      = attribute.Key("gormpurge.id.count")      // how many ids the backend returned
+	IDPrefix        = "gormpurge.ids."                         // followed by an id's name, for the first MaxSampled ids
+)
+
+// Outcomes of a call, the gormpurge.outcome attribute of the duration
+// histogram.
+const (
+	OutcomeOK    = "ok"
+	OutcomeError = "error"
+)
+
+// StartHandoff starts the handoff's span, a child of the span in ctx, and
+// returns a context holding it, its W3C traceparent ("" when it has no
+// valid span context) and the function that ends it.
+func (o *Observer) StartHandoff(ctx context.Context, h observe.Handoff) (context.Context, string, func(observe.HandoffEnd)) {
+	ctx, span := o.tracer.Start(ctx, observe.SpanHandoff,
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(
+			URLCountKey.Int(len(h.URLs)),
+			TagCountKey.Int(len(h.Tags)),
+			InTxKey.Bool(h.InTx),
+		))
+	if span.IsRecording() {
+		span.SetAttributes(samples(h.URLs, h.Tags)...)
+	}
+	return ctx, traceParent(ctx), func(e observe.HandoffEnd) {
+		span.SetAttributes(OutcomeKey.String(e.Outcome))
+		if e.Outcome == observe.HandoffFailed || e.Outcome == observe.Aborted {
+			desc := e.Outcome
+			if e.Err != nil {
+				span.RecordError(e.Err)
+				desc = e.Err.Error()
+			}
+			span.SetStatus(codes.Error, desc)
+		}
+		span.End()
+	}
+}
+
+// traceParent returns the W3C traceparent of ctx's span, "" when its span
+// context is not valid.
+func traceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier.Get("traceparent")
+}
+
+// StartAttempt starts the span of a call to a backend, a child of the span
+// in ctx if any, linked to the span of each handoff a.Origins names, and
+// returns a context holding it and the function that ends it and records
+// the call's duration.
+func (o *Observer) StartAttempt(ctx context.Context, a observe.Attempt) (context.Context, func(observe.AttemptEnd)) {
+	links, dropped := originLinks(a.Origins)
+	attrs := []attribute.KeyValue{
+		BackendKey.String(a.Backend),
+		AttemptKey.Int(a.Number),
+		ObjectCountKey.Int(len(a.URLs) + len(a.Tags)),
+		URLCountKey.Int(len(a.URLs)),
+		TagCountKey.Int(len(a.Tags)),
+		AllKey.Bool(a.All),
+		HandoffCountKey.Int(len(a.Origins)),
+	}
+	if dropped > 0 {
+		attrs = append(attrs, LinksDroppedKey.Int(dropped))
+	}
+	ctx, span := o.tracer.Start(ctx, observe.SpanAttempt,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithLinks(links...),
+		trace.WithAttributes(attrs...))
+	if span.IsRecording() {
+		span.SetAttributes(samples(a.URLs, a.Tags)...)
+	}
+	return ctx, func(e observe.AttemptEnd) {
+		o.endAttempt(ctx, span, a.Backend, e)
+	}
+}
+
+func (o *Observer) endAttempt(ctx context.Context, span trace.Span, backend string, e observe.AttemptEnd) {
+	outcome := OutcomeOK
+	metricAttrs := []attribute.KeyValue{BackendKey.String(backend)}
+	if e.Err != nil {
+		outcome = OutcomeError
+		class := e.Class
+		if class == "" {
+			class = "_OTHER" // the semantic conventions' fallback
+		}
+		metricAttrs = append(metricAttrs, ErrorTypeKey.String(class))
+		span.SetAttributes(ErrorTypeKey.String(class))
+		span.RecordError(e.Err)
+		span.SetStatus(codes.Error, e.Err.Error())
+	}
+	metricAttrs = append(metricAttrs, OutcomeKey.String(outcome))
+	o.duration.Record(ctx, e.Duration.Seconds(), metric.WithAttributeSet(attribute.NewSet(metricAttrs...)))
+
+	if span.IsRecording() {
+		span.SetAttributes(OutcomeKey.String(outcome), RetryKey.Bool(e.Retry), IDCountKey.Int(len(e.IDs)))
+		span.SetAttributes(idAttributes(e.IDs)...)
+	}
+	span.End()
+}
+
+// Settled records the handoff's commit-to-purge latency in the latency
+// histogram. A handoff with no commit time is skipped; a negative latency
+// (clocks of two hosts apart) is recorded as 0.
+func (o *Observer) Settled(s observe.Settled) {
+	if s.Origin.Committed.IsZero() || s.At.IsZero() {
+		return
+	}
+	latency := max(s.At.Sub(s.Origin.Committed), 0)
+	o.latency.Record(context.Background(), latency.Seconds(), metric.WithAttributeSet(attribute.NewSet(
+		BackendKey.String(s.Backend),
+		OutcomeKey.String(s.Outcome),
+	)))
+}
+
+// originLinks returns a link to each distinct traced handoff, up to
+// MaxLinks, and how many it left out.
+func originLinks(origins []observe.Origin) ([]trace.Link, int) {
+	if len(origins) == 0 {
+		return nil, 0
+	}
+	var (
+		links   []trace.Link
+		dropped int
+		seen    = make(map[string]struct{}, min(len(origins), MaxLinks))
+	)
+	for _, org := range origins {
+		if org.TraceParent == "" {
+			continue
+		}
+		if _, dup := seen[org.TraceParent]; dup {
+			continue
+		}
+		seen[org.TraceParent] = struct{}{}
+		sc := parseTraceParent(org.TraceParent)
+		if !sc.IsValid() {
+			continue
+		}
+		if len(links) == MaxLinks {
+			dropped++
+			continue
+		}
+		links = append(links, trace.Link{SpanContext: sc})
+	}
+	return links, dropped
+}
+
+// parseTraceParent returns the span context of a W3C traceparent; an
+// invalid one when it cannot be parsed.
+func parseTraceParent(tp string) trace.SpanContext {
+	carrier := propagation.MapCarrier{"traceparent": tp}
+	ctx := propagation.TraceContext{}.Extract(context.Background(), carrier)
+	return trace.SpanContextFromContext(ctx)
+}
+
+// samples returns the first MaxSampled URLs and tags as attributes.
+func samples(urls, tags []string) []attribute.KeyValue {
+	var kvs []attribute.KeyValue
+	if len(urls) > 0 {
+		kvs = append(kvs, URLsKey.StringSlice(urls[:min(len(urls), MaxSampled)]))
+	}
+	if len(tags) > 0 {
+		kvs = append(kvs, TagsKey.StringSlice(tags[:min(len(tags), MaxSampled)]))
+	}
+	return kvs
+}
+
+// idAttributes returns the first MaxSampled ids, by name, as attributes.
+func idAttributes(ids map[string]string) []attribute.KeyValue {
+	if len(ids) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(ids))
+	for name := range ids {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	names = names[:min(len(names), MaxSampled)]
+	kvs := make([]attribute.KeyValue, 0, len(names))
+	for _, name := range names {
+		kvs = append(kvs, attribute.String(IDPrefix+name, ids[name]))
+	}
+	return kvs
+}
