@@ -12,30 +12,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/contrib/prompurge"
-	"github.com/gormpurge/gormpurge/observe"
+	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/purgetest"
 )
 
 // Register the Collector on the application's registry, pass it to each
-// component's WithObserver option, and serve the registry to Prometheus.
-// Here a Source stands for a dispatcher, which reports its figures the
-// same way.
+// component's WithObserver option (here the dispatcher's; the plugin's is
+// gormpurge.WithObserver), and serve the registry to Prometheus.
 func Example() {
+	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	col, err := prompurge.New(reg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer col.Close(context.Background())
+	defer col.Close(ctx)
 
-	// In an application: dispatcher.New(bs, dispatcher.WithObserver(col)),
-	// gormpurge.New(sink, gormpurge.WithObserver(col)), and so on.
-	var obs observe.Observer = col
-	stop := obs.Watch(func(_ context.Context, add func(observe.Reading)) {
-		add(observe.Reading{Metric: observe.Objects, Backend: "cdn", Outcome: observe.Delivered, Value: 42})
-		add(observe.Reading{Metric: observe.QueueDepth, Backend: "cdn", Value: 3})
-	})
-	defer stop()
+	cdn := purgetest.NewRecorder() // stands in for a CDN's backend
+	d, err := dispatcher.New([]backends.Backend{cdn}, dispatcher.WithObserver(col))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close(ctx)
+	if err := d.Enqueue(ctx, backends.Request{URLs: []string{"https://www.example.com/articles/hello"}}); err != nil {
+		log.Fatal(err)
+	}
+	if err := d.Flush(ctx); err != nil {
+		log.Fatal(err)
+	}
 
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
@@ -46,11 +52,15 @@ func Example() {
 	defer resp.Body.Close()
 	lines := bufio.NewScanner(resp.Body)
 	for lines.Scan() {
-		if strings.HasPrefix(lines.Text(), "gormpurge_") {
-			fmt.Println(lines.Text())
+		line := lines.Text()
+		if strings.HasPrefix(line, "gormpurge_purge_objects_total") || strings.HasPrefix(line, "gormpurge_purge_latency_seconds_count") {
+			fmt.Println(line)
 		}
 	}
 	// Output:
-	// gormpurge_purge_objects_total{backend="cdn",outcome="delivered"} 42
-	// gormpurge_purge_queue_depth{backend="cdn"} 3
+	// gormpurge_purge_latency_seconds_count{backend="recorder",outcome="delivered"} 1
+	// gormpurge_purge_objects_total{backend="recorder",outcome="coalesced"} 0
+	// gormpurge_purge_objects_total{backend="recorder",outcome="delivered"} 1
+	// gormpurge_purge_objects_total{backend="recorder",outcome="dropped"} 0
+	// gormpurge_purge_objects_total{backend="recorder",outcome="failed"} 0
 }
