@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gormpurge/gormpurge/internal/nilcheck"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
 
 // A Suspender is a [Store] that can stop answering and storing for a while,

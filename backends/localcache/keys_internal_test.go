@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gormpurge/gormpurge/backends"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/gormpurge/gormpurge/backends"
 )
 
 func TestAcceptEncoding(t *testing.T) {
