@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // discardWriter is a ResponseWriter that costs as little as possible, so
@@ -42,6 +43,10 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 	b.Run("direct", func(b *testing.B) { run(b, page) })
 	b.Run("hit", func(b *testing.B) { run(b, cached) })
+	// The cost of counting requests for an observer.
+	observed := localcache.Middleware(newStore(b), localcache.WithLogger(quiet), localcache.WithObserver(observe.Nop{}))(page)
+	observed.ServeHTTP(&discardWriter{h: http.Header{}}, r)
+	b.Run("hit-observed", func(b *testing.B) { run(b, observed) })
 	b.Run("revalidate", func(b *testing.B) {
 		w := &discardWriter{h: http.Header{}}
 		cached.ServeHTTP(w, r)

@@ -32,10 +32,10 @@
 // [Middleware], like chi's middleware, is built from options written in
 // code and panics with that message instead, when the program starts;
 // [NewMiddleware] returns the error, for settings read from configuration.
-// An option given nil where it expects a function, a logger or a clock
-// ([WithKeyFunc], [WithLogger], [WithClock]) is such an error, not a
-// request for the default: leave the option out for the default, and pass
-// slog.New(slog.DiscardHandler) to silence the logs.
+// An option given nil where it expects a function, a logger, a clock or an
+// observer ([WithKeyFunc], [WithLogger], [WithClock], [WithObserver]) is
+// such an error, not a request for the default: leave the option out for
+// the default, and pass slog.New(slog.DiscardHandler) to silence the logs.
 //
 // # Freshness
 //
@@ -175,6 +175,20 @@
 //
 // ClearHandler panics on a nil store, as [Middleware] does; [NewClearHandler]
 // returns the error instead.
+//
+// # Metrics
+//
+// With [WithObserver], a Middleware reports to an
+// [github.com/gormpurge/gormpurge/observe.Observer] (such as the
+// Prometheus or OpenTelemetry one of contrib/prompurge and
+// contrib/otelpurge) the requests it answered from the cache ("hit", a
+// request that got the page a concurrent miss rendered included), those
+// its handler rendered ("miss") and those it may not cache ("bypass": other
+// methods, personal requests), and the pages it stored; and, for a
+// [MemoryStore] or another [StatsReporter], the store's entries and its
+// evictions for room. The counters cost an atomic add per request, and
+// nothing without the option. A Middleware has no Close: it reports for as
+// long as the observer collects.
 //
 // # Many instances
 //

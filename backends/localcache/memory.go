@@ -30,6 +30,8 @@ type MemoryStore struct {
 	bytes int64
 	index map[string]map[string]struct{} // index key -> entry keys
 	gen   uint64
+	// evictions counts the entries removed for room; see StoreStats.
+	evictions uint64
 	// suspended makes Get miss and Set store nothing; see Suspend.
 	suspended bool
 }
@@ -167,6 +169,7 @@ func (s *MemoryStore) Set(_ context.Context, key string, e *Entry, gen uint64) (
 	}
 	for s.bytes > s.maxBytes {
 		s.lru.RemoveOldest()
+		s.evictions++
 	}
 	return true, nil
 }
@@ -232,6 +235,16 @@ func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lru.Len()
+}
+
+// StoreStats returns the store's entries, bytes and evictions, for a
+// Middleware [WithObserver]. Evictions counts the least recently used
+// entries removed to make room since the store was made (Clear and Suspend
+// do not reset it), not those purged, cleared, replaced or expired.
+func (s *MemoryStore) StoreStats() StoreStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StoreStats{Entries: s.lru.Len(), Bytes: s.bytes, Evictions: s.evictions}
 }
 
 // Bytes returns the memory the entries take, as [WithMaxBytes] counts it.

@@ -67,8 +67,13 @@ func NewMiddleware(store Store, opts ...Option) (func(http.Handler) http.Handler
 		return nil, fmt.Errorf("localcache: invalid configuration:\n%w", err)
 	}
 	cfg.browserPolicy()
+	var count *counters
+	if cfg.observer != nil {
+		count = new(counters)
+		cfg.observer.Watch(count.source(store)) // no Close: reports for the observer's lifetime
+	}
 	return func(next http.Handler) http.Handler {
-		return &handler{next: next, store: store, cfg: &cfg}
+		return &handler{next: next, store: store, cfg: &cfg, count: count}
 	}, nil
 }
 
@@ -79,28 +84,33 @@ type handler struct {
 	cfg       *config
 	flights   flights
 	storeErrs storeErrors
+	count     *counters // nil without WithObserver
 }
 
 // ServeHTTP answers r from the store when it holds r's page, and renders
 // it with the next handler otherwise; see [Middleware].
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || h.personal(r) {
+		h.count.bypass()
 		h.next.ServeHTTP(w, r)
 		return
 	}
 	base := h.baseKey(r)
 	if base == "" {
+		h.count.bypass()
 		h.next.ServeHTTP(w, r)
 		return
 	}
 	ctx := r.Context()
 	key, e := h.lookup(ctx, base, r)
 	if e != nil {
+		h.count.hit()
 		replay(w, r, e)
 		return
 	}
 	if r.Method == http.MethodHead {
 		// Not stored, but with the headers a GET would have.
+		h.count.miss()
 		w.Header().Set(XCache, "MISS")
 		h.next.ServeHTTP(&recorder{ResponseWriter: w, cfg: h.cfg, streaming: true}, r)
 		return
@@ -120,16 +130,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if genErr == nil {
 			if k, e := h.lookup(ctx, base, r); e != nil {
 				h.flights.release(c, &fill{key: k, entry: e, gen: gen})
+				h.count.hit()
 				replay(w, r, e)
 				return
 			}
 		}
+		h.count.miss()
 		h.miss(w, r, base, gen, genErr, func(f *fill) { h.flights.release(c, f) })
 		return
 	}
 	select {
 	case <-c.done:
 		if f := c.fill; f != nil && varyKey(base, f.entry, r) == f.key && h.unpurged(ctx, f.gen) {
+			h.count.hit() // the handler did not run for it
 			replay(w, r, f.entry)
 			return
 		}
@@ -140,6 +153,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The response was personal, not cacheable, streamed, another
 	// variant, or this request stopped waiting.
 	gen, genErr := h.store.Generation(context.WithoutCancel(ctx))
+	h.count.miss()
 	h.miss(w, r, base, gen, genErr, nil)
 }
 

@@ -68,7 +68,9 @@ func (h *handler) miss(w http.ResponseWriter, r *http.Request, base string, gen 
 			return
 		}
 	}
-	h.save(ctx, key, e, gen)
+	if h.save(ctx, key, e, gen) {
+		h.count.stored()
+	}
 }
 
 // save stores e under key with the store's Set, which refuses it when a

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // Defaults used by [Middleware] for settings that no [Option] changes.
@@ -37,6 +39,7 @@ type config struct {
 	sessionCookies []string // nil: any cookie makes a request private
 	maxEntryBytes  int
 	logger         *slog.Logger
+	observer       observe.Observer // nil: count nothing
 	errs           []error
 
 	// browser says whether clients receive a Cache-Control of the
