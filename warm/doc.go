@@ -76,10 +76,17 @@
 // followed, and one to an allowed host goes without the credentials and
 // headers.
 //
+// [Warmer.Stats] counts the URLs fetched, failed and dropped. With
+// [WithObserver], the Warmer reports them, and the URLs waiting in the
+// queue, to an [github.com/gormpurge/gormpurge/observe.Observer] (such as
+// the Prometheus or OpenTelemetry one of contrib/prompurge and
+// contrib/otelpurge) each time it collects, until Close.
+//
 // Every option is a With… function, checked by [New], which returns an
 // error naming each invalid one and saying how to fix it. An option given
-// nil where it expects a handler, a client, a logger or a function
-// ([WithHandler], [WithHTTPClient], [WithLogger], [WithOnResult]) is such an
-// error, not a request for the default: leave the option out for the
-// default, and pass slog.New(slog.DiscardHandler) to silence the logs.
+// nil where it expects a handler, a client, a logger, a function or an
+// observer ([WithHandler], [WithHTTPClient], [WithLogger], [WithOnResult],
+// [WithObserver]) is such an error, not a request for the default: leave
+// the option out for the default, and pass slog.New(slog.DiscardHandler)
+// to silence the logs.
 package warm

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/internal/nilcheck"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -52,6 +53,7 @@ type config struct {
 	queueSize    int
 	logger       *slog.Logger
 	onResult     func(Result)
+	observer     observe.Observer // nil: report to none
 	clock        clock
 	errs         []error // problems found while applying options
 }

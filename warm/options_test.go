@@ -41,6 +41,8 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{[]warm.Option{warm.WithQueueSize(0)}, "WithQueueSize(0): need room for at least 1 URL"},
 		{[]warm.Option{warm.WithLogger(nil)}, "WithLogger(nil): pass slog.New(slog.DiscardHandler)"},
 		{[]warm.Option{warm.WithOnResult(nil)}, "WithOnResult(nil): pass a function"},
+		{[]warm.Option{warm.WithObserver(nil)}, "WithObserver(nil): pass an observe.Observer"},
+		{[]warm.Option{warm.WithObserver((*observer)(nil))}, "WithObserver((*warm_test.observer)(nil)): the Observer is a nil *warm_test.observer: pass an observe.Observer"},
 		{[]warm.Option{nil}, "an Option is nil: remove it, or pass one made by a With... function"},
 		{[]warm.Option{warm.WithConcurrency(2), nil, warm.WithQueueSize(10)}, "an Option is nil: remove it, or pass one made by a With... function"},
 	}

@@ -34,6 +34,8 @@ type Warmer struct {
 	fetches lifecycle.Group      // the background fetches, added by run under mu; not their onResult calls
 
 	fetched, failed, refused, dropped atomic.Uint64
+
+	unwatch func() // removes the Source of WithObserver; nil without it
 }
 
 // Stats is a snapshot of a Warmer's counters, for metrics and tests.
@@ -83,6 +85,9 @@ func New(opts ...Option) (*Warmer, error) {
 	default:
 		w.client, w.ownClient = defaultClient(cfg.concurrency), true
 	}
+	if cfg.observer != nil {
+		w.unwatch = cfg.observer.Watch(w.source)
+	}
 	w.lc = lifecycle.New(lifecycle.Hooks{Drain: w.drain, Stopped: w.stopped})
 	w.lc.Go(w.run)
 	return w, nil
@@ -115,7 +120,8 @@ func defaultClient(concurrency int) *http.Client {
 // have returned; an in-process handler that ignores its request's context
 // delays Close until it returns. A Close that finds the background fetches
 // already ended returns nil, even if ctx has ended too. Close then closes
-// the default client's idle connections.
+// the default client's idle connections and removes the figures it
+// reported to the [WithObserver] observer.
 //
 // Close may be called more than once and concurrently: the first call does
 // the work; the others wait for it (or return their own ctx's cause if it
@@ -147,8 +153,12 @@ func (w *Warmer) Close(ctx context.Context) error {
 func (w *Warmer) drain(ctx context.Context) error { return w.fetches.Wait(ctx) }
 
 // stopped is the Close hook that runs once run and its fetches have
-// ended: it closes the default client's idle connections.
+// ended: it closes the default client's idle connections and removes the
+// Source of WithObserver, whose figures no longer change.
 func (w *Warmer) stopped(_ context.Context, err error) error {
+	if w.unwatch != nil {
+		w.unwatch()
+	}
 	if w.ownClient {
 		w.client.CloseIdleConnections()
 	}
