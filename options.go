@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // Option configures a Plugin; pass options to New.
@@ -16,7 +18,8 @@ type config struct {
 	logger         *slog.Logger
 	onError        func(context.Context, error)
 	handoffTimeout time.Duration
-	errs           []error // problems found while applying options
+	obs            observe.Observer // nil without WithObserver
+	errs           []error          // problems found while applying options
 }
 
 func defaultConfig() config {
@@ -75,4 +78,26 @@ func WithErrorHandler(fn func(ctx context.Context, err error)) Option {
 // Defaults to 5 seconds.
 func WithHandoffTimeout(d time.Duration) Option {
 	return func(c *config) { c.handoffTimeout = d }
+}
+
+// WithObserver reports what the plugin does to o, a metrics or tracing
+// system's Observer (the contrib modules otelpurge and prompurge provide
+// them; see package observe). Each handoff is started with
+// o.StartHandoff in the context of the transaction that committed, so that
+// a tracer's span for it is a child of the caller's; its origin (when it
+// committed, and the traceparent o returned) goes to the Sink in the
+// context (observe.ContextWithOrigin), where the dispatcher and the outbox
+// find it. The plugin's counters ([Plugin.Stats]) are registered with
+// o.Watch when New returns, for as long as o lives. o runs on the goroutine
+// that commits: it must be quick and must not block; a panic in it is
+// logged and never fails the commit. o must not be nil: leave the option
+// out for none. Defaults to none.
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) {
+		if o == nil {
+			c.errs = append(c.errs, errors.New("gormpurge: WithObserver(nil): pass an Observer, or leave the option out"))
+			return
+		}
+		c.obs = o
+	}
 }

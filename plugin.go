@@ -70,6 +70,9 @@ func New(sink Sink, opts ...Option) *Plugin {
 		errs = append(errs, fmt.Errorf("gormpurge: WithHandoffTimeout(%s): want a positive duration, or 0 for none", p.cfg.handoffTimeout))
 	}
 	p.optErr = errors.Join(errs...)
+	if p.optErr == nil && p.cfg.obs != nil {
+		p.observe(func() { p.cfg.obs.Watch(p.readings) })
+	}
 	return p
 }
 

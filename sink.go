@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // Sink receives the purge requests of committed work. The dispatcher
@@ -61,9 +62,18 @@ func (p *Plugin) handoff(ctx context.Context, r backends.Request) error {
 	if r.Empty() {
 		return nil
 	}
+	ctx, end := p.startHandoff(ctx, r, false)
+	return p.handoffStarted(ctx, r, end)
+}
+
+// handoffStarted is handoff once the Observer, if any, has started it:
+// ctx carries the handoff's origin, and end tells the Observer how it
+// ended.
+func (p *Plugin) handoffStarted(ctx context.Context, r backends.Request, end handoffEnd) error {
 	for s := p.suspension(ctx); s != nil; s = p.suspension(ctx) {
 		if s.hold(r) {
 			p.stats.suspended.Add(1)
+			end(observe.Suspended, nil)
 			return nil
 		}
 	}
@@ -74,11 +84,13 @@ func (p *Plugin) handoff(ctx context.Context, r backends.Request) error {
 		p.stats.handoffErrors.Add(1)
 		herr := &HandoffError{Request: r, Err: err}
 		p.report(ctx, herr)
+		end(observe.HandoffFailed, herr)
 		return herr
 	}
 	p.stats.handoffs.Add(1)
 	p.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "gormpurge: handed off",
 		slog.Int("urls", len(r.URLs)), slog.Int("tags", len(r.Tags)))
+	end(observe.HandedOff, nil)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // GORM has no after-commit hook. The plugin therefore wraps the connection
@@ -185,20 +186,28 @@ func (t *trackedTx) Commit() error {
 			return nil
 		}
 	}
-	inTx := false
-	if ts, ok := p.sink.(TxSink); ok && !req.Empty() {
-		inTx = p.enqueueTx(t.ctx, ts, t, req)
+	ts, toTx := p.sink.(TxSink)
+	if !toTx || req.Empty() {
+		if err := t.inner.Commit(); err != nil {
+			return err
+		}
+		_ = p.handoff(t.ctx, req) // reported; the commit stands
+		return nil
 	}
+	ctx, end := p.startHandoff(t.ctx, req, true)
+	inTx := p.enqueueTx(ctx, ts, t, req)
 	if err := t.inner.Commit(); err != nil {
+		end(observe.Aborted, err)
 		return err
 	}
-	if inTx {
-		p.stats.handoffs.Add(1) // the request was committed with the data
-		if cl, ok := p.sink.(CommitListener); ok {
-			_ = p.safely(func() error { cl.TxCommitted(t.ctx); return nil })
-		}
-	} else {
-		_ = p.handoff(t.ctx, req) // reported; the commit stands
+	if !inTx {
+		_ = p.handoffStarted(ctx, req, end) // reported; the commit stands
+		return nil
+	}
+	p.stats.handoffs.Add(1) // the request was committed with the data
+	end(observe.Written, nil)
+	if cl, ok := p.sink.(CommitListener); ok {
+		_ = p.safely(func() error { cl.TxCommitted(t.ctx); return nil })
 	}
 	return nil
 }
