@@ -4,7 +4,8 @@
 //
 // Every component takes an [Observer] with its WithObserver option: the
 // plugin (gormpurge.WithObserver), the dispatcher, the outbox relay, the
-// local cache middleware and store, and the warmer. The modules
+// local cache middleware (which also reports its store's figures, through
+// localcache.StatsReporter), and the warmer. The modules
 // github.com/gormpurge/gormpurge/contrib/otelpurge (OpenTelemetry) and
 // github.com/gormpurge/gormpurge/contrib/prompurge (Prometheus) are
 // Observers; [Join] feeds both. To feed another system, embed [Nop] in a
@@ -17,7 +18,8 @@
 //     depth, outbox backlog). A component registers a [Source] with
 //     [Observer.Watch] when it is built, and removes it when it is closed.
 //     [Metric] names each figure once, with its kind, unit and attribute,
-//     so that every exporter names it alike.
+//     so that every exporter names it alike, and [Sources] adds readings
+//     up the one way every exporter should.
 //   - Spans: a handoff ([Observer.StartHandoff]), in the context of the
 //     transaction that committed, and each call to a backend
 //     ([Observer.StartAttempt]), linked to every handoff its batch carries.

@@ -1,6 +1,9 @@
 package observe
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Kind says how a [Metric]'s readings add up.
 type Kind int
@@ -120,7 +123,9 @@ func (m Metric) Info() Info {
 	if m <= 0 || m >= lastMetric {
 		return Info{}
 	}
-	return infos[m]
+	info := infos[m]
+	info.Attrs = slices.Clone(info.Attrs) // the caller's to change
+	return info
 }
 
 // String returns m's name.
@@ -133,6 +138,11 @@ type Reading struct {
 	// Info names them; "" otherwise.
 	Backend, Outcome string
 	Value            float64
+	// Owner, when not nil, is what the figure belongs to when several
+	// Sources may report it: a store that several middlewares share. Of
+	// the readings of one figure with the same Owner, an observer keeps
+	// one. Readings without an Owner are each a figure of their own.
+	Owner any
 }
 
 // Source reads a component's figures and passes each to add. It is called
