@@ -75,10 +75,12 @@ type Observer struct {
 	duration    metric.Float64Histogram
 	reg         metric.Registration
 
-	mu      sync.Mutex
-	sources []watched // in the order they were watched
+	mu      sync.Mutex // guards sources and nextID; the metrics callback takes it
+	sources []watched  // in the order they were watched
 	nextID  uint64
-	closed  bool
+
+	closeOnce sync.Once // not under mu: Unregister waits for a running callback
+	closeErr  error
 }
 
 var _ observe.Observer = (*Observer)(nil)
@@ -174,19 +176,15 @@ func (o *Observer) instruments(m metric.Meter) error {
 
 // Close unregisters the callback that reads the watched sources: the
 // Observer reports no more figures, but still starts spans and records
-// histograms. Close it after the components. Calling it again does
-// nothing.
+// histograms. Close it after the components. Calling it again returns
+// what the first call returned.
 func (o *Observer) Close(context.Context) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return nil
-	}
-	o.closed = true
-	if err := o.reg.Unregister(); err != nil {
-		return fmt.Errorf("otelpurge: unregistering the metrics callback: %w", err)
-	}
-	return nil
+	o.closeOnce.Do(func() {
+		if err := o.reg.Unregister(); err != nil {
+			o.closeErr = fmt.Errorf("otelpurge: unregistering the metrics callback: %w", err)
+		}
+	})
+	return o.closeErr
 }
 
 // Watch registers s, read each time the MeterProvider collects, until the
