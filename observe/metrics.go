@@ -14,7 +14,7 @@ const (
 	// components are added up.
 	Counter Kind = iota + 1
 	// Gauge readings are the state now. Of several readings of one gauge
-	// with the same attributes, an observer keeps one.
+	// with the same attributes and no Owner, an observer keeps one.
 	Gauge
 )
 
@@ -140,8 +140,9 @@ type Reading struct {
 	Value            float64
 	// Owner, when not nil, is what the figure belongs to when several
 	// Sources may report it: a store that several middlewares share. Of
-	// the readings of one figure with the same Owner, an observer keeps
-	// one. Readings without an Owner are each a figure of their own.
+	// the readings of one series with the same Owner, an observer keeps
+	// one, and adds up those of different Owners (see [Sources]). Use a
+	// pointer: an Owner of a type that is not comparable is ignored.
 	Owner any
 }
 

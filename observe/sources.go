@@ -3,13 +3,16 @@ package observe
 import (
 	"cmp"
 	"context"
+	"reflect"
 	"slices"
 	"sync"
 )
 
 // Sources is the set of Sources an Observer watches, and the one way to
-// add up their readings: counters' readings of one series are summed (one
-// per Owner), a gauge's last reading is kept. Exporters implement
+// add up their readings of one series: those with an Owner count once per
+// Owner and are summed across Owners (two stores' entries, however many
+// middlewares report each); of the others, counters are summed and a
+// gauge's last reading is kept. Exporters implement
 // [Observer.Watch] with [Sources.Watch] and read with [Sources.Read]. The
 // zero value is ready to use; it is safe for concurrent use.
 type Sources struct {
@@ -81,6 +84,7 @@ func (s *Sources) Read(ctx context.Context) []Figure {
 		sums   = make(map[Series]float64)
 		byOwn  = make(map[owned]float64)
 		seen   = make(map[Series]bool)
+		owners = make(map[Series]bool) // series with readings that have an Owner
 		gauges = make(map[Series]float64)
 	)
 	add := func(r Reading) {
@@ -100,10 +104,11 @@ func (s *Sources) Read(ctx context.Context) []Figure {
 		switch {
 		case done:
 			return
+		case r.Owner != nil && reflect.TypeOf(r.Owner).Comparable(): // else it cannot be a map key
+			byOwn[owned{k, r.Owner}] = r.Value
+			owners[k] = true
 		case info.Kind == Gauge:
 			gauges[k] = r.Value
-		case r.Owner != nil:
-			byOwn[owned{k, r.Owner}] = r.Value
 		default:
 			sums[k] += r.Value
 		}
@@ -125,7 +130,7 @@ func (s *Sources) Read(ctx context.Context) []Figure {
 	out := make([]Figure, 0, len(seen))
 	for k := range seen {
 		v, ok := gauges[k]
-		if !ok {
+		if !ok || owners[k] {
 			v = sums[k]
 		}
 		out = append(out, Figure{Series: k, Value: v})

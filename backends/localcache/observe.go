@@ -39,10 +39,9 @@ const (
 // long as o collects, so give WithObserver to Middlewares built once, when
 // the program starts, not to ones built per request.
 //
-// Several Middlewares on one Store with one observer each report the
-// store's figures: the observer keeps one reading of the CacheEntries
-// gauge, but adds up the CacheEvictions counters, so that each eviction
-// counts once per such Middleware.
+// Several Middlewares on one Store each report the store's figures, with
+// the store as their [observe.Reading.Owner]: an observer counts them once
+// (see [observe.Sources]).
 //
 // Requests cost an atomic add each with WithObserver, nothing without: o
 // itself is called only once, by NewMiddleware (Watch), and the Source
@@ -128,8 +127,8 @@ func (c *counters) source(store Store) observe.Source {
 			return
 		}
 		st := sr.StoreStats()
-		add(observe.Reading{Metric: observe.CacheEntries, Value: float64(st.Entries)})
-		add(observe.Reading{Metric: observe.CacheEvictions, Value: float64(st.Evictions)})
+		add(observe.Reading{Metric: observe.CacheEntries, Value: float64(st.Entries), Owner: sr})
+		add(observe.Reading{Metric: observe.CacheEvictions, Value: float64(st.Evictions), Owner: sr})
 	}
 }
 
