@@ -14,8 +14,9 @@
 // description: "gormpurge.purge.objects", "gormpurge.outbox.pending", and
 // so on. Counters are Float64ObservableCounters, gauges
 // Float64ObservableGauges; one callback reads every watched
-// [observe.Source] when the MeterProvider collects. Readings of one counter
-// with the same attributes from several sources are added up; of a gauge,
+// [observe.Source] when the MeterProvider collects, and adds their
+// readings up with [observe.Sources]: readings of one counter with the same
+// attributes from several sources are summed (once per Owner); of a gauge,
 // the last one read is kept. The attributes are "gormpurge.backend" and
 // "gormpurge.outcome", for the metrics whose Info names them.
 //

@@ -132,6 +132,22 @@ func TestReadingsKeepOnlyTheirMetricsAttributes(t *testing.T) {
 	assert.Equal(t, map[string]float64{"": 4}, points(t, got["gormpurge.outbox.pending"]))
 }
 
+// A store two middlewares share reports its figures through both: they
+// count once.
+func TestReadingsOfOneOwnerCountOnce(t *testing.T) {
+	h := newHarness(t)
+	store := new(int)
+	middleware := func(_ context.Context, add func(observe.Reading)) {
+		add(observe.Reading{Metric: observe.CacheEvictions, Value: 7, Owner: store})
+		add(observe.Reading{Metric: observe.CacheRequests, Outcome: "hit", Value: 2})
+	}
+	h.obs.Watch(middleware)
+	h.obs.Watch(middleware)
+	got := h.collect(t)
+	assert.Equal(t, map[string]float64{"": 7}, points(t, got["gormpurge.cache.evictions"]))
+	assert.Equal(t, map[string]float64{"gormpurge.outcome=hit": 4}, points(t, got["gormpurge.cache.requests"]))
+}
+
 func TestStopRemovesOnlyItsSource(t *testing.T) {
 	h := newHarness(t)
 	reading := func(v float64) observe.Source {

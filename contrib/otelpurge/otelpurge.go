@@ -75,20 +75,13 @@ type Observer struct {
 	duration    metric.Float64Histogram
 	reg         metric.Registration
 
-	mu      sync.Mutex // guards sources and nextID; the metrics callback takes it
-	sources []watched  // in the order they were watched
-	nextID  uint64
+	sources observe.Sources
 
-	closeOnce sync.Once // not under mu: Unregister waits for a running callback
+	closeOnce sync.Once
 	closeErr  error
 }
 
 var _ observe.Observer = (*Observer)(nil)
-
-type watched struct {
-	id  uint64
-	src observe.Source
-}
 
 // New returns an Observer that reports to the given providers, or to the
 // global ones. It creates every instrument and registers the callback that
@@ -191,100 +184,27 @@ func (o *Observer) Close(context.Context) error {
 // returned function is called. Components call it; the function may be
 // called more than once.
 func (o *Observer) Watch(s observe.Source) func() {
-	if s == nil {
-		return func() {}
-	}
-	o.mu.Lock()
-	o.nextID++
-	id := o.nextID
-	o.sources = append(o.sources, watched{id: id, src: s})
-	o.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() { o.unwatch(id) })
-	}
+	return o.sources.Watch(s)
 }
 
-func (o *Observer) unwatch(id uint64) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for i, w := range o.sources {
-		if w.id == id {
-			o.sources = append(o.sources[:i:i], o.sources[i+1:]...)
-			return
-		}
-	}
-}
-
-// series is one metric's value for one set of attributes.
-type series struct {
-	metric           observe.Metric
-	backend, outcome string
-}
-
-// collect reads every watched source and observes the sum of each
-// counter's readings and the last reading of each gauge, per attributes.
+// collect observes the figures of every watched source, added up as
+// observe.Sources does: counters summed, the last reading of a gauge.
 func (o *Observer) collect(ctx context.Context, obs metric.Observer) error {
-	o.mu.Lock()
-	sources := make([]watched, len(o.sources))
-	copy(sources, o.sources)
-	o.mu.Unlock()
-
-	var (
-		mu     sync.Mutex // in case a Source calls add from several goroutines
-		values = make(map[series]float64)
-		order  []series
-	)
-	add := func(r observe.Reading) {
-		info := r.Metric.Info()
-		if info.Name == "" {
-			return
-		}
-		k := series{metric: r.Metric}
-		for _, a := range info.Attrs {
-			switch a {
-			case "backend":
-				k.backend = r.Backend
-			case "outcome":
-				k.outcome = r.Outcome
-			}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		v, seen := values[k]
-		if !seen {
-			order = append(order, k)
-		}
-		if info.Kind == observe.Counter {
-			v += r.Value
-		} else {
-			v = r.Value
-		}
-		values[k] = v
-	}
-	for _, w := range sources {
-		if ctx.Err() != nil {
-			break
-		}
-		w.src(ctx, add)
-	}
-
-	mu.Lock()
-	defer mu.Unlock()
-	for _, k := range order {
-		obs.ObserveFloat64(o.observables[k.metric], values[k], metric.WithAttributeSet(k.attributes()))
+	for _, f := range o.sources.Read(ctx) {
+		obs.ObserveFloat64(o.observables[f.Metric], f.Value, metric.WithAttributeSet(attributes(f.Series)))
 	}
 	return ctx.Err()
 }
 
-func (k series) attributes() attribute.Set {
+// attributes returns the attributes of s that its Metric's Info names.
+func attributes(s observe.Series) attribute.Set {
 	kvs := make([]attribute.KeyValue, 0, 2)
-	for _, a := range k.metric.Info().Attrs {
+	for _, a := range s.Metric.Info().Attrs {
 		switch a {
 		case "backend":
-			kvs = append(kvs, BackendKey.String(k.backend))
+			kvs = append(kvs, BackendKey.String(s.Backend))
 		case "outcome":
-			kvs = append(kvs, OutcomeKey.String(k.outcome))
+			kvs = append(kvs, OutcomeKey.String(s.Outcome))
 		}
 	}
 	return attribute.NewSet(kvs...)
