@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -24,16 +23,10 @@ type Collector struct {
 	latency  *prometheus.HistogramVec
 	duration *prometheus.HistogramVec
 
-	mu      sync.Mutex
-	sources []watched // in the order they were watched
-	nextID  uint64
-	closed  bool
-}
+	sources observe.Sources
 
-// watched is a Source and the number its stop function removes it by.
-type watched struct {
-	id  uint64
-	src observe.Source
+	mu     sync.Mutex
+	closed bool
 }
 
 var (
@@ -117,14 +110,21 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // sends their figures and the histograms. It implements
 // prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for k, v := range c.read() {
-		desc := c.descs[k.metric]
-		info := k.metric.Info()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.collectTimeout)
+	defer cancel()
+	for _, f := range c.sources.Read(ctx) {
+		desc := c.descs[f.Metric]
+		info := f.Metric.Info()
 		values := make([]string, len(info.Attrs))
 		for i, attr := range info.Attrs {
-			values[i] = k.attr(attr)
+			switch attr {
+			case labelBackend:
+				values[i] = labelValue(f.Backend)
+			case labelOutcome:
+				values[i] = labelValue(f.Outcome)
+			}
 		}
-		m, err := prometheus.NewConstMetric(desc, valueType(k.metric), v, values...)
+		m, err := prometheus.NewConstMetric(desc, valueType(f.Metric), f.Value, values...)
 		if err != nil {
 			m = prometheus.NewInvalidMetric(desc, err)
 		}
@@ -134,87 +134,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.duration.Collect(ch)
 }
 
-// series is a metric and its label values.
-type series struct {
-	metric           observe.Metric
-	backend, outcome string
-}
-
-// attr returns the value of the label named attr.
-func (s series) attr(attr string) string {
-	switch attr {
-	case labelBackend:
-		return s.backend
-	case labelOutcome:
-		return s.outcome
-	}
-	return ""
-}
-
-// read calls every watched Source and returns their figures: counters'
-// readings of one series added up, the last of gauges'.
-func (c *Collector) read() map[series]float64 {
-	c.mu.Lock()
-	sources := slices.Clone(c.sources)
-	c.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.collectTimeout)
-	defer cancel()
-
-	var (
-		mu   sync.Mutex // a Source might add from goroutines of its own
-		done bool       // and after it returned: ignore those
-		out  = make(map[series]float64)
-	)
-	add := func(r observe.Reading) {
-		info := r.Metric.Info()
-		if info.Name == "" {
-			return
-		}
-		s := series{metric: r.Metric}
-		if slices.Contains(info.Attrs, labelBackend) {
-			s.backend = labelValue(r.Backend)
-		}
-		if slices.Contains(info.Attrs, labelOutcome) {
-			s.outcome = labelValue(r.Outcome)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if done {
-			return
-		}
-		if info.Kind == observe.Counter {
-			out[s] += r.Value
-		} else {
-			out[s] = r.Value
-		}
-	}
-	for _, w := range sources {
-		w.src(ctx, add)
-	}
-	mu.Lock()
-	done = true
-	mu.Unlock()
-	return out
-}
-
 // Watch adds s to the Sources read at each scrape, until the returned
 // function is called. It implements [observe.Observer].
-func (c *Collector) Watch(s observe.Source) (stop func()) {
-	if s == nil {
-		return func() {}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.nextID++
-	id := c.nextID
-	c.sources = append(c.sources, watched{id: id, src: s})
-	return func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.sources = slices.DeleteFunc(c.sources, func(w watched) bool { return w.id == id })
-	}
-}
+func (c *Collector) Watch(s observe.Source) (stop func()) { return c.sources.Watch(s) }
 
 // StartHandoff returns ctx, no traceparent and a function that does
 // nothing: Prometheus has no spans. It implements [observe.Observer].
