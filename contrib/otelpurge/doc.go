@@ -15,9 +15,10 @@
 // so on. Counters are Float64ObservableCounters, gauges
 // Float64ObservableGauges; one callback reads every watched
 // [observe.Source] when the MeterProvider collects, and adds their
-// readings up with [observe.Sources]: readings of one counter with the same
-// attributes from several sources are summed (once per Owner); of a gauge,
-// the last one read is kept. The attributes are "gormpurge.backend" and
+// readings up with [observe.Sources]: readings with an Owner count once per
+// Owner and are summed across Owners; of the others, readings of one
+// counter with the same attributes from several sources are summed, and of
+// a gauge the last one read is kept. The attributes are "gormpurge.backend" and
 // "gormpurge.outcome", for the metrics whose Info names them.
 //
 // Two histograms, in seconds, complete them:

@@ -133,19 +133,24 @@ func TestReadingsKeepOnlyTheirMetricsAttributes(t *testing.T) {
 }
 
 // A store two middlewares share reports its figures through both: they
-// count once.
+// count once, and add up with another store's.
 func TestReadingsOfOneOwnerCountOnce(t *testing.T) {
 	h := newHarness(t)
-	store := new(int)
-	middleware := func(_ context.Context, add func(observe.Reading)) {
-		add(observe.Reading{Metric: observe.CacheEvictions, Value: 7, Owner: store})
-		add(observe.Reading{Metric: observe.CacheRequests, Outcome: "hit", Value: 2})
+	middleware := func(store *int, entries float64) observe.Source {
+		return func(_ context.Context, add func(observe.Reading)) {
+			add(observe.Reading{Metric: observe.CacheEvictions, Value: 7, Owner: store})
+			add(observe.Reading{Metric: observe.CacheEntries, Value: entries, Owner: store})
+			add(observe.Reading{Metric: observe.CacheRequests, Outcome: "hit", Value: 2})
+		}
 	}
-	h.obs.Watch(middleware)
-	h.obs.Watch(middleware)
+	shared, other := new(int), new(int)
+	h.obs.Watch(middleware(shared, 3))
+	h.obs.Watch(middleware(shared, 3))
+	h.obs.Watch(middleware(other, 10))
 	got := h.collect(t)
-	assert.Equal(t, map[string]float64{"": 7}, points(t, got["gormpurge.cache.evictions"]))
-	assert.Equal(t, map[string]float64{"gormpurge.outcome=hit": 4}, points(t, got["gormpurge.cache.requests"]))
+	assert.Equal(t, map[string]float64{"": 14}, points(t, got["gormpurge.cache.evictions"]))
+	assert.Equal(t, map[string]float64{"": 13}, points(t, got["gormpurge.cache.entries"]))
+	assert.Equal(t, map[string]float64{"gormpurge.outcome=hit": 6}, points(t, got["gormpurge.cache.requests"]))
 }
 
 func TestStopRemovesOnlyItsSource(t *testing.T) {
