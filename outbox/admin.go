@@ -108,6 +108,10 @@ type Row struct {
 	DoneBackends []string
 	// LastError says why the last hand-off failed, if it did.
 	LastError string
+	// TraceParent is the W3C traceparent of the handoff that wrote the
+	// row, "" when it was not traced: look the transaction up in your
+	// tracing system by its trace id.
+	TraceParent string
 }
 
 // Rows returns up to limit rows in the given state, oldest first: for
@@ -116,8 +120,8 @@ func (o *Outbox) Rows(ctx context.Context, state State, limit int) ([]Row, error
 	if limit <= 0 {
 		limit = 100
 	}
-	q := fmt.Sprintf("SELECT id, state, created_at, available_at, attempts, lease_owner, urls, tags, done_backends, last_error FROM %s WHERE state = %s ORDER BY available_at, id LIMIT %s",
-		o.d.quote(o.table), o.d.ph(1), o.d.ph(2))
+	q := fmt.Sprintf("SELECT id, state, created_at, available_at, attempts, lease_owner, urls, tags, done_backends, last_error, %s FROM %s WHERE state = %s ORDER BY available_at, id LIMIT %s",
+		o.q.traceExpr, o.d.quote(o.table), o.d.ph(1), o.d.ph(2))
 	rows, err := o.db.QueryContext(ctx, q, string(state), limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: listing %s rows of table %s: %w", state, o.table, err)
@@ -133,12 +137,14 @@ func (o *Outbox) Rows(ctx context.Context, state State, limit int) ([]Row, error
 			created, avail    int64
 			owner, lastErr    sql.NullString
 			urls, tags, dones sql.NullString
+			trace             sql.NullString
 		)
-		if err := rows.Scan(&r.ID, &rowState, &created, &avail, &r.Attempts, &owner, &urls, &tags, &dones, &lastErr); err != nil {
+		if err := rows.Scan(&r.ID, &rowState, &created, &avail, &r.Attempts, &owner, &urls, &tags, &dones, &lastErr, &trace); err != nil {
 			return nil, fmt.Errorf("outbox: listing %s rows of table %s: %w", state, o.table, err)
 		}
 		r.State, r.LeaseOwner, r.LastError = State(rowState), owner.String, lastErr.String
 		r.Created, r.Available = time.UnixMilli(created), time.UnixMilli(avail)
+		r.TraceParent = originOf(created, trace.String).TraceParent
 		r.Request.URLs, _ = decodeList(urls.String)
 		r.Request.Tags, _ = decodeList(tags.String)
 		r.DoneBackends, _ = decodeList(dones.String)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // claimedRow is a row this relay holds.
@@ -18,9 +19,10 @@ type claimedRow struct {
 	id       int64
 	attempts int
 	req      backends.Request
-	done     []string // backends that accepted the row on an earlier attempt
-	bad      error    // the row could not be decoded
-	release  error    // the dispatcher refused it before any backend saw it
+	done     []string       // backends that accepted the row on an earlier attempt
+	origin   observe.Origin // when the row was written, and its traceparent
+	bad      error          // the row could not be decoded
+	release  error          // the dispatcher refused it before any backend saw it
 }
 
 // claimTries bounds the claims tried at once when the database answers a
@@ -131,12 +133,14 @@ func (r *Relay) readClaimed(rows *sql.Rows) ([]claimedRow, error) {
 	var out []claimedRow
 	for rows.Next() {
 		var (
-			c                 claimedRow
-			urls, tags, dones sql.NullString
+			c                        claimedRow
+			urls, tags, dones, trace sql.NullString
+			created                  int64
 		)
-		if err := rows.Scan(&c.id, &c.attempts, &urls, &tags, &dones); err != nil {
+		if err := rows.Scan(&c.id, &c.attempts, &urls, &tags, &dones, &created, &trace); err != nil {
 			return nil, err
 		}
+		c.origin = originOf(created, trace.String)
 		u, err1 := decodeList(urls.String)
 		t, err2 := decodeList(tags.String)
 		dn, err3 := decodeList(dones.String)

@@ -71,6 +71,23 @@
 // claims, pruning and listing. See the column list in the source of this
 // package (schema.go) to query it by hand.
 //
+// # Observability
+//
+// Each row carries the W3C traceparent of the handoff that wrote it, in its
+// trace column: [Outbox.EnqueueTx] and [Outbox.Enqueue] take it from the
+// Origin in their context (observe.ContextWithOrigin, set by the plugin
+// when it is given an observer), and write "" when there is none or it is
+// not a well-formed version 00 traceparent. A relay submits each row with
+// its Origin, when it was written and its traceparent, so that a
+// dispatcher with an observer links its calls to the transaction that
+// wrote the row, even in another process, and measures the latency from
+// the write. [Row] shows it as TraceParent. A table checked with
+// [WithoutMigrate] may lack the column: rows are then written without it.
+//
+// [WithObserver] makes each relay report, while it runs, the table's
+// pending and dead rows, the age of the oldest pending one, and the rows
+// it delivered, put back for a retry and killed.
+//
 // # Options
 //
 // Every option is a With… function (or a Without… switch). [New] checks

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // Defaults used by [New] for settings that no [Option] changes.
@@ -41,6 +43,7 @@ type config struct {
 	noMigrate    bool
 	logger       *slog.Logger
 	onError      func(context.Context, error)
+	observer     observe.Observer // nil: observe nothing
 	errs         []error
 }
 
@@ -199,6 +202,24 @@ func WithErrorHandler(fn func(ctx context.Context, err error)) Option {
 			return
 		}
 		c.onError = fn
+	}
+}
+
+// WithObserver makes each relay report its figures to o while it runs:
+// it registers an observe.Source with o.Watch when [Outbox.Relay] starts it
+// and removes it in [Relay.Close]. The Source reads the table's pending
+// and dead rows and the age of the oldest pending one ([Outbox.Status],
+// bounded by the collection's context), and the rows the relay settled
+// (observe.OutboxRows, from [Relay.Stats]). Rows carry their traceparent
+// whether or not this option is set. Defaults to none; nil is an error
+// (leave the option out to observe nothing).
+func WithObserver(o observe.Observer) Option {
+	return func(c *config) {
+		if nilcheck.IsNil(o) {
+			c.errs = append(c.errs, errors.New("WithObserver(nil): pass an observe.Observer (otelpurge, prompurge, observe.Join), or leave the option out to observe nothing"))
+			return
+		}
+		c.observer = o
 	}
 }
 

@@ -89,9 +89,10 @@ func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, erro
 	mdb := db.Session(&gorm.Session{NewDB: true, SkipDefaultTransaction: true})
 	// Processes starting together race to create the table: the loser's
 	// statement fails, and a second look finds the table made.
+	hasTrace := true
 	for try := 1; ; try++ {
 		if cfg.noMigrate {
-			if err := checkSchema(ctx, mdb, cfg.table, cfg.logger); err != nil {
+			if hasTrace, err = checkSchema(ctx, mdb, d, cfg.table, cfg.logger); err != nil {
 				return nil, err
 			}
 			break
@@ -119,7 +120,7 @@ func NewContext(ctx context.Context, db *gorm.DB, opts ...Option) (*Outbox, erro
 		cfg:      cfg,
 		d:        d,
 		table:    cfg.table,
-		q:        buildQueries(d, cfg.table),
+		q:        buildQueries(d, cfg.table, hasTrace),
 		rowBytes: rowBytes,
 		relays:   make(map[*Relay]struct{}),
 	}, nil
@@ -172,7 +173,10 @@ func (o *Outbox) Table() string { return o.table }
 // EnqueueTx writes r as a pending row through tx, the user's open
 // transaction, so that the row is committed or rolled back with the data.
 // The gormpurge plugin calls it just before the commit; it implements
-// gormpurge.TxSink.
+// gormpurge.TxSink. The traceparent of the Origin ctx carries
+// (observe.ContextWithOrigin), when it is a well-formed W3C traceparent,
+// is written into every row the request takes, so that the relay links
+// its deliveries to the transaction; any other is written as "".
 func (o *Outbox) EnqueueTx(ctx context.Context, tx gorm.ConnPool, r backends.Request) error {
 	if r.Empty() {
 		return nil
@@ -187,7 +191,8 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx gorm.ConnPool, r backends.Req
 // wakes the relays of this process. The plugin calls it for statements run
 // outside any transaction (SkipDefaultTransaction) and when EnqueueTx
 // failed; call it yourself to purge durably from outside a transaction.
-// It implements gormpurge.Sink.
+// It implements gormpurge.Sink. It keeps ctx's Origin's traceparent as
+// EnqueueTx does.
 func (o *Outbox) Enqueue(ctx context.Context, r backends.Request) error {
 	if r.Empty() {
 		return nil
@@ -238,8 +243,12 @@ func (o *Outbox) insert(ctx context.Context, x execer, r backends.Request) error
 
 func (o *Outbox) insertRows(ctx context.Context, x execer, rows []encodedRow) error {
 	now := time.Now().UnixMilli()
+	trace := traceOf(ctx)
 	for i, row := range rows {
 		args := []any{now, now, row.urls, row.tags}
+		if o.q.trace {
+			args = append(args, trace)
+		}
 		if o.d.name == "postgres" {
 			args = append(args, o.channel())
 		}

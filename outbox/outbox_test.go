@@ -308,7 +308,7 @@ func TestPruneAndDeleteDelivered(t *testing.T) {
 func TestNewMigratesAndValidates(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
 		db := testdb.Open(t, kind, nil)
-		// An older table: without done_backends and last_error.
+		// An older table: without done_backends, last_error and trace.
 		require.NoError(t, db.Exec(`CREATE TABLE old_outbox (id `+map[string]string{
 			"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgres": "BIGSERIAL PRIMARY KEY", "mysql": "BIGINT AUTO_INCREMENT PRIMARY KEY",
 		}[kind]+`, created_at BIGINT NOT NULL, state VARCHAR(16) NOT NULL, available_at BIGINT NOT NULL, attempts INT NOT NULL, lease_owner VARCHAR(128), urls TEXT NOT NULL, tags TEXT NOT NULL)`).Error)
@@ -320,6 +320,7 @@ func TestNewMigratesAndValidates(t *testing.T) {
 		}
 		assert.True(t, db.Migrator().HasColumn("old_outbox", "done_backends"))
 		assert.True(t, db.Migrator().HasColumn("old_outbox", "last_error"))
+		assert.True(t, db.Migrator().HasColumn("old_outbox", "trace"))
 		assert.True(t, db.Migrator().HasIndex("old_outbox", "old_outbox_claim_idx"))
 		ob, err := outbox.New(db, outbox.WithTable("old_outbox"), outbox.WithLogger(quiet))
 		require.NoError(t, err)
@@ -331,6 +332,7 @@ func TestNewMigratesAndValidates(t *testing.T) {
 		require.Len(t, rows, 3)
 		assert.Equal(t, []string{"/old"}, rows[0].Request.URLs)
 		assert.Empty(t, rows[0].DoneBackends)
+		assert.Empty(t, rows[0].TraceParent)
 		b := newBackend("cache")
 		startRelay(t, ob, b)
 		settle(t, ob)
@@ -356,6 +358,7 @@ func TestNewMigratesAndValidates(t *testing.T) {
 		{outbox.WithRetention(-time.Second), "WithRetention(-1s)"},
 		{outbox.WithLogger(nil), "WithLogger(nil)"},
 		{outbox.WithErrorHandler(nil), "WithErrorHandler(nil): pass a function"},
+		{outbox.WithObserver(nil), "WithObserver(nil): pass an observe.Observer"},
 		{nil, "an Option is nil: remove it, or pass one made by a With... function"},
 	} {
 		_, err := outbox.New(db, tc.opt)

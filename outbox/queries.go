@@ -6,39 +6,56 @@ import "fmt"
 // Those that take a list of ids are built per call by the Outbox's
 // ...Query methods below, for the list's length.
 type queries struct {
-	insert      string // created_at, available_at, urls, tags [, channel]
+	insert      string // created_at, available_at, urls, tags [, trace] [, channel]
 	claimUpdate string // owner, lease end, now, limit: UPDATE ... RETURNING (PostgreSQL, SQLite)
 	claimSelect string // now, limit: SELECT ... FOR UPDATE [SKIP LOCKED]
 	renew       string // lease end, owner
 	release     string // now, owner
 	record      string // state, available_at, attempts, done_backends, last_error, id, owner
+	// trace is set when the table has the trace column: insert takes
+	// the row's traceparent and the claim returns it. Otherwise the
+	// claim returns '' in its place.
+	trace bool
+	// traceExpr is what the claim and the listing select for the trace:
+	// the column, or ''.
+	traceExpr string
 }
 
-// buildQueries builds the statements of table on dialect d.
-func buildQueries(d dialect, table string) queries {
+// buildQueries builds the statements of table on dialect d; hasTrace
+// says whether the table has the trace column.
+func buildQueries(d dialect, table string, hasTrace bool) queries {
 	t := d.quote(table)
-	var q queries
-	q.insert = fmt.Sprintf("INSERT INTO %s (created_at, state, available_at, attempts, urls, tags, done_backends, last_error) VALUES (%s, 'pending', %s, 0, %s, %s, '[]', '')",
-		t, d.ph(1), d.ph(2), d.ph(3), d.ph(4))
+	q := queries{trace: hasTrace, traceExpr: "''"}
+	next := 5
+	if hasTrace {
+		q.traceExpr = traceColumn
+		q.insert = fmt.Sprintf("INSERT INTO %s (created_at, state, available_at, attempts, urls, tags, done_backends, last_error, %s) VALUES (%s, 'pending', %s, 0, %s, %s, '[]', '', %s)",
+			t, traceColumn, d.ph(1), d.ph(2), d.ph(3), d.ph(4), d.ph(5))
+		next = 6
+	} else {
+		q.insert = fmt.Sprintf("INSERT INTO %s (created_at, state, available_at, attempts, urls, tags, done_backends, last_error) VALUES (%s, 'pending', %s, 0, %s, %s, '[]', '')",
+			t, d.ph(1), d.ph(2), d.ph(3), d.ph(4))
+	}
 	if d.name == "postgres" {
 		// NOTIFY inside the transaction is delivered at its commit, and
 		// not at all on rollback: exactly when the row becomes visible.
-		q.insert = fmt.Sprintf("WITH ins AS (%s RETURNING 1) SELECT pg_notify($5, '') FROM ins", q.insert)
+		q.insert = fmt.Sprintf("WITH ins AS (%s RETURNING 1) SELECT pg_notify(%s, '') FROM ins", q.insert, d.ph(next))
 	}
+	claimed := "id, attempts, urls, tags, done_backends, created_at, " + q.traceExpr
 	due := fmt.Sprintf("SELECT id FROM %s WHERE state = 'pending' AND available_at <= %s ORDER BY available_at, id LIMIT %s", t, d.ph(3), d.ph(4))
 	switch d.name {
 	case "postgres":
-		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = $1, available_at = $2 WHERE id IN (%s FOR UPDATE SKIP LOCKED) RETURNING id, attempts, urls, tags, done_backends", t, due)
+		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = $1, available_at = $2 WHERE id IN (%s FOR UPDATE SKIP LOCKED) RETURNING %s", t, due, claimed)
 	case "sqlite":
 		// One statement is atomic under SQLite's single writer lock: a
 		// second relay re-evaluates the WHERE after the first one's update.
-		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s) RETURNING id, attempts, urls, tags, done_backends", t, due)
+		q.claimUpdate = fmt.Sprintf("UPDATE %s SET lease_owner = ?, available_at = ? WHERE id IN (%s) RETURNING %s", t, due, claimed)
 	case "mysql":
 		lock := " FOR UPDATE"
 		if d.skipLocked {
 			lock += " SKIP LOCKED"
 		}
-		q.claimSelect = fmt.Sprintf("SELECT id, attempts, urls, tags, done_backends FROM %s WHERE state = 'pending' AND available_at <= ? ORDER BY available_at, id LIMIT ?%s", t, lock)
+		q.claimSelect = fmt.Sprintf("SELECT %s FROM %s WHERE state = 'pending' AND available_at <= ? ORDER BY available_at, id LIMIT ?%s", claimed, t, lock)
 	}
 	q.renew = fmt.Sprintf("UPDATE %s SET available_at = %s WHERE lease_owner = %s AND state = 'pending'", t, d.ph(1), d.ph(2))
 	q.release = fmt.Sprintf("UPDATE %s SET lease_owner = NULL, available_at = %s WHERE lease_owner = %s AND state = 'pending'", t, d.ph(1), d.ph(2))

@@ -207,7 +207,8 @@ func TestRedriveManyIDs(t *testing.T) {
 // A table managed by migration tooling may leave the text columns
 // nullable. A row with NULLs in them is read as empty lists, and is neither
 // a claim that fails for its whole batch at every poll nor a listing that
-// fails.
+// fails. Such a table may also lack the trace column (added later): rows
+// are then written without their traceparent.
 func TestNullColumnsDoNotStopTheRelay(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
 		db := testdb.Open(t, kind, nil)
@@ -221,12 +222,15 @@ func TestNullColumnsDoNotStopTheRelay(t *testing.T) {
 		ob, err := outbox.New(db, fast(outbox.WithTable("nullable_outbox"), outbox.WithoutMigrate())...)
 		require.NoError(t, err)
 		ctx := context.Background()
-		require.NoError(t, ob.Enqueue(ctx, backends.NewRequest([]string{"/pages/fine"}, nil)))
+		// Without the trace column (WithoutMigrate), a traced write is
+		// written without its trace.
+		require.NoError(t, ob.Enqueue(traced(traceParent), backends.NewRequest([]string{"/pages/fine"}, nil)))
 		pending, err := ob.Rows(ctx, outbox.Pending, 10)
 		require.NoError(t, err)
 		require.Len(t, pending, 2)
 		assert.Equal(t, []string{"/pages/nulls"}, pending[0].Request.URLs)
 		assert.Empty(t, pending[0].Request.Tags)
+		assert.Empty(t, pending[1].TraceParent)
 
 		b := newBackend("cache")
 		startRelay(t, ob, b)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/internal/lifecycle"
+	"github.com/gormpurge/gormpurge/observe"
 )
 
 // Relay moves pending rows from the outbox table to a dispatcher: it claims
@@ -45,6 +46,9 @@ type Relay struct {
 	held   map[int64]struct{} // rows claimed and not yet recorded
 
 	stats relayCounters
+
+	unwatch      func()       // removes the relay's Source from the observer; nil without one
+	statusWarned atomic.Int64 // when the Source last logged at Warn, Unix ns
 }
 
 type relayCounters struct {
@@ -93,7 +97,10 @@ func (r *Relay) Stats() RelayStats {
 // returns it. It starts goroutines (a claim loop, a lease keeper, a pruner
 // and, on PostgreSQL, a listener) that [Relay.Close] stops; close the relay
 // before d. A relay is configured by the options given to [New]
-// ([WithBatchSize], [WithConcurrency], [WithLease], [WithRetry], ...).
+// ([WithBatchSize], [WithConcurrency], [WithLease], [WithRetry], ...);
+// with [WithObserver] it registers its observe.Source with the observer.
+// Each row is submitted with its Origin (observe.ContextWithOrigin): when
+// it was written and the traceparent it carries.
 //
 // On PostgreSQL the relay keeps one connection of db's pool for LISTEN:
 // leave room for it (SetMaxOpenConns of at least 2), or use [WithoutListen].
@@ -124,6 +131,7 @@ func (o *Outbox) Relay(d *dispatcher.Dispatcher) (*Relay, error) {
 	r.lc = lifecycle.New(lifecycle.Hooks{Drain: r.drain, Stopped: r.stopped})
 	r.ctx, r.stopping = r.lc.Context(), r.lc.Stopping()
 	o.addRelay(r)
+	r.watch()
 	r.lc.Go(r.claimLoop)
 	r.lc.Go(r.leaseLoop)
 	r.lc.Go(r.pruneLoop)
@@ -167,7 +175,8 @@ func (r *Relay) signal() {
 // that long after ctx ends. Close does not close the dispatcher; close it
 // after the relay. Close may be called more than once and concurrently:
 // the first call does the work; the others wait for it (or for their own
-// ctx) and return nil.
+// ctx) and return nil. With [WithObserver], Close removes the relay's
+// Source from the observer once its goroutines have stopped.
 func (r *Relay) Close(ctx context.Context) error {
 	return r.lc.Close(ctx)
 }
@@ -192,6 +201,9 @@ func (r *Relay) drain(ctx context.Context) error {
 // Rows whose outcome could not be recorded are still leased to this relay:
 // it gives them back now rather than when the lease runs out.
 func (r *Relay) stopped(_ context.Context, err error) error {
+	if r.unwatch != nil {
+		r.unwatch()
+	}
 	rctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	if _, rerr := r.o.db.ExecContext(rctx, r.o.q.release, time.Now().UnixMilli(), r.owner); rerr != nil {
@@ -289,7 +301,10 @@ func (r *Relay) deliver(rows []claimedRow) {
 		if len(todo) == 0 {
 			continue // every backend accepted it before: mark it delivered
 		}
-		t, err := r.d.Submit(r.ctx, c.req, dispatcher.WithBackends(todo...))
+		// The dispatcher links its attempts to the transaction that
+		// wrote the row, and measures the latency from its write.
+		ctx := observe.ContextWithOrigin(r.ctx, c.origin)
+		t, err := r.d.Submit(ctx, c.req, dispatcher.WithBackends(todo...))
 		if t == nil {
 			// The dispatcher is closed: give the row back without
 			// counting an attempt.

@@ -25,6 +25,9 @@ import (
 //	urls, tags    the request, as JSON arrays of strings
 //	done_backends JSON array of the backends that already accepted it
 //	last_error    why the last hand-off failed, if it did
+//	trace         the W3C traceparent of the handoff that wrote the row
+//	              ("" when it was not traced), so that a relay in another
+//	              process links its deliveries to the writing transaction
 //
 // One index, (state, available_at, id), serves the claim, the pruning of
 // delivered rows and the listing of dead ones.
@@ -34,18 +37,25 @@ import (
 var columns = []struct {
 	name                string
 	postgres, mysql, sq string
+	// optional columns may be missing from a table checked with
+	// WithoutMigrate: the outbox works without them, without a feature.
+	optional bool
 }{
-	{"id", "BIGSERIAL PRIMARY KEY", "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT"},
-	{"created_at", "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"},
-	{"state", "VARCHAR(16) NOT NULL DEFAULT 'pending'", "VARCHAR(16) NOT NULL DEFAULT 'pending'", "TEXT NOT NULL DEFAULT 'pending'"},
-	{"available_at", "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"},
-	{"attempts", "INTEGER NOT NULL DEFAULT 0", "INT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"},
-	{"lease_owner", "VARCHAR(128)", "VARCHAR(128)", "TEXT"},
-	{"urls", "TEXT NOT NULL DEFAULT '[]'", "LONGTEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'"},
-	{"tags", "TEXT NOT NULL DEFAULT '[]'", "LONGTEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'"},
-	{"done_backends", "TEXT NOT NULL DEFAULT '[]'", "TEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'"},
-	{"last_error", "TEXT NOT NULL DEFAULT ''", "TEXT NOT NULL", "TEXT NOT NULL DEFAULT ''"},
+	{"id", "BIGSERIAL PRIMARY KEY", "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", false},
+	{"created_at", "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0", false},
+	{"state", "VARCHAR(16) NOT NULL DEFAULT 'pending'", "VARCHAR(16) NOT NULL DEFAULT 'pending'", "TEXT NOT NULL DEFAULT 'pending'", false},
+	{"available_at", "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0", false},
+	{"attempts", "INTEGER NOT NULL DEFAULT 0", "INT NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0", false},
+	{"lease_owner", "VARCHAR(128)", "VARCHAR(128)", "TEXT", false},
+	{"urls", "TEXT NOT NULL DEFAULT '[]'", "LONGTEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'", false},
+	{"tags", "TEXT NOT NULL DEFAULT '[]'", "LONGTEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'", false},
+	{"done_backends", "TEXT NOT NULL DEFAULT '[]'", "TEXT NOT NULL", "TEXT NOT NULL DEFAULT '[]'", false},
+	{"last_error", "TEXT NOT NULL DEFAULT ''", "TEXT NOT NULL", "TEXT NOT NULL DEFAULT ''", false},
+	{"trace", "VARCHAR(64) NOT NULL DEFAULT ''", "VARCHAR(64) NOT NULL DEFAULT ''", "TEXT NOT NULL DEFAULT ''", true},
 }
+
+// traceColumn is the column that carries each row's traceparent.
+const traceColumn = "trace"
 
 // dialect holds what differs between the databases the outbox supports.
 type dialect struct {
@@ -161,21 +171,30 @@ func migrate(ctx context.Context, db *gorm.DB, d dialect, table string) error {
 }
 
 // checkSchema checks, without changing anything, that the table exists
-// with every column the outbox needs ([WithoutMigrate]). A missing claim
-// index is only logged.
-func checkSchema(ctx context.Context, db *gorm.DB, table string, logger *slog.Logger) error {
+// with every column the outbox needs ([WithoutMigrate]), and reports
+// whether it has the trace column. A missing claim index or trace column is
+// only logged.
+func checkSchema(ctx context.Context, db *gorm.DB, d dialect, table string, logger *slog.Logger) (hasTrace bool, err error) {
 	m := db.WithContext(ctx).Migrator()
 	if !m.HasTable(table) {
-		return &Error{Op: "check schema", Table: table, Err: errors.New("the table does not exist (WithoutMigrate: New creates nothing)")}
+		return false, &Error{Op: "check schema", Table: table, Err: errors.New("the table does not exist (WithoutMigrate: New creates nothing)")}
 	}
 	var missing []string
-	for _, c := range columns {
-		if !m.HasColumn(table, c.name) {
-			missing = append(missing, c.name)
+	hasTrace = true
+	for i, c := range columns {
+		if m.HasColumn(table, c.name) {
+			continue
 		}
+		if c.optional {
+			hasTrace = hasTrace && c.name != traceColumn
+			logger.WarnContext(ctx, "outbox: a column is missing: deliveries are not linked to the traces of the transactions that wrote the rows",
+				"table", table, "column", c.name, "add", fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", d.quote(table), c.name, d.columnType(i)))
+			continue
+		}
+		missing = append(missing, c.name)
 	}
 	if len(missing) > 0 {
-		return &Error{Op: "check schema", Table: table, Err: fmt.Errorf(
+		return false, &Error{Op: "check schema", Table: table, Err: fmt.Errorf(
 			"not an outbox table: missing %s %s (WithoutMigrate: New alters nothing)",
 			plural(len(missing), "column", "columns"), strings.Join(missing, ", "))}
 	}
@@ -183,7 +202,7 @@ func checkSchema(ctx context.Context, db *gorm.DB, table string, logger *slog.Lo
 		logger.WarnContext(ctx, "outbox: the claim index is missing: claims scan the table",
 			"table", table, "index", indexName(table), "columns", "state, available_at, id")
 	}
-	return nil
+	return hasTrace, nil
 }
 
 func plural(n int, one, many string) string {
