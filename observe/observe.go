@@ -131,7 +131,7 @@ type Attempt struct {
 	Origins []Origin
 }
 
-// Error classes, the error.class attribute of a failed call: low
+// Error classes, the error class attribute (OpenTelemetry's error.type) of a failed call: low
 // cardinality, for alerting.
 const (
 	ClassPermanent   = "permanent"    // the backend refused the batch for good (backends.Permanent)
