@@ -184,7 +184,9 @@ func TestAPanickingObserverNeverFailsTheWrite(t *testing.T) {
 }
 
 func TestWithObserverNilIsRefused(t *testing.T) {
-	db := openSQLite(t, &Post{})
-	err := db.Use(gormpurge.New(&ctxSink{}, gormpurge.WithObserver(nil)))
-	require.ErrorContains(t, err, "WithObserver(nil)")
+	for _, o := range []observe.Observer{nil, (*handoffRecorder)(nil)} {
+		db := openSQLite(t, &Post{})
+		err := db.Use(gormpurge.New(&ctxSink{}, gormpurge.WithObserver(o)))
+		require.ErrorContains(t, err, "WithObserver(nil)")
+	}
 }

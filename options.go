@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 	"github.com/gormpurge/gormpurge/observe"
 )
 
@@ -94,7 +95,7 @@ func WithHandoffTimeout(d time.Duration) Option {
 // out for none. Defaults to none.
 func WithObserver(o observe.Observer) Option {
 	return func(c *config) {
-		if o == nil {
+		if nilcheck.IsNil(o) {
 			c.errs = append(c.errs, errors.New("gormpurge: WithObserver(nil): pass an Observer, or leave the option out"))
 			return
 		}

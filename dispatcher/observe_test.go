@@ -328,6 +328,8 @@ func TestAPanickingObserverNeverStopsDelivery(t *testing.T) {
 }
 
 func TestWithObserverNilIsRefused(t *testing.T) {
-	_, err := dispatcher.New([]backends.Backend{&fakeBackend{name: "cdn"}}, dispatcher.WithObserver(nil))
-	require.ErrorContains(t, err, "WithObserver(nil)")
+	for _, o := range []observe.Observer{nil, (*recorder)(nil)} {
+		_, err := dispatcher.New([]backends.Backend{&fakeBackend{name: "cdn"}}, dispatcher.WithObserver(o))
+		require.ErrorContains(t, err, "WithObserver(nil)")
+	}
 }

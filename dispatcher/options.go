@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/nilcheck"
 	"github.com/gormpurge/gormpurge/observe"
 )
 
@@ -231,7 +232,7 @@ func WithOnResult(fn func(Report)) Option {
 // leave the option out for none. Defaults to none.
 func WithObserver(o observe.Observer) Option {
 	return func(c *config) {
-		if o == nil {
+		if nilcheck.IsNil(o) {
 			c.errs = append(c.errs, errors.New("WithObserver(nil): pass an Observer, or leave the option out"))
 			return
 		}
