@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -57,27 +58,19 @@ func (l *lane) trackOrigins(g *group, items []item, bs []*batch) {
 		return
 	}
 	t := &originTrack{handoffs: make([]trackedHandoff, 0, len(items))}
-	var where map[objKey]int // the batch of each object, when there are several
-	if len(bs) > 1 {
-		where = make(map[objKey]int)
-		for i, b := range bs {
-			for k := range keys(b.req) {
-				where[k] = i
-			}
-		}
-	}
 	var in []int // the batches holding the current item's objects
 	for _, it := range items {
 		if it.org == nil {
 			continue
 		}
 		in = in[:0]
-		if where == nil {
+		if len(bs) == 1 {
 			in = append(in, 0)
-		}
-		for k := range keys(it.req) {
-			if i, ok := where[k]; ok && !slices.Contains(in, i) {
-				in = append(in, i)
+		} else {
+			for k := range keys(it.req) {
+				if i := batchOf(bs, k); i >= 0 && !slices.Contains(in, i) {
+					in = append(in, i)
+				}
 			}
 		}
 		if len(in) == 0 {
@@ -90,6 +83,52 @@ func (l *lane) trackOrigins(g *group, items []item, bs []*batch) {
 		}
 	}
 	g.origins = t
+}
+
+// batchOf returns the index in bs of the batch holding k, or -1. bs are
+// the batches cutBatches made of a normalised request: runs of its sorted
+// URLs, then of its sorted tags, in order, then the objects too big for
+// any batch, one per batch.
+func batchOf(bs []*batch, k objKey) int {
+	before := func(a, b objKey) bool { // URLs sort before tags
+		if a.tag != b.tag {
+			return !a.tag
+		}
+		return a.s < b.s
+	}
+	last := func(b *batch) objKey {
+		if n := len(b.req.Tags); n > 0 {
+			return objKey{tag: true, s: b.req.Tags[n-1]}
+		}
+		return objKey{s: b.req.URLs[len(b.req.URLs)-1]}
+	}
+	runs := len(bs)
+	for runs > 0 && bs[runs-1].err != nil {
+		runs-- // the objects too big come last, out of order
+	}
+	i := sort.Search(runs, func(i int) bool { return !before(last(bs[i]), k) })
+	if runs == len(bs) && i < runs {
+		return i // every object is in a run: no need to look inside
+	}
+	if i < runs && holds(bs[i], k) {
+		return i
+	}
+	for i := runs; i < len(bs); i++ {
+		if holds(bs[i], k) {
+			return i
+		}
+	}
+	return -1
+}
+
+// holds reports whether b's request names k.
+func holds(b *batch, k objKey) bool {
+	list := b.req.URLs
+	if k.tag {
+		list = b.req.Tags
+	}
+	_, ok := slices.BinarySearch(list, k.s)
+	return ok
 }
 
 // origins returns the origins of the handoffs b holds, for the Observer.
@@ -145,21 +184,24 @@ func (l *lane) settleOrigin(org *observe.Origin, o Outcome) {
 
 // settled tells the Observer that the handoff of org ended as o in backend.
 func (d *Dispatcher) settled(backend string, org *observe.Origin, o Outcome, at time.Time) {
-	d.observe(backend, func() {
-		d.cfg.obs.Settled(observe.Settled{Backend: backend, Origin: *org, Outcome: o.String(), At: at})
-	})
+	defer d.recoverObserver(backend)
+	d.cfg.obs.Settled(observe.Settled{Backend: backend, Origin: *org, Outcome: o.String(), At: at})
 }
 
 // observe runs fn, a call to the Observer; a panic in it is logged, never
 // allowed to kill a worker or fail a handoff.
 func (d *Dispatcher) observe(backend string, fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			d.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "dispatcher: Observer panicked",
-				slog.String("backend", backend), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-		}
-	}()
+	defer d.recoverObserver(backend)
 	fn()
+}
+
+// recoverObserver, deferred around a call to the Observer, logs its panic
+// instead of letting it kill a worker or fail a handoff.
+func (d *Dispatcher) recoverObserver(backend string) {
+	if v := recover(); v != nil {
+		d.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "dispatcher: Observer panicked",
+			slog.String("backend", backend), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+	}
 }
 
 // attemptObs is one call to a backend as the Observer follows it; nil

@@ -73,6 +73,7 @@ type Observer struct {
 	observables map[observe.Metric]metric.Float64Observable
 	latency     metric.Float64Histogram
 	duration    metric.Float64Histogram
+	sets        attrSets // of the histograms' series
 	reg         metric.Registration
 
 	sources observe.Sources

@@ -2,12 +2,13 @@ package otelpurge
 
 import (
 	"context"
+	"encoding/hex"
 	"slices"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gormpurge/gormpurge/observe"
@@ -76,14 +77,23 @@ func (o *Observer) StartHandoff(ctx context.Context, h observe.Handoff) (context
 }
 
 // traceParent returns the W3C traceparent of ctx's span, "" when its span
-// context is not valid.
+// context is not valid. It is what propagation.TraceContext injects, without
+// its carrier.
 func traceParent(ctx context.Context) string {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
 		return ""
 	}
-	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, carrier)
-	return carrier.Get("traceparent")
+	tid, sid := sc.TraceID(), sc.SpanID()
+	const hexDigits = "0123456789abcdef"
+	b := make([]byte, 0, 55)
+	b = append(b, "00-"...)
+	b = hex.AppendEncode(b, tid[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, sid[:])
+	flags := byte(sc.TraceFlags() & trace.FlagsSampled)
+	b = append(b, '-', hexDigits[flags>>4], hexDigits[flags&0xf])
+	return string(b)
 }
 
 // StartAttempt starts the span of a call to a backend, a child of the span
@@ -118,20 +128,18 @@ func (o *Observer) StartAttempt(ctx context.Context, a observe.Attempt) (context
 
 func (o *Observer) endAttempt(ctx context.Context, span trace.Span, backend string, e observe.AttemptEnd) {
 	outcome := OutcomeOK
-	metricAttrs := []attribute.KeyValue{BackendKey.String(backend)}
+	class := ""
 	if e.Err != nil {
 		outcome = OutcomeError
-		class := e.Class
+		class = e.Class
 		if class == "" {
 			class = "_OTHER" // the semantic conventions' fallback
 		}
-		metricAttrs = append(metricAttrs, ErrorTypeKey.String(class))
 		span.SetAttributes(ErrorTypeKey.String(class))
 		span.RecordError(e.Err)
 		span.SetStatus(codes.Error, e.Err.Error())
 	}
-	metricAttrs = append(metricAttrs, OutcomeKey.String(outcome))
-	o.duration.Record(ctx, e.Duration.Seconds(), metric.WithAttributeSet(attribute.NewSet(metricAttrs...)))
+	o.duration.Record(ctx, e.Duration.Seconds(), o.sets.get(backend, outcome, class))
 
 	if span.IsRecording() {
 		span.SetAttributes(OutcomeKey.String(outcome), RetryKey.Bool(e.Retry), IDCountKey.Int(len(e.IDs)))
@@ -148,10 +156,7 @@ func (o *Observer) Settled(s observe.Settled) {
 		return
 	}
 	latency := max(s.At.Sub(s.Origin.Committed), 0)
-	o.latency.Record(context.Background(), latency.Seconds(), metric.WithAttributeSet(attribute.NewSet(
-		BackendKey.String(s.Backend),
-		OutcomeKey.String(s.Outcome),
-	)))
+	o.latency.Record(context.Background(), latency.Seconds(), o.sets.get(s.Backend, s.Outcome, ""))
 }
 
 // originLinks returns a link to each distinct traced handoff, up to
@@ -186,12 +191,28 @@ func originLinks(origins []observe.Origin) ([]trace.Link, int) {
 	return links, dropped
 }
 
-// parseTraceParent returns the span context of a W3C traceparent; an
-// invalid one when it cannot be parsed.
+// parseTraceParent returns the remote span context of a version 00 W3C
+// traceparent, as propagation.TraceContext extracts it; an invalid one when
+// it cannot be parsed.
 func parseTraceParent(tp string) trace.SpanContext {
-	carrier := propagation.MapCarrier{"traceparent": tp}
-	ctx := propagation.TraceContext{}.Extract(context.Background(), carrier)
-	return trace.SpanContextFromContext(ctx)
+	if len(tp) != 55 || tp[:3] != "00-" || tp[35] != '-' || tp[52] != '-' {
+		return trace.SpanContext{}
+	}
+	tid, err := trace.TraceIDFromHex(tp[3:35])
+	if err != nil {
+		return trace.SpanContext{}
+	}
+	sid, err := trace.SpanIDFromHex(tp[36:52])
+	if err != nil {
+		return trace.SpanContext{}
+	}
+	flags, err := hex.DecodeString(tp[53:])
+	if err != nil {
+		return trace.SpanContext{}
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true,
+	})
 }
 
 // samples returns the first MaxSampled URLs and tags as attributes.
@@ -222,4 +243,26 @@ func idAttributes(ids map[string]string) []attribute.KeyValue {
 		kvs = append(kvs, attribute.String(IDPrefix+name, ids[name]))
 	}
 	return kvs
+}
+
+// attrSets keeps the attribute sets of the histograms' series, so that
+// recording a value does not build one each time. The series are few: a
+// backend, an outcome and an error class.
+type attrSets struct{ m sync.Map } // attrSetKey -> metric.MeasurementOption
+
+type attrSetKey struct{ backend, outcome, class string }
+
+// get returns the option that records with the attributes backend,
+// outcome and, when not "", class (error.type).
+func (a *attrSets) get(backend, outcome, class string) metric.MeasurementOption {
+	k := attrSetKey{backend, outcome, class}
+	if opt, ok := a.m.Load(k); ok {
+		return opt.(metric.MeasurementOption)
+	}
+	kvs := []attribute.KeyValue{BackendKey.String(backend), OutcomeKey.String(outcome)}
+	if class != "" {
+		kvs = append(kvs, ErrorTypeKey.String(class))
+	}
+	opt, _ := a.m.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kvs...)))
+	return opt.(metric.MeasurementOption)
 }
