@@ -43,6 +43,8 @@ type config struct {
 	redisBus      bool   // -redis-bus
 	nats          string // -nats: NATS URL
 	cacheName     string // -cache-name: Redis prefix and channel, NATS subject
+	metricsAddr   string // -metrics-addr: serve /metrics there only; "" for the blog's address
+	traceStdout   bool   // -trace-stdout
 
 	// siteURL is the blog's own address, such as "http://127.0.0.1:8080":
 	// the scheme and host of the pages the warmer fills. run sets it once
@@ -75,6 +77,7 @@ type app struct {
 	nc      *nats.Conn              // -nats
 	disp    *dispatcher.Dispatcher
 	warmer  *warm.Warmer                  // nil without -warm
+	tel     *telemetry                    // the Observer every component reports to, /metrics, spans
 	closers []func(context.Context) error // backends to close after the dispatcher
 
 	stopFollow func() // stops following the bus, and waits; nil without one
@@ -105,6 +108,9 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 			a.closeQuietly()
 		}
 	}()
+	if err := a.openTelemetry(out); err != nil {
+		return nil, err
+	}
 	if err := a.openCache(); err != nil {
 		return nil, err
 	}
@@ -121,7 +127,8 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 	}
 
 	a.handler = a.routes()
-	opts := []dispatcher.Option{dispatcher.WithLogger(a.detail), dispatcher.WithOnResult(a.logPurge)}
+	opts := []dispatcher.Option{dispatcher.WithLogger(a.detail), dispatcher.WithOnResult(a.logPurge),
+		dispatcher.WithObserver(a.tel.observer)}
 	if cfg.warm {
 		if cfg.siteURL == "" {
 			return nil, errors.New("-warm: the blog's address is not known") // run sets it
@@ -131,7 +138,7 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		// keys pages by host, so they fill the entries visitors of that
 		// address get.
 		a.warmer, err = warm.New(warm.WithHandler(a.handler), warm.WithBaseURL(cfg.siteURL),
-			warm.WithLogger(a.detail), warm.WithOnResult(a.logWarm))
+			warm.WithLogger(a.detail), warm.WithOnResult(a.logWarm), warm.WithObserver(a.tel.observer))
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +151,7 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 
 	// The seed, if any, was written before this: nothing was cached yet,
 	// so there was nothing to purge.
-	p := gormpurge.New(a.disp, gormpurge.WithLogger(a.detail))
+	p := gormpurge.New(a.disp, gormpurge.WithLogger(a.detail), gormpurge.WithObserver(a.tel.observer))
 	if err := p.Register(&Post{}, &Tag{}); err != nil {
 		return nil, err
 	}
@@ -340,8 +347,8 @@ const closeTimeout = 2 * time.Second
 
 // Close delivers the purges still queued, within ctx, then stops the
 // warmer, closes the backends, stops following the bus, closes the Redis
-// or NATS client and the database. Call it after the HTTP
-// server has shut down. Purges left undelivered when ctx ends make it
+// or NATS client and the database, and writes the last spans. Call it
+// after the HTTP server has shut down. Purges left undelivered when ctx ends make it
 // return the dispatcher's *dispatcher.UndeliveredError (see shutdown).
 func (a *app) Close(ctx context.Context) error {
 	undelivered, err := a.shutdown(ctx)
@@ -382,6 +389,11 @@ func (a *app) shutdown(ctx context.Context) (*dispatcher.UndeliveredError, error
 			errs = append(errs, sqlDB.Close())
 		}
 	}
+	// Last, with a context of its own (the closers may have used closeCtx
+	// up): the spans of the dispatcher's last calls ended in its Close.
+	telCtx, cancelTel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancelTel()
+	errs = append(errs, a.tel.close(telCtx))
 	return undelivered, errors.Join(errs...)
 }
 

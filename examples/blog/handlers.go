@@ -79,17 +79,19 @@ func (a *app) routes() http.Handler {
 	// sessions: blog_session is the name it would give that cookie (a
 	// site with logins names its own here).
 	pages := localcache.Middleware(a.store, localcache.WithUntilPurged(), localcache.WithBrowserMaxAge(0),
-		localcache.WithSessionCookies(sessionCookie), localcache.WithLogger(a.detail))
+		localcache.WithSessionCookies(sessionCookie), localcache.WithLogger(a.detail),
+		localcache.WithObserver(a.tel.observer))
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", pages(http.HandlerFunc(a.index)))
-	mux.Handle("GET /posts/{slug}", pages(http.HandlerFunc(a.post)))
-	mux.Handle("GET /tags/{name}", pages(http.HandlerFunc(a.tag)))
+	handle := func(route string, h http.Handler) { mux.Handle(route, a.tel.traced(route, h)) }
+	handle("GET /{$}", pages(http.HandlerFunc(a.index)))
+	handle("GET /posts/{slug}", pages(http.HandlerFunc(a.post)))
+	handle("GET /tags/{name}", pages(http.HandlerFunc(a.tag)))
 	// Behind the cache too, to show that it never keeps a no-store page.
-	mux.Handle("GET /posts/{slug}/edit", pages(http.HandlerFunc(a.editForm)))
+	handle("GET /posts/{slug}/edit", pages(http.HandlerFunc(a.editForm)))
 	// Refuses cross-site form posts: another site cannot make a visitor's
 	// browser edit a post.
-	mux.Handle("POST /posts/{slug}/edit", http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.saveEdit)))
+	handle("POST /posts/{slug}/edit", http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.saveEdit)))
 	// Empties the page cache: curl -X POST http://127.0.0.1:8080/admin/cache/clear
 	// Given the backend rather than the store, it clears every instance's
 	// store when they share a bus (-nats, -redis-bus).
@@ -97,7 +99,12 @@ func (a *app) routes() http.Handler {
 	// only refuses requests from other machines, which is no protection
 	// behind a proxy on the same machine (a local Varnish): every request
 	// then comes from loopback.
-	mux.Handle("POST /admin/cache/clear", loopbackOnly(localcache.ClearHandler(a.local)))
+	handle("POST /admin/cache/clear", loopbackOnly(localcache.ClearHandler(a.local)))
+	// Outside the page cache, and no page: nothing purges or warms it.
+	// With -metrics-addr it is served there instead (see run).
+	if a.cfg.metricsAddr == "" {
+		mux.Handle("GET "+metricsPath, a.tel.metricsHandler())
+	}
 	return cacheBadge(mux)
 }
 

@@ -73,6 +73,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.StringVar(&cfg.nats, "nats", "", "keep pages in memory on each instance, kept coherent by the NATS server at this `URL`, such as nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.cacheName, "cache-name", defaultCacheName, "the cache's `name`, shared by the instances of one site: its Redis key prefix, Redis channel or NATS subject")
 	fs.BoolVar(&cfg.warm, "warm", false, "after a purge, render the purged pages again into the local cache")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus's /metrics on this `address` only, such as 127.0.0.1:9090 (default: on -addr)")
+	fs.BoolVar(&cfg.traceStdout, "trace-stdout", false, "write OpenTelemetry spans to standard output, one JSON object a line: each request, the handoff of its purges, each call to a cache")
 	fs.BoolVar(&cfg.verbose, "v", false, "verbose: log SQL statements and the components' debug records")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -97,7 +99,9 @@ const shutdownTimeout = 10 * time.Second
 // run serves the blog on cfg.addr until ctx is done, then shuts down
 // gracefully: it stops taking requests, delivers the purges still queued
 // (for up to shutdownTimeout) and closes the database. It prints where to
-// browse, and logs, to out. stop, if not nil, is called as soon as ctx is
+// browse and scrape, and logs (and spans, with -trace-stdout), to out.
+// With -metrics-addr, /metrics has a server of its own, shut down with the
+// blog's. stop, if not nil, is called as soon as ctx is
 // done, before the shutdown: main passes the stop of its signal context,
 // so that a second Ctrl-C ends the process at once.
 //
@@ -115,12 +119,19 @@ func run(ctx context.Context, stop func(), cfg config, out io.Writer) error {
 		ln.Close()
 		return err
 	}
+	metrics, metricsURL, err := a.startMetrics()
+	if err != nil {
+		ln.Close()
+		a.closeQuietly()
+		return err
+	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(out, "Blog running at %s/ (edit a post at %s/posts/%s/edit)\n", cfg.siteURL, cfg.siteURL, a.firstSlug)
+	fmt.Fprintf(out, "Metrics at %s\n", metricsURL)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -140,6 +151,9 @@ func run(ctx context.Context, stop func(), cfg config, out io.Writer) error {
 	defer cancel()
 	if shutdownErr := srv.Shutdown(stopCtx); err == nil {
 		err = shutdownErr
+	}
+	if metrics != nil {
+		_ = metrics.Shutdown(stopCtx) // scrapes are cut short, not failed
 	}
 	undelivered, closeErr := a.shutdown(stopCtx)
 	if undelivered != nil {
