@@ -247,6 +247,6 @@ func (l *lane) finish(b *batch, rep Report) {
 	for _, o := range l.observers {
 		o.batchEnded(b, &end)
 	}
-	l.endOrigins(b, rep.Outcome)
+	l.endOrigins(b, &end)
 	l.settle(b, end)
 }

@@ -365,7 +365,7 @@ func (l *lane) abandon(b *batch, rep Report) {
 		b.g.ends = append(b.g.ends, batchEnd{req: b.req, outcome: Dropped, attempts: rep.Attempts, result: rep.Result})
 	}
 	l.mu.Unlock()
-	l.endOrigins(b, Dropped)
+	l.endOrigins(b, nil)
 }
 
 // settledBelowLocked returns the lowest seq not yet settled: every item with

@@ -333,3 +333,26 @@ func TestWithObserverNilIsRefused(t *testing.T) {
 		require.ErrorContains(t, err, "WithObserver(nil)")
 	}
 }
+
+func TestObserverSettlesAHandoffByItsOwnObjectsInAPartialFailure(t *testing.T) {
+	obs := &recorder{}
+	gate := newGate()
+	be := &fakeBackend{name: "cdn", fn: func(ctx context.Context, r backends.Request, n int) (backends.Result, error) {
+		if _, err := gate.fn(ctx, r, n); err != nil {
+			return backends.Result{}, err
+		}
+		return backends.Result{}, backends.Permanent(backends.Partial(backends.NewRequest([]string{"https://x.test/bad"}, nil), errors.New("refused one")))
+	}}
+	d := newDispatcher(t, []backends.Backend{be}, dispatcher.WithObserver(obs), dispatcher.WithLinger(time.Hour))
+	require.NoError(t, d.Enqueue(withOrigin("tp-good", time.Now()), urls("https://x.test/good")))
+	require.NoError(t, d.Enqueue(withOrigin("tp-bad", time.Now()), urls("https://x.test/bad")))
+	gate.Open()
+	require.NoError(t, d.Flush(ctxTimeout(t, 5*time.Second)))
+	require.Len(t, obs.Attempts(), 1, "both in one batch")
+	got := obs.SettledList()
+	require.Len(t, got, 2)
+	assert.Equal(t, "tp-bad", got[0].Origin.TraceParent)
+	assert.Equal(t, observe.Failed, got[0].Outcome)
+	assert.Equal(t, "tp-good", got[1].Origin.TraceParent)
+	assert.Equal(t, observe.Delivered, got[1].Outcome, "none of its objects failed")
+}

@@ -42,10 +42,12 @@ type originTrack struct {
 	handoffs []trackedHandoff // a batch's held indexes point here; never resized after take
 }
 
-// trackedHandoff is one handoff of a group: its origin, how many of the
-// batches holding its objects have not ended, and the worst end so far.
+// trackedHandoff is one handoff of a group: its origin, its objects as the
+// lane queued them, how many of the batches holding them have not ended,
+// and the worst end so far.
 type trackedHandoff struct {
 	org   *observe.Origin
+	req   backends.Request
 	open  int
 	worst Outcome // 0 until a batch ends
 }
@@ -77,7 +79,7 @@ func (l *lane) trackOrigins(g *group, items []item, bs []*batch) {
 			continue // not reachable: every queued object is in a batch
 		}
 		h := len(t.handoffs)
-		t.handoffs = append(t.handoffs, trackedHandoff{org: it.org, open: len(in)})
+		t.handoffs = append(t.handoffs, trackedHandoff{org: it.org, req: it.req, open: len(in)})
 		for _, i := range in {
 			bs[i].held = append(bs[i].held, h)
 		}
@@ -144,9 +146,11 @@ func (b *batch) origins() []observe.Origin {
 	return out
 }
 
-// endOrigins records that b ended as o, and settles each handoff whose
-// last batch b was.
-func (l *lane) endOrigins(b *batch, o Outcome) {
+// endOrigins records that b ended as end says (nil: abandoned, Dropped),
+// and settles each handoff whose last batch b was. When b failed in part
+// (backends.Partial), a handoff fails only if one of its own objects in b
+// did.
+func (l *lane) endOrigins(b *batch, end *batchEnd) {
 	t := b.g.origins
 	if t == nil || len(b.held) == 0 {
 		return
@@ -159,6 +163,13 @@ func (l *lane) endOrigins(b *batch, o Outcome) {
 	t.mu.Lock()
 	for _, i := range b.held {
 		h := &t.handoffs[i]
+		o := Dropped
+		if end != nil {
+			o = end.outcome
+			if o == Failed && end.partial && !failsIn(b, end, h.req) {
+				o = Delivered
+			}
+		}
 		h.open--
 		if h.worst == 0 || severity(o) > severity(h.worst) {
 			h.worst = o
@@ -172,6 +183,17 @@ func (l *lane) endOrigins(b *batch, o Outcome) {
 	for _, e := range done {
 		l.d.settled(l.name, e.org, e.o, at)
 	}
+}
+
+// failsIn reports whether one of r's objects that b holds failed, b
+// having failed as end says.
+func failsIn(b *batch, end *batchEnd, r backends.Request) bool {
+	for k := range keys(r) {
+		if holds(b, k) && end.fails(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // settleOrigin settles org, a handoff's origin (nil without an Observer),
