@@ -356,3 +356,47 @@ func TestOldRowsDeliverUntraced(t *testing.T) {
 		assert.True(t, origins[0].Committed.Equal(written), "committed %v, row written %v", origins[0].Committed, written)
 	})
 }
+
+// summing is an Observer that adds readings up as the exporters do.
+type summing struct {
+	observe.Nop
+	sources observe.Sources
+}
+
+func (s *summing) Watch(src observe.Source) func() { return s.sources.Watch(src) }
+
+func (s *summing) value(m observe.Metric) float64 {
+	for _, f := range s.sources.Read(context.Background()) {
+		if f.Metric == m {
+			return f.Value
+		}
+	}
+	return -1
+}
+
+// A table's backlog counts once however many relays read it, and the
+// backlogs of two tables add up.
+func TestObserverCountsEachTablesBacklogOnce(t *testing.T) {
+	obs := &summing{}
+	kind := "sqlite"
+	s := newSite(t, kind, outbox.WithObserver(obs), outbox.WithBackoff(time.Hour, time.Hour))
+	other, err := outbox.New(s.db, append(fast(outbox.WithTable("other_outbox")), outbox.WithObserver(obs), outbox.WithBackoff(time.Hour, time.Hour))...)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for i := range 2 {
+		require.NoError(t, s.ob.Enqueue(ctx, backends.NewRequest([]string{fmt.Sprintf("/a/%d", i)}, nil)))
+	}
+	for i := range 3 {
+		require.NoError(t, other.Enqueue(ctx, backends.NewRequest([]string{fmt.Sprintf("/b/%d", i)}, nil)))
+	}
+	down := func() backends.Backend {
+		b := newBackend("cache")
+		b.fail = func(backends.Request) error { return errDown }
+		return b
+	}
+	r1, r2, r3 := startRelay(t, s.ob, down()), startRelay(t, s.ob, down()), startRelay(t, other, down())
+	require.Eventually(t, func() bool {
+		return r1.Stats().Retried+r2.Stats().Retried == 2 && r3.Stats().Retried == 3
+	}, 20*time.Second, 5*time.Millisecond, "every row tried once and put back")
+	assert.Equal(t, 5.0, obs.value(observe.OutboxPending), "2 + 3 pending rows, the first table's counted once though two relays read it")
+}

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"time"
 
@@ -60,9 +61,18 @@ func (r *Relay) readStatus(ctx context.Context, add func(observe.Reading)) {
 	if !st.OldestPending.IsZero() {
 		age = max(time.Since(st.OldestPending).Seconds(), 0)
 	}
-	add(observe.Reading{Metric: observe.OutboxPending, Value: float64(st.Pending)})
-	add(observe.Reading{Metric: observe.OutboxDead, Value: float64(st.Dead)})
+	// The table's figures count once however many relays read it, and add
+	// up across tables; of the ages, an observer keeps one.
+	table := tableOwner{r.o.db, r.o.table}
+	add(observe.Reading{Metric: observe.OutboxPending, Value: float64(st.Pending), Owner: table})
+	add(observe.Reading{Metric: observe.OutboxDead, Value: float64(st.Dead), Owner: table})
 	add(observe.Reading{Metric: observe.OutboxOldestPendingAge, Value: age})
+}
+
+// tableOwner identifies an outbox table, the Owner of its figures.
+type tableOwner struct {
+	db    *sql.DB
+	table string
 }
 
 // statusFailed logs that a collection could not read the table: at Warn
