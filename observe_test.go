@@ -190,3 +190,28 @@ func TestWithObserverNilIsRefused(t *testing.T) {
 		require.ErrorContains(t, err, "WithObserver(nil)")
 	}
 }
+
+func TestObserverSeesSuspendedCommitsAndTheirResume(t *testing.T) {
+	obs := &handoffRecorder{}
+	sink := &ctxSink{}
+	p := gormpurge.New(sink, gormpurge.WithObserver(obs), gormpurge.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, p.Register(&Post{}))
+	db := openSQLite(t, &Post{})
+	require.NoError(t, db.Use(p))
+
+	ctx, job := p.Suspend(context.Background())
+	for _, slug := range []string{"a", "b"} {
+		require.NoError(t, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return tx.Create(&Post{Slug: slug}).Error
+		}))
+	}
+	require.NoError(t, job.Resume())
+
+	recs := obs.records()
+	require.Len(t, recs, 3, "two commits held, then one handoff at Resume")
+	assert.Equal(t, observe.Suspended, recs[0].end.Outcome)
+	assert.Equal(t, observe.Suspended, recs[1].end.Outcome)
+	assert.Equal(t, observe.HandedOff, recs[2].end.Outcome)
+	assert.Len(t, recs[2].h.URLs, 3, "the merged request")
+	assert.Equal(t, 2.0, obs.read(observe.Handoffs, observe.Suspended))
+}

@@ -176,13 +176,16 @@ func (t *trackedTx) Commit() error {
 	req := t.c.request()
 	if !req.Empty() {
 		if s := p.enterSuspension(t.suspensionContext()); s != nil {
+			_, end := p.startHandoff(t.ctx, req, false)
 			err := t.inner.Commit()
 			if err != nil {
 				s.leave(backends.Request{})
+				end(observe.Aborted, err)
 				return err
 			}
 			s.leave(req)
 			p.stats.suspended.Add(1)
+			end(observe.Suspended, nil)
 			return nil
 		}
 	}

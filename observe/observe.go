@@ -30,7 +30,10 @@ type Observer interface {
 
 	// Settled is called once per handoff and backend, when every object
 	// of the handoff has ended in that backend: the commit-to-purge
-	// latency is s.At.Sub(s.Origin.Committed).
+	// latency is s.At.Sub(s.Origin.Committed). A handoff is a request the
+	// dispatcher is given: an outbox row counts each time a relay submits
+	// it (a retried row again, to the backends still owed), and a
+	// transaction whose request took several rows counts once per row.
 	Settled(s Settled)
 }
 
@@ -140,6 +143,7 @@ const (
 	ClassCanceled    = "canceled"     // the dispatcher stopped
 	ClassPartial     = "partial"      // some objects failed, the error names them (backends.Partial)
 	ClassTransient   = "transient"    // any other error: retried
+	ClassOther       = "_OTHER"       // an AttemptEnd with an error and no Class: what exporters record, as OpenTelemetry's conventions say
 )
 
 // AttemptEnd is how a call to a backend ended.

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/observe"
 )
 
@@ -28,7 +29,7 @@ const (
 const (
 	URLCountKey     = attribute.Key("gormpurge.url.count")     // how many URLs a handoff or call names
 	TagCountKey     = attribute.Key("gormpurge.tag.count")     // how many tags a handoff or call names
-	URLsKey         = attribute.Key("gormpurge.urls")          // the first MaxSampled URLs
+	URLsKey         = attribute.Key("gormpurge.urls")          // the first MaxSampled URLs, redacted (backends.RedactURL)
 	TagsKey         = attribute.Key("gormpurge.tags")          // the first MaxSampled tags
 	InTxKey         = attribute.Key("gormpurge.in_tx")         // the handoff was written inside the transaction
 	AttemptKey      = attribute.Key("gormpurge.attempt")       // the call's number for its batch, from 1
@@ -133,7 +134,7 @@ func (o *Observer) endAttempt(ctx context.Context, span trace.Span, backend stri
 		outcome = OutcomeError
 		class = e.Class
 		if class == "" {
-			class = "_OTHER" // the semantic conventions' fallback
+			class = observe.ClassOther
 		}
 		span.SetAttributes(ErrorTypeKey.String(class))
 		span.RecordError(e.Err)
@@ -215,11 +216,16 @@ func parseTraceParent(tp string) trace.SpanContext {
 	})
 }
 
-// samples returns the first MaxSampled URLs and tags as attributes.
+// samples returns the first MaxSampled URLs, redacted as in logs
+// (backends.RedactURL), and tags as attributes.
 func samples(urls, tags []string) []attribute.KeyValue {
 	var kvs []attribute.KeyValue
 	if len(urls) > 0 {
-		kvs = append(kvs, URLsKey.StringSlice(urls[:min(len(urls), MaxSampled)]))
+		sample := make([]string, min(len(urls), MaxSampled))
+		for i := range sample {
+			sample[i] = backends.RedactURL(urls[i]) // a query value or a user may be a secret
+		}
+		kvs = append(kvs, URLsKey.StringSlice(sample))
 	}
 	if len(tags) > 0 {
 		kvs = append(kvs, TagsKey.StringSlice(tags[:min(len(tags), MaxSampled)]))

@@ -141,6 +141,25 @@ func TestSpansSampleAtMostMaxSampledURLsAndTags(t *testing.T) {
 	assert.NotContains(t, a, otelpurge.URLsKey)
 }
 
+// A URL's query values and user may be secrets: spans show them redacted,
+// as logs do.
+func TestSpansNeverCarryASecretOfAURL(t *testing.T) {
+	h := newHarness(t)
+	urls := []string{"https://user:hunter2@www.example.com/report?token=s3cret&page=2"}
+	_, _, endH := h.obs.StartHandoff(context.Background(), observe.Handoff{URLs: urls})
+	endH(observe.HandoffEnd{Outcome: observe.HandedOff})
+	_, endA := h.obs.StartAttempt(context.Background(), observe.Attempt{Backend: "cdn", Number: 1, URLs: urls})
+	endA(observe.AttemptEnd{})
+	for _, name := range []string{observe.SpanHandoff, observe.SpanAttempt} {
+		got := attrs(h.onlySpan(t, name))[otelpurge.URLsKey].AsStringSlice()
+		require.Len(t, got, 1, name)
+		assert.Contains(t, got[0], "www.example.com/report", name)
+		for _, secret := range []string{"hunter2", "s3cret", "user"} {
+			assert.NotContains(t, got[0], secret, name)
+		}
+	}
+}
+
 // tracedOrigin starts and ends a span, and returns an Origin naming it.
 func tracedOrigin(t *testing.T, tp trace.TracerProvider) (observe.Origin, trace.SpanContext) {
 	t.Helper()

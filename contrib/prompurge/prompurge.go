@@ -159,7 +159,7 @@ func (c *Collector) StartAttempt(ctx context.Context, a observe.Attempt) (contex
 		if e.Err != nil {
 			outcome, class = outcomeError, labelValue(e.Class)
 			if class == "" {
-				class = observe.ClassTransient
+				class = observe.ClassOther
 			}
 		}
 		if h, err := c.duration.GetMetricWithLabelValues(backend, outcome, class); err == nil {

@@ -222,7 +222,7 @@ func TestDurationHistogram(t *testing.T) {
 	attempt("cdn", observe.AttemptEnd{Duration: 50 * time.Millisecond})
 	attempt("cdn", observe.AttemptEnd{Duration: 500 * time.Millisecond})
 	attempt("cdn", observe.AttemptEnd{Err: errors.New("429"), Class: observe.ClassRateLimited, Retry: true, Duration: 2 * time.Second})
-	attempt("varnish", observe.AttemptEnd{Err: errors.New("boom"), Duration: 250 * time.Millisecond}) // no class: transient
+	attempt("varnish", observe.AttemptEnd{Err: errors.New("boom"), Duration: 250 * time.Millisecond}) // no class: _OTHER
 
 	const want = `
 # HELP gormpurge_purge_duration_seconds Duration of calls to backends, by outcome and error class.
@@ -237,11 +237,11 @@ gormpurge_purge_duration_seconds_bucket{backend="cdn",error_class="rate_limited"
 gormpurge_purge_duration_seconds_bucket{backend="cdn",error_class="rate_limited",outcome="error",le="+Inf"} 1
 gormpurge_purge_duration_seconds_sum{backend="cdn",error_class="rate_limited",outcome="error"} 2
 gormpurge_purge_duration_seconds_count{backend="cdn",error_class="rate_limited",outcome="error"} 1
-gormpurge_purge_duration_seconds_bucket{backend="varnish",error_class="transient",outcome="error",le="0.1"} 0
-gormpurge_purge_duration_seconds_bucket{backend="varnish",error_class="transient",outcome="error",le="1"} 1
-gormpurge_purge_duration_seconds_bucket{backend="varnish",error_class="transient",outcome="error",le="+Inf"} 1
-gormpurge_purge_duration_seconds_sum{backend="varnish",error_class="transient",outcome="error"} 0.25
-gormpurge_purge_duration_seconds_count{backend="varnish",error_class="transient",outcome="error"} 1
+gormpurge_purge_duration_seconds_bucket{backend="varnish",error_class="_OTHER",outcome="error",le="0.1"} 0
+gormpurge_purge_duration_seconds_bucket{backend="varnish",error_class="_OTHER",outcome="error",le="1"} 1
+gormpurge_purge_duration_seconds_bucket{backend="varnish",error_class="_OTHER",outcome="error",le="+Inf"} 1
+gormpurge_purge_duration_seconds_sum{backend="varnish",error_class="_OTHER",outcome="error"} 0.25
+gormpurge_purge_duration_seconds_count{backend="varnish",error_class="_OTHER",outcome="error"} 1
 `
 	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want)))
 }
