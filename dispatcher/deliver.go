@@ -70,6 +70,7 @@ func (l *lane) deliver(b *batch) {
 			break
 		}
 		l.n.retried.Add(1)
+		l.n.retriedObjects.Add(uint64(b.req.Len()))
 		l.logRetry(ctx, b, rep, wait)
 		if !sleep(ctx, wait) {
 			l.abandon(b, rep)

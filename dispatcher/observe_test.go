@@ -229,6 +229,8 @@ func TestObserverFollowsRetriesAndPassesItsContextToTheBackend(t *testing.T) {
 		assert.False(t, atts[i].a.Origins[0].Committed.IsZero(), "a handoff without an origin counts from Enqueue")
 	}
 	assert.Equal(t, "p-1", atts[2].end.IDs["purge"])
+	retried, _ := value(obs.Read(), observe.Objects, "cdn", observe.Retried)
+	assert.Equal(t, 2.0, retried, "one object, retried twice")
 	assert.Equal(t, []any{1, 2, 3}, seen, "each call is made with the context StartAttempt returned")
 	require.Len(t, obs.SettledList(), 1)
 }

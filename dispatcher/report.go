@@ -122,6 +122,9 @@ type BackendStats struct {
 	// Retried is the number of calls to Purge that failed and were
 	// followed by another attempt.
 	Retried uint64
+	// RetriedObjects is the number of objects those calls held: an object
+	// tried three times before it was delivered counts two.
+	RetriedObjects uint64
 
 	// Escalated is the number of handoffs (calls to Enqueue or Submit)
 	// that [WithEscalation] replaced, for this backend, with a purge of
@@ -204,15 +207,16 @@ func (l *lane) stats() BackendStats {
 	queued, inFlight := l.queuedObjs, l.inFlight
 	l.mu.Unlock()
 	s := BackendStats{
-		Backend:   l.name,
-		Queued:    queued,
-		InFlight:  inFlight,
-		Enqueued:  l.n.enqueued.Load(),
-		Coalesced: l.n.coalesced.Load(),
-		Delivered: l.n.delivered.Load(),
-		Failed:    l.n.failed.Load(),
-		Dropped:   l.n.dropped.Load(),
-		Retried:   l.n.retried.Load(),
+		Backend:        l.name,
+		Queued:         queued,
+		InFlight:       inFlight,
+		Enqueued:       l.n.enqueued.Load(),
+		Coalesced:      l.n.coalesced.Load(),
+		Delivered:      l.n.delivered.Load(),
+		Failed:         l.n.failed.Load(),
+		Dropped:        l.n.dropped.Load(),
+		Retried:        l.n.retried.Load(),
+		RetriedObjects: l.n.retriedObjects.Load(),
 	}
 	for _, a := range l.admitters {
 		if c, ok := a.(counter); ok {

@@ -29,8 +29,9 @@ const (
 	// outbox's [Written] included), [HandoffFailed], [Suspended]).
 	Handoffs Metric = iota + 1
 	// Objects counts the dispatcher's objects (URLs plus tags) per backend
-	// by outcome: [Delivered], [Failed], [Dropped], and "coalesced" for
-	// those merged with a duplicate.
+	// by outcome: [Delivered], [Failed], [Dropped]; [Coalesced] for those
+	// merged with a duplicate, and [Retried] for those a failed call held,
+	// once per retry.
 	Objects
 	// Retries counts the calls to a backend that failed and were followed
 	// by another, per backend.

@@ -167,6 +167,13 @@ const (
 	Delivered = "delivered" // the backend acknowledged the purge
 	Failed    = "failed"    // the purge failed for good
 	Dropped   = "dropped"   // the purge never reached the backend: queue full, or closed first
+
+	// Coalesced and Retried are outcomes of [Objects] only: merged with a
+	// duplicate of the same batch window, and held by a call that failed
+	// and was retried (counted once per retry; the object ends later as
+	// one of the others).
+	Coalesced = "coalesced"
+	Retried   = "retried"
 )
 
 // Settled is how a handoff ended in one backend.
