@@ -63,4 +63,5 @@ func Example() {
 	// gormpurge_purge_objects_total{backend="recorder",outcome="delivered"} 1
 	// gormpurge_purge_objects_total{backend="recorder",outcome="dropped"} 0
 	// gormpurge_purge_objects_total{backend="recorder",outcome="failed"} 0
+	// gormpurge_purge_objects_total{backend="recorder",outcome="retried"} 0
 }
