@@ -161,35 +161,32 @@ func (o *Observer) Settled(s observe.Settled) {
 }
 
 // originLinks returns a link to each distinct traced handoff, up to
-// MaxLinks, and how many it left out.
+// MaxLinks, and how many handoffs it left out once it had as many (which
+// may count one trace twice: it no longer looks).
 func originLinks(origins []observe.Origin) ([]trace.Link, int) {
 	if len(origins) == 0 {
 		return nil, 0
 	}
 	var (
-		links   []trace.Link
-		dropped int
-		seen    = make(map[string]struct{}, min(len(origins), MaxLinks))
+		links []trace.Link
+		seen  = make(map[string]struct{}, min(len(origins), MaxLinks))
 	)
-	for _, org := range origins {
+	for i, org := range origins {
 		if org.TraceParent == "" {
 			continue
 		}
 		if _, dup := seen[org.TraceParent]; dup {
 			continue
 		}
-		seen[org.TraceParent] = struct{}{}
-		sc := parseTraceParent(org.TraceParent)
-		if !sc.IsValid() {
-			continue
-		}
 		if len(links) == MaxLinks {
-			dropped++
-			continue
+			return links, len(origins) - i
 		}
-		links = append(links, trace.Link{SpanContext: sc})
+		seen[org.TraceParent] = struct{}{}
+		if sc := parseTraceParent(org.TraceParent); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
 	}
-	return links, dropped
+	return links, 0
 }
 
 // parseTraceParent returns the remote span context of a version 00 W3C
