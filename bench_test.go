@@ -7,19 +7,20 @@ import (
 	"path/filepath"
 	"testing"
 
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/internal/testdb"
 )
 
 // The benchmarks compare plain GORM with GORM plus the plugin on a
 // file-backed SQLite database in WAL mode (synchronous=NORMAL, the usual
 // production setting), so that the plugin's own cost is not hidden behind
-// fsync. Sub-benchmarks are named key=value (db=plain, db=plugin;
-// targets=... for Purge) so that benchstat labels every row and column:
+// fsync, and, when GORMPURGE_TEST_POSTGRES_DSN is set, on a fresh schema of
+// that PostgreSQL server. Sub-benchmarks are named key=value (dialect=...,
+// db=plain, db=plugin; targets=... for Purge) so that benchstat labels every
+// row and column:
 //
 //	go install golang.org/x/perf/cmd/benchstat@latest
 //	go test -run '^$' -bench . -benchmem -count 10 | tee new.txt
@@ -27,18 +28,18 @@ import (
 //	benchstat -filter .name:Purge new.txt                       # Purge on demand
 //	benchstat old.txt new.txt                                   # before and after a change
 
-func benchDB(b *testing.B, withPlugin bool) *gorm.DB {
+// benchDialects are the databases the write benchmarks run on.
+var benchDialects = []string{"sqlite", "postgres"}
+
+func benchDB(b *testing.B, dialect string, withPlugin bool) *gorm.DB {
 	b.Helper()
-	dsn := "file:" + filepath.Join(b.TempDir(), "bench.db") + "?_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
-	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		b.Fatal(err)
+	var db *gorm.DB
+	if dialect == "sqlite" {
+		dsn := "file:" + filepath.Join(b.TempDir(), "bench.db") + "?_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+		db = testdb.OpenDSN(b, dialect, dsn, nil)
+	} else {
+		db = testdb.Open(b, dialect, nil) // skips when the server's variable is unset
 	}
-	b.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
 	if withPlugin {
 		p := gormpurge.New(gormpurge.SinkFunc(func(context.Context, backends.Request) error { return nil }))
 		if err := p.Register(&Post{}, &Tag{}, &Comment{}); err != nil {
@@ -54,11 +55,16 @@ func benchDB(b *testing.B, withPlugin bool) *gorm.DB {
 	return db
 }
 
-// benchBoth runs fn as sub-benchmarks db=plain and db=plugin.
+// benchBoth runs fn as sub-benchmarks dialect=.../db=plain and
+// dialect=.../db=plugin on each of benchDialects.
 func benchBoth(b *testing.B, fn func(b *testing.B, db *gorm.DB)) {
-	for _, mode := range []string{"plain", "plugin"} {
-		b.Run("db="+mode, func(b *testing.B) {
-			fn(b, benchDB(b, mode == "plugin"))
+	for _, dialect := range benchDialects {
+		b.Run("dialect="+dialect, func(b *testing.B) {
+			for _, mode := range []string{"plain", "plugin"} {
+				b.Run("db="+mode, func(b *testing.B) {
+					fn(b, benchDB(b, dialect, mode == "plugin"))
+				})
+			}
 		})
 	}
 }
@@ -102,7 +108,7 @@ func BenchmarkCreate100(b *testing.B) {
 	})
 }
 
-func BenchmarkUpdateByInstance(b *testing.B) {
+func BenchmarkSave(b *testing.B) {
 	benchBoth(b, func(b *testing.B, db *gorm.DB) {
 		p := &Post{Slug: "p", Title: "t"}
 		must(b, db.Create(p).Error)
@@ -111,6 +117,18 @@ func BenchmarkUpdateByInstance(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			p.Title = fmt.Sprintf("t-%d", i)
 			must(b, db.Save(p).Error)
+		}
+	})
+}
+
+func BenchmarkUpdateByInstance(b *testing.B) {
+	benchBoth(b, func(b *testing.B, db *gorm.DB) {
+		p := &Post{Slug: "p", Title: "t"}
+		must(b, db.Create(p).Error)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			must(b, db.Model(p).Updates(Post{Title: fmt.Sprintf("t-%d", i)}).Error)
 		}
 	})
 }
