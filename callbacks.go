@@ -23,8 +23,6 @@ const (
 	cbAfterUpdate  = "gormpurge:after_update"
 	cbBeforeDelete = "gormpurge:before_delete"
 	cbAfterDelete  = "gormpurge:after_delete"
-
-	keyState = "gormpurge:state" // per statement, before -> after
 )
 
 func (p *Plugin) registerCallbacks(db *gorm.DB) error {
@@ -64,6 +62,10 @@ type stmtState struct {
 	old  acc           // targets of the rows as they were
 	pks  [][]any       // primary keys of those rows, to re-read them afterwards
 	rows reflect.Value // the rows read before an update, when they fit in one batch; the plugin's own memory
+	// set is the SET clause the plugin had GORM build for an update (see
+	// buildSet), nil when the statement came with one or GORM would build
+	// none.
+	set clause.Set
 }
 
 // watched returns what the plugin knows of the statement's model: a
@@ -96,7 +98,7 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 				return q.Where(inCondition(db.Statement.Table, cols, vals))
 			}, st, beforeWrite)
 		}
-		db.InstanceSet(keyState, st)
+		setState(db, st)
 	}
 }
 
@@ -149,15 +151,19 @@ func (p *Plugin) beforeUpdate(db *gorm.DB) {
 	if m == nil || p.reportedUntracked(db) {
 		return
 	}
-	p.readAffected(db, m, byUpdate, "query old rows for update")
+	st := p.readAffected(db, m, byUpdate, "query old rows for update")
+	if st != nil && !savesWholeRow(db.Statement) {
+		st.set = buildSet(db)
+	}
 }
 
 // readAffected reads, before an update or delete of model m, the rows it will
-// touch, and keeps their targets and keys for the after-callback.
-func (p *Plugin) readAffected(db *gorm.DB, m *modelInfo, by affectedBy, op string) {
+// touch, and keeps their targets and keys for the after-callback. It returns
+// nil when the statement has no conditions (GORM refuses it).
+func (p *Plugin) readAffected(db *gorm.DB, m *modelInfo, by affectedBy, op string) *stmtState {
 	conds, ok := affectedConds(db.Statement, by)
 	if !ok {
-		return
+		return nil
 	}
 	st := &stmtState{}
 	p.loadRows(db, m, op, func(q *gorm.DB) *gorm.DB {
@@ -166,16 +172,25 @@ func (p *Plugin) readAffected(db *gorm.DB, m *modelInfo, by affectedBy, op strin
 		}
 		return q
 	}, st, beforeWrite)
-	db.InstanceSet(keyState, st)
+	setState(db, st)
+	return st
 }
 
 func (p *Plugin) afterUpdate(db *gorm.DB) {
 	m, _ := p.watched(db)
-	if m == nil {
-		return
+	if m == nil && db.Error == nil {
+		return // beforeUpdate kept nothing either
 	}
 	st := stateOf(db)
 	if st == nil {
+		return
+	}
+	if st.set != nil {
+		// As gorm:update does with the clause it builds: a statement
+		// reused for another update must build its own.
+		delete(db.Statement.Clauses, "SET")
+	}
+	if m == nil {
 		return
 	}
 	out := st.old
@@ -186,8 +201,8 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 	case savesWholeRow(db.Statement):
 		// Save wrote every column from the instance: it is the new state.
 		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
-	case st.rows.IsValid() && applyAssignments(db.Statement, st.rows):
-		// The rows read before, with the update's plain values applied,
+	case st.set != nil && st.rows.IsValid() && applySet(db.Statement, st.set, st.rows):
+		// The rows read before, with the plain values GORM wrote applied,
 		// are the new state: no need to read them again.
 		for i := 0; i < st.rows.Len(); i++ {
 			p.targets(db.Statement.Context, m, st.rows.Index(i), &out)
@@ -221,7 +236,7 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 		if !ok {
 			return
 		}
-		db.InstanceSet(keyState, &stmtState{old: p.joinRowsTargets(db, j, conds)})
+		setState(db, &stmtState{old: p.joinRowsTargets(db, j, conds)})
 	}
 }
 
@@ -234,8 +249,20 @@ func (p *Plugin) afterDelete(db *gorm.DB) {
 	}
 }
 
+// stateKey keys a statement's stmtState in its Settings. Like
+// db.InstanceSet, it names the statement, so that a session cloned from it
+// does not inherit the state; unlike it, it costs no allocation.
+type stateKey struct{ stmt *gorm.Statement }
+
+// setState keeps st for the after-callback of db's statement.
+func setState(db *gorm.DB, st *stmtState) {
+	db.Statement.Settings.Store(stateKey{db.Statement}, st)
+}
+
+// stateOf returns, and forgets, what the before-callback of db's statement
+// kept for it.
 func stateOf(db *gorm.DB) *stmtState {
-	v, ok := db.InstanceGet(keyState)
+	v, ok := db.Statement.Settings.LoadAndDelete(stateKey{db.Statement})
 	if !ok {
 		return nil
 	}

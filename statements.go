@@ -4,58 +4,56 @@ import (
 	"reflect"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 )
 
-// applyAssignments applies an update's assignments to rows, the rows it
-// touched as they were before, and reports whether it could: only for
-// updates given as a map of plain values (Update, UpdateColumn(s), Updates
-// with a map), not for SQL expressions or a SET clause built by hand, whose
-// result only the database knows. An auto-update time column gets the
-// statement's clock, as GORM gives it.
-func applyAssignments(stmt *gorm.Statement, rows reflect.Value) bool {
-	values, ok := stmt.Dest.(map[string]any)
-	if !ok || stmt.Schema == nil {
-		return false
+// buildSet has GORM build the SET clause of an update now, with its own
+// rules (zero values, Select and Omit, what BeforeUpdate hooks changed with
+// SetColumn, the auto-update time), and puts it on the statement, where
+// gorm:update finds and writes it instead of building another. It returns
+// the clause, or nil when the statement came with a SET clause of its own,
+// holds SQL already, or GORM found nothing to write. afterUpdate removes the
+// clause again, as gorm:update would.
+func buildSet(db *gorm.DB) clause.Set {
+	stmt := db.Statement
+	if db.Error != nil || stmt.SQL.Len() > 0 {
+		return nil
 	}
-	if _, ok := stmt.Clauses["SET"]; ok {
-		return false
+	if _, byHand := stmt.Clauses["SET"]; byHand {
+		return nil
 	}
-	selected, restricted := stmt.SelectAndOmitColumns(false, true)
-	written := func(f *schema.Field) bool {
-		v, ok := selected[f.DBName]
-		return (ok && v) || (!ok && !restricted)
+	set := callbacks.ConvertToAssignments(stmt)
+	if len(set) == 0 || db.Error != nil {
+		return nil
 	}
-	type assignment struct {
-		field *schema.Field
-		value any
-	}
-	set := make([]assignment, 0, len(values)+1)
-	for k, v := range values {
-		switch v.(type) {
-		case clause.Expression, *gorm.DB, gorm.Valuer:
+	stmt.AddClause(set)
+	return set
+}
+
+// applySet applies set, the SET clause GORM wrote, to rows, the rows the
+// update touched as they were before, and reports whether it could: only
+// when every value is a plain value of a column the schema knows, not SQL
+// (gorm.Expr, a subquery, a gorm.Valuer) whose result only the database
+// knows.
+func applySet(stmt *gorm.Statement, set clause.Set, rows reflect.Value) bool {
+	for _, a := range set {
+		switch a.Value.(type) {
+		case clause.Expression, *gorm.DB, gorm.Valuer, []any: // []any: a subquery, as GORM wraps it
 			return false
 		}
-		f := stmt.Schema.LookUpField(k)
-		if f == nil {
-			return false // a column the schema does not know: only the database knows the result
+		if a.Column.Raw {
+			return false
 		}
-		if f.DBName == "" || !f.Updatable || !written(f) {
-			continue
-		}
-		set = append(set, assignment{f, v})
-	}
-	if !stmt.SkipHooks {
-		for _, f := range stmt.Schema.Fields {
-			if f.AutoUpdateTime > 0 && f.DBName != "" && values[f.Name] == nil && values[f.DBName] == nil && written(f) {
-				set = append(set, assignment{f, stmt.DB.NowFunc()})
-			}
+		if f := stmt.Schema.LookUpField(a.Column.Name); f == nil || f.DBName == "" {
+			return false // a column the schema does not know
 		}
 	}
 	for i := 0; i < rows.Len(); i++ {
+		row := rows.Index(i)
 		for _, a := range set {
-			if err := a.field.Set(stmt.Context, rows.Index(i), a.value); err != nil {
+			if err := stmt.Schema.LookUpField(a.Column.Name).Set(stmt.Context, row, a.Value); err != nil {
 				return false
 			}
 		}
