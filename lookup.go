@@ -1,6 +1,7 @@
 package gormpurge
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 
@@ -48,6 +49,10 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 			}
 		}
 	}
+	// Before the write, a read of the statement's own rows with its own
+	// conditions fails only where the statement would fail too: it needs no
+	// savepoint (see needsGuard). Reads after the write keep it.
+	guard := phase == afterWrite || needsGuard(stmt)
 	var err error
 	if phase == beforeWrite {
 		if stmt.Unscoped {
@@ -57,14 +62,14 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 		}
 		if stmt.Schema.PrioritizedPrimaryField != nil {
-			err = guarded(db, func() error {
+			err = guardedIf(db, guard, func() error {
 				return q.FindInBatches(dest.Interface(), lookupBatch, func(*gorm.DB, int) error {
 					collect()
 					return nil
 				}).Error
 			})
 		} else {
-			err = guarded(db, func() error { return q.Find(dest.Interface()).Error })
+			err = guardedIf(db, guard, func() error { return q.Find(dest.Interface()).Error })
 			collect()
 		}
 	} else {
@@ -72,8 +77,54 @@ func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm
 		collect()
 	}
 	if err != nil {
+		if !guard && abortedBy(db, err) {
+			// The transaction is lost, and the statement would have failed
+			// the same way: give the user the database's own error rather
+			// than PostgreSQL's "current transaction is aborted".
+			_ = db.AddError(err)
+			return
+		}
 		p.report(stmt.Context, &ModelError{Model: m.name, Op: op, Err: err})
 	}
+}
+
+// needsGuard reports whether a read of the rows a statement will touch (its
+// table, its WHERE clause) could fail where the statement itself would
+// succeed, so that on PostgreSQL it must run inside a savepoint: when the
+// statement has clauses the read does not carry (FROM, USING, joins, locking,
+// custom clauses), or runs on a table expression or a table other than the
+// model's (perhaps a view). Otherwise the read names nothing the statement
+// does not, and a failure (a bad condition, a lock timeout, a deadlock, a
+// serialization failure) is one the statement would meet as well. The one
+// exception, a role allowed to update columns it may not read, is a
+// documented requirement.
+func needsGuard(stmt *gorm.Statement) bool {
+	if len(stmt.Joins) > 0 || stmt.Schema == nil || stmt.Table != stmt.Schema.Table {
+		return true
+	}
+	if e := stmt.TableExpr; e != nil && (len(e.Vars) > 0 || e.SQL != stmt.Quote(stmt.Table)) {
+		return true // not db.Table of the model's own table
+	}
+	for name := range stmt.Clauses {
+		switch name {
+		case "WHERE", "SET", "ORDER BY", "LIMIT", "RETURNING", "UPDATE", "DELETE":
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// abortedBy reports whether err, returned by a read in db's transaction,
+// aborted that transaction: an error of the database itself (one with an
+// SQLSTATE) on PostgreSQL.
+func abortedBy(db *gorm.DB, err error) bool {
+	t := trackedTxOf(db.Statement.ConnPool)
+	if t == nil || !t.pool.abortsOnError {
+		return false
+	}
+	var coded interface{ SQLState() string }
+	return errors.As(err, &coded)
 }
 
 // lookupTable says which table a lookup queries.
@@ -101,9 +152,14 @@ func lookup(db *gorm.DB, dest any, table lookupTable) *gorm.DB {
 
 // guarded runs fn, which queries through the statement's connection, so that
 // its failure cannot abort the user's transaction (see trackedTx.guard).
-func guarded(db *gorm.DB, fn func() error) error {
-	if t := trackedTxOf(db.Statement.ConnPool); t != nil {
-		return t.guard(db.Statement.Context, fn)
+func guarded(db *gorm.DB, fn func() error) error { return guardedIf(db, true, fn) }
+
+// guardedIf runs fn guarded when guard is true, else as it is.
+func guardedIf(db *gorm.DB, guard bool, fn func() error) error {
+	if guard {
+		if t := trackedTxOf(db.Statement.ConnPool); t != nil {
+			return t.guard(db.Statement.Context, fn)
+		}
 	}
 	return fn()
 }
