@@ -66,7 +66,7 @@ type lane struct {
 // laneCounters are a lane's counters of objects, and of retried calls.
 type laneCounters struct {
 	enqueued, coalesced, delivered, failed, dropped, retriedObjects atomic.Uint64
-	retried                                                      atomic.Uint64 // calls
+	retried                                                         atomic.Uint64 // calls
 }
 
 // pacing is what makes a lane wait before a call: its rate limits and the
