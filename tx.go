@@ -29,8 +29,10 @@ type pool struct {
 	inner  gorm.ConnPool
 	plugin *Plugin
 	// abortsOnError is true for PostgreSQL, where any failed statement
-	// aborts the whole transaction: the plugin's own statements run inside a
-	// savepoint there, so that their failure cannot fail the user's work.
+	// aborts the whole transaction: the plugin's own statements that could
+	// fail where the user's would not run inside a savepoint there (see
+	// guard and needsGuard), so that their failure cannot fail the user's
+	// work.
 	abortsOnError bool
 }
 
