@@ -188,8 +188,19 @@ func TestTwoRelaysShareTheTable(t *testing.T) {
 	const rows = 10_000
 	forEachKind(t, func(t *testing.T, kind string) {
 		s := newSite(t, kind)
-		// Write the rows in a few transactions through the plugin's own
-		// path: each Create is one row.
+		// A second process in spirit: its own pool and outbox value. Both
+		// relays run before the rows are written, so that both find work
+		// (started one after the other, the first could deliver every row
+		// before the second claimed any: a CI run saw it on SQLite).
+		other := testdb.OpenDSN(t, kind, s.dsn, nil)
+		ob2, err := outbox.New(other, fast()...)
+		require.NoError(t, err)
+		b1, b2 := newBackend("cache"), newBackend("cache")
+		r1 := s.relay(t, b1)
+		r2 := startRelay(t, ob2, b2)
+
+		// Write the rows in a few transactions, as the plugin would: each
+		// request is one row.
 		urls := pageURLs("p", rows)
 		ctx := context.Background()
 		sqlDB, err := s.db.DB()
@@ -202,14 +213,6 @@ func TestTwoRelaysShareTheTable(t *testing.T) {
 			}
 			require.NoError(t, tx.Commit())
 		}
-
-		// A second process in spirit: its own pool and outbox value.
-		other := testdb.OpenDSN(t, kind, s.dsn, nil)
-		ob2, err := outbox.New(other, fast()...)
-		require.NoError(t, err)
-		b1, b2 := newBackend("cache"), newBackend("cache")
-		r1 := s.relay(t, b1)
-		r2 := startRelay(t, ob2, b2)
 		st := settle(t, s.ob)
 		assert.Equal(t, int64(rows), st.Delivered)
 
