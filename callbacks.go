@@ -23,6 +23,7 @@ const (
 	cbAfterUpdate  = "gormpurge:after_update"
 	cbBeforeDelete = "gormpurge:before_delete"
 	cbAfterDelete  = "gormpurge:after_delete"
+	cbAfterQuery   = "gormpurge:after_query" // WithReadTags only
 )
 
 func (p *Plugin) registerCallbacks(db *gorm.DB) error {
@@ -46,6 +47,15 @@ func (p *Plugin) registerCallbacks(db *gorm.DB) error {
 		{cb.Delete().Before("gorm:begin_transaction"), cbWrapConn, p.wrapStatementConn},
 		{cb.Delete().Before("gorm:delete_before_associations").After("gorm:before_delete"), cbBeforeDelete, p.beforeDelete},
 		{cb.Delete().After("gorm:after_delete").Before("gorm:commit_or_rollback_transaction"), cbAfterDelete, p.afterDelete},
+	}
+	if p.cfg.readTags {
+		regs = append(regs, struct {
+			proc interface {
+				Register(string, func(*gorm.DB)) error
+			}
+			name string
+			fn   func(*gorm.DB)
+		}{cb.Query().After("gorm:query"), cbAfterQuery, p.afterQuery})
 	}
 	for _, r := range regs {
 		if err := r.proc.Register(r.name, r.fn); err != nil {
@@ -77,6 +87,9 @@ func (p *Plugin) watched(db *gorm.DB) (*modelInfo, *joinInfo) {
 	}
 	s := db.Statement.Schema
 	if m := (*p.models.Load())[s.ModelType]; m != nil {
+		if m.schema.Load() == nil {
+			m.schema.CompareAndSwap(nil, s) // read tags name its table
+		}
 		return m, nil
 	}
 	if s.ModelType.Name() != "" { // GORM's join tables are unnamed struct types

@@ -3,9 +3,11 @@ package gormpurge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/internal/nilcheck"
 	"github.com/gormpurge/gormpurge/observe"
 )
@@ -20,11 +22,13 @@ type config struct {
 	onError        func(context.Context, error)
 	handoffTimeout time.Duration
 	obs            observe.Observer // nil without WithObserver
-	errs           []error          // problems found while applying options
+	readTags       bool
+	tagHeaders     []backends.TagHeader
+	errs           []error // problems found while applying options
 }
 
 func defaultConfig() config {
-	return config{logger: slog.Default(), handoffTimeout: 5 * time.Second}
+	return config{logger: slog.Default(), handoffTimeout: 5 * time.Second, tagHeaders: []backends.TagHeader{backends.SurrogateKeyHeader()}}
 }
 
 // WithBaseURL resolves the site-relative paths models return ("/posts/1")
@@ -100,5 +104,38 @@ func WithObserver(o observe.Observer) Option {
 			return
 		}
 		c.obs = o
+	}
+}
+
+// WithReadTags tags each page with the rows its queries read, and purges,
+// at each commit, the tags of the rows it wrote: see [Plugin.TagReads] for
+// the middleware that collects a request's tags and sends them. A page
+// that read post 42 carries "posts:42" ([backends.RowTag]); one that
+// listed posts, or looked one up by a column that is not unique, carries
+// "posts" ([backends.TableTag]). A commit that created, updated or deleted
+// post 42 purges "posts:42" (old and new state) and "posts", as well as
+// the URLs and tags of the models' methods, which keep working. With it,
+// models may be registered without any URL or tag method. Defaults to off.
+func WithReadTags() Option {
+	return func(c *config) { c.readTags = true }
+}
+
+// WithTagHeaders sets the response headers TagReads lists a page's tags
+// in, each with its cache's limits: backends.SurrogateKeyHeader()
+// (Fastly), backends.XKeyHeader() (Varnish's xkey), backends.CacheTagHeader()
+// (Cloudflare), or one of your own. Defaults to Surrogate-Key alone.
+func WithTagHeaders(headers ...backends.TagHeader) Option {
+	return func(c *config) {
+		if len(headers) == 0 {
+			c.errs = append(c.errs, errors.New("gormpurge: WithTagHeaders(): name at least one header, or leave the option out for Surrogate-Key"))
+			return
+		}
+		for _, h := range headers {
+			if h.Name == "" || (h.Separator != ' ' && h.Separator != ',') {
+				c.errs = append(c.errs, fmt.Errorf("gormpurge: WithTagHeaders: header %q: want a name and a separator of ' ' or ','", h.Name))
+				return
+			}
+		}
+		c.tagHeaders = headers
 	}
 }

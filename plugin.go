@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 
 	"github.com/gormpurge/gormpurge/internal/nilcheck"
 )
@@ -31,7 +32,10 @@ type Plugin struct {
 	models  atomic.Pointer[map[reflect.Type]*modelInfo]
 	schemas sync.Map // *schema.Schema -> joinCache, for join tables
 
-	stats counters
+	stats   counters
+	uniques sync.Map                     // *schema.Schema -> map[string]bool: its unique columns, for read tags
+	namer   atomic.Pointer[schema.Namer] // of the first *gorm.DB installed on, to parse models' schemas
+	parsed  sync.Map                     // the schemas parsed with it
 }
 
 var _ gorm.Plugin = (*Plugin)(nil)
@@ -95,6 +99,10 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	}
 	if err := p.wrapPool(db); err != nil {
 		return err
+	}
+	if db.NamingStrategy != nil {
+		namer := db.NamingStrategy
+		p.namer.CompareAndSwap(nil, &namer)
 	}
 	return p.registerCallbacks(db)
 }
@@ -181,18 +189,29 @@ type Stats struct {
 	// Plugin.Suspend) instead of reaching the Sink; each suspension's
 	// Resume then counts as one handoff.
 	Suspended uint64
+	// LateReadTags is the number of read tags (WithReadTags) that queries
+	// added after their response's headers were sent: they index the page
+	// in the local cache, but no CDN saw them.
+	LateReadTags uint64
+	// UntaggablePages is the number of pages whose read tags did not fit
+	// a tag header even with every table's rows collapsed into its tag:
+	// they were sent with Cache-Control: no-store.
+	UntaggablePages uint64
 }
 
 type counters struct {
 	handoffs, handoffErrors, errors, suspended atomic.Uint64
+	lateReadTags, untaggable                   atomic.Uint64
 }
 
 // Stats returns the plugin's counters. It is safe to call at any time.
 func (p *Plugin) Stats() Stats {
 	return Stats{
-		Handoffs:      p.stats.handoffs.Load(),
-		HandoffErrors: p.stats.handoffErrors.Load(),
-		Errors:        p.stats.errors.Load(),
-		Suspended:     p.stats.suspended.Load(),
+		Handoffs:        p.stats.handoffs.Load(),
+		HandoffErrors:   p.stats.handoffErrors.Load(),
+		Errors:          p.stats.errors.Load(),
+		Suspended:       p.stats.suspended.Load(),
+		LateReadTags:    p.stats.lateReadTags.Load(),
+		UntaggablePages: p.stats.untaggable.Load(),
 	}
 }

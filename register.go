@@ -5,6 +5,9 @@ import (
 	"maps"
 	"reflect"
 	"runtime/debug"
+	"sync/atomic"
+
+	"gorm.io/gorm/schema"
 )
 
 // Targets is what one row says to purge: URLs (absolute http(s) URLs or
@@ -49,6 +52,9 @@ type modelInfo struct {
 	typ  reflect.Type
 	name string // Go type name for errors and logs, such as "blog.Post"
 	fn   func(ptr any) Targets
+	// schema is the model's, once a statement showed it: read tags name
+	// its table and primary key.
+	schema atomic.Pointer[schema.Schema]
 }
 
 var (
@@ -60,8 +66,8 @@ var (
 
 // Register tells the plugin to watch models. Each argument is a pointer to a
 // struct whose pointer type implements at least one of [AbsoluteURLer],
-// [PurgeURLer], [DependentPather] and [PurgeTagger], or a [Registration]
-// made with [TargetsOf]. Writes to models that are not registered are not
+// [PurgeURLer], [DependentPather] and [PurgeTagger] (any struct, with
+// [WithReadTags]), or a [Registration] made with [TargetsOf]. Writes to models that are not registered are not
 // looked at and cost one map lookup.
 //
 // Register may be called before or after db.Use, from any goroutine.
@@ -70,7 +76,7 @@ var (
 func (p *Plugin) Register(models ...any) error {
 	infos := make([]*modelInfo, 0, len(models))
 	for i, m := range models {
-		info, err := newModelInfo(m)
+		info, err := newModelInfo(m, p.cfg.readTags)
 		if err != nil {
 			return fmt.Errorf("%w: argument %d: %w", ErrNotRegistrable, i, err)
 		}
@@ -87,7 +93,7 @@ func (p *Plugin) Register(models ...any) error {
 	return nil
 }
 
-func newModelInfo(m any) (*modelInfo, error) {
+func newModelInfo(m any, readTags bool) (*modelInfo, error) {
 	if r, ok := m.(Registration); ok {
 		if r.typ == nil || r.fn == nil {
 			return nil, fmt.Errorf("zero Registration: make one with gormpurge.TargetsOf")
@@ -110,7 +116,7 @@ func newModelInfo(m any) (*modelInfo, error) {
 		hasDeps = t.Implements(dependentPatherType)
 		hasTags = t.Implements(purgeTaggerType)
 	)
-	if !hasAbs && !hasURLs && !hasDeps && !hasTags {
+	if !hasAbs && !hasURLs && !hasDeps && !hasTags && !readTags {
 		return nil, fmt.Errorf("%s implements none of AbsoluteURL, PurgeURLs, DependentPaths or PurgeTags: add one of these methods or register it with gormpurge.TargetsOf", t)
 	}
 	fn := func(ptr any) (t Targets) {

@@ -74,6 +74,9 @@ func (p *Plugin) rowTargets(m *modelInfo, row reflect.Value, out *acc) []error {
 	if err != nil {
 		return []error{&ModelError{Model: m.name, Op: "call URL and tag methods", Err: err}}
 	}
+	if p.cfg.readTags {
+		p.readTagsOf(context.Background(), m, row, out)
+	}
 	var errs []error
 	for _, u := range t.URLs {
 		if u == "" {

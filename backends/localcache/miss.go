@@ -28,13 +28,15 @@ func (h *handler) miss(w http.ResponseWriter, r *http.Request, base string, gen 
 	ctx := context.WithoutCancel(r.Context())
 	w.Header().Set(XCache, "MISS")
 	rec := &recorder{ResponseWriter: w, cfg: h.cfg, max: h.cfg.maxEntryBytes, release: release}
+	added := &addedTags{}
+	r = r.WithContext(withAddedTags(r.Context(), added))
 	h.next.ServeHTTP(rec, r)
 
 	if !rec.buffered() {
 		release(nil) // streamed or hijacked, or nothing written
 		return
 	}
-	e := h.entry(rec, r)
+	e := h.entry(rec, r, added.list())
 	if genErr != nil {
 		h.storeErrs.report(ctx, h.cfg.logger, "generation", "", genErr)
 		e = nil
@@ -84,10 +86,11 @@ func (h *handler) save(ctx context.Context, key string, e *Entry, gen uint64) bo
 	return ok
 }
 
-// entry returns the entry to store for what rec buffered, or nil when the
+// entry returns the entry to store for what rec buffered, indexed by the
+// tags of its tag header and the added ones (AddTags), or nil when the
 // response must not be stored: its body's length is not the Content-Length
 // the handler declared.
-func (h *handler) entry(rec *recorder, r *http.Request) *Entry {
+func (h *handler) entry(rec *recorder, r *http.Request, added []string) *Entry {
 	if !rec.lengthAgrees() {
 		return nil
 	}
@@ -103,7 +106,7 @@ func (h *handler) entry(rec *recorder, r *http.Request) *Entry {
 		Header:  stored,
 		Body:    body,
 		Vary:    rec.vary,
-		Indexes: pageOf(r).indexes(splitList(stored.Values(h.cfg.tagHeader))),
+		Indexes: pageOf(r).indexes(append(splitList(stored.Values(h.cfg.tagHeader)), added...)),
 		TTL:     rec.ttl,
 	}
 }

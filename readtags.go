@@ -1,0 +1,465 @@
+package gormpurge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+
+	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/backends/localcache"
+)
+
+// Read tags (WithReadTags): the middleware of TagReads puts a readSet in
+// each request's context; the after-query callback adds to it a row tag
+// ("{table}:{key}") for every row of a registered model the request's
+// queries read, and the table's tag ("{table}") when a query could find
+// other rows after a write (a list, a query by a non-unique column, or one
+// that found nothing); the middleware sends them in the tag headers and
+// gives them to the local cache. A commit purges the row tags of every row
+// it wrote, old and new state, and its tables' tags.
+
+// readSet is what one request's queries read: per table, the row tags, or
+// only the table's tag once the page listed the table or read too many of
+// its rows to name them.
+type readSet struct {
+	mu     sync.Mutex
+	rows   map[string]map[string]struct{} // table -> row tags
+	tables map[string]struct{}            // tables whose tag the page carries
+	sent   bool                           // the response's headers were written
+	late   int                            // tags added after that
+}
+
+// maxRowTagsPerTable bounds the row tags a request keeps of one table:
+// past it, the page carries the table's tag instead, which covers them.
+const maxRowTagsPerTable = 1000
+
+type readSetKey struct{ p *Plugin }
+
+func (p *Plugin) readSetOf(ctx context.Context) *readSet {
+	if ctx == nil {
+		return nil
+	}
+	rs, _ := ctx.Value(readSetKey{p}).(*readSet)
+	return rs
+}
+
+// add records that the request read rows of table (their tags) and, when
+// listed, that the page must carry the table's tag.
+func (rs *readSet) add(table string, rowTags []string, listed bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.rows == nil {
+		rs.rows, rs.tables = make(map[string]map[string]struct{}), make(map[string]struct{})
+	}
+	if _, whole := rs.tables[table]; whole {
+		return
+	}
+	if listed {
+		if rs.sent {
+			rs.late++
+		}
+		rs.tables[table] = struct{}{}
+		delete(rs.rows, table)
+		return
+	}
+	set := rs.rows[table]
+	if set == nil {
+		set = make(map[string]struct{}, len(rowTags))
+		rs.rows[table] = set
+	}
+	for _, t := range rowTags {
+		if _, dup := set[t]; !dup && rs.sent {
+			rs.late++
+		}
+		set[t] = struct{}{}
+	}
+	if len(set) > maxRowTagsPerTable {
+		rs.tables[table] = struct{}{}
+		delete(rs.rows, table)
+	}
+}
+
+// tags returns the tags, sorted, and collapses the tables with the most
+// row tags into their table tags until fit accepts them. It returns false
+// if even the table tags alone do not fit.
+func (rs *readSet) tags(fit func([]string) bool) ([]string, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	whole := make(map[string]struct{}, len(rs.tables))
+	for t := range rs.tables {
+		whole[t] = struct{}{}
+	}
+	for {
+		var out []string
+		for t := range whole {
+			out = append(out, backends.TableTag(t))
+		}
+		for t, set := range rs.rows {
+			if _, ok := whole[t]; ok {
+				continue
+			}
+			for tag := range set {
+				out = append(out, tag)
+			}
+		}
+		slices.Sort(out)
+		if fit(out) {
+			return out, true
+		}
+		biggest, n := "", 0
+		for t, set := range rs.rows {
+			if _, ok := whole[t]; !ok && len(set) > n {
+				biggest, n = t, len(set)
+			}
+		}
+		if n <= 1 {
+			return out, false // collapsing saves nothing more
+		}
+		whole[biggest] = struct{}{}
+	}
+}
+
+// all returns every tag, row tags uncollapsed, for the local cache.
+func (rs *readSet) all() []string {
+	out, _ := rs.tags(func([]string) bool { return true })
+	return out
+}
+
+// afterQuery is the after-query callback: it adds what the query read to
+// the read set of the request whose context it ran with.
+func (p *Plugin) afterQuery(db *gorm.DB) {
+	stmt := db.Statement
+	rs := p.readSetOf(stmt.Context)
+	if rs == nil || db.Error != nil && !errors.Is(db.Error, gorm.ErrRecordNotFound) || stmt.Schema == nil {
+		return
+	}
+	if _, built := stmt.Clauses["FROM"]; !built {
+		return // db.Raw(...).Find: the plugin does not read SQL; it tags nothing
+	}
+	p.tagRows(rs, stmt, stmt.Schema, stmt.ReflectValue, int(db.RowsAffected))
+}
+
+// tagRows adds to rs the rows of sch in rv, the found rows stmt read, and
+// those of the relations it joined.
+func (p *Plugin) tagRows(rs *readSet, stmt *gorm.Statement, sch *schema.Schema, rv reflect.Value, found int) {
+	m := (*p.models.Load())[sch.ModelType]
+	var tags []string
+	eachRow(rv, sch.ModelType, func(row reflect.Value) {
+		if m != nil {
+			if pk := primaryKey(stmt, row); pk != nil {
+				tags = append(tags, backends.RowTag(sch.Table, pk...))
+			}
+		}
+		for _, j := range stmt.Joins {
+			if rel := sch.Relationships.Relations[j.Name]; rel != nil && rel.Field != nil {
+				p.tagJoined(rs, stmt, rel, row)
+			}
+		}
+	}, nil)
+	if m == nil {
+		return
+	}
+	keyTags, listed := p.keyedBy(stmt, sch, found)
+	rs.add(sch.Table, append(tags, keyTags...), listed)
+}
+
+// tagJoined adds the row of rel that a join loaded into row.
+func (p *Plugin) tagJoined(rs *readSet, stmt *gorm.Statement, rel *schema.Relationship, row reflect.Value) {
+	fs := rel.FieldSchema
+	if (*p.models.Load())[fs.ModelType] == nil {
+		return
+	}
+	v := reflect.Indirect(rel.Field.ReflectValueOf(stmt.Context, row))
+	if !v.IsValid() || v.Kind() != reflect.Struct {
+		return
+	}
+	pk := make([]any, 0, len(fs.PrimaryFields))
+	for _, f := range fs.PrimaryFields {
+		val, zero := f.ValueOf(stmt.Context, v)
+		if zero {
+			return // the join found no row
+		}
+		pk = append(pk, val)
+	}
+	rs.add(fs.Table, []string{backends.RowTag(fs.Table, pk...)}, false)
+}
+
+// keyedBy says how a query's conditions bound what it can find: by its
+// primary key (it returns the row tags of the keys asked for, found or
+// not, and listed false), by a unique column when it found a row (no tags,
+// listed false), or not at all (listed true: the page carries the table's
+// tag, since a write elsewhere in the table may change what it finds).
+func (p *Plugin) keyedBy(stmt *gorm.Statement, sch *schema.Schema, found int) (tags []string, listed bool) {
+	c, ok := stmt.Clauses["WHERE"]
+	if !ok {
+		return nil, true
+	}
+	where, ok := c.Expression.(clause.Where)
+	if !ok {
+		return nil, true
+	}
+	unique := false
+	for _, e := range where.Exprs {
+		if _, or := e.(clause.OrConditions); or {
+			return nil, true
+		}
+	}
+	for _, e := range where.Exprs {
+		col, vals, ok := equality(e)
+		if !ok {
+			continue
+		}
+		f := fieldOf(sch, col)
+		switch {
+		case f == nil:
+		case f.PrimaryKey && len(sch.PrimaryFields) == 1:
+			for _, v := range vals {
+				tags = append(tags, backends.RowTag(sch.Table, v))
+			}
+			return tags, false
+		case p.uniqueColumn(sch, f):
+			unique = true
+		}
+	}
+	return nil, !(unique && found > 0)
+}
+
+// fieldOf returns the field of sch a condition's column names.
+func fieldOf(sch *schema.Schema, col string) *schema.Field {
+	if col == clause.PrimaryKey {
+		return sch.PrioritizedPrimaryField
+	}
+	return sch.LookUpField(col)
+}
+
+// exprEquality matches the conditions GORM builds from strings such as
+// "slug = ?", "`posts`.`id` = ?" or "id IN ?".
+var exprEquality = regexp.MustCompile("^\\s*(?:[`\"]?\\w+[`\"]?\\.)?[`\"]?(\\w+)[`\"]?\\s*(?:=|(?i:in))\\s*\\(?\\s*\\?\\s*\\)?\\s*$")
+
+// equality returns the column and values of a condition that is an
+// equality or an IN list of plain values.
+func equality(e clause.Expression) (string, []any, bool) {
+	switch e := e.(type) {
+	case clause.Eq:
+		if plain(e.Value) {
+			return columnName(e.Column), []any{e.Value}, true
+		}
+	case clause.IN:
+		if vals := plainValues(e.Values); vals != nil {
+			return columnName(e.Column), vals, true
+		}
+	case clause.Expr:
+		if len(e.Vars) == 1 {
+			if m := exprEquality.FindStringSubmatch(e.SQL); m != nil {
+				if vals := plainValues([]any{e.Vars[0]}); vals != nil {
+					return m[1], vals, true
+				}
+			}
+		}
+	}
+	return "", nil, false
+}
+
+func columnName(c any) string {
+	switch c := c.(type) {
+	case clause.Column:
+		return c.Name
+	case string:
+		return c
+	}
+	return ""
+}
+
+// plainValues returns vals with slices spread out, or nil if one is not a
+// plain value (SQL, a subquery).
+func plainValues(vals []any) []any {
+	var out []any
+	for _, v := range vals {
+		rv := reflect.ValueOf(v)
+		if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 {
+			for i := range rv.Len() {
+				if !plain(rv.Index(i).Interface()) {
+					return nil
+				}
+				out = append(out, rv.Index(i).Interface())
+			}
+			continue
+		}
+		if !plain(v) {
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// plain reports whether v is a value, not SQL.
+func plain(v any) bool {
+	switch v.(type) {
+	case nil, clause.Expression, *gorm.DB:
+		return false
+	}
+	return true
+}
+
+// uniqueColumn reports whether f is unique in sch on its own: a unique
+// field, or the only field of a unique index.
+func (p *Plugin) uniqueColumn(sch *schema.Schema, f *schema.Field) bool {
+	if f.Unique {
+		return true
+	}
+	v, ok := p.uniques.Load(sch)
+	if !ok {
+		set := map[string]bool{}
+		for _, idx := range sch.ParseIndexes() {
+			if (idx.Class == "UNIQUE" || idx.Option == "UNIQUE") && len(idx.Fields) == 1 {
+				set[idx.Fields[0].DBName] = true
+			}
+		}
+		v, _ = p.uniques.LoadOrStore(sch, set)
+	}
+	return v.(map[string]bool)[f.DBName]
+}
+
+// TagReads returns h wrapped in the middleware of read tags: the GORM
+// queries that h's handlers run with the request's context
+// (db.WithContext(r.Context())) tag the response with the rows and tables
+// they read, in each tag header the plugin was given (WithTagHeaders;
+// Surrogate-Key by default) and in the index of the local cache
+// (backends/localcache) when it wraps the returned handler. Without
+// WithReadTags it returns h.
+//
+// Tags must reach the headers before they are written: the middleware
+// writes them when h first calls WriteHeader, Write or Flush. Queries run
+// after that tag the page for the local cache only; they are logged at
+// Debug and counted in [Stats.LateReadTags]. A page whose table tags alone
+// exceed a header's limits is sent with "Cache-Control: no-store" and
+// counted in [Stats.UntaggablePages]: a cache must not keep a page it
+// cannot purge.
+func (p *Plugin) TagReads(h http.Handler) http.Handler {
+	if !p.cfg.readTags {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs := &readSet{}
+		tw := &tagWriter{ResponseWriter: w, p: p, rs: rs}
+		h.ServeHTTP(tw, r.WithContext(context.WithValue(r.Context(), readSetKey{p}, rs)))
+		tw.writeTags() // for a handler that wrote nothing
+		rs.mu.Lock()
+		late := rs.late
+		rs.mu.Unlock()
+		if late > 0 {
+			p.stats.lateReadTags.Add(uint64(late))
+			p.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, "gormpurge: queries after the response's headers tagged the page for the local cache only",
+				slog.Int("tags", late), slog.String("path", backends.RedactURL(r.URL.Path)))
+		}
+		localcache.AddTags(r.Context(), rs.all()...)
+	})
+}
+
+// tagWriter writes the read tags into the headers just before they are
+// sent.
+type tagWriter struct {
+	http.ResponseWriter
+	p    *Plugin
+	rs   *readSet
+	done atomic.Bool
+}
+
+func (w *tagWriter) writeTags() {
+	if w.done.Swap(true) {
+		return
+	}
+	w.rs.mu.Lock()
+	w.rs.sent = true
+	w.rs.mu.Unlock()
+	hdr := w.Header()
+	for _, th := range w.p.cfg.tagHeaders {
+		var value string
+		tags, ok := w.rs.tags(func(tags []string) bool {
+			var fits bool
+			value, fits = th.Fits(tags)
+			return fits
+		})
+		if !ok {
+			w.p.stats.untaggable.Add(1)
+			hdr.Set("Cache-Control", "no-store")
+			continue
+		}
+		if len(tags) > 0 {
+			hdr.Set(th.Name, value)
+		}
+	}
+}
+
+// WriteHeader writes the tags, then the status.
+func (w *tagWriter) WriteHeader(code int) {
+	w.writeTags()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write writes the tags, if not yet written, then b.
+func (w *tagWriter) Write(b []byte) (int, error) {
+	w.writeTags()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush writes the tags, then flushes, when the writer beneath can.
+func (w *tagWriter) Flush() {
+	w.writeTags()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap returns the writer beneath, for http.ResponseController.
+func (w *tagWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// schemaOf returns m's schema: the one a statement showed, or else the one
+// parsed with the naming strategy of the first *gorm.DB the plugin was
+// installed on; nil before that.
+func (p *Plugin) schemaOf(m *modelInfo) *schema.Schema {
+	if sch := m.schema.Load(); sch != nil {
+		return sch
+	}
+	namer := p.namer.Load()
+	if namer == nil {
+		return nil
+	}
+	sch, err := schema.Parse(reflect.New(m.typ).Interface(), &p.parsed, *namer)
+	if err != nil {
+		return nil
+	}
+	m.schema.CompareAndSwap(nil, sch)
+	return m.schema.Load()
+}
+
+// readTagsOf adds to out the read tags of row, a row of m written by a
+// statement: its row tag and its table's tag. It does nothing before the
+// plugin has seen m's schema (its first statement does) or when the row
+// has no primary key.
+func (p *Plugin) readTagsOf(ctx context.Context, m *modelInfo, row reflect.Value, out *acc) {
+	sch := p.schemaOf(m)
+	if sch == nil || len(sch.PrimaryFields) == 0 {
+		return
+	}
+	pk := make([]any, 0, len(sch.PrimaryFields))
+	for _, f := range sch.PrimaryFields {
+		v, zero := f.ValueOf(ctx, row)
+		if zero {
+			return
+		}
+		pk = append(pk, v)
+	}
+	out.tags = append(out.tags, backends.RowTag(sch.Table, pk...), backends.TableTag(sch.Table))
+}

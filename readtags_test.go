@@ -1,0 +1,268 @@
+package gormpurge_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/gormpurge/gormpurge"
+	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/backends/localcache"
+	"github.com/gormpurge/gormpurge/dispatcher"
+	"github.com/gormpurge/gormpurge/purgetest"
+)
+
+// Models of a small blog whose pages are tagged by what they read: none
+// of them says which pages show it.
+type rtAuthor struct {
+	ID   uint
+	Name string
+}
+
+type rtPost struct {
+	ID       uint
+	Slug     string `gorm:"uniqueIndex"`
+	Title    string
+	AuthorID uint
+	Author   rtAuthor
+	Tags     []rtTag `gorm:"many2many:rt_post_tags"`
+}
+
+type rtTag struct {
+	ID   uint
+	Name string
+}
+
+// readSite is a site whose handlers query with the request's context,
+// behind TagReads.
+type readSite struct {
+	db     *gorm.DB
+	p      *gormpurge.Plugin
+	rec    *purgetest.Recorder
+	server *httptest.Server
+}
+
+func newReadSite(t *testing.T, opts ...gormpurge.Option) *readSite {
+	t.Helper()
+	db := openSQLite(t, &rtAuthor{}, &rtPost{}, &rtTag{})
+	rec := purgetest.NewRecorder()
+	opts = append([]gormpurge.Option{gormpurge.WithReadTags(), gormpurge.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	p := gormpurge.New(rec, opts...)
+	require.NoError(t, p.Register(&rtAuthor{}, &rtPost{}, &rtTag{}))
+	require.NoError(t, db.Use(p))
+	s := &readSite{db: db, p: p, rec: rec}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /posts/{slug}", func(w http.ResponseWriter, r *http.Request) {
+		var post rtPost
+		err := db.WithContext(r.Context()).Preload("Tags").Joins("Author").First(&post, "slug = ?", r.PathValue("slug")).Error
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, "%s by %s", post.Title, post.Author.Name)
+	})
+	mux.HandleFunc("GET /ids/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var post rtPost
+		if err := db.WithContext(r.Context()).First(&post, r.PathValue("id")).Error; err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, post.Title)
+	})
+	mux.HandleFunc("GET /posts", func(w http.ResponseWriter, r *http.Request) {
+		var posts []rtPost
+		require.NoError(t, db.WithContext(r.Context()).Order("id").Find(&posts).Error)
+		for _, p := range posts {
+			fmt.Fprintln(w, p.Title)
+		}
+	})
+	mux.HandleFunc("GET /raw", func(w http.ResponseWriter, r *http.Request) {
+		var posts []rtPost
+		require.NoError(t, db.WithContext(r.Context()).Raw("SELECT * FROM rt_posts").Scan(&posts).Error)
+		fmt.Fprint(w, len(posts))
+	})
+	mux.HandleFunc("GET /late", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "headers first, ")
+		var post rtPost
+		require.NoError(t, db.WithContext(r.Context()).First(&post, 1).Error)
+		fmt.Fprint(w, post.Title)
+	})
+	s.server = httptest.NewServer(p.TagReads(mux))
+	t.Cleanup(s.server.Close)
+	return s
+}
+
+func (s *readSite) seed(t *testing.T) {
+	t.Helper()
+	ada := rtAuthor{Name: "Ada"}
+	require.NoError(t, s.db.Create(&ada).Error)
+	require.NoError(t, s.db.Create(&rtPost{Slug: "first", Title: "First", AuthorID: ada.ID, Tags: []rtTag{{Name: "go"}}}).Error)
+	require.NoError(t, s.db.Create(&rtPost{Slug: "second", Title: "Second", AuthorID: ada.ID}).Error)
+	s.rec.Reset()
+}
+
+// tags returns the Surrogate-Key of GET path, as a set.
+func (s *readSite) tags(t *testing.T, path string) []string {
+	t.Helper()
+	res, err := http.Get(s.server.URL + path)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return strings.Fields(res.Header.Get("Surrogate-Key"))
+}
+
+func TestReadTagsTagAPageWithTheRowsItRead(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	tests := []struct {
+		name, path string
+		want       []string
+	}{
+		{"detail by a unique column, with a preload and a join", "/posts/first", []string{"rt_authors:1", "rt_posts:1", "rt_tags:1"}},
+		{"detail by primary key", "/ids/2", []string{"rt_posts:2"}},
+		{"missing row by primary key: a create of it must purge the 404", "/ids/99", []string{"rt_posts:99"}},
+		{"missing row by a unique column: any create may make it", "/posts/none", []string{"rt_posts"}},
+		{"list", "/posts", []string{"rt_posts", "rt_posts:1", "rt_posts:2"}},
+		{"raw SQL tags nothing", "/raw", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.tags(t, tt.path)
+			if tt.want == nil {
+				assert.Empty(t, got)
+				return
+			}
+			// A list's row tags are covered by its table tag: either is right.
+			if strings.HasSuffix(tt.path, "/posts") {
+				assert.Contains(t, got, "rt_posts")
+				return
+			}
+			assert.ElementsMatch(t, tt.want, got)
+		})
+	}
+}
+
+func TestReadTagsACommitPurgesTheTagsOfWhatItWrote(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	require.NoError(t, s.db.Model(&rtPost{ID: 2}).Update("title", "Second, edited").Error)
+	assert.ElementsMatch(t, []string{"rt_posts", "rt_posts:2"}, s.rec.Tags(),
+		"the detail page of post 1 carries neither: an unrelated row does not purge it")
+
+	s.rec.Reset()
+	require.NoError(t, s.db.Create(&rtPost{Slug: "third", Title: "Third", AuthorID: 1}).Error)
+	assert.Contains(t, s.rec.Tags(), "rt_posts", "a create purges the lists")
+
+	s.rec.Reset()
+	require.NoError(t, s.db.Model(&rtAuthor{ID: 1}).Update("name", "Ada L.").Error)
+	assert.ElementsMatch(t, []string{"rt_authors", "rt_authors:1"}, s.rec.Tags(), "the pages that joined the author")
+
+	s.rec.Reset()
+	err := s.db.Transaction(func(tx *gorm.DB) error {
+		require.NoError(t, tx.Delete(&rtPost{ID: 1}).Error)
+		return fmt.Errorf("roll back")
+	})
+	require.Error(t, err)
+	assert.Empty(t, s.rec.Tags(), "a rolled-back change purges nothing")
+}
+
+func TestReadTagsStayUnderTheHeaderLimits(t *testing.T) {
+	s := newReadSite(t, gormpurge.WithTagHeaders(backends.SurrogateKeyHeader(), backends.XKeyHeader(), backends.CacheTagHeader()))
+	posts := make([]rtPost, 10_000)
+	for i := range posts {
+		posts[i] = rtPost{Slug: fmt.Sprintf("p-%d", i), Title: "T", AuthorID: 1}
+	}
+	require.NoError(t, s.db.CreateInBatches(posts, 500).Error)
+	res, err := http.Get(s.server.URL + "/posts")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	for _, h := range []backends.TagHeader{backends.SurrogateKeyHeader(), backends.XKeyHeader(), backends.CacheTagHeader()} {
+		v := res.Header.Get(h.Name)
+		assert.LessOrEqual(t, len(v), h.MaxBytes, h.Name)
+		assert.Contains(t, v, "rt_posts", "%s: 10,000 rows collapse into the table's tag", h.Name)
+	}
+	assert.Empty(t, res.Header.Get("Cache-Control"))
+}
+
+func TestReadTagsNeverShareARequestsSet(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path, want := "/ids/1", "rt_posts:1"
+			if i%2 == 1 {
+				path, want = "/ids/2", "rt_posts:2"
+			}
+			assert.Equal(t, []string{want}, s.tags(t, path))
+		}()
+	}
+	wg.Wait()
+}
+
+// Queries after the headers were sent tag the page for the local cache,
+// which stores it after rendering, and are counted; a commit that purges
+// their tags empties it.
+func TestReadTagsReachTheLocalCacheAfterTheHeaders(t *testing.T) {
+	db := openSQLite(t, &rtAuthor{}, &rtPost{}, &rtTag{})
+	store, err := localcache.NewMemoryStore()
+	require.NoError(t, err)
+	lc, err := localcache.NewBackend(store)
+	require.NoError(t, err)
+	d, err := dispatcher.New([]backends.Backend{lc}, dispatcher.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	p := gormpurge.New(d, gormpurge.WithReadTags(), gormpurge.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, p.Register(&rtPost{}))
+	require.NoError(t, db.Use(p))
+	require.NoError(t, db.Create(&rtPost{Slug: "a", Title: "Old"}).Error)
+	require.NoError(t, d.Flush(context.Background()))
+
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "title: ")
+		if f, ok := w.(http.Flusher); ok {
+			_ = f // the headers are written by the first Write already
+		}
+		var post rtPost
+		require.NoError(t, db.WithContext(r.Context()).First(&post, 1).Error)
+		fmt.Fprint(w, post.Title)
+	})
+	mw, err := localcache.NewMiddleware(store, localcache.WithTTL(time.Hour))
+	require.NoError(t, err)
+	srv := httptest.NewServer(mw(p.TagReads(h)))
+	t.Cleanup(srv.Close)
+	get := func() (string, string) {
+		res, err := http.Get(srv.URL + "/x")
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b), res.Header.Get(localcache.XCache)
+	}
+	body, _ := get()
+	assert.Equal(t, "title: Old", body)
+	_, state := get()
+	require.Equal(t, "HIT", state)
+	assert.Equal(t, uint64(1), p.Stats().LateReadTags, "the query ran after the headers were sent")
+
+	require.NoError(t, db.Model(&rtPost{ID: 1}).Update("title", "New").Error)
+	require.NoError(t, d.Flush(context.Background()))
+	body, state = get()
+	assert.Equal(t, "MISS", state, "the commit purged rt_posts:1, which the page carries in the local cache")
+	assert.Equal(t, "title: New", body)
+}
