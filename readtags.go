@@ -155,10 +155,11 @@ func (p *Plugin) tagRows(rs *readSet, stmt *gorm.Statement, sch *schema.Schema, 
 	m := (*p.models.Load())[sch.ModelType]
 	var tags []string
 	eachRow(rv, sch.ModelType, func(row reflect.Value) {
-		if m != nil {
-			if pk := primaryKey(stmt, row); pk != nil {
-				tags = append(tags, backends.RowTag(sch.Table, pk...))
-			}
+		if found == 0 {
+			return // the value given to First, and no row found
+		}
+		if pk := primaryKey(stmt, row); m != nil && pk != nil {
+			tags = append(tags, backends.RowTag(sch.Table, pk...))
 		}
 		for _, j := range stmt.Joins {
 			if rel := sch.Relationships.Relations[j.Name]; rel != nil && rel.Field != nil {
@@ -187,7 +188,10 @@ func (p *Plugin) tagJoined(rs *readSet, stmt *gorm.Statement, rel *schema.Relati
 	for _, f := range fs.PrimaryFields {
 		val, zero := f.ValueOf(stmt.Context, v)
 		if zero {
-			return // the join found no row
+			// The join found no row: one created later may be joined,
+			// and only the table's tag says so.
+			rs.add(fs.Table, nil, true)
+			return
 		}
 		pk = append(pk, val)
 	}

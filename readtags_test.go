@@ -266,3 +266,16 @@ func TestReadTagsReachTheLocalCacheAfterTheHeaders(t *testing.T) {
 	assert.Equal(t, "MISS", state, "the commit purged rt_posts:1, which the page carries in the local cache")
 	assert.Equal(t, "title: New", body)
 }
+
+// A join that found no row tags its table: a row created later may be
+// the one joined.
+func TestReadTagsAJoinThatFoundNothingTagsItsTable(t *testing.T) {
+	s := newReadSite(t)
+	require.NoError(t, s.db.Create(&rtPost{Slug: "orphan", Title: "Orphan", AuthorID: 7}).Error)
+	got := s.tags(t, "/posts/orphan")
+	assert.Contains(t, got, "rt_authors", "author 7 does not exist yet")
+	assert.Contains(t, got, "rt_posts:1")
+	s.rec.Reset()
+	require.NoError(t, s.db.Create(&rtAuthor{ID: 7, Name: "Late"}).Error)
+	assert.Contains(t, s.rec.Tags(), "rt_authors", "its creation purges the page")
+}
