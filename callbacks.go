@@ -24,6 +24,7 @@ const (
 	cbBeforeDelete = "gormpurge:before_delete"
 	cbAfterDelete  = "gormpurge:after_delete"
 	cbAfterQuery   = "gormpurge:after_query" // WithReadTags only
+	cbAfterRow     = "gormpurge:after_row"   // WithReadTags only
 )
 
 func (p *Plugin) registerCallbacks(db *gorm.DB) error {
@@ -55,7 +56,13 @@ func (p *Plugin) registerCallbacks(db *gorm.DB) error {
 			}
 			name string
 			fn   func(*gorm.DB)
-		}{cb.Query().After("gorm:query"), cbAfterQuery, p.afterQuery})
+		}{cb.Query().After("gorm:query"), cbAfterQuery, p.afterQuery}, struct {
+			proc interface {
+				Register(string, func(*gorm.DB)) error
+			}
+			name string
+			fn   func(*gorm.DB)
+		}{cb.Row().After("gorm:row"), cbAfterRow, p.afterQuery})
 	}
 	for _, r := range regs {
 		if err := r.proc.Register(r.name, r.fn); err != nil {

@@ -2,17 +2,14 @@ package gormpurge
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"reflect"
-	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 
 	"github.com/gormpurge/gormpurge/backends"
@@ -135,206 +132,6 @@ func (rs *readSet) all() []string {
 	return out
 }
 
-// afterQuery is the after-query callback: it adds what the query read to
-// the read set of the request whose context it ran with.
-func (p *Plugin) afterQuery(db *gorm.DB) {
-	stmt := db.Statement
-	rs := p.readSetOf(stmt.Context)
-	if rs == nil || db.Error != nil && !errors.Is(db.Error, gorm.ErrRecordNotFound) || stmt.Schema == nil {
-		return
-	}
-	if _, built := stmt.Clauses["FROM"]; !built {
-		return // db.Raw(...).Find: the plugin does not read SQL; it tags nothing
-	}
-	p.tagRows(rs, stmt, stmt.Schema, stmt.ReflectValue, int(db.RowsAffected))
-}
-
-// tagRows adds to rs the rows of sch in rv, the found rows stmt read, and
-// those of the relations it joined.
-func (p *Plugin) tagRows(rs *readSet, stmt *gorm.Statement, sch *schema.Schema, rv reflect.Value, found int) {
-	m := (*p.models.Load())[sch.ModelType]
-	var tags []string
-	eachRow(rv, sch.ModelType, func(row reflect.Value) {
-		if found == 0 {
-			return // the value given to First, and no row found
-		}
-		if pk := primaryKey(stmt, row); m != nil && pk != nil {
-			tags = append(tags, backends.RowTag(sch.Table, pk...))
-		}
-		for _, j := range stmt.Joins {
-			if rel := sch.Relationships.Relations[j.Name]; rel != nil && rel.Field != nil {
-				p.tagJoined(rs, stmt, rel, row)
-			}
-		}
-	}, nil)
-	if m == nil {
-		return
-	}
-	keyTags, listed := p.keyedBy(stmt, sch, found)
-	rs.add(sch.Table, append(tags, keyTags...), listed)
-}
-
-// tagJoined adds the row of rel that a join loaded into row.
-func (p *Plugin) tagJoined(rs *readSet, stmt *gorm.Statement, rel *schema.Relationship, row reflect.Value) {
-	fs := rel.FieldSchema
-	if (*p.models.Load())[fs.ModelType] == nil {
-		return
-	}
-	v := reflect.Indirect(rel.Field.ReflectValueOf(stmt.Context, row))
-	if !v.IsValid() || v.Kind() != reflect.Struct {
-		return
-	}
-	pk := make([]any, 0, len(fs.PrimaryFields))
-	for _, f := range fs.PrimaryFields {
-		val, zero := f.ValueOf(stmt.Context, v)
-		if zero {
-			// The join found no row: one created later may be joined,
-			// and only the table's tag says so.
-			rs.add(fs.Table, nil, true)
-			return
-		}
-		pk = append(pk, val)
-	}
-	rs.add(fs.Table, []string{backends.RowTag(fs.Table, pk...)}, false)
-}
-
-// keyedBy says how a query's conditions bound what it can find: by its
-// primary key (it returns the row tags of the keys asked for, found or
-// not, and listed false), by a unique column when it found a row (no tags,
-// listed false), or not at all (listed true: the page carries the table's
-// tag, since a write elsewhere in the table may change what it finds).
-func (p *Plugin) keyedBy(stmt *gorm.Statement, sch *schema.Schema, found int) (tags []string, listed bool) {
-	c, ok := stmt.Clauses["WHERE"]
-	if !ok {
-		return nil, true
-	}
-	where, ok := c.Expression.(clause.Where)
-	if !ok {
-		return nil, true
-	}
-	unique := false
-	for _, e := range where.Exprs {
-		if _, or := e.(clause.OrConditions); or {
-			return nil, true
-		}
-	}
-	for _, e := range where.Exprs {
-		col, vals, ok := equality(e)
-		if !ok {
-			continue
-		}
-		f := fieldOf(sch, col)
-		switch {
-		case f == nil:
-		case f.PrimaryKey && len(sch.PrimaryFields) == 1:
-			for _, v := range vals {
-				tags = append(tags, backends.RowTag(sch.Table, v))
-			}
-			return tags, false
-		case p.uniqueColumn(sch, f):
-			unique = true
-		}
-	}
-	return nil, !(unique && found > 0)
-}
-
-// fieldOf returns the field of sch a condition's column names.
-func fieldOf(sch *schema.Schema, col string) *schema.Field {
-	if col == clause.PrimaryKey {
-		return sch.PrioritizedPrimaryField
-	}
-	return sch.LookUpField(col)
-}
-
-// exprEquality matches the conditions GORM builds from strings such as
-// "slug = ?", "`posts`.`id` = ?" or "id IN ?".
-var exprEquality = regexp.MustCompile("^\\s*(?:[`\"]?\\w+[`\"]?\\.)?[`\"]?(\\w+)[`\"]?\\s*(?:=|(?i:in))\\s*\\(?\\s*\\?\\s*\\)?\\s*$")
-
-// equality returns the column and values of a condition that is an
-// equality or an IN list of plain values.
-func equality(e clause.Expression) (string, []any, bool) {
-	switch e := e.(type) {
-	case clause.Eq:
-		if plain(e.Value) {
-			return columnName(e.Column), []any{e.Value}, true
-		}
-	case clause.IN:
-		if vals := plainValues(e.Values); vals != nil {
-			return columnName(e.Column), vals, true
-		}
-	case clause.Expr:
-		if len(e.Vars) == 1 {
-			if m := exprEquality.FindStringSubmatch(e.SQL); m != nil {
-				if vals := plainValues([]any{e.Vars[0]}); vals != nil {
-					return m[1], vals, true
-				}
-			}
-		}
-	}
-	return "", nil, false
-}
-
-func columnName(c any) string {
-	switch c := c.(type) {
-	case clause.Column:
-		return c.Name
-	case string:
-		return c
-	}
-	return ""
-}
-
-// plainValues returns vals with slices spread out, or nil if one is not a
-// plain value (SQL, a subquery).
-func plainValues(vals []any) []any {
-	var out []any
-	for _, v := range vals {
-		rv := reflect.ValueOf(v)
-		if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 {
-			for i := range rv.Len() {
-				if !plain(rv.Index(i).Interface()) {
-					return nil
-				}
-				out = append(out, rv.Index(i).Interface())
-			}
-			continue
-		}
-		if !plain(v) {
-			return nil
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-// plain reports whether v is a value, not SQL.
-func plain(v any) bool {
-	switch v.(type) {
-	case nil, clause.Expression, *gorm.DB:
-		return false
-	}
-	return true
-}
-
-// uniqueColumn reports whether f is unique in sch on its own: a unique
-// field, or the only field of a unique index.
-func (p *Plugin) uniqueColumn(sch *schema.Schema, f *schema.Field) bool {
-	if f.Unique {
-		return true
-	}
-	v, ok := p.uniques.Load(sch)
-	if !ok {
-		set := map[string]bool{}
-		for _, idx := range sch.ParseIndexes() {
-			if (idx.Class == "UNIQUE" || idx.Option == "UNIQUE") && len(idx.Fields) == 1 {
-				set[idx.Fields[0].DBName] = true
-			}
-		}
-		v, _ = p.uniques.LoadOrStore(sch, set)
-	}
-	return v.(map[string]bool)[f.DBName]
-}
-
 // TagReads returns h wrapped in the middleware of read tags: the GORM
 // queries that h's handlers run with the request's context
 // (db.WithContext(r.Context())) tag the response with the rows and tables
@@ -389,15 +186,16 @@ func (w *tagWriter) writeTags() {
 	w.rs.mu.Unlock()
 	hdr := w.Header()
 	for _, th := range w.p.cfg.tagHeaders {
+		own := strings.FieldsFunc(strings.Join(hdr.Values(th.Name), " "), func(r rune) bool { return r == ' ' || r == ',' })
 		var value string
 		tags, ok := w.rs.tags(func(tags []string) bool {
 			var fits bool
-			value, fits = th.Fits(tags)
+			value, fits = th.Fits(slices.Concat(own, tags)) // the handler's own tags stay
 			return fits
 		})
 		if !ok {
 			w.p.stats.untaggable.Add(1)
-			hdr.Set("Cache-Control", "no-store")
+			uncacheable(hdr)
 			continue
 		}
 		if len(tags) > 0 {
@@ -406,9 +204,22 @@ func (w *tagWriter) writeTags() {
 	}
 }
 
-// WriteHeader writes the tags, then the status.
+// uncacheable makes a page no cache may keep: a page nobody could purge.
+// The headers CDNs prefer to Cache-Control go too.
+func uncacheable(h http.Header) {
+	for _, name := range []string{"Surrogate-Control", "CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Edge-Control"} {
+		h.Del(name)
+	}
+	h.Set("Cache-Control", "no-store")
+}
+
+// WriteHeader writes the tags, then the status; an informational status
+// (1xx, such as 103 Early Hints) does not send the final headers, so the
+// tags wait.
 func (w *tagWriter) WriteHeader(code int) {
-	w.writeTags()
+	if code >= 200 {
+		w.writeTags()
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 

@@ -131,7 +131,7 @@ func TestReadTagsTagAPageWithTheRowsItRead(t *testing.T) {
 	}{
 		{"detail by a unique column, with a preload and a join", "/posts/first", []string{"rt_authors:1", "rt_posts:1", "rt_tags:1"}},
 		{"detail by primary key", "/ids/2", []string{"rt_posts:2"}},
-		{"missing row by primary key: a create of it must purge the 404", "/ids/99", []string{"rt_posts:99"}},
+		{"missing row by primary key: the table, since a key may be spelled another way", "/ids/99", []string{"rt_posts"}},
 		{"missing row by a unique column: any create may make it", "/posts/none", []string{"rt_posts"}},
 		{"list", "/posts", []string{"rt_posts", "rt_posts:1", "rt_posts:2"}},
 		{"raw SQL tags nothing", "/raw", nil},
@@ -278,4 +278,100 @@ func TestReadTagsAJoinThatFoundNothingTagsItsTable(t *testing.T) {
 	s.rec.Reset()
 	require.NoError(t, s.db.Create(&rtAuthor{ID: 7, Name: "Late"}).Error)
 	assert.Contains(t, s.rec.Tags(), "rt_authors", "its creation purges the page")
+}
+
+// Cases a review found under-purging, each a page that must carry the
+// table's tag (or another table's) because a write elsewhere may change it.
+func TestReadTagsListWhatTheyCannotPinDown(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	require.NoError(t, s.db.Create(&rtAuthor{Name: "Bob"}).Error)
+	tests := []struct {
+		name string
+		run  func(db *gorm.DB) error
+		want []string // tags the page must carry, among others
+	}{
+		{"a condition on a joined relation", func(db *gorm.DB) error {
+			var posts []rtPost
+			return db.Joins("Author").Where("Author.id = ?", 1).Find(&posts).Error
+		}, []string{"rt_posts", "rt_authors"}},
+		{"a join written in SQL", func(db *gorm.DB) error {
+			var posts []rtPost
+			return db.Joins("JOIN rt_authors a ON a.id = rt_posts.author_id").Where("a.name = ?", "Bob").Find(&posts).Error
+		}, []string{"rt_posts", "rt_authors"}},
+		{"a unique lookup into another type", func(db *gorm.DB) error {
+			var dto struct{ Title string }
+			return db.Model(&rtPost{}).Where("slug = ?", "first").Scan(&dto).Error
+		}, []string{"rt_posts"}},
+		{"a count by a unique column", func(db *gorm.DB) error {
+			var n int64
+			return db.Model(&rtPost{}).Where("slug = ?", "none").Count(&n).Error
+		}, []string{"rt_posts"}},
+		{"a unique IN list that found some", func(db *gorm.DB) error {
+			var posts []rtPost
+			return db.Where("slug IN ?", []string{"first", "later"}).Find(&posts).Error
+		}, []string{"rt_posts"}},
+		{"a key spelled another way, not found", func(db *gorm.DB) error {
+			var post rtPost
+			_ = db.First(&post, "id = ?", "07").Error
+			return nil
+		}, []string{"rt_posts"}},
+		{"Rows", func(db *gorm.DB) error {
+			rows, err := db.Model(&rtPost{}).Where("id = ?", 1).Rows()
+			if err == nil {
+				rows.Close()
+			}
+			return err
+		}, []string{"rt_posts"}},
+		{"a table named by db.Table", func(db *gorm.DB) error {
+			var rows []map[string]any
+			return db.Table("rt_posts").Find(&rows).Error
+		}, []string{"rt_posts"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				require.NoError(t, tt.run(s.db.WithContext(r.Context())))
+			}))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			got := strings.Fields(rec.Header().Get("Surrogate-Key"))
+			for _, want := range tt.want {
+				assert.Contains(t, got, want)
+			}
+		})
+	}
+}
+
+func TestReadTagsKeepTheHandlersOwnTagsAndWaitForTheFinalStatus(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Surrogate-Key", "homepage sidebar")
+		w.WriteHeader(http.StatusEarlyHints)
+		var post rtPost
+		require.NoError(t, s.db.WithContext(r.Context()).First(&post, 1).Error)
+		fmt.Fprint(w, post.Title)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.ElementsMatch(t, []string{"homepage", "sidebar", "rt_posts:1"}, strings.Fields(rec.Header().Get("Surrogate-Key")))
+	assert.Zero(t, s.p.Stats().LateReadTags, "103 Early Hints does not send the final headers")
+}
+
+func TestReadTagsMakeAPageThatCannotBeTaggedUncacheable(t *testing.T) {
+	tiny := backends.TagHeader{Name: "Surrogate-Key", Separator: ' ', MaxBytes: 3}
+	s := newReadSite(t, gormpurge.WithTagHeaders(tiny))
+	s.seed(t)
+	h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Surrogate-Control", "max-age=3600")
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		var posts []rtPost
+		require.NoError(t, s.db.WithContext(r.Context()).Find(&posts).Error)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	assert.Empty(t, rec.Header().Get("Surrogate-Control"), "CDNs prefer it to Cache-Control")
+	assert.Equal(t, uint64(1), s.p.Stats().UntaggablePages)
 }
