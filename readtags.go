@@ -86,6 +86,15 @@ func (rs *readSet) add(table string, rowTags []string, listed bool) {
 	}
 }
 
+// whole reports whether the page carries table's tag already, which
+// covers its rows.
+func (rs *readSet) whole(table string) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	_, ok := rs.tables[table]
+	return ok
+}
+
 // tags returns the tags, sorted, and collapses the tables with the most
 // row tags into their table tags until fit accepts them. It returns false
 // if even the table tags alone do not fit.
@@ -141,9 +150,11 @@ func (rs *readSet) all() []string {
 // WithReadTags it returns h.
 //
 // Tags must reach the headers before they are written: the middleware
-// writes them when h first calls WriteHeader, Write or Flush. Queries run
-// after that tag the page for the local cache only; they are logged at
-// Debug and counted in [Stats.LateReadTags]. A page whose table tags alone
+// writes them when h first calls WriteHeader (with a final status), Write
+// or Flush. Queries run after that tag the page for the local cache only
+// (which stores a page after rendering it, unless the handler flushed it:
+// then it stores nothing); they are logged at Debug and counted in
+// [Stats.LateReadTags]. A page whose table tags alone
 // exceed a header's limits is sent with "Cache-Control: no-store" and
 // counted in [Stats.UntaggablePages]: a cache must not keep a page it
 // cannot purge.

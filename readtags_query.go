@@ -61,7 +61,7 @@ func (q *query) tag() {
 	m := (*q.p.models.Load())[q.sch.ModelType]
 	inModel := q.stmt.Dest != nil && holdsRowsOf(q.stmt.ReflectValue, q.sch.ModelType)
 	var tags []string
-	if inModel && q.found > 0 {
+	if inModel && q.found > 0 && !(m != nil && q.rs.whole(q.sch.Table) && len(q.stmt.Joins) == 0) {
 		eachRow(q.stmt.ReflectValue, q.sch.ModelType, func(row reflect.Value) {
 			if pk := primaryKey(q.stmt, row); m != nil && pk != nil {
 				tags = append(tags, backends.RowTag(q.sch.Table, pk...))
@@ -320,10 +320,13 @@ func plainValues(vals []any) []any {
 	return out
 }
 
-// plain reports whether v is a value, not SQL.
+// plain reports whether v is a value, not SQL nor a nil pointer.
 func plain(v any) bool {
 	switch v.(type) {
 	case nil, clause.Expression, *gorm.DB:
+		return false
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
 		return false
 	}
 	return true

@@ -2,8 +2,10 @@ package backends
 
 import (
 	"crypto/sha256"
+	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -31,20 +33,62 @@ const MaxRowKeyLength = 64
 // processes and versions: "{table}:#" followed by the first 16 hex digits
 // of the SHA-256 of the key's values, each as fmt.Sprint spells it and
 // preceded by its length in bytes and a colon ("posts:#3f2a..." for
-// (7, "fr")). Values are compared as fmt.Sprint spells them, so an int64 7
-// and a uint 7 are the same key.
+// (7, "fr")). Values are compared as they are spelled (fmt.Sprint's
+// spelling, after following a pointer and taking a driver.Valuer's
+// Value), so an int64 7, a uint 7 and a *uint pointing to 7 are the same
+// key.
 func RowTag(table string, key ...any) string {
 	if len(key) == 1 {
-		if s := fmt.Sprint(key[0]); plainKey(s) {
+		if s := keyString(key[0]); plainKey(s) {
 			return table + ":" + s
 		}
 	}
 	h := sha256.New()
 	for _, v := range key {
-		s := fmt.Sprint(v)
+		s := keyString(v)
 		h.Write([]byte(strconv.Itoa(len(s)) + ":" + s))
 	}
 	return table + ":#" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// keyString spells one value of a key: what a pointer points to, a
+// driver.Valuer's Value, an integer in decimal, anything else as
+// fmt.Sprint does.
+func keyString(v any) string {
+	for {
+		rv := reflect.ValueOf(v)
+		if rv.Kind() != reflect.Pointer || rv.IsNil() {
+			break
+		}
+		if _, valuer := v.(driver.Valuer); valuer {
+			break
+		}
+		v = rv.Elem().Interface()
+	}
+	if dv, ok := v.(driver.Valuer); ok {
+		if x, err := dv.Value(); err == nil {
+			v = x
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case uint:
+		return strconv.FormatUint(uint64(x), 10)
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10)
+	case int32:
+		return strconv.FormatInt(int64(x), 10)
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
 }
 
 // plainKey reports whether s may be spelled out in a row tag.
@@ -71,8 +115,9 @@ type TagHeader struct {
 	Separator byte
 	// MaxBytes bounds the value's length in bytes; 0 for no bound.
 	MaxBytes int
-	// MaxTagBytes bounds one tag's length; 0 for no bound. A longer tag
-	// is left out of the header.
+	// MaxTagBytes bounds one tag's length; 0 for no bound. A list with a
+	// longer tag does not fit (TagReads then names the table instead of
+	// its rows).
 	MaxTagBytes int
 	// MaxTags bounds how many tags the value lists; 0 for no bound.
 	MaxTags int

@@ -57,7 +57,8 @@ func TestRowTag(t *testing.T) {
 		{"non-ASCII", []any{"café"}, shortForm("posts", "café")},
 		{"DEL", []any{"a\x7f"}, shortForm("posts", "a\x7f")},
 		{"empty string", []any{""}, shortForm("posts", "")},
-		{"[]byte is spelled as fmt.Sprint spells it", []any{[]byte("ab")}, shortForm("posts", "[97 98]")},
+		{"[]byte is spelled as the string it holds", []any{[]byte("ab")}, "posts:ab"},
+		{"a pointer is spelled as what it points to", []any{ptr(uint(7))}, "posts:7"},
 		{"printable punctuation is spelled out", []any{"a-b_c.d/e"}, "posts:a-b_c.d/e"},
 	}
 	for _, tt := range tests {
@@ -181,3 +182,5 @@ func TestBuiltInTagHeadersAtTheirLimits(t *testing.T) {
 	}
 	assert.Equal(t, backends.VarnishRespHdrLen, len("xkey: ")+backends.XKeyHeader().MaxBytes)
 }
+
+func ptr[T any](v T) *T { return &v }
