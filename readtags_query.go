@@ -60,6 +60,12 @@ type query struct {
 func (q *query) tag() {
 	m := (*q.p.models.Load())[q.sch.ModelType]
 	inModel := q.stmt.Dest != nil && holdsRowsOf(q.stmt.ReflectValue, q.sch.ModelType)
+	if m != nil && q.found > maxRowTagsPerTable && len(q.stmt.Joins) == 0 {
+		// Too many rows to name: the table's tag, which add would
+		// collapse them into anyway, without spelling each one.
+		q.rs.add(q.sch.Table, nil, true)
+		return
+	}
 	var tags []string
 	if inModel && q.found > 0 && !(m != nil && q.rs.whole(q.sch.Table) && len(q.stmt.Joins) == 0) {
 		eachRow(q.stmt.ReflectValue, q.sch.ModelType, func(row reflect.Value) {
@@ -193,10 +199,18 @@ func (q *query) keyed(inModel bool) (tags []string, listed bool) {
 		switch {
 		case f == nil:
 		case f.PrimaryKey && len(q.sch.PrimaryFields) == 1:
-			for _, v := range vals {
-				tags = append(tags, backends.RowTag(q.sch.Table, v))
+			if len(vals) > maxRowTagsPerTable {
+				continue // the table's tag: too many keys to name
 			}
-			if inModel && q.found >= distinct(vals) {
+			set := make(map[string]struct{}, len(vals))
+			for _, v := range vals {
+				t := backends.RowTag(q.sch.Table, v)
+				if _, dup := set[t]; !dup {
+					set[t] = struct{}{}
+					tags = append(tags, t)
+				}
+			}
+			if inModel && q.found >= len(set) {
 				listed = false // every key asked for was found
 			}
 		case q.p.uniqueColumn(q.sch, f) && inModel && q.found >= distinct(vals):
