@@ -76,6 +76,7 @@ type app struct {
 	rdb     *redis.Client           // -redis
 	nc      *nats.Conn              // -nats
 	disp    *dispatcher.Dispatcher
+	purger  *gormpurge.Plugin             // tags pages with what they read (TagReads), purges after commits
 	warmer  *warm.Warmer                  // nil without -warm
 	tel     *telemetry                    // the Observer every component reports to, /metrics, spans
 	closers []func(context.Context) error // backends to close after the dispatcher
@@ -126,7 +127,6 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		return nil, err
 	}
 
-	a.handler = a.routes()
 	opts := []dispatcher.Option{dispatcher.WithLogger(a.detail), dispatcher.WithOnResult(a.logPurge),
 		dispatcher.WithObserver(a.tel.observer)}
 	if cfg.warm {
@@ -136,8 +136,11 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 		// Warm-ups go through the blog's own handler, in this process,
 		// as requests for the address the blog prints: the local cache
 		// keys pages by host, so they fill the entries visitors of that
-		// address get.
-		a.warmer, err = warm.New(warm.WithHandler(a.handler), warm.WithBaseURL(cfg.siteURL),
+		// address get. The handler needs the plugin, which needs the
+		// dispatcher, which needs the warmer: the warmer calls a.handler
+		// once it is set, below.
+		own := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) })
+		a.warmer, err = warm.New(warm.WithHandler(own), warm.WithBaseURL(cfg.siteURL),
 			warm.WithLogger(a.detail), warm.WithOnResult(a.logWarm), warm.WithObserver(a.tel.observer))
 		if err != nil {
 			return nil, err
@@ -151,14 +154,39 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 
 	// The seed, if any, was written before this: nothing was cached yet,
 	// so there was nothing to purge.
-	p := gormpurge.New(a.disp, gormpurge.WithLogger(a.detail), gormpurge.WithObserver(a.tel.observer))
-	if err := p.Register(&Post{}, &Tag{}); err != nil {
+	if a.purger, err = a.plugin(); err != nil {
+		return nil, err
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+// tagHeaders are the headers a page lists its read tags in: Surrogate-Key
+// for the local cache (and Fastly, were the blog behind it), and xkey for
+// Varnish's xkey module with -varnish. Akamai gets none: it does not allow
+// ':' in a tag, and every row tag has one (see README.md).
+func (a *app) tagHeaders() []backends.TagHeader {
+	hs := []backends.TagHeader{backends.SurrogateKeyHeader()}
+	if a.cfg.varnish != "" {
+		hs = append(hs, backends.XKeyHeader())
+	}
+	return hs
+}
+
+// plugin returns the gormpurge plugin, installed on the database: pages
+// are tagged with the rows they read (WithReadTags, and TagReads in
+// routes), and each commit purges the read tags of the rows it wrote, and
+// the post's page by URL (Post.AbsoluteURL).
+func (a *app) plugin() (*gormpurge.Plugin, error) {
+	p := gormpurge.New(a.disp, gormpurge.WithLogger(a.detail), gormpurge.WithObserver(a.tel.observer),
+		gormpurge.WithReadTags(), gormpurge.WithTagHeaders(a.tagHeaders()...))
+	if err := p.Register(&Post{}, &Tag{}, &Author{}); err != nil {
 		return nil, err
 	}
 	if err := a.db.Use(p); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return p, nil
 }
 
 // backends returns the backends purges go to. The local cache is always
@@ -197,7 +225,7 @@ func (a *app) backends() ([]backends.Backend, error) {
 			return nil, err
 		}
 		a.closers = append(a.closers, b.Close)
-		bs = append(bs, afterLocal{Backend: b, local: local})
+		bs = append(bs, afterLocal{Backend: b, local: local, urlsOnly: true})
 	}
 	return bs, nil
 }
@@ -220,7 +248,7 @@ func (a *app) openDB(out io.Writer) error {
 		return fmt.Errorf("open %s: %w", a.cfg.dbPath, err)
 	}
 	a.db = db
-	if err := db.AutoMigrate(&Post{}, &Tag{}); err != nil {
+	if err := db.AutoMigrate(&Author{}, &Post{}, &Tag{}); err != nil {
 		return fmt.Errorf("create the tables in %s: %w", a.cfg.dbPath, err)
 	}
 	if a.seeded, err = seed(db); err != nil {
@@ -277,19 +305,33 @@ func (a *app) akamaiBackend() (*akamai.Backend, error) {
 // It does not pass Close on (it is no backends.Closer), so the dispatcher
 // leaves the wrapped backend open: the app closes it with a context of its
 // own, since the dispatcher may have used up Close's (see shutdown).
+//
+// With urlsOnly (Akamai), it passes the URLs on and drops the tags: no
+// page carries a tag there (read tags hold a ':', which Akamai does not
+// allow), and each tag purge would use up Akamai's rate limit for nothing.
 type afterLocal struct {
 	backends.Backend
-	local *localcache.Backend
+	local    *localcache.Backend
+	urlsOnly bool
 }
 
 func (b afterLocal) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
 	_, _ = b.local.Purge(ctx, r) // the local backend's own lane reports its failures
+	if b.urlsOnly {
+		if len(r.URLs) == 0 {
+			return backends.Result{}, nil
+		}
+		r.Tags = nil
+	}
 	return b.Backend.Purge(ctx, r)
 }
 
 // Pace passes the wrapped backend's pacing (Akamai's rate limits) on to the
 // dispatcher.
 func (b afterLocal) Pace(ctx context.Context, r backends.Request) error {
+	if b.urlsOnly {
+		r.Tags = nil
+	}
 	if p, ok := b.Backend.(backends.Pacer); ok {
 		return p.Pace(ctx, r)
 	}

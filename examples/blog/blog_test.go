@@ -231,15 +231,18 @@ func purged(reports []dispatcher.Report, backend string) (urls, tags []string) {
 }
 
 // The issue's walk-through: pages are cached, an edit purges every page
-// that shows the post and no other, the next view is fresh, and the edit
-// form is never cached.
+// that shows the post and the pages of the tags it lost and gained, the
+// next view is fresh, and the edit form is never cached.
 func TestEditPurgesEveryPageShowingThePost(t *testing.T) {
 	b := startBlog(t, config{})
 
-	// Pages that show the first post, and pages that do not.
-	showing := []string{"/", firstPost, "/tags/caching", "/tags/gormpurge"}
-	others := []string{"/posts/after-the-commit", "/posts/both-sides", "/tags/transactions", "/tags/gorm"}
-	for _, path := range slices.Concat(showing, others) {
+	// The pages that show the first post; those that show the tags it
+	// loses or gains (both-sides and /tags/gorm show "caching"); and
+	// those that show none of them.
+	showing := []string{"/", firstPost, "/tags/caching", "/tags/gormpurge", "/authors/ada", "/authors/grace"}
+	showingTag := []string{"/posts/both-sides", "/tags/gorm"}
+	others := []string{"/posts/after-the-commit", "/tags/transactions"}
+	for _, path := range slices.Concat(showing, showingTag, others) {
 		first := b.miss(path, "gormpurge blog")
 		again := b.hit(path, "gormpurge blog")
 		assert.Equal(t, first.rendered(), again.rendered(), "%s: a hit shows when the page was rendered", path)
@@ -255,30 +258,33 @@ func TestEditPurgesEveryPageShowingThePost(t *testing.T) {
 		assert.Equal(t, "MISS", form.cache)
 		assert.Equal(t, "no-store", form.header.Get("Cache-Control"))
 		assert.Contains(t, form.body, `value="caching, gormpurge"`)
+		assert.Contains(t, form.body, "every page tagged\n<code>posts:1</code>")
 	}
 	b.flush()
 	require.Empty(t, b.takeReports(), "reading purges nothing")
 
-	// Drop "caching", keep "gormpurge", add "fresh".
+	// Drop "caching" (tag 2), keep "gormpurge", add "fresh" (tag 5).
 	res := b.edit(firstPost, "Fresh & new title", "New text.\n\nSecond paragraph.", "gormpurge, Fresh")
 	require.Equal(t, http.StatusSeeOther, res.status, res.body)
 	assert.Equal(t, firstPost, res.header.Get("Location"))
 	b.flush()
 
-	// The plugin purged, by URL, the post's page, the index and the pages
-	// of the tags it lost, kept and gained, and its cache tag.
+	// The plugin purged the post's page by URL (Post.AbsoluteURL), and the
+	// read tags of the post and of the tags whose links changed, with the
+	// tables they were written in.
 	urls, tags := purged(b.takeReports(), localcache.BackendName)
-	assert.Equal(t, []string{"/", firstPost, "/tags/caching", "/tags/fresh", "/tags/gormpurge"}, urls)
-	assert.Equal(t, []string{"post-1"}, tags)
-	assert.Regexp(t, `level=INFO msg=purge backend=localcache outcome=delivered urls="\[/ /posts/hello-gormpurge /tags/caching /tags/fresh /tags/gormpurge\]" tags=\[post-1\] result="removed 4 entries"`, b.log.String())
+	assert.Equal(t, []string{firstPost}, urls)
+	assert.Equal(t, []string{"posts", "posts:1", "tags", "tags:2", "tags:5"}, tags)
+	assert.Regexp(t, `level=INFO msg=purge backend=localcache outcome=delivered urls=\[/posts/hello-gormpurge\] tags="\[posts posts:1 tags tags:2 tags:5\]" result="removed 8 entries"`, b.log.String())
 
 	const newTitle = "Fresh &amp; new title"
 	post := b.miss(firstPost, newTitle)
 	assert.Contains(t, post.body, "<p>Second paragraph.</p>")
 	assert.Contains(t, post.body, `href="/tags/fresh"`)
 	assert.NotContains(t, post.body, `href="/tags/caching"`)
+	assert.Equal(t, "authors:1 posts:1 tags:1 tags:5", post.header.Get("Surrogate-Key"))
 	b.hit(firstPost, newTitle)
-	for _, path := range []string{"/", "/tags/gormpurge", "/tags/fresh"} {
+	for _, path := range []string{"/", "/tags/gormpurge", "/tags/fresh", "/authors/ada"} {
 		p := b.miss(path, newTitle)
 		assert.NotContains(t, p.body, oldTitle, path)
 		b.hit(path, newTitle)
@@ -286,8 +292,94 @@ func TestEditPurgesEveryPageShowingThePost(t *testing.T) {
 	p := b.miss("/tags/caching", "Both sides of a many-to-many link")
 	assert.NotContains(t, p.body, oldTitle, "the post left the tag")
 	assert.NotContains(t, p.body, newTitle)
+	for _, path := range slices.Concat(showingTag, []string{"/authors/grace"}) {
+		b.miss(path, "gormpurge blog")
+	}
 	for _, path := range others {
 		b.hit(path, "gormpurge blog")
+	}
+}
+
+// allPages are the pages of the seeded blog.
+var allPages = []string{
+	"/", firstPost, "/posts/after-the-commit", "/posts/both-sides",
+	"/tags/caching", "/tags/gormpurge", "/tags/transactions", "/tags/gorm",
+	"/authors/ada", "/authors/grace",
+}
+
+// readTagCase is an edit and the pages it must purge: those that showed
+// what it changed. Every other page of allPages must stay cached.
+type readTagCase struct {
+	name   string
+	edit   func(t *testing.T, b *blog)
+	purged []string
+	shows  string // what a purged page shows after the edit (firstPurged)
+}
+
+// readTagCases edit a post, a tag and an author: each purges exactly the
+// pages that read it (and the lists of its table), and no other.
+var readTagCases = []readTagCase{
+	{
+		name: "a post",
+		edit: func(t *testing.T, b *blog) {
+			res := b.edit(firstPost, "Only the title changed", "", "caching, gormpurge") // the same tags
+			require.Equal(t, http.StatusSeeOther, res.status, res.body)
+		},
+		// The post's page, the pages that list it, and the lists of
+		// posts by author (a query by author_id carries "posts").
+		purged: []string{"/", firstPost, "/tags/caching", "/tags/gormpurge", "/authors/ada", "/authors/grace"},
+		shows:  "Only the title changed",
+	},
+	{
+		name: "a tag",
+		edit: func(t *testing.T, b *blog) {
+			var tag Tag
+			db := b.app.db.WithContext(t.Context())
+			require.NoError(t, db.Where("name = ?", "gorm").Take(&tag).Error)
+			require.NoError(t, db.Model(&tag).Update("name", "orm").Error)
+		},
+		// Every page that shows the tag "gorm": both-sides and the lists
+		// that show it with its tags.
+		purged: []string{"/", "/posts/both-sides", "/tags/caching", "/tags/gorm", "/authors/grace"},
+		shows:  `href="/tags/orm"`,
+	},
+	{
+		name: "an author",
+		edit: func(t *testing.T, b *blog) {
+			var ada Author
+			db := b.app.db.WithContext(t.Context())
+			require.NoError(t, db.Where("slug = ?", "ada").Take(&ada).Error)
+			require.NoError(t, db.Model(&ada).Update("name", "Ada King").Error)
+		},
+		// Every page that names Ada beside a post.
+		purged: []string{"/", firstPost, "/posts/after-the-commit", "/tags/caching", "/tags/gormpurge",
+			"/tags/transactions", "/authors/ada"},
+		shows: "Ada King",
+	},
+}
+
+// Editing a post, a tag or an author purges, from the local cache, the
+// pages that showed it: they are MISS, and every other page stays HIT.
+func TestReadTagsPurgeThePagesThatShowedTheEdit(t *testing.T) {
+	for _, tc := range readTagCases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBlog(t, config{})
+			for _, path := range allPages {
+				b.miss(path, "gormpurge blog")
+				b.hit(path, "gormpurge blog")
+			}
+			tc.edit(t, b)
+			b.flush()
+			for _, path := range allPages {
+				p := b.get(path)
+				if slices.Contains(tc.purged, path) {
+					assert.Equal(t, "MISS", p.cache, "%s shows what changed: purged", path)
+				} else {
+					assert.Equal(t, "HIT", p.cache, "%s does not show it: still cached", path)
+				}
+			}
+			assert.Contains(t, b.get(tc.purged[0]).body, tc.shows)
+		})
 	}
 }
 
@@ -440,8 +532,11 @@ func TestDatabaseSeededOnFirstRunOnly(t *testing.T) {
 	assert.Equal(t, "Edited", edited.Title)
 }
 
-// With -warm, the purged pages are rendered again at once: the first
-// visitor after an edit gets the new page from the cache.
+// With -warm, the purged URLs are rendered again at once: the first
+// visitor after an edit gets the post's new page from the cache. The
+// warmer renders the URLs a purge names, the post's page (Post keeps its
+// URL for that); the pages purged by read tags alone are rendered by
+// their next visitor.
 func TestWarmAfterEdit(t *testing.T) {
 	b := startBlog(t, config{warm: true})
 	for _, path := range []string{"/", firstPost, "/tags/gormpurge", "/tags/gorm"} {
@@ -451,12 +546,14 @@ func TestWarmAfterEdit(t *testing.T) {
 	res := b.edit(firstPost, "Warm title", "Warm text", "caching, gormpurge")
 	require.Equal(t, http.StatusSeeOther, res.status, res.body)
 	b.flush()
-	urls, _ := purged(b.takeReports(), localcache.BackendName)
-	assert.Equal(t, []string{"/", firstPost, "/tags/caching", "/tags/gormpurge"}, urls)
+	urls, tags := purged(b.takeReports(), localcache.BackendName)
+	assert.Equal(t, []string{firstPost}, urls)
+	assert.Equal(t, []string{"posts", "posts:1"}, tags)
 	waitWarmed(t, b.warmed, urls)
 
-	for _, path := range []string{firstPost, "/", "/tags/gormpurge", "/tags/caching"} {
-		b.hit(path, "Warm title")
+	b.hit(firstPost, "Warm title")
+	for _, path := range []string{"/", "/tags/gormpurge"} {
+		b.miss(path, "Warm title")
 	}
 	b.hit("/tags/gorm", "Both sides") // not purged, still cached
 	assert.Contains(t, b.log.String(), `msg=warmed url=/posts/hello-gormpurge status=200 cache=MISS`)
@@ -588,7 +685,7 @@ func TestRun(t *testing.T) {
 	assert.True(t, stopped.Load(), "run calls stop once its context is done")
 	assert.Contains(t, all, `msg="post saved" post=hello-gormpurge title="Saved by run"`)
 	assert.Contains(t, all, `msg="shutting down" hint="press Ctrl-C again to quit at once"`)
-	assert.Contains(t, all, `msg=purge backend=localcache outcome=delivered urls="[/ /posts/hello-gormpurge /tags/caching /tags/gormpurge]" tags=[post-1]`)
+	assert.Contains(t, all, `msg=purge backend=localcache outcome=delivered urls=[/posts/hello-gormpurge] tags="[posts posts:1 tags tags:2]"`)
 	assert.NotContains(t, all, "level=WARN")
 	_, err = net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second)
 	assert.Error(t, err, "the server is closed")
@@ -620,7 +717,7 @@ func TestShutdownWithACacheDown(t *testing.T) {
 	require.NoError(t, err, "undelivered purges do not make the shutdown fail")
 	assert.Contains(t, all, `level=WARN msg="redirecting before the purges were delivered`)
 	assert.Contains(t, all, `msg=purge backend=localcache outcome=delivered`)
-	assert.Contains(t, all, `level=WARN msg="purges not delivered before shutdown" backend=varnish urls="[/ /posts/hello-gormpurge /tags/caching /tags/gormpurge]" tags=[post-1] error="context deadline exceeded"`)
+	assert.Contains(t, all, `level=WARN msg="purges not delivered before shutdown" backend=varnish urls=[/posts/hello-gormpurge] tags="[posts posts:1 tags tags:2]" error="context deadline exceeded"`)
 	assert.Equal(t, 1, strings.Count(all, `msg="purges not delivered before shutdown"`), all)
 }
 
@@ -797,31 +894,27 @@ func TestVarnishAndAkamaiFlags(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.status, res.body)
 	b.flush()
 
+	// The local cache and Varnish get the post's URL and the read tags;
+	// Akamai, whose tags may not hold ':', the URL alone.
 	reports := b.takeReports()
-	for _, name := range []string{localcache.BackendName, "varnish", "akamai-staging"} {
+	for _, name := range []string{localcache.BackendName, "varnish"} {
 		urls, tags := purged(reports, name)
-		assert.Equal(t, []string{"/", firstPost, "/tags/caching", "/tags/gormpurge"}, urls, name)
-		assert.Equal(t, []string{"post-1"}, tags, name)
+		assert.Equal(t, []string{firstPost}, urls, name)
+		assert.Equal(t, []string{"posts", "posts:1", "tags", "tags:2"}, tags, name)
 	}
 	mu.Lock()
 	slices.Sort(seen)
 	assert.Equal(t, []string{
-		"PURGE / Host:www.example.com",
-		"PURGE / Host:www.example.com xkey-purge:post-1",
+		"PURGE / Host:www.example.com xkey-purge:posts posts:1 tags tags:2",
 		"PURGE /posts/hello-gormpurge Host:www.example.com",
-		"PURGE /tags/caching Host:www.example.com",
-		"PURGE /tags/gormpurge Host:www.example.com",
 	}, seen)
 	mu.Unlock()
 
 	for _, p := range fake.Purges() {
 		assert.Equal(t, akamai.Staging, p.Network)
 	}
-	assert.ElementsMatch(t, []string{
-		"https://www.example.com/", "https://www.example.com/posts/hello-gormpurge",
-		"https://www.example.com/tags/caching", "https://www.example.com/tags/gormpurge",
-	}, fake.Objects(akamai.KindURL))
-	assert.Equal(t, []string{"post-1"}, fake.Objects(akamai.KindTag))
+	assert.Equal(t, []string{"https://www.example.com/posts/hello-gormpurge"}, fake.Objects(akamai.KindURL))
+	assert.Empty(t, fake.Objects(akamai.KindTag))
 	assert.Regexp(t, `msg=purge backend=akamai-staging outcome=delivered .* ids=`, b.log.String())
 }
 
@@ -870,7 +963,7 @@ func TestBehindRealVarnish(t *testing.T) {
 		assert.True(t, p.Hit, "%s: Varnish keeps the page", path)
 	}
 
-	res := b.edit(firstPost, "Through Varnish", "", "gormpurge")
+	res := b.edit(firstPost, "Through Varnish", "", "caching, gormpurge")
 	require.Equal(t, http.StatusSeeOther, res.status, res.body)
 	b.flush()
 	p := cache.Get(t, "blog.test", firstPost)
@@ -878,6 +971,45 @@ func TestBehindRealVarnish(t *testing.T) {
 	assert.Contains(t, p.Body, "Through Varnish")
 	assert.Contains(t, p.Body, missBadge, "and from the local cache")
 	assert.True(t, cache.Get(t, "blog.test", "/tags/gorm").Hit, "other pages stay in Varnish")
+	assert.Equal(t, "authors:1 posts:1 tags:1 tags:2", p.Header.Get("Xkey"), "Varnish indexes the page by its read tags")
+}
+
+// Behind a real Varnish with the xkey module (GORMPURGE_TEST_CACHES=1),
+// editing a post, a tag or an author purges from Varnish the pages that
+// showed it, by their xkey read tags, and no other.
+func TestReadTagsPurgeVarnish(t *testing.T) {
+	cachetest.Require(t, cachetest.Varnish)
+	for _, tc := range readTagCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var blogHandler atomic.Pointer[http.Handler]
+			origin := cachetest.StartOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				(*blogHandler.Load()).ServeHTTP(w, r)
+			}))
+			cache := cachetest.Start(t, cachetest.Varnish, origin)
+			b := startBlog(t, config{varnish: cache.URL, siteHost: "blog.test"})
+			h := b.app.Handler()
+			blogHandler.Store(&h)
+
+			for _, path := range allPages {
+				p := cache.Get(t, "blog.test", path)
+				require.Equal(t, http.StatusOK, p.Status, "%s: %s", path, p.Body)
+				require.False(t, p.Hit, path)
+				require.NotEmpty(t, p.Header.Get("Xkey"), "%s: tagged for Varnish", path)
+				require.True(t, cache.Get(t, "blog.test", path).Hit, "%s: Varnish keeps the page", path)
+			}
+			tc.edit(t, b)
+			b.flush()
+			for _, path := range allPages {
+				p := cache.Get(t, "blog.test", path)
+				if slices.Contains(tc.purged, path) {
+					assert.False(t, p.Hit, "%s shows what changed: purged from Varnish", path)
+				} else {
+					assert.True(t, p.Hit, "%s does not show it: still in Varnish", path)
+				}
+			}
+			assert.Contains(t, cache.Get(t, "blog.test", tc.purged[0]).Body, tc.shows)
+		})
+	}
 }
 
 func tagNames(tags []Tag) []string {

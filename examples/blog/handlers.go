@@ -15,6 +15,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/backends/localcache"
 )
 
@@ -52,7 +53,7 @@ func parsePages() (map[string]*template.Template, error) {
 		},
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"index", "post", "tag", "edit"} {
+	for _, name := range []string{"index", "post", "tag", "author", "edit"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -82,13 +83,21 @@ func (a *app) routes() http.Handler {
 		localcache.WithSessionCookies(sessionCookie), localcache.WithLogger(a.detail),
 		localcache.WithObserver(a.tel.observer))
 
+	//
+	// Inside the cache, TagReads tags each page with the rows its queries
+	// read, which the handlers run with the request's context. The cache
+	// wraps it, so that it indexes the page under every tag, even one a
+	// query added after the headers were sent (localcache.AddTags).
+	page := func(h http.HandlerFunc) http.Handler { return pages(a.purger.TagReads(h)) }
+
 	mux := http.NewServeMux()
 	handle := func(route string, h http.Handler) { mux.Handle(route, a.tel.traced(route, h)) }
-	handle("GET /{$}", pages(http.HandlerFunc(a.index)))
-	handle("GET /posts/{slug}", pages(http.HandlerFunc(a.post)))
-	handle("GET /tags/{name}", pages(http.HandlerFunc(a.tag)))
+	handle("GET /{$}", page(a.index))
+	handle("GET /posts/{slug}", page(a.post))
+	handle("GET /tags/{name}", page(a.tag))
+	handle("GET /authors/{slug}", page(a.author))
 	// Behind the cache too, to show that it never keeps a no-store page.
-	handle("GET /posts/{slug}/edit", pages(http.HandlerFunc(a.editForm)))
+	handle("GET /posts/{slug}/edit", page(a.editForm))
 	// Refuses cross-site form posts: another site cannot make a visitor's
 	// browser edit a post.
 	handle("POST /posts/{slug}/edit", http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.saveEdit)))
@@ -115,10 +124,10 @@ type pageData struct {
 	Posts    []Post
 	Post     *Post
 	Tag      *Tag
+	Author   *Author
 	Form     editForm
 	Error    string
-	Purges   []string // the edit page: what saving purges
-	PostTag  string   // the edit page: the post's cache tag
+	ReadTag  string // the edit page: the read tag of the post, which saving purges
 }
 
 // editForm holds the edit form's fields.
@@ -126,13 +135,15 @@ type editForm struct {
 	Title, Body, Tags string
 }
 
+// The page handlers query with the request's context: TagReads tags the
+// page with what those queries read.
+
 func (a *app) index(w http.ResponseWriter, r *http.Request) {
 	var posts []Post
 	if err := a.posts(a.db.WithContext(r.Context())).Find(&posts).Error; err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	setCacheTags(w, posts...)
 	a.render(w, r, http.StatusOK, "index", pageData{Title: "Posts", Posts: posts})
 }
 
@@ -141,10 +152,15 @@ func (a *app) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	setCacheTags(w, *post)
 	a.render(w, r, http.StatusOK, "post", pageData{Title: post.Title, Post: post})
 }
 
+// tag lists the posts that have a tag. It reads the post IDs from the join
+// table, which has no model and tags nothing, then the posts by primary
+// key: the page carries the tag's read tag and those of its posts, and not
+// the table tag "posts" that a list of posts carries (and any write to a
+// post purges). That is enough: a link added or removed purges the read
+// tags of the rows on both sides, the tag's included.
 func (a *app) tag(w http.ResponseWriter, r *http.Request) {
 	db := a.db.WithContext(r.Context())
 	var tag Tag
@@ -155,14 +171,40 @@ func (a *app) tag(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, err)
 		return
 	}
-	var posts []Post
-	err := a.posts(db).Joins("JOIN post_tags ON post_tags.post_id = posts.id AND post_tags.tag_id = ?", tag.ID).Find(&posts).Error
-	if err != nil {
+	var ids []uint
+	if err := db.Table("post_tags").Where("tag_id = ?", tag.ID).Pluck("post_id", &ids).Error; err != nil {
 		a.serverError(w, r, err)
 		return
 	}
-	setCacheTags(w, posts...)
+	var posts []Post
+	if len(ids) > 0 {
+		if err := a.posts(db).Where("posts.id IN ?", ids).Find(&posts).Error; err != nil {
+			a.serverError(w, r, err)
+			return
+		}
+	}
 	a.render(w, r, http.StatusOK, "tag", pageData{Title: "Tagged " + tag.Name, Tag: &tag, Posts: posts})
+}
+
+// author lists an author's posts. The query by author_id, a column that
+// is not unique, tags the page with the table tag "posts" too: a post
+// created for the author must purge it.
+func (a *app) author(w http.ResponseWriter, r *http.Request) {
+	db := a.db.WithContext(r.Context())
+	var author Author
+	if err := db.Where("slug = ?", r.PathValue("slug")).Take(&author).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+		http.NotFound(w, r)
+		return
+	} else if err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	var posts []Post
+	if err := a.posts(db).Where("author_id = ?", author.ID).Find(&posts).Error; err != nil {
+		a.serverError(w, r, err)
+		return
+	}
+	a.render(w, r, http.StatusOK, "author", pageData{Title: "Posts by " + author.Name, Author: &author, Posts: posts})
 }
 
 func (a *app) editForm(w http.ResponseWriter, r *http.Request) {
@@ -179,10 +221,11 @@ func (a *app) editForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // saveEdit saves the edit form in one transaction: the post's tags, then
-// its title and text. After the commit the plugin purges the post's page,
-// the index, the pages of the tags it lost, kept and gained (the tag
-// links were written), and its cache tag. If anything fails, the whole
-// edit rolls back and nothing is purged.
+// its title and text. After the commit the plugin purges the post's page
+// (its URL), the read tag of the post ("posts:1") and those of the tags it
+// lost or gained, and the table tags of what it wrote ("posts", which the
+// lists of posts carry). If anything fails, the whole edit rolls back and
+// nothing is purged.
 func (a *app) saveEdit(w http.ResponseWriter, r *http.Request) {
 	// The post first: an unknown post is 404, whatever the form says, and
 	// a refused form is shown again under the post's own title.
@@ -206,16 +249,7 @@ func (a *app) saveEdit(w http.ResponseWriter, r *http.Request) {
 	edited := *post
 	edited.Tags = slices.Clone(post.Tags)
 	err = a.db.WithContext(r.Context()).Transaction(func(tx *gorm.DB) error {
-		tags, err := findOrCreateTags(tx, names)
-		if err != nil {
-			return err
-		}
-		if len(tags) == 0 {
-			err = tx.Model(&edited).Association("Tags").Clear()
-		} else {
-			err = tx.Model(&edited).Association("Tags").Replace(tags)
-		}
-		if err != nil {
+		if err := relink(tx, &edited, names); err != nil {
 			return err
 		}
 		edited.Title, edited.Body = form.Title, form.Body
@@ -259,9 +293,43 @@ func (a *app) saveEdit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, edited.AbsoluteURL(), http.StatusSeeOther)
 }
 
-// posts is the query of a list of posts, with their tags.
+// relink gives post the tags named, writing only the links that change:
+// each link written or removed purges the read tags of the post and of its
+// tag, so an edit that keeps a tag does not purge the pages that show it.
+// The association works on a Post with the ID alone: given post, Append
+// would write again the links of the tags post already has (GORM saves
+// every tag in the field), which Replace does too.
+func relink(tx *gorm.DB, post *Post, names []string) error {
+	var gone []Tag
+	for _, t := range post.Tags {
+		if !slices.Contains(names, t.Name) {
+			gone = append(gone, t)
+		}
+	}
+	var added []string
+	for _, name := range names {
+		if !slices.ContainsFunc(post.Tags, func(t Tag) bool { return t.Name == name }) {
+			added = append(added, name)
+		}
+	}
+	if len(gone) > 0 {
+		if err := tx.Model(&Post{ID: post.ID}).Association("Tags").Delete(gone); err != nil {
+			return err
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	tags, err := findOrCreateTags(tx, added)
+	if err != nil {
+		return err
+	}
+	return tx.Model(&Post{ID: post.ID}).Association("Tags").Append(tags)
+}
+
+// posts is the query of a list of posts, with their authors and tags.
 func (a *app) posts(db *gorm.DB) *gorm.DB {
-	return db.Preload("Tags", func(db *gorm.DB) *gorm.DB { return db.Order("name") }).Order("posts.id")
+	return db.Preload("Author").Preload("Tags", func(db *gorm.DB) *gorm.DB { return db.Order("name") }).Order("posts.id")
 }
 
 // findPost loads the post named in the path, or answers 404.
@@ -284,11 +352,7 @@ func (a *app) renderEdit(w http.ResponseWriter, r *http.Request, status int, pos
 	w.Header().Set("Cache-Control", "no-store")
 	data := pageData{Title: "Edit " + post.Title, Post: post, Form: form, Error: problem}
 	if problem == "" {
-		data.Purges = []string{post.AbsoluteURL(), "/"}
-		for _, t := range post.Tags {
-			data.Purges = append(data.Purges, t.AbsoluteURL())
-		}
-		data.PostTag = postTag(post.ID)
+		data.ReadTag = backends.RowTag("posts", post.ID)
 	}
 	a.render(w, r, status, "edit", data)
 }
@@ -301,7 +365,14 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, page st
 		a.serverError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	if page != "edit" {
+		// Browsers are told no-cache (see routes): the caches in front
+		// get a lifetime of their own, with which Varnish's built-in VCL
+		// stores the page (see README.md).
+		h.Set("Surrogate-Control", "max-age=86400")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -309,27 +380,6 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, page st
 func (a *app) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	http.Error(w, "internal server error", http.StatusInternalServerError)
-}
-
-// setCacheTags lists the cache tags of the posts a page shows, so that a
-// purge of a post's tag removes every page that shows it, from every cache:
-// Surrogate-Key for the local cache (and Fastly), xkey for Varnish's xkey
-// module, Edge-Cache-Tag for Akamai. Surrogate-Control gives the caches in
-// front their own lifetime, since browsers are told no-cache (see routes):
-// with it, Varnish's built-in VCL stores the page (see README.md).
-func setCacheTags(w http.ResponseWriter, posts ...Post) {
-	tags := make([]string, 0, len(posts))
-	for i := range posts {
-		tags = append(tags, posts[i].PurgeTags()...)
-	}
-	h := w.Header()
-	h.Set("Surrogate-Control", "max-age=86400")
-	if len(tags) == 0 {
-		return
-	}
-	h.Set("Surrogate-Key", strings.Join(tags, " "))
-	h.Set("Xkey", strings.Join(tags, " "))
-	h.Set("Edge-Cache-Tag", strings.Join(tags, ","))
 }
 
 // cacheBadge fills in the cache badge of every HTML page from the X-Cache

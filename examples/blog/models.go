@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,35 +12,26 @@ import (
 	"gorm.io/gorm"
 )
 
-// Post is a blog post. Its methods tell the gormpurge plugin which cached
-// pages show it, so that every committed change to a post purges them.
+// Post is a blog post. Pages are tagged with the rows they read (see
+// newApp): a page that shows post 1 carries "posts:1", and every commit
+// that writes post 1 purges it. Post also names its own page
+// (AbsoluteURL): it is the one model the blog keeps on URLs, for the
+// caches and tools that work with URLs only (see README.md).
 type Post struct {
 	ID        uint   `gorm:"primaryKey"`
 	Slug      string `gorm:"size:191;uniqueIndex;not null"`
 	Title     string `gorm:"size:191;not null"`
 	Body      string
+	AuthorID  uint
+	Author    *Author
 	Tags      []Tag `gorm:"many2many:post_tags"`
 	UpdatedAt time.Time
 }
 
-// AbsoluteURL is the post's own page.
+// AbsoluteURL is the post's own page: a commit that writes the post purges
+// it by URL too, which the warmer renders again (-warm) and Akamai purges
+// (-akamai-edgerc), since neither works with read tags.
 func (p *Post) AbsoluteURL() string { return "/posts/" + p.Slug }
-
-// DependentPaths are the other pages that list the post: the index. The
-// pages of its tags list it too: the plugin purges both sides of every
-// post-tag link written or removed, and the edit handler's
-// Association("Tags").Replace writes every link of the new set, kept ones
-// included (see saveEdit), so an edit purges the pages of the tags the
-// post lost, kept and gained. Every page that shows the post also carries
-// its cache tag (PurgeTags), which catches any other write.
-func (p *Post) DependentPaths() []string { return []string{"/"} }
-
-// PurgeTags is the cache tag that every page showing the post carries in
-// its Surrogate-Key header (see setCacheTags): purging it removes the
-// post's page, the index and the pages of all its tags, wherever they are.
-func (p *Post) PurgeTags() []string { return []string{postTag(p.ID)} }
-
-func postTag(id uint) string { return fmt.Sprintf("post-%d", id) }
 
 // errEmptyTitle is the validation error of validate.
 var errEmptyTitle = errors.New("a post needs a title")
@@ -52,14 +44,28 @@ func (p *Post) validate() error {
 	return nil
 }
 
-// Tag is a tag; its page lists the posts that have it.
+// Tag is a tag; its page lists the posts that have it. It has no URL
+// method for the plugin: the pages that show a tag carry its read tag
+// ("tags:3").
 type Tag struct {
 	ID   uint   `gorm:"primaryKey"`
 	Name string `gorm:"size:64;uniqueIndex;not null"`
 }
 
-// AbsoluteURL is the tag's page.
-func (t *Tag) AbsoluteURL() string { return "/tags/" + t.Name }
+// Path is the tag's page, for links.
+func (t *Tag) Path() string { return "/tags/" + t.Name }
+
+// Author wrote posts; the pages that show an author carry its read tag
+// ("authors:1"): the author's page, and every page that names the author
+// beside a post.
+type Author struct {
+	ID   uint   `gorm:"primaryKey"`
+	Slug string `gorm:"size:64;uniqueIndex;not null"`
+	Name string `gorm:"size:191;not null"`
+}
+
+// Path is the author's page, for links.
+func (a *Author) Path() string { return "/authors/" + a.Slug }
 
 // tagName is what a tag name may look like: it goes into URLs as it is.
 var tagName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
@@ -84,23 +90,26 @@ func parseTags(s string) ([]string, error) {
 
 // seedPosts are the posts of a new database.
 var seedPosts = []struct {
-	slug, title, body string
-	tags              []string
+	slug, title, body, author string
+	tags                      []string
 }{
 	{"hello-gormpurge", "Hello, gormpurge",
 		"This blog caches every page it renders in its own memory, until a purge removes it.\n\n" +
 			"Open this page twice: the second view comes from the cache. Then edit the post, and watch the log: " +
 			"the commit purges this page, the pages of its tags and the index, and the next view is fresh.",
-		[]string{"gormpurge", "caching"}},
+		"ada", []string{"gormpurge", "caching"}},
 	{"after-the-commit", "Purge after the commit, never before",
 		"A purge sent before the transaction commits lets a reader re-cache the old row. " +
 			"gormpurge waits for the outermost commit, and drops the purges of rolled-back work.",
-		[]string{"gormpurge", "transactions"}},
+		"ada", []string{"gormpurge", "transactions"}},
 	{"both-sides", "Both sides of a many-to-many link",
 		"Give a post a new tag and the tag's page lists it: that page is purged too, " +
 			"and so is the page of a tag the post no longer has.",
-		[]string{"caching", "gorm"}},
+		"grace", []string{"caching", "gorm"}},
 }
+
+// seedAuthors are the authors of a new database, by slug.
+var seedAuthors = map[string]string{"ada": "Ada Lovelace", "grace": "Grace Hopper"}
 
 // seed fills an empty database with seedPosts, and leaves one that has
 // posts alone. It reports whether it seeded.
@@ -114,12 +123,20 @@ func seed(db *gorm.DB) (bool, error) {
 		if n > 0 {
 			return nil
 		}
+		authors := map[string]*Author{}
+		for _, slug := range slices.Sorted(maps.Keys(seedAuthors)) {
+			authors[slug] = &Author{Slug: slug, Name: seedAuthors[slug]}
+			if err := tx.Create(authors[slug]).Error; err != nil {
+				return err
+			}
+		}
 		for _, sp := range seedPosts {
 			tags, err := findOrCreateTags(tx, sp.tags)
 			if err != nil {
 				return err
 			}
-			if err := tx.Create(&Post{Slug: sp.slug, Title: sp.title, Body: sp.body, Tags: tags}).Error; err != nil {
+			post := &Post{Slug: sp.slug, Title: sp.title, Body: sp.body, AuthorID: authors[sp.author].ID, Tags: tags}
+			if err := tx.Create(post).Error; err != nil {
 				return err
 			}
 		}
