@@ -18,6 +18,7 @@ import (
 
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
+	"github.com/gormpurge/gormpurge/backends/akamai"
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/purgetest"
@@ -374,4 +375,29 @@ func TestReadTagsMakeAPageThatCannotBeTaggedUncacheable(t *testing.T) {
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 	assert.Empty(t, rec.Header().Get("Surrogate-Control"), "CDNs prefer it to Cache-Control")
 	assert.Equal(t, uint64(1), s.p.Stats().UntaggablePages)
+}
+
+// Akamai's header lists read tags in the form the Akamai backend purges
+// them as, within its 128 tags per object.
+func TestReadTagsInAkamaisForm(t *testing.T) {
+	s := newReadSite(t, gormpurge.WithTagHeaders(akamai.EdgeCacheTagHeader()))
+	s.seed(t)
+	res, err := http.Get(s.server.URL + "/posts/first")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.ElementsMatch(t, []string{"rt_authors.1", "rt_posts.1", "rt_tags.1"}, strings.Split(res.Header.Get("Edge-Cache-Tag"), ","))
+
+	posts := make([]rtPost, 200)
+	for i := range posts {
+		posts[i] = rtPost{Slug: fmt.Sprintf("many-%d", i), AuthorID: 1}
+	}
+	require.NoError(t, s.db.Create(&posts).Error)
+	h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var got []rtPost
+		require.NoError(t, s.db.WithContext(r.Context()).Where("id IN ?", []uint{1, 2, 3}).Find(&got).Error)
+		require.NoError(t, s.db.WithContext(r.Context()).Order("id").Limit(150).Find(&got, "id > ?", 2).Error)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.LessOrEqual(t, len(strings.Split(rec.Header().Get("Edge-Cache-Tag"), ",")), akamai.MaxTagsPerObject)
 }

@@ -121,6 +121,9 @@ type TagHeader struct {
 	MaxTagBytes int
 	// MaxTags bounds how many tags the value lists; 0 for no bound.
 	MaxTags int
+	// Spell, when not nil, returns a tag as the cache knows it, as its
+	// backend sends it in purges (Akamai's akamai.TagForm).
+	Spell func(tag string) string
 }
 
 // Limits of the caches' tag headers.
@@ -161,13 +164,16 @@ func CacheTagHeader() TagHeader {
 }
 
 // Fits reports whether tags, each canonical ([CanonicalTag]), fit in h's
-// value, and returns that value.
+// value, spelled as h.Spell says, and returns that value.
 func (h TagHeader) Fits(tags []string) (string, bool) {
 	if h.MaxTags > 0 && len(tags) > h.MaxTags {
 		return "", false
 	}
 	var b strings.Builder
 	for i, t := range tags {
+		if h.Spell != nil {
+			t = h.Spell(t)
+		}
 		if h.MaxTagBytes > 0 && len(t) > h.MaxTagBytes {
 			return "", false
 		}

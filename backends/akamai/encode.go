@@ -64,11 +64,31 @@ const forbiddenTagChars = " ,\"=()?;/[]<>*@\\{}:"
 // MaxTagLength is the longest cache tag Akamai accepts, in characters.
 const MaxTagLength = 128
 
+// MaxTagsPerObject is how many cache tags Akamai keeps for one object
+// (https://techdocs.akamai.com/purge-cache/docs/purge-content-by-cache-tag,
+// "Limitations": 128 tags of up to 128 characters per object).
+const MaxTagsPerObject = 128
+
 // CheckTag reports why Fast Purge would refuse tag, if it would: Akamai's
 // own limits (length, forbidden characters, printable ASCII only) on top of
-// the canonical rule of [backends.CanonicalTag]. Tools that take tags from
-// users, such as the gormpurge command, check them with it before sending.
-func CheckTag(tag string) error { return checkTag(tag) }
+// the canonical rule of [backends.CanonicalTag], for the tag as it is sent
+// ([TagForm]). Tools that take tags from users, such as the gormpurge
+// command, check them with it before sending.
+func CheckTag(tag string) error { return checkTag(TagForm(tag)) }
+
+// TagForm returns tag as the backend sends it to Akamai, and as pages must
+// name it in their Edge-Cache-Tag header: each ':' replaced by '.', since
+// Akamai forbids ':' and gormpurge's read tags hold one ("posts:42" is
+// "posts.42" on Akamai). Every other tag is sent as it is.
+func TagForm(tag string) string { return strings.ReplaceAll(tag, ":", ".") }
+
+// EdgeCacheTagHeader is Akamai's Edge-Cache-Tag, for gormpurge's read
+// tags (gormpurge.WithTagHeaders): tags in their Akamai form ([TagForm]),
+// separated by commas, at most [MaxTagsPerObject] of at most
+// [MaxTagLength] characters.
+func EdgeCacheTagHeader() backends.TagHeader {
+	return backends.TagHeader{Name: "Edge-Cache-Tag", Separator: ',', MaxTags: MaxTagsPerObject, MaxTagBytes: MaxTagLength, Spell: TagForm}
+}
 
 // checkTag reports why Akamai would refuse tag, if it would.
 func checkTag(tag string) error {

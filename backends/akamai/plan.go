@@ -41,6 +41,7 @@ func (b *Backend) objects(kind Kind, r backends.Request) (ok []string, bad []Rej
 		return canonicalURLs(r.URLs, b.hostnames)
 	}
 	for _, t := range r.Tags {
+		t = TagForm(t)
 		if err := checkTag(t); err != nil {
 			bad = append(bad, Rejected{Object: t, Reason: err.Error()})
 			continue

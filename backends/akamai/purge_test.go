@@ -285,7 +285,7 @@ func TestFailedObjectsAreNamedAsRequested(t *testing.T) {
 		"http://www.example.com/a",       // the same page on www only: purged
 		"https://www.example.com/b",      // purged
 		"HTTP://Elsewhere.Example.NET/x", // refused as https://elsewhere.example.net/x
-	}, []string{"good", "a:b"})) // Akamai refuses ":" in a tag
+	}, []string{"good", "a;b"})) // Akamai refuses ";" in a tag
 
 	assert.ElementsMatch(t, []string{"https://www.example.com/a", "https://www.example.com/b"}, f.srv.Objects(akamai.KindURL))
 	assert.Equal(t, []string{"good"}, f.srv.Objects(akamai.KindTag))
@@ -301,7 +301,7 @@ func TestFailedObjectsAreNamedAsRequested(t *testing.T) {
 	}
 	assert.Equal(t, backends.NewRequest(
 		[]string{"/a", "http://elsewhere.example.net/x"}, // as the dispatcher handed them over: canonical
-		[]string{"a:b"}), failed)
+		[]string{"a;b"}), failed)
 	s, _ := f.d.Stats().Backend(f.b.Name())
 	assert.Equal(t, uint64(3), s.Failed)
 	assert.Equal(t, uint64(3), s.Delivered)
@@ -359,14 +359,14 @@ func TestDirectCallsRefuseWhatHasNoCanonicalForm(t *testing.T) {
 func TestUnsendableObjectsAreReportedAndTheRestPurged(t *testing.T) {
 	f := newFixture(t, fixtureOpts{backend: []akamai.Option{}})
 	long := strings.Repeat("t", akamai.MaxTagLength+1)
-	f.purge(t, backends.NewRequest(nil, []string{"good", long, "a:b"}))
+	f.purge(t, backends.NewRequest(nil, []string{"good", long, "a;b"}))
 	assert.Equal(t, []string{"good"}, f.srv.Objects(akamai.KindTag))
 	reports := f.Reports()
 	require.Len(t, reports, 1)
 	var rej *akamai.RejectedError
 	require.ErrorAs(t, reports[0].Err, &rej)
 	assert.Len(t, rej.Rejected, 2)
-	assert.Contains(t, reports[0].Err.Error(), `"a:b"`)
+	assert.Contains(t, reports[0].Err.Error(), `"a;b"`)
 	assert.Zero(t, f.srv.Responses()[http.StatusBadRequest], "Akamai never sees what it would refuse")
 }
 
@@ -430,4 +430,17 @@ func TestPaceWaitsForTheBucketAndReportsTheWaitUnderADeadline(t *testing.T) {
 
 	assert.Equal(t, akamai.Bucket{Burst: 5000, PerSecond: 500.0 / 60}, akamai.PublishedRateLimits().Tags)
 	assert.True(t, errors.Is(err, akamai.ErrRateLimited))
+}
+
+// Akamai forbids ':' in a cache tag; read tags hold one ("posts:42"): the
+// backend sends the tag in its Akamai form, the one pages name in their
+// Edge-Cache-Tag header (akamai.EdgeCacheTagHeader).
+func TestTagsAreSentInTheirAkamaiForm(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.purge(t, backends.NewRequest(nil, []string{"posts:42", "posts", "posts:#0a1b2c3d4e5f6a7b"}))
+	assert.Equal(t, []string{"posts", "posts.#0a1b2c3d4e5f6a7b", "posts.42"}, sorted(f.srv.Objects(akamai.KindTag)))
+	require.NoError(t, akamai.CheckTag("posts:42"))
+	value, ok := akamai.EdgeCacheTagHeader().Fits([]string{"posts:42", "tags:7"})
+	require.True(t, ok)
+	assert.Equal(t, "posts.42,tags.7", value)
 }

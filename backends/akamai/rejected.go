@@ -27,7 +27,7 @@ func (b *Backend) failedObjects(r backends.Request, rejected []Rejected) backend
 		}
 	}
 	for _, tag := range r.Tags {
-		if refused[tag] {
+		if refused[TagForm(tag)] {
 			failed.Tags = append(failed.Tags, tag)
 		}
 	}
