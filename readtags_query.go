@@ -66,11 +66,18 @@ func (q *query) tag() {
 		q.rs.add(q.sch.Table, nil, true)
 		return
 	}
-	var tags []string
+	var (
+		tags    []string
+		keyless bool // a row read without its key (Select without it): only the table's tag covers it
+	)
 	if inModel && q.found > 0 && !(m != nil && q.rs.whole(q.sch.Table) && len(q.stmt.Joins) == 0) {
 		eachRow(q.stmt.ReflectValue, q.sch.ModelType, func(row reflect.Value) {
-			if pk := primaryKey(q.stmt, row); m != nil && pk != nil {
+			switch pk := primaryKey(q.stmt, row); {
+			case m == nil:
+			case pk != nil:
 				tags = append(tags, backends.RowTag(q.sch.Table, pk...))
+			default:
+				keyless = true
 			}
 			for _, j := range q.stmt.Joins {
 				q.tagJoined(j.Name, row)
@@ -84,7 +91,7 @@ func (q *query) tag() {
 	}
 	keyTags, listed := q.keyed(inModel)
 	if m != nil {
-		q.rs.add(q.sch.Table, append(tags, keyTags...), listed)
+		q.rs.add(q.sch.Table, append(tags, keyTags...), listed || keyless)
 	}
 }
 

@@ -401,3 +401,17 @@ func TestReadTagsInAkamaisForm(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	assert.LessOrEqual(t, len(strings.Split(rec.Header().Get("Edge-Cache-Tag"), ",")), akamai.MaxTagsPerObject)
 }
+
+// A query that selects columns without the primary key reads rows it
+// cannot name: the table's tag covers them.
+func TestReadTagsOfRowsReadWithoutTheirKey(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var post rtPost
+		require.NoError(t, s.db.WithContext(r.Context()).Select("title").First(&post, "slug = ?", "first").Error)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Contains(t, strings.Fields(rec.Header().Get("Surrogate-Key")), "rt_posts")
+}
