@@ -89,9 +89,8 @@ func (q *query) tag() {
 			q.tagTablesNamedIn(j.Name) // a join written in SQL
 		}
 	}
-	keyTags, listed := q.keyed(inModel)
 	if m != nil {
-		q.rs.add(q.sch.Table, append(tags, keyTags...), listed || keyless)
+		q.rs.add(q.sch.Table, tags, q.keyed(inModel) || keyless)
 	}
 }
 
@@ -173,23 +172,22 @@ func (q *query) tagTablesNamedIn(sql string) {
 	}
 }
 
-// keyed says how the query's conditions bound what it can find: it
-// returns the row tags of the primary keys it asked for, and whether the
-// page must carry the table's tag (see the rule above). inModel says
-// whether the destination holds the model's rows, which found counts.
-func (q *query) keyed(inModel bool) (tags []string, listed bool) {
+// keyed says whether the query's conditions leave the page needing the
+// table's tag (see the rule above). inModel says whether the destination
+// holds the model's rows, which found counts.
+func (q *query) keyed(inModel bool) (listed bool) {
 	c, ok := q.stmt.Clauses["WHERE"]
 	if !ok {
-		return nil, true
+		return true
 	}
 	where, ok := c.Expression.(clause.Where)
 	if !ok {
-		return nil, true
+		return true
 	}
 	listed = true
 	for _, e := range where.Exprs {
 		if _, or := e.(clause.OrConditions); or {
-			return nil, true
+			return true
 		}
 	}
 	for _, e := range where.Exprs {
@@ -200,31 +198,23 @@ func (q *query) keyed(inModel bool) (tags []string, listed bool) {
 		}
 		if !q.ownTable(qualifier) {
 			q.tagQualifier(qualifier)
-			return nil, true // a condition on another table: a list
+			return true // a condition on another table: a list
 		}
 		f := fieldOf(q.sch, col)
 		switch {
 		case f == nil:
-		case f.PrimaryKey && len(q.sch.PrimaryFields) == 1:
-			if len(vals) > maxRowTagsPerTable {
-				continue // the table's tag: too many keys to name
+		case f.PrimaryKey && len(q.sch.PrimaryFields) == 1, q.p.uniqueColumn(q.sch, f):
+			// Every value asked for found its row (a repeated value
+			// makes this look false: the table's tag, which is safe):
+			// the rows' tags pin the page down. Otherwise a create,
+			// or a key spelled another way ("07", 'ADA'), may change
+			// what it finds: the table's tag.
+			if inModel && q.found >= len(vals) {
+				listed = false
 			}
-			set := make(map[string]struct{}, len(vals))
-			for _, v := range vals {
-				t := backends.RowTag(q.sch.Table, v)
-				if _, dup := set[t]; !dup {
-					set[t] = struct{}{}
-					tags = append(tags, t)
-				}
-			}
-			if inModel && q.found >= len(set) {
-				listed = false // every key asked for was found
-			}
-		case q.p.uniqueColumn(q.sch, f) && inModel && q.found >= distinct(vals):
-			listed = false
 		}
 	}
-	return tags, listed
+	return listed
 }
 
 // ownTable reports whether a condition's qualifier names the query's own
@@ -266,16 +256,6 @@ func (q *query) otherTables(e clause.Expression) {
 
 // qualifiers matches the table qualifiers of columns in SQL: "authors.name".
 var qualifiers = regexp.MustCompile("[`\"]?(\\w+)[`\"]?\\.[`\"]?\\w+")
-
-// distinct returns how many different values vals holds, as row tags
-// spell them.
-func distinct(vals []any) int {
-	seen := make(map[string]struct{}, len(vals))
-	for _, v := range vals {
-		seen[backends.RowTag("", v)] = struct{}{}
-	}
-	return len(seen)
-}
 
 // fieldOf returns the field of sch a condition's column names.
 func fieldOf(sch *schema.Schema, col string) *schema.Field {
