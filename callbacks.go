@@ -129,7 +129,7 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 		// what the rows in hand say.
 		var out acc
 		if m != nil {
-			out = p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue)
+			out = p.rowsTargets(db.Statement, m)
 		}
 		if len(out.urls)+len(out.tags) > 0 {
 			p.collect(db, out)
@@ -155,10 +155,10 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 			} else {
 				// No conflict key to read the rows back by: the instance
 				// is the best account there is.
-				out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
+				out.merge(p.rowsTargets(db.Statement, m))
 			}
 		} else {
-			out = p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue)
+			out = p.rowsTargets(db.Statement, m)
 		}
 		p.collect(db, out)
 	case j != nil:
@@ -220,7 +220,7 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		// The update matched no row: nothing changed.
 	case savesWholeRow(db.Statement):
 		// Save wrote every column from the instance: it is the new state.
-		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
+		out.merge(p.rowsTargets(db.Statement, m))
 	case st.set != nil && st.rows.IsValid() && applySet(db.Statement, st.set, st.rows):
 		// The rows read before, with the plain values GORM wrote applied,
 		// are the new state: no need to read them again.
@@ -238,7 +238,7 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 	default:
 		// No primary key to read the rows back by: the instance is the
 		// best account of the new state there is.
-		out.merge(p.rowsTargets(db.Statement.Context, m, db.Statement.ReflectValue))
+		out.merge(p.rowsTargets(db.Statement, m))
 	}
 	p.collect(db, out)
 }

@@ -31,6 +31,9 @@ const (
 // A failed read is reported as a *ModelError; what was read is kept.
 func (p *Plugin) loadRows(db *gorm.DB, m *modelInfo, op string, scope func(*gorm.DB) *gorm.DB, st *stmtState, phase readPhase) {
 	stmt := db.Statement
+	if st.old.sch == nil {
+		st.old.sch = stmt.Schema
+	}
 	dest := reflect.New(reflect.SliceOf(m.typ))
 	batches := 0
 	collect := func() {
@@ -227,6 +230,9 @@ func (p *Plugin) loadModelRows(db *gorm.DB, m *modelInfo, table, op string, scop
 	dest := reflect.New(reflect.SliceOf(m.typ))
 	q := scope(lookup(db, dest.Interface(), destTable).Table(table))
 	err := guarded(db, func() error { return q.Find(dest.Interface()).Error })
+	if sch := q.Statement.Schema; sch != nil && sch.ModelType == m.typ {
+		st.old.sch = sch // the other side, as this database names it
+	}
 	rows := dest.Elem()
 	for i := 0; i < rows.Len(); i++ {
 		p.targets(ctx, m, rows.Index(i), &st.old)

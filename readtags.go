@@ -270,12 +270,11 @@ func (p *Plugin) schemaOf(m *modelInfo) *schema.Schema {
 	return m.schema.Load()
 }
 
-// readTagsOf adds to out the read tags of row, a row of m written by a
-// statement: its row tag and its table's tag. It does nothing before the
-// plugin has seen m's schema (its first statement does) or when the row
-// has no primary key.
-func (p *Plugin) readTagsOf(ctx context.Context, m *modelInfo, row reflect.Value, out *acc) {
-	sch := p.schemaOf(m)
+// readTagsOf adds to out the read tags of row, a row written (or purged)
+// of the model whose schema, as the statement's database names it, is sch:
+// its row tag and its table's tag. It does nothing without a schema or a
+// primary key.
+func (p *Plugin) readTagsOf(ctx context.Context, sch *schema.Schema, row reflect.Value, out *acc) {
 	if sch == nil || len(sch.PrimaryFields) == 0 {
 		return
 	}

@@ -85,8 +85,18 @@ func (q *query) tag() {
 		}, nil)
 	}
 	for _, j := range q.stmt.Joins {
-		if relationPath(q.sch, j.Name) == nil {
+		path := relationPath(q.sch, j.Name)
+		switch {
+		case path == nil:
 			q.tagTablesNamedIn(j.Name) // a join written in SQL
+		case len(j.Conds) > 0 || j.On != nil || j.JoinType == clause.InnerJoin:
+			// The join filters the rows found: a write to the joined
+			// table may change which, also where it found none.
+			for _, rel := range path {
+				if (*q.p.models.Load())[rel.FieldSchema.ModelType] != nil {
+					q.rs.add(rel.FieldSchema.Table, nil, true)
+				}
+			}
 		}
 	}
 	if m != nil {
@@ -209,12 +219,27 @@ func (q *query) keyed(inModel bool) (listed bool) {
 			// the rows' tags pin the page down. Otherwise a create,
 			// or a key spelled another way ("07", 'ADA'), may change
 			// what it finds: the table's tag.
-			if inModel && q.found >= len(vals) {
+			if inModel && q.distinctFound(f) >= len(vals) {
 				listed = false
 			}
 		}
 	}
 	return listed
+}
+
+// distinctFound returns how many different values of f the rows found
+// hold: a join may return one row several times.
+func (q *query) distinctFound(f *schema.Field) int {
+	if q.found == 0 {
+		return 0
+	}
+	seen := make(map[string]struct{}, q.found)
+	eachRow(q.stmt.ReflectValue, q.sch.ModelType, func(row reflect.Value) {
+		if v, zero := f.ValueOf(q.stmt.Context, row); !zero {
+			seen[backends.RowTag("", v)] = struct{}{}
+		}
+	}, nil)
+	return len(seen)
 }
 
 // ownTable reports whether a condition's qualifier names the query's own

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +15,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+	"gorm.io/gorm/schema"
 
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
@@ -414,4 +418,60 @@ func TestReadTagsOfRowsReadWithoutTheirKey(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	assert.Contains(t, strings.Fields(rec.Header().Get("Surrogate-Key")), "rt_posts")
+}
+
+// An inner join with conditions filters the rows found: a write to the
+// joined table may change which, also when it found none.
+func TestReadTagsOfAJoinWithConditions(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var posts []rtPost
+		require.NoError(t, s.db.WithContext(r.Context()).InnerJoins("Author", s.db.Where(&rtAuthor{Name: "Zed"})).
+			Where("slug = ?", "second").Find(&posts).Error)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Contains(t, strings.Fields(rec.Header().Get("Surrogate-Key")), "rt_authors", "renaming an author to Zed must purge it")
+}
+
+// A join may return a row several times: a unique lookup counts the
+// values it found, not the rows.
+func TestReadTagsCountTheValuesAUniqueLookupFound(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	require.NoError(t, s.db.Model(&rtPost{ID: 1}).Association("Tags").Append(&rtTag{Name: "sql"}))
+	h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var posts []rtPost
+		require.NoError(t, s.db.WithContext(r.Context()).Joins("JOIN rt_post_tags pt ON pt.rt_post_id = rt_posts.id").
+			Where("slug IN ?", []string{"first", "third"}).Find(&posts).Error)
+		require.Len(t, posts, 2, "post 1, twice")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Contains(t, strings.Fields(rec.Header().Get("Surrogate-Key")), "rt_posts", "a post created as \"third\" must purge it")
+}
+
+// One plugin on two databases whose naming strategies differ: a write
+// purges the tags as the database it ran on names its table, as its pages
+// were tagged.
+func TestReadTagsFollowEachDatabasesNames(t *testing.T) {
+	rec := purgetest.NewRecorder()
+	p := gormpurge.New(rec, gormpurge.WithReadTags(), gormpurge.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, p.Register(&rtAuthor{}))
+	open := func(prefix string) *gorm.DB {
+		db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), prefix+".db")),
+			&gorm.Config{Logger: logger.Discard, NamingStrategy: schema.NamingStrategy{TablePrefix: prefix}})
+		require.NoError(t, err)
+		closeOnCleanup(t, db)
+		require.NoError(t, db.Use(p))
+		require.NoError(t, db.AutoMigrate(&rtAuthor{}))
+		return db
+	}
+	a, b := open("a_"), open("b_")
+	require.NoError(t, a.Create(&rtAuthor{Name: "A"}).Error)
+	require.NoError(t, b.Create(&rtAuthor{Name: "B"}).Error)
+	rec.Reset()
+	require.NoError(t, b.Model(&rtAuthor{ID: 1}).Update("name", "B2").Error)
+	assert.ElementsMatch(t, []string{"b_rt_authors", "b_rt_authors:1"}, rec.Tags())
 }

@@ -5,22 +5,34 @@ import (
 	"fmt"
 	"reflect"
 
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+
 	"github.com/gormpurge/gormpurge/backends"
 )
 
 // acc accumulates normalised targets.
-type acc struct{ urls, tags []string }
+type acc struct {
+	urls, tags []string
+	// sch is the schema of the statement that read or wrote the rows,
+	// whose table read tags name: nil for the model's first seen.
+	sch *schema.Schema
+}
 
 func (a *acc) merge(b acc) {
 	a.urls = append(a.urls, b.urls...)
 	a.tags = append(a.tags, b.tags...)
+	if a.sch == nil {
+		a.sch = b.sch
+	}
 }
 
 // rowsTargets returns the normalised targets of every row of model m in rv:
 // a struct, a pointer, or a slice or array of either.
-func (p *Plugin) rowsTargets(ctx context.Context, m *modelInfo, rv reflect.Value) acc {
-	var out acc
-	eachRow(rv, m.typ, func(row reflect.Value) {
+func (p *Plugin) rowsTargets(stmt *gorm.Statement, m *modelInfo) acc {
+	ctx := stmt.Context
+	out := acc{sch: stmt.Schema}
+	eachRow(stmt.ReflectValue, m.typ, func(row reflect.Value) {
 		p.targets(ctx, m, row, &out)
 	}, func(kind reflect.Kind) {
 		p.report(ctx, &ModelError{Model: m.name, Op: "read written rows", Err: fmt.Errorf("cannot work out targets from a %s value: write models as structs, not maps", kind)})
@@ -75,7 +87,11 @@ func (p *Plugin) rowTargets(m *modelInfo, row reflect.Value, out *acc) []error {
 		return []error{&ModelError{Model: m.name, Op: "call URL and tag methods", Err: err}}
 	}
 	if p.cfg.readTags {
-		p.readTagsOf(context.Background(), m, row, out)
+		sch := out.sch
+		if sch == nil || sch.ModelType != m.typ {
+			sch = p.schemaOf(m)
+		}
+		p.readTagsOf(context.Background(), sch, row, out)
 	}
 	var errs []error
 	for _, u := range t.URLs {
