@@ -13,63 +13,28 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/observe"
+	"github.com/gormpurge/gormpurge/observe/observetest"
 )
 
-// recorder is an Observer that keeps the Sources it is given and reads
-// them when the test collects, as an exporter does.
-type recorder struct {
-	observe.Nop
-	mu      sync.Mutex
-	sources map[int]observe.Source
-	next    int
+// requests returns the CacheRequests figures of obs by outcome.
+func requests(obs *observetest.Recorder) map[string]float64 {
+	out := make(map[string]float64)
+	for _, outcome := range []string{localcache.OutcomeHit, localcache.OutcomeMiss, localcache.OutcomeBypass} {
+		out[outcome], _ = obs.Value(observe.CacheRequests, "", outcome)
+	}
+	return out
 }
 
-func (o *recorder) Watch(s observe.Source) func() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.sources == nil {
-		o.sources = make(map[int]observe.Source)
-	}
-	id := o.next
-	o.next++
-	o.sources[id] = s
-	return func() {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		delete(o.sources, id)
-	}
-}
-
-// reading names one figure: its metric and outcome.
-type reading struct {
-	metric  observe.Metric
-	outcome string
-}
-
-// collect reads every Source, adding up the readings of each figure.
-func (o *recorder) collect(t *testing.T) map[reading]float64 {
-	t.Helper()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	got := make(map[reading]float64)
-	for _, s := range o.sources {
-		s(t.Context(), func(r observe.Reading) { got[reading{r.Metric, r.Outcome}] += r.Value })
-	}
-	return got
-}
-
-// requests returns the CacheRequests figures of got by outcome.
-func requests(got map[reading]float64) map[string]float64 {
-	return map[string]float64{
-		localcache.OutcomeHit:    got[reading{observe.CacheRequests, localcache.OutcomeHit}],
-		localcache.OutcomeMiss:   got[reading{observe.CacheRequests, localcache.OutcomeMiss}],
-		localcache.OutcomeBypass: got[reading{observe.CacheRequests, localcache.OutcomeBypass}],
-	}
+// figure returns the value of obs's figure of m, which has no attributes;
+// 0 when there is none.
+func figure(obs *observetest.Recorder, m observe.Metric) float64 {
+	v, _ := obs.Value(m, "", "")
+	return v
 }
 
 func TestObserverCountsRequestsByOutcome(t *testing.T) {
 	t.Parallel()
-	obs := new(recorder)
+	obs := new(observetest.Recorder)
 	a := &app{}
 	store, h := setup(t, a, localcache.WithObserver(obs), localcache.WithKeyFunc(func(r *http.Request) string {
 		if r.URL.Query().Has("nocache") {
@@ -89,11 +54,10 @@ func TestObserverCountsRequestsByOutcome(t *testing.T) {
 	purge(t, store, []string{"/a"}, nil)
 	assert.Equal(t, "MISS", get(t, h, "/a").xcache)
 
-	got := obs.collect(t)
-	assert.Equal(t, map[string]float64{"hit": 3, "miss": 3, "bypass": 4}, requests(got))
-	assert.Equal(t, float64(2), got[reading{observe.CacheStores, ""}], "the two GET misses of /a")
-	assert.Equal(t, float64(1), got[reading{observe.CacheEntries, ""}])
-	assert.Equal(t, float64(0), got[reading{observe.CacheEvictions, ""}], "a purge is no eviction")
+	assert.Equal(t, map[string]float64{"hit": 3, "miss": 3, "bypass": 4}, requests(obs))
+	assert.Equal(t, float64(2), figure(obs, observe.CacheStores), "the two GET misses of /a")
+	assert.Equal(t, float64(1), figure(obs, observe.CacheEntries))
+	assert.Equal(t, float64(0), figure(obs, observe.CacheEvictions), "a purge is no eviction")
 	assert.EqualValues(t, 7, a.renders.Load(), "every miss and bypass, and nothing else, reached the handler")
 }
 
@@ -109,7 +73,7 @@ func TestObserverCountsACollapsedMissAsAHit(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "hot")
 	}}
-	obs := new(recorder)
+	obs := new(observetest.Recorder)
 	_, h := setup(t, a, localcache.WithObserver(obs))
 
 	const visitors = 10
@@ -122,9 +86,8 @@ func TestObserverCountsACollapsedMissAsAHit(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	got := obs.collect(t)
-	assert.Equal(t, map[string]float64{"hit": visitors - 1, "miss": 1, "bypass": 0}, requests(got))
-	assert.Equal(t, float64(1), got[reading{observe.CacheStores, ""}])
+	assert.Equal(t, map[string]float64{"hit": visitors - 1, "miss": 1, "bypass": 0}, requests(obs))
+	assert.Equal(t, float64(1), figure(obs, observe.CacheStores))
 }
 
 // TestObserverCountsStoresNotResponses: a miss whose response may not be
@@ -141,17 +104,16 @@ func TestObserverCountsStoresNotResponses(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "page")
 	}}
-	obs := new(recorder)
+	obs := new(observetest.Recorder)
 	_, h := setup(t, a, localcache.WithObserver(obs))
 
 	get(t, h, "/private")
 	get(t, h, "/vary", "Accept-Language", "fr")
 	get(t, h, "/vary", "Accept-Language", "de")
 
-	got := obs.collect(t)
-	assert.Equal(t, map[string]float64{"hit": 0, "miss": 3, "bypass": 0}, requests(got))
-	assert.Equal(t, float64(2), got[reading{observe.CacheStores, ""}], "one per language")
-	assert.Equal(t, float64(3), got[reading{observe.CacheEntries, ""}], "two variants and their Vary record")
+	assert.Equal(t, map[string]float64{"hit": 0, "miss": 3, "bypass": 0}, requests(obs))
+	assert.Equal(t, float64(2), figure(obs, observe.CacheStores), "one per language")
+	assert.Equal(t, float64(3), figure(obs, observe.CacheEntries), "two variants and their Vary record")
 }
 
 func TestObserverCountsEvictionsForRoomOnly(t *testing.T) {
@@ -159,27 +121,25 @@ func TestObserverCountsEvictionsForRoomOnly(t *testing.T) {
 	body := strings.Repeat("x", 1000)
 	a := &app{respond: func(w http.ResponseWriter, _ *http.Request, _ int64) { _, _ = io.WriteString(w, body) }}
 	store := newStore(t, localcache.WithMaxBytes(3500)) // room for two pages
-	obs := new(recorder)
+	obs := new(observetest.Recorder)
 	h := cached(store, a, localcache.WithObserver(obs))
 
 	for i := range 5 {
 		get(t, h, fmt.Sprintf("/p%d", i))
 	}
-	got := obs.collect(t)
-	assert.Equal(t, float64(5), got[reading{observe.CacheStores, ""}])
-	assert.Equal(t, float64(store.Len()), got[reading{observe.CacheEntries, ""}])
-	assert.Equal(t, float64(5-store.Len()), got[reading{observe.CacheEvictions, ""}])
-	assert.Positive(t, got[reading{observe.CacheEvictions, ""}], "the store was filled past its bound")
-	evicted := got[reading{observe.CacheEvictions, ""}]
+	assert.Equal(t, float64(5), figure(obs, observe.CacheStores))
+	assert.Equal(t, float64(store.Len()), figure(obs, observe.CacheEntries))
+	assert.Equal(t, float64(5-store.Len()), figure(obs, observe.CacheEvictions))
+	assert.Positive(t, figure(obs, observe.CacheEvictions), "the store was filled past its bound")
+	evicted := figure(obs, observe.CacheEvictions)
 
 	// Purges and clears remove entries, but are not evictions, and the
 	// count survives them.
 	purge(t, store, []string{"/p4"}, nil)
 	_, err := store.Clear(t.Context())
 	require.NoError(t, err)
-	got = obs.collect(t)
-	assert.Equal(t, evicted, got[reading{observe.CacheEvictions, ""}])
-	assert.Equal(t, float64(0), got[reading{observe.CacheEntries, ""}])
+	assert.Equal(t, evicted, figure(obs, observe.CacheEvictions))
+	assert.Equal(t, float64(0), figure(obs, observe.CacheEntries))
 	assert.Equal(t, localcache.StoreStats{Evictions: uint64(evicted)}, store.StoreStats())
 }
 
@@ -187,15 +147,16 @@ func TestObserverCountsEvictionsForRoomOnly(t *testing.T) {
 // leaves the store's metrics out, and the middleware's in.
 func TestObserverWithoutStatsReporter(t *testing.T) {
 	t.Parallel()
-	obs := new(recorder)
+	obs := new(observetest.Recorder)
 	h := cached(opaqueStore{newStore(t)}, &app{}, localcache.WithObserver(obs))
 	get(t, h, "/a")
 	get(t, h, "/a")
 
-	got := obs.collect(t)
-	assert.Equal(t, map[string]float64{"hit": 1, "miss": 1, "bypass": 0}, requests(got))
-	assert.NotContains(t, got, reading{observe.CacheEntries, ""})
-	assert.NotContains(t, got, reading{observe.CacheEvictions, ""})
+	assert.Equal(t, map[string]float64{"hit": 1, "miss": 1, "bypass": 0}, requests(obs))
+	for _, m := range []observe.Metric{observe.CacheEntries, observe.CacheEvictions} {
+		_, ok := obs.Value(m, "", "")
+		assert.False(t, ok, m)
+	}
 }
 
 // opaqueStore hides its store's StoreStats.
@@ -210,7 +171,7 @@ func TestObserverNilIsRefused(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, "WithObserver(nil): pass an observe.Observer"},
-		{"typed nil", (*recorder)(nil), "WithObserver((*localcache_test.recorder)(nil)): pass an observe.Observer"},
+		{"typed nil", (*observetest.Recorder)(nil), "WithObserver((*observetest.Recorder)(nil)): pass an observe.Observer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,7 +187,7 @@ func TestObserverNilIsRefused(t *testing.T) {
 // register a Source; an exporter adds their requests up.
 func TestEachMiddlewareReportsItsOwnRequests(t *testing.T) {
 	t.Parallel()
-	obs := new(recorder)
+	obs := new(observetest.Recorder)
 	store := newStore(t)
 	articles := cached(store, &app{}, localcache.WithObserver(obs))
 	search := cached(store, &app{}, localcache.WithObserver(obs))
@@ -234,6 +195,6 @@ func TestEachMiddlewareReportsItsOwnRequests(t *testing.T) {
 	get(t, articles, "/articles/1")
 	get(t, search, "/search?q=go")
 
-	require.Len(t, obs.sources, 2)
-	assert.Equal(t, map[string]float64{"hit": 1, "miss": 2, "bypass": 0}, requests(obs.collect(t)))
+	require.Equal(t, 2, obs.Sources())
+	assert.Equal(t, map[string]float64{"hit": 1, "miss": 2, "bypass": 0}, requests(obs))
 }
