@@ -3,7 +3,6 @@ package warm_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,53 +10,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gormpurge/gormpurge/observe"
+	"github.com/gormpurge/gormpurge/observe/observetest"
 	"github.com/gormpurge/gormpurge/warm"
 )
 
-// observer is an Observer that keeps the Sources it is given and reads
-// them when the test collects, as an exporter does.
-type observer struct {
-	observe.Nop
-	mu      sync.Mutex
-	sources map[int]observe.Source
-	next    int
-	stopped int
-}
+// observer is an Observer that does nothing: options_test.go refuses a
+// typed nil of it, by its name.
+type observer struct{ observe.Nop }
 
-func (o *observer) Watch(s observe.Source) func() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.sources == nil {
-		o.sources = make(map[int]observe.Source)
-	}
-	id := o.next
-	o.next++
-	o.sources[id] = s
-	return func() {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		delete(o.sources, id)
-		o.stopped++
-	}
-}
-
-// reading names one figure: its metric and outcome.
-type reading struct {
-	metric  observe.Metric
-	outcome string
-}
-
-// collect reads every Source, adding up the readings of each figure, and
-// returns them with the number of Sources.
-func (o *observer) collect(t *testing.T) (map[reading]float64, int) {
-	t.Helper()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	got := make(map[reading]float64)
-	for _, s := range o.sources {
-		s(t.Context(), func(r observe.Reading) { got[reading{r.Metric, r.Outcome}] += r.Value })
-	}
-	return got, len(o.sources)
+// figure returns the value of obs's figure of m with outcome; 0 when there
+// is none.
+func figure(obs *observetest.Recorder, m observe.Metric, outcome string) float64 {
+	v, _ := obs.Value(m, "", outcome)
+	return v
 }
 
 func TestObserverSeesFetchedAndFailedURLs(t *testing.T) {
@@ -66,40 +31,37 @@ func TestObserverSeesFetchedAndFailedURLs(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	obs := new(observer)
+	obs := new(observetest.Recorder)
 	w := newWarmer(t, warm.WithBaseURL(srv.URL), warm.WithObserver(obs))
 
 	sum := w.Fetch(t.Context(), []string{"/a", "/b", "/missing", "http://elsewhere.example/x"}, nil)
 	require.Equal(t, 2, sum.OK)
 	require.Equal(t, 1, sum.Refused)
 
-	got, n := obs.collect(t)
-	assert.Equal(t, 1, n, "one Source per Warmer")
-	assert.Equal(t, map[reading]float64{
-		{observe.Warmed, warm.OutcomeFetched}: 2,
-		{observe.Warmed, warm.OutcomeFailed}:  2, // the 404 and the refused URL
-		{observe.Warmed, warm.OutcomeDropped}: 0,
-		{observe.WarmQueued, ""}:              0,
-	}, got)
+	assert.Equal(t, 1, obs.Sources(), "one Source per Warmer")
+	assert.ElementsMatch(t, []observe.Figure{
+		{Series: observe.Series{Metric: observe.Warmed, Outcome: warm.OutcomeFetched}, Value: 2},
+		{Series: observe.Series{Metric: observe.Warmed, Outcome: warm.OutcomeFailed}, Value: 2}, // the 404 and the refused URL
+		{Series: observe.Series{Metric: observe.Warmed, Outcome: warm.OutcomeDropped}, Value: 0},
+		{Series: observe.Series{Metric: observe.WarmQueued}, Value: 0},
+	}, obs.Figures(t.Context()))
 }
 
 func TestObserverSeesQueuedAndDroppedURLsUntilClose(t *testing.T) {
-	obs := new(observer)
+	obs := new(observetest.Recorder)
 	w, err := warm.New(warm.WithHandler(http.NotFoundHandler()), warm.WithDelay(time.Hour), warm.WithObserver(obs), warm.WithLogger(quiet))
 	require.NoError(t, err)
 
 	w.Enqueue("/a", "/b", "/a", "/c")
-	got, _ := obs.collect(t)
-	assert.Equal(t, float64(3), got[reading{observe.WarmQueued, ""}], "distinct URLs waiting")
+	assert.Equal(t, float64(3), figure(obs, observe.WarmQueued, ""), "distinct URLs waiting")
 
 	require.NoError(t, w.Close(context.Background()))
 	assert.Equal(t, uint64(3), w.Stats().Dropped)
-	_, n := obs.collect(t)
-	assert.Zero(t, n, "Close removes the Warmer's Source")
-	assert.Equal(t, 1, obs.stopped)
+	assert.Zero(t, obs.Sources(), "Close removes the Warmer's Source")
+	assert.Equal(t, 1, obs.Stops())
 
 	require.NoError(t, w.Close(context.Background()))
-	assert.Equal(t, 1, obs.stopped, "a second Close stops nothing")
+	assert.Equal(t, 1, obs.Stops(), "a second Close stops nothing")
 }
 
 // TestObserverSeesBackgroundFetchesInProcess: URLs enqueued for the
@@ -108,14 +70,13 @@ func TestObserverSeesBackgroundFetchesInProcess(t *testing.T) {
 	done := make(chan warm.Result, 2)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ok", func(http.ResponseWriter, *http.Request) {})
-	obs := new(observer)
+	obs := new(observetest.Recorder)
 	w := newWarmer(t, warm.WithHandler(mux), warm.WithObserver(obs), warm.WithOnResult(func(r warm.Result) { done <- r }))
 
 	w.Enqueue("/ok", "/nope")
 	<-done
 	<-done
-	got, _ := obs.collect(t)
-	assert.Equal(t, float64(1), got[reading{observe.Warmed, warm.OutcomeFetched}])
-	assert.Equal(t, float64(1), got[reading{observe.Warmed, warm.OutcomeFailed}])
-	assert.Equal(t, float64(0), got[reading{observe.WarmQueued, ""}])
+	assert.Equal(t, float64(1), figure(obs, observe.Warmed, warm.OutcomeFetched))
+	assert.Equal(t, float64(1), figure(obs, observe.Warmed, warm.OutcomeFailed))
+	assert.Equal(t, float64(0), figure(obs, observe.WarmQueued, ""))
 }
