@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,67 +15,16 @@ import (
 	"github.com/gormpurge/gormpurge"
 	"github.com/gormpurge/gormpurge/backends"
 	"github.com/gormpurge/gormpurge/observe"
+	"github.com/gormpurge/gormpurge/observe/observetest"
 )
 
-// handoffRecorder is an Observer that keeps the handoffs it is told of.
-type handoffRecorder struct {
-	observe.Nop
-	mu      sync.Mutex
-	started []handoffRecord
-	sources []observe.Source
-	panics  bool
-}
-
-type handoffRecord struct {
-	parent any // the value of callerKey in the context StartHandoff got
-	h      observe.Handoff
-	end    *observe.HandoffEnd
-}
+const handoffTraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 type callerKey struct{}
-type spanKey struct{}
 
-func (r *handoffRecorder) Watch(s observe.Source) func() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sources = append(r.sources, s)
-	return func() {}
-}
-
-func (r *handoffRecorder) StartHandoff(ctx context.Context, h observe.Handoff) (context.Context, string, func(observe.HandoffEnd)) {
-	if r.panics {
-		panic("observer panics")
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.started = append(r.started, handoffRecord{parent: ctx.Value(callerKey{}), h: h})
-	i := len(r.started) - 1
-	tp := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-	return context.WithValue(ctx, spanKey{}, i), tp, func(e observe.HandoffEnd) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.started[i].end = &e
-	}
-}
-
-func (r *handoffRecorder) records() []handoffRecord {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.started)
-}
-
-func (r *handoffRecorder) read(m observe.Metric, outcome string) float64 {
-	r.mu.Lock()
-	srcs := slices.Clone(r.sources)
-	r.mu.Unlock()
-	var v float64
-	for _, s := range srcs {
-		s(context.Background(), func(x observe.Reading) {
-			if x.Metric == m && x.Outcome == outcome {
-				v += x.Value
-			}
-		})
-	}
+// handoffs returns the Handoffs figure of obs with outcome.
+func handoffs(obs *observetest.Recorder, outcome string) float64 {
+	v, _ := obs.Value(observe.Handoffs, "", outcome)
 	return v
 }
 
@@ -104,7 +52,7 @@ func observedDB(t *testing.T, sink gormpurge.Sink, obs observe.Observer) *gorm.D
 }
 
 func TestObserverStartsEachHandoffInTheTransactionsContext(t *testing.T) {
-	obs := &handoffRecorder{}
+	obs := &observetest.Recorder{TraceParent: handoffTraceParent}
 	sink := &ctxSink{}
 	db := observedDB(t, sink, obs)
 	ctx := context.WithValue(context.Background(), callerKey{}, "request-42")
@@ -113,38 +61,40 @@ func TestObserverStartsEachHandoffInTheTransactionsContext(t *testing.T) {
 		return tx.Create(&Post{Slug: "hello"}).Error
 	}))
 
-	recs := obs.records()
+	recs := obs.Handoffs()
 	require.Len(t, recs, 1)
-	assert.Equal(t, "request-42", recs[0].parent, "the handoff starts in the context of the transaction")
-	assert.Equal(t, []string{"/", "/posts/hello"}, recs[0].h.URLs)
-	assert.False(t, recs[0].h.InTx)
-	require.NotNil(t, recs[0].end)
-	assert.Equal(t, observe.HandedOff, recs[0].end.Outcome)
+	assert.Equal(t, "request-42", recs[0].Parent.Value(callerKey{}), "the handoff starts in the context of the transaction")
+	assert.Equal(t, []string{"/", "/posts/hello"}, recs[0].Handoff.URLs)
+	assert.False(t, recs[0].Handoff.InTx)
+	require.NotNil(t, recs[0].End)
+	assert.Equal(t, observe.HandedOff, recs[0].End.Outcome)
 
 	require.Len(t, sink.ctxs, 1)
 	got := sink.ctxs[0]
-	assert.Equal(t, 0, got.Value(spanKey{}), "the Sink gets the context StartHandoff returned")
+	i, ok := obs.HandoffFrom(got)
+	assert.True(t, ok, "the Sink gets the context StartHandoff returned")
+	assert.Equal(t, 0, i)
 	org, ok := observe.OriginFromContext(got)
 	require.True(t, ok, "the Sink's context carries the handoff's origin")
-	assert.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", org.TraceParent)
+	assert.Equal(t, handoffTraceParent, org.TraceParent)
 	assert.False(t, org.Committed.Before(before))
-	assert.Equal(t, 1.0, obs.read(observe.Handoffs, observe.HandedOff))
+	assert.Equal(t, 1.0, handoffs(obs, observe.HandedOff))
 }
 
 func TestObserverSeesRefusedHandoffs(t *testing.T) {
-	obs := &handoffRecorder{}
+	obs := &observetest.Recorder{TraceParent: handoffTraceParent}
 	db := observedDB(t, &ctxSink{err: errors.New("queue full")}, obs)
 	require.NoError(t, db.Create(&Post{Slug: "refused"}).Error, "the write stands")
-	recs := obs.records()
+	recs := obs.Handoffs()
 	require.Len(t, recs, 1)
-	assert.Equal(t, observe.HandoffFailed, recs[0].end.Outcome)
-	assert.ErrorContains(t, recs[0].end.Err, "queue full")
-	assert.Equal(t, 1.0, obs.read(observe.Handoffs, observe.HandoffFailed))
-	assert.Zero(t, obs.read(observe.Handoffs, observe.HandedOff))
+	assert.Equal(t, observe.HandoffFailed, recs[0].End.Outcome)
+	assert.ErrorContains(t, recs[0].End.Err, "queue full")
+	assert.Equal(t, 1.0, handoffs(obs, observe.HandoffFailed))
+	assert.Zero(t, handoffs(obs, observe.HandedOff))
 }
 
 func TestObserverSeesRequestsWrittenIntoTheTransaction(t *testing.T) {
-	obs := &handoffRecorder{}
+	obs := &observetest.Recorder{TraceParent: handoffTraceParent}
 	sink := &originTxSink{tableSink: tableSink{kind: "sqlite"}}
 	db := observedDB(t, sink, obs)
 	require.NoError(t, db.Create(&Post{Slug: "in-tx"}).Error)
@@ -152,12 +102,12 @@ func TestObserverSeesRequestsWrittenIntoTheTransaction(t *testing.T) {
 	sink.fail = true // the write fails: the request goes to Enqueue after the commit
 	require.NoError(t, db.Create(&Post{Slug: "fallback"}).Error)
 
-	recs := obs.records()
+	recs := obs.Handoffs()
 	require.Len(t, recs, 2)
-	assert.True(t, recs[0].h.InTx)
-	assert.Equal(t, observe.Written, recs[0].end.Outcome)
-	assert.True(t, recs[1].h.InTx)
-	assert.Equal(t, observe.HandedOff, recs[1].end.Outcome, "one handoff, ended once, by the fallback")
+	assert.True(t, recs[0].Handoff.InTx)
+	assert.Equal(t, observe.Written, recs[0].End.Outcome)
+	assert.True(t, recs[1].Handoff.InTx)
+	assert.Equal(t, observe.HandedOff, recs[1].End.Outcome, "one handoff, ended once, by the fallback")
 	require.Len(t, sink.origins, 2, "EnqueueTx got the origin, to write it into the row")
 	assert.NotEmpty(t, sink.origins[0].TraceParent)
 }
@@ -178,13 +128,13 @@ func (s *originTxSink) EnqueueTx(ctx context.Context, tx gorm.ConnPool, r backen
 
 func TestAPanickingObserverNeverFailsTheWrite(t *testing.T) {
 	sink := &ctxSink{}
-	db := observedDB(t, sink, &handoffRecorder{panics: true})
+	db := observedDB(t, sink, &observetest.Recorder{Panic: true})
 	require.NoError(t, db.Create(&Post{Slug: "still-purged"}).Error)
 	require.Len(t, sink.ctxs, 1, "the request was handed off all the same")
 }
 
 func TestWithObserverNilIsRefused(t *testing.T) {
-	for _, o := range []observe.Observer{nil, (*handoffRecorder)(nil)} {
+	for _, o := range []observe.Observer{nil, (*observetest.Recorder)(nil)} {
 		db := openSQLite(t, &Post{})
 		err := db.Use(gormpurge.New(&ctxSink{}, gormpurge.WithObserver(o)))
 		require.ErrorContains(t, err, "WithObserver(nil)")
@@ -192,7 +142,7 @@ func TestWithObserverNilIsRefused(t *testing.T) {
 }
 
 func TestObserverSeesSuspendedCommitsAndTheirResume(t *testing.T) {
-	obs := &handoffRecorder{}
+	obs := &observetest.Recorder{TraceParent: handoffTraceParent}
 	sink := &ctxSink{}
 	p := gormpurge.New(sink, gormpurge.WithObserver(obs), gormpurge.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, p.Register(&Post{}))
@@ -207,11 +157,11 @@ func TestObserverSeesSuspendedCommitsAndTheirResume(t *testing.T) {
 	}
 	require.NoError(t, job.Resume())
 
-	recs := obs.records()
+	recs := obs.Handoffs()
 	require.Len(t, recs, 3, "two commits held, then one handoff at Resume")
-	assert.Equal(t, observe.Suspended, recs[0].end.Outcome)
-	assert.Equal(t, observe.Suspended, recs[1].end.Outcome)
-	assert.Equal(t, observe.HandedOff, recs[2].end.Outcome)
-	assert.Len(t, recs[2].h.URLs, 3, "the merged request")
-	assert.Equal(t, 2.0, obs.read(observe.Handoffs, observe.Suspended))
+	assert.Equal(t, observe.Suspended, recs[0].End.Outcome)
+	assert.Equal(t, observe.Suspended, recs[1].End.Outcome)
+	assert.Equal(t, observe.HandedOff, recs[2].End.Outcome)
+	assert.Len(t, recs[2].Handoff.URLs, 3, "the merged request")
+	assert.Equal(t, 2.0, handoffs(obs, observe.Suspended))
 }
