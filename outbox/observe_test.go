@@ -17,6 +17,7 @@ import (
 	"github.com/gormpurge/gormpurge/dispatcher"
 	"github.com/gormpurge/gormpurge/internal/testdb"
 	"github.com/gormpurge/gormpurge/observe"
+	"github.com/gormpurge/gormpurge/observe/observetest"
 	"github.com/gormpurge/gormpurge/outbox"
 )
 
@@ -27,62 +28,20 @@ func traced(tp string) context.Context {
 	return observe.ContextWithOrigin(context.Background(), observe.Origin{Committed: time.Now(), TraceParent: tp})
 }
 
-// recorder is an Observer that keeps the Sources it is given and the
-// attempts it sees.
-type recorder struct {
-	observe.Nop
-
-	mu       sync.Mutex
-	sources  []observe.Source
-	stops    int
-	attempts []observe.Attempt
-}
-
-func (r *recorder) Watch(s observe.Source) func() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sources = append(r.sources, s)
-	return func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.stops++
-	}
-}
-
-func (r *recorder) StartAttempt(ctx context.Context, a observe.Attempt) (context.Context, func(observe.AttemptEnd)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.attempts = append(r.attempts, a)
-	return ctx, func(observe.AttemptEnd) {}
-}
-
-func (r *recorder) watched() (sources, stops int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.sources), r.stops
-}
-
-// origins returns the Origins of every attempt so far.
-func (r *recorder) origins() []observe.Origin {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// attemptOrigins returns the Origins of every attempt obs has seen.
+func attemptOrigins(obs *observetest.Recorder) []observe.Origin {
 	var out []observe.Origin
-	for _, a := range r.attempts {
-		out = append(out, a.Origins...)
+	for _, a := range obs.Attempts() {
+		out = append(out, a.Attempt.Origins...)
 	}
 	return out
 }
 
-// collect reads every Source with ctx, keyed "metric/outcome".
-func (r *recorder) collect(ctx context.Context) map[string]float64 {
-	r.mu.Lock()
-	sources := append([]observe.Source(nil), r.sources...)
-	r.mu.Unlock()
+// named keys figs by "metric/outcome".
+func named(figs []observe.Figure) map[string]float64 {
 	got := map[string]float64{}
-	for _, s := range sources {
-		s(ctx, func(rd observe.Reading) {
-			got[rd.Metric.String()+"/"+rd.Outcome] += rd.Value
-		})
+	for _, f := range figs {
+		got[f.Metric.String()+"/"+f.Outcome] = f.Value
 	}
 	return got
 }
@@ -140,7 +99,7 @@ func TestRowsCarryTheTraceParent(t *testing.T) {
 // once.
 func TestObserverReadsTheTable(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
-		obs := &recorder{}
+		obs := &observetest.Recorder{}
 		s := newSite(t, kind, outbox.WithObserver(obs), outbox.WithMaxAttempts(5), outbox.WithBackoff(time.Hour, time.Hour))
 		b := newBackend("cache")
 		b.limits = backends.Limits{MaxObjects: 1} // a call's outcome is one row's
@@ -164,10 +123,9 @@ func TestObserverReadsTheTable(t *testing.T) {
 			return st.Delivered == 1 && st.Dead == 1 && st.Retried == 1
 		}, 20*time.Second, 5*time.Millisecond)
 
-		sources, stops := obs.watched()
-		assert.Equal(t, 1, sources, "the relay registered its Source")
-		assert.Zero(t, stops)
-		got := obs.collect(context.Background())
+		assert.Equal(t, 1, obs.Sources(), "the relay registered its Source")
+		assert.Zero(t, obs.Stops())
+		got := named(obs.Figures(context.Background()))
 		age := got["outbox.oldest_pending.age/"]
 		assert.GreaterOrEqual(t, age, 0.0)
 		assert.LessOrEqual(t, age, time.Since(written).Seconds()+0.001, "the retrying row's age")
@@ -185,8 +143,7 @@ func TestObserverReadsTheTable(t *testing.T) {
 		require.NoError(t, r.Close(ctx))
 		require.NoError(t, r.Close(ctx))
 		require.NoError(t, d.Close(ctx))
-		_, stops = obs.watched()
-		assert.Equal(t, 1, stops, "Close removed the Source once")
+		assert.Equal(t, 1, obs.Stops(), "Close removed the Source once")
 	})
 }
 
@@ -195,26 +152,35 @@ func TestObserverReadsTheTable(t *testing.T) {
 // minute and at Debug otherwise.
 func TestObserverWithoutTheTable(t *testing.T) {
 	logs := &logRecorder{}
-	obs := &recorder{}
+	obs := &observetest.Recorder{}
 	db := testdb.Open(t, "sqlite", nil)
 	ob, err := outbox.New(db, fast(outbox.WithObserver(obs), outbox.WithLogger(slog.New(logs)),
 		outbox.WithErrorHandler(func(context.Context, error) {}))...)
 	require.NoError(t, err)
 	startRelay(t, ob, newBackend("cache"))
 
+	// The Source is called directly: an exporter reads none once its
+	// context has ended.
+	collect := func(ctx context.Context) map[string]float64 {
+		got := map[string]float64{}
+		for _, src := range obs.Watched() {
+			src(ctx, func(rd observe.Reading) { got[rd.Metric.String()+"/"+rd.Outcome] += rd.Value })
+		}
+		return got
+	}
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
 	counters := map[string]float64{"outbox.rows/delivered": 0, "outbox.rows/retried": 0, "outbox.rows/dead": 0}
-	assert.Equal(t, counters, obs.collect(ended))
+	assert.Equal(t, counters, collect(ended))
 	require.NoError(t, db.Migrator().DropTable(ob.Table()))
-	assert.Equal(t, counters, obs.collect(context.Background()))
+	assert.Equal(t, counters, named(obs.Figures(context.Background())))
 	assert.Equal(t, []slog.Level{slog.LevelWarn, slog.LevelDebug}, logs.levels("the observer could not read the outbox table"))
 }
 
 // An Observer given as nil, even typed, is an error naming the option.
 func TestWithObserverNil(t *testing.T) {
 	db := testdb.Open(t, "sqlite", nil)
-	for _, o := range []observe.Observer{nil, (*recorder)(nil)} {
+	for _, o := range []observe.Observer{nil, (*observetest.Recorder)(nil)} {
 		_, err := outbox.New(db, outbox.WithObserver(o))
 		require.Error(t, err)
 		assert.ErrorContains(t, err, "WithObserver(nil)")
@@ -308,7 +274,7 @@ func TestRelayCarriesTheOriginToTheDispatcher(t *testing.T) {
 		require.NoError(t, s.db.WithContext(traced(traceParent)).Create(&Page{Slug: "traced"}).Error)
 		after := time.Now()
 
-		obs := &recorder{}
+		obs := &observetest.Recorder{}
 		b := newBackend("cache")
 		ob := observedRelay(t, kind, s.dsn, s.ob.Table(), obs, b)
 		settle(t, ob)
@@ -318,7 +284,7 @@ func TestRelayCarriesTheOriginToTheDispatcher(t *testing.T) {
 		require.Len(t, rows, 1)
 		assert.Equal(t, traceParent, rows[0].TraceParent)
 
-		origins := obs.origins()
+		origins := attemptOrigins(obs)
 		require.Len(t, origins, 1, "one attempt, carrying one handoff")
 		assert.Equal(t, traceParent, origins[0].TraceParent)
 		assert.True(t, origins[0].Committed.Equal(rows[0].Created), "committed %v, row written %v", origins[0].Committed, rows[0].Created)
@@ -344,40 +310,23 @@ func TestOldRowsDeliverUntraced(t *testing.T) {
 		require.NoError(t, db.Exec(`INSERT INTO old_outbox (created_at, state, available_at, attempts, urls, tags, done_backends, last_error)
 			VALUES (?, 'pending', 0, 0, '["/pages/old"]', '[]', '[]', '')`, written.UnixMilli()).Error)
 
-		obs := &recorder{}
+		obs := &observetest.Recorder{}
 		b := newBackend("cache")
 		ob := observedRelay(t, kind, dsn, "old_outbox", obs, b) // migrates the table
 		settle(t, ob)
 		assert.True(t, db.Migrator().HasColumn("old_outbox", "trace"))
 		assert.Equal(t, map[string]int{"/pages/old": 1}, b.purged())
-		origins := obs.origins()
+		origins := attemptOrigins(obs)
 		require.Len(t, origins, 1)
 		assert.Empty(t, origins[0].TraceParent)
 		assert.True(t, origins[0].Committed.Equal(written), "committed %v, row written %v", origins[0].Committed, written)
 	})
 }
 
-// summing is an Observer that adds readings up as the exporters do.
-type summing struct {
-	observe.Nop
-	sources observe.Sources
-}
-
-func (s *summing) Watch(src observe.Source) func() { return s.sources.Watch(src) }
-
-func (s *summing) value(m observe.Metric) float64 {
-	for _, f := range s.sources.Read(context.Background()) {
-		if f.Metric == m {
-			return f.Value
-		}
-	}
-	return -1
-}
-
 // A table's backlog counts once however many relays read it, and the
 // backlogs of two tables add up.
 func TestObserverCountsEachTablesBacklogOnce(t *testing.T) {
-	obs := &summing{}
+	obs := &observetest.Recorder{}
 	kind := "sqlite"
 	s := newSite(t, kind, outbox.WithObserver(obs), outbox.WithBackoff(time.Hour, time.Hour))
 	other, err := outbox.New(s.db, append(fast(outbox.WithTable("other_outbox")), outbox.WithObserver(obs), outbox.WithBackoff(time.Hour, time.Hour))...)
@@ -398,5 +347,7 @@ func TestObserverCountsEachTablesBacklogOnce(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return r1.Stats().Retried+r2.Stats().Retried == 2 && r3.Stats().Retried == 3
 	}, 20*time.Second, 5*time.Millisecond, "every row tried once and put back")
-	assert.Equal(t, 5.0, obs.value(observe.OutboxPending), "2 + 3 pending rows, the first table's counted once though two relays read it")
+	pending, ok := obs.Value(observe.OutboxPending, "", "")
+	require.True(t, ok)
+	assert.Equal(t, 5.0, pending, "2 + 3 pending rows, the first table's counted once though two relays read it")
 }
