@@ -196,6 +196,11 @@ func TestTwoRelaysShareTheTable(t *testing.T) {
 		ob2, err := outbox.New(other, fast()...)
 		require.NoError(t, err)
 		b1, b2 := newBackend("cache"), newBackend("cache")
+		// Each purge takes a moment, as a real one does: a relay that is
+		// delivering leaves the next claim to the other (on SQLite an
+		// instant backend let one relay claim every batch).
+		slow := func(backends.Request) error { time.Sleep(time.Millisecond); return nil }
+		b1.fail, b2.fail = slow, slow
 		r1 := s.relay(t, b1)
 		r2 := startRelay(t, ob2, b2)
 
