@@ -232,8 +232,14 @@ func TestTwoRelaysShareTheTable(t *testing.T) {
 		}
 		assert.Equal(t, len(got1), int(r1.Stats().Delivered), "relay 1 purged what it marked")
 		assert.Equal(t, len(got2), int(r2.Stats().Delivered), "relay 2 purged what it marked")
-		assert.NotZero(t, r1.Stats().Delivered, "relay 1 did no work")
-		assert.NotZero(t, r2.Stats().Delivered, "relay 2 did no work")
+		if kind != "sqlite" {
+			// SQLite's lock is not fair: a relay waiting in its busy
+			// handler can lose every claim to one that keeps taking the
+			// lock (seen under CI load), which shares nothing but is
+			// correct. The servers' row locks share the work.
+			assert.NotZero(t, r1.Stats().Delivered, "relay 1 did no work")
+			assert.NotZero(t, r2.Stats().Delivered, "relay 2 did no work")
+		}
 		assert.Zero(t, r1.Stats().LostLeases+r2.Stats().LostLeases)
 		t.Logf("%s: relay 1 delivered %d rows, relay 2 %d", kind, r1.Stats().Delivered, r2.Stats().Delivered)
 	})
