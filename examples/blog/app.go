@@ -162,13 +162,17 @@ func newApp(cfg config, out io.Writer) (_ *app, err error) {
 }
 
 // tagHeaders are the headers a page lists its read tags in: Surrogate-Key
-// for the local cache (and Fastly, were the blog behind it), and xkey for
-// Varnish's xkey module with -varnish. Akamai gets none: it does not allow
-// ':' in a tag, and every row tag has one (see README.md).
+// for the local cache (and Fastly, were the blog behind it), xkey for
+// Varnish's xkey module with -varnish, and Edge-Cache-Tag with -akamai-*,
+// in Akamai's form of the tags ("posts.1": Akamai does not allow ':'), the
+// form its backend purges them as.
 func (a *app) tagHeaders() []backends.TagHeader {
 	hs := []backends.TagHeader{backends.SurrogateKeyHeader()}
 	if a.cfg.varnish != "" {
 		hs = append(hs, backends.XKeyHeader())
+	}
+	if a.cfg.akamaiEdgerc != "" {
+		hs = append(hs, akamai.EdgeCacheTagHeader())
 	}
 	return hs
 }
@@ -225,7 +229,7 @@ func (a *app) backends() ([]backends.Backend, error) {
 			return nil, err
 		}
 		a.closers = append(a.closers, b.Close)
-		bs = append(bs, afterLocal{Backend: b, local: local, urlsOnly: true})
+		bs = append(bs, afterLocal{Backend: b, local: local})
 	}
 	return bs, nil
 }
@@ -305,33 +309,19 @@ func (a *app) akamaiBackend() (*akamai.Backend, error) {
 // It does not pass Close on (it is no backends.Closer), so the dispatcher
 // leaves the wrapped backend open: the app closes it with a context of its
 // own, since the dispatcher may have used up Close's (see shutdown).
-//
-// With urlsOnly (Akamai), it passes the URLs on and drops the tags: no
-// page carries a tag there (read tags hold a ':', which Akamai does not
-// allow), and each tag purge would use up Akamai's rate limit for nothing.
 type afterLocal struct {
 	backends.Backend
-	local    *localcache.Backend
-	urlsOnly bool
+	local *localcache.Backend
 }
 
 func (b afterLocal) Purge(ctx context.Context, r backends.Request) (backends.Result, error) {
 	_, _ = b.local.Purge(ctx, r) // the local backend's own lane reports its failures
-	if b.urlsOnly {
-		if len(r.URLs) == 0 {
-			return backends.Result{}, nil
-		}
-		r.Tags = nil
-	}
 	return b.Backend.Purge(ctx, r)
 }
 
 // Pace passes the wrapped backend's pacing (Akamai's rate limits) on to the
 // dispatcher.
 func (b afterLocal) Pace(ctx context.Context, r backends.Request) error {
-	if b.urlsOnly {
-		r.Tags = nil
-	}
 	if p, ok := b.Backend.(backends.Pacer); ok {
 		return p.Pace(ctx, r)
 	}
