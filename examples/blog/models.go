@@ -16,7 +16,7 @@ import (
 // newApp): a page that shows post 1 carries "posts:1", and every commit
 // that writes post 1 purges it. Post also names its own page
 // (AbsoluteURL): it is the one model the blog keeps on URLs, for the
-// caches and tools that work with URLs only (see README.md).
+// warmer, which renders again the URLs a purge names (see README.md).
 type Post struct {
 	ID        uint   `gorm:"primaryKey"`
 	Slug      string `gorm:"size:191;uniqueIndex;not null"`
