@@ -62,7 +62,9 @@ func (q *query) tag() {
 	inModel := q.stmt.Dest != nil && holdsRowsOf(q.stmt.ReflectValue, q.sch.ModelType)
 	if m != nil && q.found > maxRowTagsPerTable && len(q.stmt.Joins) == 0 {
 		// Too many rows to name: the table's tag, which add would
-		// collapse them into anyway, without spelling each one.
+		// collapse them into anyway, without spelling each one; and the
+		// tags of the other tables its conditions name.
+		q.keyed(inModel)
 		q.rs.add(q.sch.Table, nil, true)
 		return
 	}
@@ -99,8 +101,10 @@ func (q *query) tag() {
 			}
 		}
 	}
-	if m != nil {
-		q.rs.add(q.sch.Table, tags, q.keyed(inModel) || keyless)
+	// keyed also tags the other tables the conditions name, for a model
+	// that is not registered too.
+	if listed := q.keyed(inModel); m != nil {
+		q.rs.add(q.sch.Table, tags, listed || keyless)
 	}
 }
 

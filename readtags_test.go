@@ -475,3 +475,21 @@ func TestReadTagsFollowEachDatabasesNames(t *testing.T) {
 	require.NoError(t, b.Model(&rtAuthor{ID: 1}).Update("name", "B2").Error)
 	assert.ElementsMatch(t, []string{"b_rt_authors", "b_rt_authors:1"}, rec.Tags())
 }
+
+// A query of a model that is not registered, filtered by a subquery on one
+// that is, depends on that table.
+func TestReadTagsOfAnUnregisteredModelFilteredByARegisteredTable(t *testing.T) {
+	s := newReadSite(t)
+	s.seed(t)
+	type rtPostTag struct {
+		RtPostID, RtTagID uint
+	}
+	h := s.p.TagReads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var links []rtPostTag
+		require.NoError(t, s.db.WithContext(r.Context()).Table("rt_post_tags").
+			Where("rt_post_id IN (SELECT id FROM rt_posts WHERE title = ?)", "First").Find(&links).Error)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Contains(t, strings.Fields(rec.Header().Get("Surrogate-Key")), "rt_posts")
+}
