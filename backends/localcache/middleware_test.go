@@ -15,6 +15,8 @@ import (
 
 	"github.com/gormpurge/gormpurge/backends/localcache"
 	"github.com/gormpurge/gormpurge/internal/testclock"
+	"github.com/gormpurge/gormpurge/observe"
+	"github.com/gormpurge/gormpurge/observe/observetest"
 )
 
 func TestSecondGetIsAHit(t *testing.T) {
@@ -262,7 +264,8 @@ func TestTTLFromCacheControl(t *testing.T) {
 }
 
 // TestConcurrentMissesRenderOnce shows that a hot page rendered after a
-// purge reaches the handler once, not once per waiting visitor.
+// purge reaches the handler once, not once per waiting visitor, and that
+// the observer counts those who waited on the render as hits.
 func TestConcurrentMissesRenderOnce(t *testing.T) {
 	t.Parallel()
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -273,7 +276,8 @@ func TestConcurrentMissesRenderOnce(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "hot")
 	}}
-	_, h := setup(t, a)
+	obs := new(observetest.Recorder)
+	_, h := setup(t, a, localcache.WithObserver(obs))
 
 	const visitors = 20
 	results := make(chan result, visitors)
@@ -298,6 +302,8 @@ func TestConcurrentMissesRenderOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, misses)
+	assert.Equal(t, map[string]float64{"hit": visitors - 1, "miss": 1, "bypass": 0}, requests(obs))
+	assert.Equal(t, float64(1), figure(obs, observe.CacheStores))
 }
 
 // TestWaitingVisitorsNeverShareAPersonalResponse: when the page rendered

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,35 +58,6 @@ func TestObserverCountsRequestsByOutcome(t *testing.T) {
 	assert.Equal(t, float64(1), figure(obs, observe.CacheEntries))
 	assert.Equal(t, float64(0), figure(obs, observe.CacheEvictions), "a purge is no eviction")
 	assert.EqualValues(t, 7, a.renders.Load(), "every miss and bypass, and nothing else, reached the handler")
-}
-
-// TestObserverCountsACollapsedMissAsAHit: requests that waited on a
-// concurrent render of their page got it without the handler: hits.
-func TestObserverCountsACollapsedMissAsAHit(t *testing.T) {
-	t.Parallel()
-	entered, release := make(chan struct{}), make(chan struct{})
-	a := &app{respond: func(w http.ResponseWriter, _ *http.Request, n int64) {
-		if n == 1 {
-			close(entered)
-			<-release
-		}
-		_, _ = io.WriteString(w, "hot")
-	}}
-	obs := new(observetest.Recorder)
-	_, h := setup(t, a, localcache.WithObserver(obs))
-
-	const visitors = 10
-	var wg sync.WaitGroup
-	wg.Go(func() { get(t, h, "/hot") })
-	<-entered
-	for range visitors - 1 {
-		wg.Go(func() { get(t, h, "/hot") })
-	}
-	close(release)
-	wg.Wait()
-
-	assert.Equal(t, map[string]float64{"hit": visitors - 1, "miss": 1, "bypass": 0}, requests(obs))
-	assert.Equal(t, float64(1), figure(obs, observe.CacheStores))
 }
 
 // TestObserverCountsStoresNotResponses: a miss whose response may not be
